@@ -1,0 +1,69 @@
+# ValueCRM — the two commands are `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+export VALUECRM_DATA_DIR ?= $(CURDIR)/var
+DEMO_ADMIN ?= admin
+DEMO_PASSWORD ?= valuecrm-demo
+DEMO_CUSTOMERS ?= 5000
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test venv assets system-deps lint test-sqlite test-postgres test-browser bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+src/valuecrm/static/vendor/.stamp: node_modules/.package-lock.json scripts/vendor-assets.mjs
+	node scripts/vendor-assets.mjs
+	touch $@
+
+# Front-end files from npm, and the compiled 中文 catalogues (.mo are generated, not committed).
+assets: src/valuecrm/static/vendor/.stamp venv
+	cd src/valuecrm && ../../$(BIN)/valuecrm-manage compilemessages -v 0 --ignore=.venv
+
+demo: venv assets
+	$(BIN)/valuecrm migrate
+	$(BIN)/valuecrm demo --customers $(DEMO_CUSTOMERS) --seed 42 --if-empty
+	$(BIN)/valuecrm createadmin --username $(DEMO_ADMIN) --password $(DEMO_PASSWORD)
+	@echo ""
+	@echo "  ValueCRM demo is ready:  http://$(HOST):$(PORT)/"
+	@echo "  Log in as  $(DEMO_ADMIN)  /  $(DEMO_PASSWORD)"
+	@echo "  API docs:  http://$(HOST):$(PORT)/api/docs"
+	@echo ""
+	$(BIN)/valuecrm serve --host $(HOST) --port $(PORT)
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+lint: venv
+	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
+
+# Unit, API and engine tests on SQLite (browser tests run separately, below).
+test-sqlite: venv assets
+	$(BIN)/pytest -q -m "not browser" -n 2 -p no:cacheprovider
+
+# The same database-backed tests against a real PostgreSQL started here.
+test-postgres: venv system-deps
+	source scripts/start-postgres.sh && $(BIN)/pytest -q -m "not browser" -n 2 -p no:cacheprovider tests --ignore=tests/engine
+
+test-browser: venv assets system-deps
+	$(BIN)/pytest -q -m browser -p no:cacheprovider
+
+test: lint test-sqlite test-postgres test-browser
+
+bench: venv
+	$(PY) bench/engine.py
+
+clean:
+	rm -rf var/test* .pytest_cache

@@ -1,0 +1,75 @@
+import hashlib
+import secrets
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from valuecrm.accounts.roles import MANAGER_ROLES, ROLE_SCOPE, WRITER_ROLES, Role, Scope
+
+
+class Team(models.Model):
+    name = models.CharField(_("name"), max_length=100, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("team")
+
+    def __str__(self):
+        return self.name
+
+
+class User(AbstractUser):
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.SALES_REP)
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="members",
+        verbose_name=_("team"),
+    )
+    # Empty means "follow the browser's Accept-Language".
+    language = models.CharField(_("language"), max_length=10, blank=True, default="")
+    theme = models.CharField(_("theme"), max_length=10, blank=True, default="light")
+
+    @property
+    def scope(self) -> str:
+        if self.is_superuser:
+            return Scope.ALL
+        return ROLE_SCOPE.get(self.role, Scope.OWN)
+
+    @property
+    def can_write(self) -> bool:
+        return self.is_superuser or self.role in WRITER_ROLES
+
+    @property
+    def can_manage(self) -> bool:
+        return self.is_superuser or self.role in MANAGER_ROLES
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiToken(models.Model):
+    """A per-user API token. Only a SHA-256 digest is stored; the token is shown once."""
+
+    PREFIX = "vcrm_"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True, default="")
+    digest = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(max_length=12)  # first characters, to recognise it in a list
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    @staticmethod
+    def digest_of(raw: str) -> str:
+        # Tokens are 256-bit random, so a fast hash is enough (no dictionary to attack).
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @classmethod
+    def new_raw_token(cls) -> str:
+        return cls.PREFIX + secrets.token_urlsafe(32)

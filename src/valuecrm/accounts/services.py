@@ -1,0 +1,64 @@
+"""Writes for users, teams and API tokens."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from valuecrm.accounts.models import ApiToken, Team, User
+from valuecrm.accounts.roles import Role
+
+
+@transaction.atomic
+def user_create(
+    *, username: str, password: str, role: str = Role.SALES_REP, team: Team | None = None,
+    email: str = "", first_name: str = "", last_name: str = "", is_superuser: bool = False,
+) -> User:
+    user = User(
+        username=username, role=role, team=team, email=email,
+        first_name=first_name, last_name=last_name,
+        is_superuser=is_superuser, is_staff=is_superuser,
+    )
+    user.set_password(password)
+    user.full_clean(exclude=["password"])
+    user.save()
+    return user
+
+
+def admin_ensure(*, username: str, password: str) -> tuple[User, bool]:
+    """Create the admin, or reset its password: re-running `make demo` is safe."""
+    user = User.objects.filter(username=username).first()
+    created = user is None
+    if created:
+        user = User(username=username)
+    user.role = Role.ADMIN
+    user.is_superuser = user.is_staff = True
+    user.set_password(password)
+    user.save()
+    return user, created
+
+
+def api_token_create(*, user: User, name: str = "") -> tuple[ApiToken, str]:
+    """Returns the token row and the raw token, which is never stored."""
+    raw = ApiToken.new_raw_token()
+    token = ApiToken.objects.create(
+        user=user, name=name, digest=ApiToken.digest_of(raw), hint=raw[:10]
+    )
+    return token, raw
+
+
+def api_token_revoke(*, token: ApiToken) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+
+
+def user_preferences_update(*, user: User, language: str | None = None, theme: str | None = None):
+    fields = []
+    if language is not None:
+        user.language = language
+        fields.append("language")
+    if theme is not None:
+        user.theme = theme
+        fields.append("theme")
+    if fields:
+        user.save(update_fields=fields)
+    return user

@@ -1,0 +1,91 @@
+"""REST API v1: one NinjaAPI; each domain app contributes a router from its api.py."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, JsonResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import HttpBearer, SessionAuth
+
+from valuecrm.accounts.selectors import user_by_api_token
+from valuecrm.common.errors import DomainError, validation_failed_from_django
+
+PROBLEM = "application/problem+json"
+
+
+class BearerToken(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str):
+        user = user_by_api_token(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="ValueCRM API",
+    version="1",
+    description="Customers, orders and customer value. Authenticate with `Authorization: Bearer <token>` "
+    "(create one with `valuecrm token create --user U` or on your profile page).",
+    # The web UI's own fetches and the interactive docs use the login session (CSRF-checked).
+    auth=[BearerToken(), SessionAuth()],
+    urls_namespace="api-1",
+    docs_url="/docs",
+)
+
+
+def problem(request, status: int, title: str, detail: str = "", errors=None, code: str = ""):
+    body = {"type": f"about:blank#{code or status}", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    if code:
+        body["code"] = code
+    return JsonResponse(body, status=status, content_type=PROBLEM, json_dumps_params={"ensure_ascii": False})
+
+
+@api.exception_handler(DomainError)
+def on_domain_error(request, exc: DomainError):
+    return problem(request, exc.status, exc.detail, errors=exc.errors, code=str(exc.code))
+
+
+@api.exception_handler(DjangoValidationError)
+def on_django_validation(request, exc):
+    err = validation_failed_from_django(exc)
+    return problem(request, 422, err.detail, errors=err.errors, code=str(err.code))
+
+
+@api.exception_handler(NinjaValidationError)
+def on_schema_error(request, exc: NinjaValidationError):
+    errors: dict[str, list[str]] = {}
+    for item in exc.errors:
+        loc = [str(p) for p in item.get("loc", []) if p not in ("body", "query", "path", "payload")]
+        errors.setdefault(".".join(loc) or "__all__", []).append(item.get("msg", "invalid"))
+    return problem(request, 422, "Validation failed", errors=errors, code="invalid")
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth_error(request, exc):
+    return problem(request, 401, "Authentication required",
+                   detail="Send Authorization: Bearer <token>.", code="unauthenticated")
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request, exc: HttpError):
+    return problem(request, exc.status_code, str(exc), code=str(exc.status_code))
+
+
+def _register_routers():
+    import importlib
+
+    for app_name in ("customers", "sales", "insights"):
+        try:
+            module = importlib.import_module(f"valuecrm.{app_name}.api")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"valuecrm.{app_name}.api":
+                raise
+            continue
+        api.add_router("/", module.router)
+
+
+_register_routers()

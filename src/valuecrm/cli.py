@@ -1,0 +1,100 @@
+"""The `valuecrm` command: serve, worker, migrate, demo, admin, tokens, imports, models."""
+
+import os
+import sys
+
+import typer
+
+app = typer.Typer(help="ValueCRM — a CRM whose core is customer value.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+def django_setup():
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "valuecrm.config.settings")
+    import django
+
+    django.setup()
+
+
+def _register_subapps():
+    # Sub-apps owned by their domains; imported lazily so a broken optional part
+    # never stops `valuecrm serve`.
+    try:
+        from valuecrm.commands.model import app as model_app
+    except ImportError:  # engine CLI not installed in this build
+        return
+    app.add_typer(model_app, name="model", help="Fit and score value models from files.")
+
+
+@app.command()
+def migrate():
+    """Create or upgrade the database schema."""
+    django_setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=1)
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 2):
+    """Serve the web app (gunicorn; static files via whitenoise)."""
+    django_setup()
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)
+    typer.echo(f"ValueCRM is serving on http://{host}:{port}/")
+    os.execvp(
+        sys.executable,
+        [sys.executable, "-m", "gunicorn", "valuecrm.config.wsgi:application",
+         "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", "4",
+         "--access-logfile", "-"],
+    )
+
+
+@app.command()
+def worker():
+    """Run the background worker (Huey consumer: scoring runs, imports, webhooks)."""
+    django_setup()
+    from django.core.management import call_command
+
+    call_command("run_huey")
+
+
+@app.command()
+def createadmin(
+    username: str = typer.Option(..., prompt=True),
+    password: str = typer.Option(..., prompt=True, hide_input=True),
+):
+    """Create (or reset) an administrator. Non-interactive when both options are given."""
+    django_setup()
+    from valuecrm.accounts.services import admin_ensure
+
+    _, created = admin_ensure(username=username, password=password)
+    typer.echo(f"{'Created' if created else 'Updated'} admin '{username}'.")
+
+
+@token_app.command("create")
+def token_create(user: str = typer.Option(..., "--user"), name: str = "cli"):
+    """Print a new API token for USER (shown once; only its hash is stored)."""
+    django_setup()
+    from valuecrm.accounts.models import User
+    from valuecrm.accounts.services import api_token_create
+
+    account = User.objects.filter(username=user).first()
+    if account is None:
+        typer.echo(f"No such user: {user}", err=True)
+        raise typer.Exit(2)
+    _, raw = api_token_create(user=account, name=name)
+    typer.echo(raw)
+
+
+def manage():
+    """`valuecrm-manage` → Django's manage.py, for migrations and the shell."""
+    django_setup()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+
+
+_register_subapps()

@@ -1,0 +1,66 @@
+"""Shared fixtures: users in roles and teams, and a logged-in API client."""
+
+import os
+
+import pytest
+
+# Background jobs run inline in tests, so a test sees the job's effect.
+os.environ.setdefault("VALUECRM_HUEY_IMMEDIATE", "1")
+
+
+@pytest.fixture
+def team_north(db):
+    from valuecrm.accounts.models import Team
+
+    return Team.objects.create(name="North")
+
+
+@pytest.fixture
+def team_south(db):
+    from valuecrm.accounts.models import Team
+
+    return Team.objects.create(name="South")
+
+
+@pytest.fixture
+def make_user(db):
+    from valuecrm.accounts.services import user_create
+
+    def _make(username, role="sales_rep", team=None, password="pw-123456789", **kw):
+        return user_create(username=username, password=password, role=role, team=team, **kw)
+
+    return _make
+
+
+@pytest.fixture
+def admin_user(make_user):
+    return make_user("root", role="admin", is_superuser=True)
+
+
+@pytest.fixture
+def rep_north(make_user, team_north):
+    return make_user("rep_north", role="sales_rep", team=team_north)
+
+
+@pytest.fixture
+def rep_south(make_user, team_south):
+    return make_user("rep_south", role="sales_rep", team=team_south)
+
+
+@pytest.fixture
+def manager_north(make_user, team_north):
+    return make_user("mgr_north", role="sales_manager", team=team_north)
+
+
+@pytest.fixture
+def api_client_for():
+    """Django test client that sends a fresh Bearer token for the given user."""
+    from django.test import Client
+
+    from valuecrm.accounts.services import api_token_create
+
+    def _client(user):
+        _, raw = api_token_create(user=user, name="test")
+        return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    return _client
