@@ -1,0 +1,25 @@
+"""Probabilistic customer-base models, one per module, and the registry of them.
+
+``MODELS`` maps the short name used by the CLI and the CRM (``"bgnbd"``) to the
+model class; every class follows :class:`~valuecrm.engine.models.base.MLEModel`.
+"""
+
+from .base import MLEModel, NotFittedError
+from .bgnbd import BetaGeo
+from .gammagamma import GammaGamma
+from .mbgnbd import ModifiedBetaGeo
+
+MODELS: dict[str, type[MLEModel]] = {
+    "bgnbd": BetaGeo,
+    "mbgnbd": ModifiedBetaGeo,
+    "gammagamma": GammaGamma,
+}
+
+__all__ = [
+    "MODELS",
+    "BetaGeo",
+    "GammaGamma",
+    "MLEModel",
+    "ModifiedBetaGeo",
+    "NotFittedError",
+]
