@@ -217,9 +217,7 @@ def cluster_customers(
         fits[kk] = km
         if len(ks) > 1:
             lab = km.labels_ if sample is None else km.labels_[sample]
-            scores[kk] = (
-                float(silhouette_score(z_sample, lab)) if len(np.unique(lab)) > 1 else -1.0
-            )
+            scores[kk] = float(silhouette_score(z_sample, lab)) if len(np.unique(lab)) > 1 else -1.0
     best_k = ks[0] if len(ks) == 1 else max(scores, key=lambda kk: (scores[kk], -kk))
     km = fits[best_k]
 
