@@ -1,0 +1,240 @@
+/* ValueCRM page behaviour: theme switch, active nav entry, Ctrl/Cmd+K palette, list helpers.
+ * Plain scripts (no build step); htmx and Alpine handle the rest declaratively. */
+(function () {
+  "use strict";
+
+  const isMac = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
+
+  function csrfToken() {
+    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    if (input) return input.value;
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  /* ---- theme: apply at once, remember on the server in the background ---- */
+  function initTheme() {
+    document.querySelectorAll("form[data-vc-theme-form]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        const root = document.documentElement;
+        const next = root.getAttribute("data-bs-theme") === "dark" ? "light" : "dark";
+        root.setAttribute("data-bs-theme", next);
+        const body = new FormData(form);
+        body.set("theme", next);
+        form.querySelector("input[name=theme]").value = next === "dark" ? "light" : "dark";
+        fetch(form.action, {
+          method: "POST",
+          body: body,
+          credentials: "same-origin",
+          headers: { "X-CSRFToken": csrfToken() },
+          redirect: "manual",
+        }).catch(function () { /* the page already switched; the next load will retry */ });
+        document.dispatchEvent(new CustomEvent("vc:theme", { detail: { theme: next } }));
+      });
+    });
+  }
+
+  /* ---- sidebar: mark the entry whose URL is the longest prefix of this page ---- */
+  function initNav() {
+    const path = window.location.pathname;
+    let best = null;
+    let bestLength = 0;
+    document.querySelectorAll("[data-vc-nav] a.vc-nav-link").forEach(function (link) {
+      const href = new URL(link.href, window.location.href).pathname;
+      const matches = href === "/" ? path === "/" : path === href || path.startsWith(href.replace(/\/?$/, "/"));
+      if (matches && href.length > bestLength) {
+        best = link;
+        bestLength = href.length;
+      }
+    });
+    if (best) {
+      best.classList.add("active");
+      best.setAttribute("aria-current", "page");
+    }
+  }
+
+  /* ---- command palette ---- */
+  function initPalette() {
+    const modalEl = document.querySelector("[data-vc-palette]");
+    if (!modalEl || !window.bootstrap) return;
+    const modal = bootstrap.Modal.getOrCreateInstance(modalEl);
+    const input = modalEl.querySelector("[data-vc-palette-input]");
+    const results = modalEl.querySelector("[data-vc-palette-results]");
+    const url = modalEl.dataset.url;
+    let timer = null;
+    let sequence = 0;
+
+    document.querySelectorAll("[data-vc-shortcut]").forEach(function (el) {
+      el.textContent = isMac ? "⌘ K" : "Ctrl K";
+    });
+
+    function items() {
+      return Array.from(results.querySelectorAll("[role=option]"));
+    }
+
+    function select(index) {
+      const all = items();
+      if (!all.length) return;
+      const bounded = (index + all.length) % all.length;
+      all.forEach(function (el, i) {
+        el.setAttribute("aria-selected", i === bounded ? "true" : "false");
+      });
+      all[bounded].scrollIntoView({ block: "nearest" });
+      input.setAttribute("aria-activedescendant", all[bounded].id);
+    }
+
+    function selectedIndex() {
+      return items().findIndex(function (el) { return el.getAttribute("aria-selected") === "true"; });
+    }
+
+    function load() {
+      const mine = ++sequence;
+      const query = input.value.trim();
+      fetch(url + "?q=" + encodeURIComponent(query), {
+        credentials: "same-origin",
+        headers: { "HX-Request": "true" },
+      })
+        .then(function (response) { return response.ok ? response.text() : ""; })
+        .then(function (html) {
+          if (mine !== sequence) return; // a later keystroke already asked again
+          results.innerHTML = html;
+          select(0);
+        })
+        .catch(function () { /* keep the previous results */ });
+    }
+
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(load, 120);
+    });
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "ArrowDown") {
+        event.preventDefault();
+        select(selectedIndex() + 1);
+      } else if (event.key === "ArrowUp") {
+        event.preventDefault();
+        select(selectedIndex() - 1);
+      } else if (event.key === "Enter") {
+        const current = items()[selectedIndex()];
+        if (current) {
+          event.preventDefault();
+          window.location.assign(current.getAttribute("href"));
+        }
+      }
+    });
+    results.addEventListener("mousemove", function (event) {
+      const option = event.target.closest("[role=option]");
+      if (option) select(items().indexOf(option));
+    });
+    modalEl.addEventListener("shown.bs.modal", function () {
+      input.select();
+      input.focus();
+      load();
+    });
+
+    document.querySelectorAll("[data-vc-palette-open]").forEach(function (button) {
+      button.addEventListener("click", function () { modal.show(); });
+    });
+    document.addEventListener("keydown", function (event) {
+      if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "k") {
+        event.preventDefault();
+        modal.show();
+      }
+    });
+  }
+
+  /* ---- bulk selection on lists: "select all" and the selected-count bar ---- */
+  function initBulkSelect(root) {
+    root.querySelectorAll("[data-vc-bulk]").forEach(function (container) {
+      if (container.dataset.vcBulkReady) return;
+      container.dataset.vcBulkReady = "1";
+      const all = container.querySelector("[data-vc-select-all]");
+      const bar = document.querySelector(container.dataset.vcBulk);
+      function boxes() {
+        return Array.from(container.querySelectorAll("input[data-vc-select-row]"));
+      }
+      function refresh() {
+        const checked = boxes().filter(function (b) { return b.checked; });
+        boxes().forEach(function (b) {
+          const row = b.closest("tr");
+          if (row) row.classList.toggle("vc-row-selected", b.checked);
+        });
+        if (all) {
+          all.checked = checked.length > 0 && checked.length === boxes().length;
+          all.indeterminate = checked.length > 0 && checked.length < boxes().length;
+        }
+        if (bar) {
+          bar.hidden = checked.length === 0;
+          bar.querySelectorAll("[data-vc-selected-count]").forEach(function (el) {
+            el.textContent = String(checked.length);
+          });
+          // Bulk forms live outside the table; copy the chosen ids into them.
+          bar.querySelectorAll("form").forEach(function (form) {
+            form.querySelectorAll("input[data-vc-bulk-id]").forEach(function (el) { el.remove(); });
+            checked.forEach(function (b) {
+              const hidden = document.createElement("input");
+              hidden.type = "hidden";
+              hidden.name = "ids";
+              hidden.value = b.value;
+              hidden.setAttribute("data-vc-bulk-id", "");
+              form.appendChild(hidden);
+            });
+          });
+        }
+      }
+      container.addEventListener("change", function (event) {
+        if (event.target === all) {
+          boxes().forEach(function (b) { b.checked = all.checked; });
+        }
+        refresh();
+      });
+      refresh();
+    });
+  }
+
+  /* ---- small helpers ---- */
+  function initCopyButtons(root) {
+    root.querySelectorAll("[data-vc-copy]").forEach(function (button) {
+      if (button.dataset.vcCopyReady) return;
+      button.dataset.vcCopyReady = "1";
+      button.addEventListener("click", function () {
+        const target = document.querySelector(button.dataset.vcCopy);
+        if (!target || !navigator.clipboard) return;
+        navigator.clipboard.writeText(target.textContent.trim()).then(function () {
+          const label = button.querySelector("[data-vc-copy-label]");
+          if (label && button.dataset.vcCopied) label.textContent = button.dataset.vcCopied;
+        });
+      });
+    });
+  }
+
+  function initConfirm(root) {
+    root.querySelectorAll("form[data-vc-confirm]").forEach(function (form) {
+      if (form.dataset.vcConfirmReady) return;
+      form.dataset.vcConfirmReady = "1";
+      form.addEventListener("submit", function (event) {
+        if (!window.confirm(form.dataset.vcConfirm)) event.preventDefault();
+      });
+    });
+  }
+
+  function initFragment(root) {
+    initBulkSelect(root);
+    initCopyButtons(root);
+    initConfirm(root);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    initTheme();
+    initNav();
+    initPalette();
+    initFragment(document);
+  });
+  // htmx swaps new table fragments in; wire their checkboxes and buttons too.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    initFragment(event.target);
+  });
+
+  window.ValueCRM = { csrfToken: csrfToken, initFragment: initFragment };
+})();
