@@ -14,9 +14,7 @@ from valuecrm.engine.churn import (
     predict_churn_risk,
 )
 
-CDNOW = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "cdnow"
-if not CDNOW.exists():  # the work tree sits next to shared/ (../shared)
-    CDNOW = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "cdnow"
+CDNOW = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "cdnow"  # ../shared
 
 
 @pytest.fixture(scope="module")
