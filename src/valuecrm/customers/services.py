@@ -1,0 +1,705 @@
+"""Writes on customers and their timeline (contact points, notes, interactions, tasks).
+
+Every function checks permission against the same visibility rule as the pages
+and the API (customers.visibility), validates everything before writing, and
+writes inside one transaction, so a refused or invalid request changes nothing.
+An object the actor cannot see raises NotFound (its existence is not revealed);
+a visible object the actor may not change raises PermissionDenied.
+
+History rows (django-simple-history) carry the acting user because each function
+sets `_history_user` on the instance before saving it.
+"""
+
+from datetime import date, datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from valuecrm.accounts.models import Team, User
+from valuecrm.accounts.roles import Scope
+from valuecrm.common.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+    validation_failed_from_django,
+)
+from valuecrm.customers.custom_fields import clean_custom_fields
+from valuecrm.customers.models import (
+    ContactPoint,
+    ContactPointKind,
+    Customer,
+    CustomerKind,
+    Interaction,
+    Note,
+    Tag,
+    Task,
+)
+from valuecrm.customers.normalize import normalize_email, normalize_phone
+from valuecrm.customers.visibility import can_see_customer, visible_customers
+
+CUSTOMER_FIELDS = (
+    "kind", "name", "company_id", "job_title", "email", "phone", "birthday", "gender",
+    "age_band", "occupation", "income_band", "region", "city", "acquisition_source",
+    "acquisition_channel", "acquisition_cost", "acquired_at", "owner_id", "team_id",
+    "consent_email", "consent_sms", "consent_phone", "consent_wechat", "source", "external_id",
+)
+CUSTOMER_EXTRA_KEYS = ("tags", "custom_fields")
+TASK_FIELDS = ("title", "description", "due_at", "assignee_id", "customer_id", "done")
+INTERACTION_FIELDS = ("kind", "direction", "occurred_at", "subject", "body")
+TAG_MAX_LENGTH = Tag._meta.get_field("name").max_length
+# Optional text fields: null from an API client means "clear it".
+_BLANKABLE_TEXT = ("gender", "age_band", "income_band", "acquisition_channel", "job_title",
+                   "occupation", "region", "city", "acquisition_source", "source", "external_id")
+
+# full_clean names FK errors after the field ("owner"); callers send "owner_id".
+_FK_ERROR_KEYS = {"owner": "owner_id", "team": "team_id", "company": "company_id",
+                  "assignee": "assignee_id", "customer": "customer_id"}
+
+
+# ---------------------------------------------------------------- shared checks
+
+def _errors_from(exc: ValidationError) -> dict[str, list[str]]:
+    errors = validation_failed_from_django(exc).errors
+    return {_FK_ERROR_KEYS.get(k, k): v for k, v in errors.items()}
+
+
+def _merge(errors: dict, more: dict) -> None:
+    for key, msgs in more.items():
+        errors.setdefault(key, []).extend(m for m in msgs if m not in errors.get(key, []))
+
+
+def _raise_if(errors: dict) -> None:
+    if errors:
+        raise ValidationFailed(_("Validation failed"), errors=errors)
+
+
+def _require_writer(actor) -> None:
+    if not getattr(actor, "can_write", False):
+        raise PermissionDenied(_("Your role cannot change records."))
+
+
+def _require_visible(actor, customer: Customer) -> None:
+    if not can_see_customer(actor, customer):
+        raise NotFound(_("Customer not found."))
+
+
+def _require_changeable(actor, customer: Customer) -> None:
+    _require_visible(actor, customer)
+    _require_writer(actor)
+
+
+def _check_text(errors: dict, key: str, value) -> None:
+    # PostgreSQL refuses NUL bytes; say so here instead of failing at the INSERT.
+    if isinstance(value, str) and "\x00" in value:
+        errors.setdefault(key, []).append(_("Null characters are not allowed."))
+
+
+def _as_aware(value):
+    if isinstance(value, datetime) and timezone.is_naive(value):
+        return timezone.make_aware(value, timezone.get_default_timezone())
+    return value
+
+
+def _parse_moment(value, key: str, errors: dict):
+    """A datetime from a datetime, a date or an ISO string; naive means the site's time zone."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return _as_aware(value)
+    if isinstance(value, date):
+        return _as_aware(datetime(value.year, value.month, value.day))
+    try:
+        parsed = parse_datetime(str(value).strip())
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        errors.setdefault(key, []).append(_("Enter a valid date/time."))
+        return None
+    return _as_aware(parsed)
+
+
+def _save(instance, actor, **kwargs) -> None:
+    instance._history_user = actor
+    try:
+        with transaction.atomic():
+            instance.save(**kwargs)
+    except IntegrityError as exc:
+        raise Conflict(_("This change conflicts with an existing record.")) from exc
+
+
+# ---------------------------------------------------------------- customers
+
+def _active_user(pk) -> User | None:
+    try:
+        return User.objects.filter(pk=pk, is_active=True).first()
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _resolve_owner_and_team(actor, customer: Customer, data: dict, *, creating: bool,
+                            errors: dict) -> None:
+    """Apply owner_id/team_id from `data` to `customer`, enforcing who may assign whom."""
+    owner_given = "owner_id" in data
+    team_given = "team_id" in data
+    restricted = actor.scope != Scope.ALL
+
+    owner = customer.owner
+    if owner_given:
+        owner_id = data["owner_id"]
+        owner = None
+        if owner_id not in (None, ""):
+            owner = _active_user(owner_id)
+            if owner is None:
+                errors.setdefault("owner_id", []).append(_("Unknown user."))
+                return
+        changing = (owner.pk if owner else None) != customer.owner_id or creating
+        if changing and not (owner is not None and owner.pk == actor.pk) and not actor.can_manage:
+            raise PermissionDenied(
+                _("You can only assign customers to yourself."),
+                errors={"owner_id": [_("You can only assign customers to yourself.")]},
+            )
+        if changing and restricted and owner is not None and owner.pk != actor.pk \
+                and owner.team_id != actor.team_id:
+            raise PermissionDenied(
+                _("You can only assign customers to members of your team."),
+                errors={"owner_id": [_("You can only assign customers to members of your team.")]},
+            )
+    elif creating:
+        owner = actor
+    customer.owner = owner
+
+    if team_given:
+        team_id = data["team_id"]
+        team = None
+        if team_id not in (None, ""):
+            try:
+                team = Team.objects.filter(pk=team_id).first()
+            except (TypeError, ValueError, OverflowError):
+                team = None
+            if team is None:
+                errors.setdefault("team_id", []).append(_("Unknown team."))
+                return
+        if restricted and (team.pk if team else None) != actor.team_id \
+                and (team.pk if team else None) != customer.team_id:
+            raise PermissionDenied(
+                _("You can only assign customers to your own team."),
+                errors={"team_id": [_("You can only assign customers to your own team.")]},
+            )
+        customer.team = team
+    elif creating:
+        customer.team = owner.team if owner is not None and owner.team_id else actor.team
+    elif owner_given and owner is not None and owner.team_id:
+        # The team follows a reassigned owner, so the new owner's manager sees the customer.
+        customer.team_id = owner.team_id
+
+
+def _resolve_company(actor, customer: Customer, company_id, errors: dict) -> None:
+    if company_id in (None, ""):
+        customer.company = None
+        return
+    try:
+        company = (
+            visible_customers(actor)
+            .filter(pk=company_id, kind=CustomerKind.ORGANIZATION)
+            .first()
+        )
+    except (TypeError, ValueError, OverflowError):
+        company = None
+    if company is None:
+        errors.setdefault("company_id", []).append(_("Unknown company."))
+        return
+    if customer.pk is not None and company.pk == customer.pk:
+        errors.setdefault("company_id", []).append(_("A customer cannot be its own company."))
+        return
+    customer.company = company
+
+
+def _clean_tag_names(names, errors: dict) -> list[str]:
+    if names is None:
+        return []
+    if isinstance(names, str) or not isinstance(names, list | tuple | set):
+        errors.setdefault("tags", []).append(_("Expected a list of tag names."))
+        return []
+    cleaned: list[str] = []
+    for name in names:
+        if not isinstance(name, str):
+            errors.setdefault("tags", []).append(_("Tag names must be text."))
+            continue
+        name = name.strip()
+        if not name:
+            continue
+        if len(name) > TAG_MAX_LENGTH or "\x00" in name:
+            errors.setdefault("tags", []).append(
+                _("Tag names must be at most %(n)d characters.") % {"n": TAG_MAX_LENGTH}
+                if len(name) > TAG_MAX_LENGTH else _("Null characters are not allowed.")
+            )
+            continue
+        if name.lower() not in {c.lower() for c in cleaned}:
+            cleaned.append(name)
+    return cleaned
+
+
+def _tags_for(names: list[str]) -> list[Tag]:
+    """Existing tags matched case-insensitively, missing ones created."""
+    tags = []
+    for name in names:
+        tag = Tag.objects.filter(name__iexact=name).first()
+        if tag is None:
+            tag, _created = Tag.objects.get_or_create(name=name)
+        tags.append(tag)
+    return tags
+
+
+def _apply_customer_data(actor, customer: Customer, data: dict, *, creating: bool):
+    """Validate `data` onto `customer` (unsaved). Returns (tag names or None, errors)."""
+    errors: dict[str, list[str]] = {}
+    for key in data:
+        if key not in CUSTOMER_FIELDS and key not in CUSTOMER_EXTRA_KEYS:
+            errors.setdefault(key, []).append(_("Unknown field."))
+    for key in CUSTOMER_FIELDS:
+        if key in data:
+            _check_text(errors, key, data[key])
+
+    if "owner_id" in data or "team_id" in data or creating:
+        _resolve_owner_and_team(actor, customer, data, creating=creating, errors=errors)
+    if "company_id" in data:
+        _resolve_company(actor, customer, data["company_id"], errors)
+
+    for key in CUSTOMER_FIELDS:
+        if key not in data or key in ("owner_id", "team_id", "company_id"):
+            continue
+        value = data[key]
+        if key == "email":
+            try:
+                value = normalize_email(value)
+            except ValidationError as exc:
+                errors.setdefault("email", []).extend(exc.messages)
+                continue
+        elif key == "phone":
+            try:
+                value = normalize_phone(value)
+            except ValidationError as exc:
+                errors.setdefault("phone", []).extend(exc.messages)
+                continue
+        elif key == "acquired_at":
+            value = _parse_moment(value, key, errors)
+        elif isinstance(value, str) and key in ("name", "job_title", "occupation", "region",
+                                               "city", "acquisition_source", "source",
+                                               "external_id"):
+            value = value.strip()
+        elif value is None and key in _BLANKABLE_TEXT:
+            value = ""
+        setattr(customer, key, value)
+
+    if creating or "custom_fields" in data:
+        try:
+            customer.custom_fields = clean_custom_fields(
+                data.get("custom_fields"), existing=None if creating else customer.custom_fields,
+            )
+        except ValidationFailed as exc:
+            _merge(errors, exc.errors)
+
+    tag_names = _clean_tag_names(data["tags"], errors) if "tags" in data else None
+
+    try:
+        customer.full_clean(exclude=list(errors), validate_constraints=False)
+    except ValidationError as exc:
+        _merge(errors, _errors_from(exc))
+    customer.acquired_at = _as_aware(customer.acquired_at)
+
+    if customer.external_id and "external_id" not in errors:
+        clash = Customer.objects.filter(source=customer.source, external_id=customer.external_id)
+        if customer.pk:
+            clash = clash.exclude(pk=customer.pk)
+        if clash.exists():
+            errors.setdefault("external_id", []).append(
+                _("A customer with this source and external id already exists.")
+            )
+    return tag_names, errors
+
+
+def _sync_primary_contact_point(customer: Customer, kind: str, value: str) -> None:
+    """Keep the customer's primary email/phone mirrored as its primary ContactPoint."""
+    customer.contact_points.filter(kind=kind, is_primary=True).exclude(value=value).update(
+        is_primary=False
+    )
+    if value:
+        point, created = ContactPoint.objects.get_or_create(
+            customer=customer, kind=kind, value=value, defaults={"is_primary": True}
+        )
+        if not created and not point.is_primary:
+            point.is_primary = True
+            point.save(update_fields=["is_primary", "updated_at"])
+
+
+@transaction.atomic
+def customer_create(*, actor, data: dict) -> Customer:
+    _require_writer(actor)
+    customer = Customer(created_by=actor)
+    tag_names, errors = _apply_customer_data(actor, customer, dict(data), creating=True)
+    _raise_if(errors)
+    _save(customer, actor)
+    if tag_names:
+        customer.tags.set(_tags_for(tag_names))
+    _sync_primary_contact_point(customer, ContactPointKind.EMAIL, customer.email)
+    _sync_primary_contact_point(customer, ContactPointKind.PHONE, customer.phone)
+    return customer
+
+
+@transaction.atomic
+def customer_update(*, actor, customer: Customer, data: dict) -> Customer:
+    _require_changeable(actor, customer)
+    # Work on a fresh copy so a refused update leaves the caller's instance untouched.
+    fresh = Customer.objects.select_for_update().get(pk=customer.pk)
+    old_email, old_phone = fresh.email, fresh.phone
+    tag_names, errors = _apply_customer_data(actor, fresh, dict(data), creating=False)
+    _raise_if(errors)
+    _save(fresh, actor)
+    if tag_names is not None:
+        fresh.tags.set(_tags_for(tag_names))
+    if fresh.email != old_email:
+        _sync_primary_contact_point(fresh, ContactPointKind.EMAIL, fresh.email)
+    if fresh.phone != old_phone:
+        _sync_primary_contact_point(fresh, ContactPointKind.PHONE, fresh.phone)
+    return fresh
+
+
+@transaction.atomic
+def customer_delete(*, actor, customer: Customer) -> None:
+    _require_visible(actor, customer)
+    if not actor.can_manage:
+        raise PermissionDenied(_("Only managers can delete customers."))
+    if customer.orders.exists():
+        raise Conflict(_("This customer has orders and cannot be deleted."))
+    customer._history_user = actor
+    try:
+        with transaction.atomic():
+            customer.delete()
+    except IntegrityError as exc:
+        raise Conflict(_("This customer is still referenced and cannot be deleted.")) from exc
+
+
+# ---------------------------------------------------------------- contact points
+
+def _clean_contact_value(kind: str, value, errors: dict) -> str:
+    if not isinstance(value, str):
+        errors.setdefault("value", []).append(_("Enter a value."))
+        return ""
+    try:
+        if kind == ContactPointKind.EMAIL:
+            value = normalize_email(value)
+        elif kind == ContactPointKind.PHONE:
+            value = normalize_phone(value)
+        else:
+            value = value.strip()
+    except ValidationError as exc:
+        errors.setdefault("value", []).extend(exc.messages)
+        return ""
+    if not value:
+        errors.setdefault("value", []).append(_("This field cannot be blank."))
+    _check_text(errors, "value", value)
+    return value
+
+
+@transaction.atomic
+def contact_point_add(*, actor, customer: Customer, kind: str, value: str, label: str = "",
+                      is_primary: bool = False) -> ContactPoint:
+    _require_changeable(actor, customer)
+    errors: dict[str, list[str]] = {}
+    if kind not in ContactPointKind.values:
+        errors["kind"] = [_("Choose one of: %(choices)s.") % {
+            "choices": ", ".join(ContactPointKind.values)}]
+    else:
+        value = _clean_contact_value(kind, value, errors)
+    _check_text(errors, "label", label)
+    point = ContactPoint(customer=customer, kind=kind, value=value if not errors else "",
+                         label=(label or "").strip(), is_primary=bool(is_primary))
+    if not errors:
+        try:
+            point.full_clean(exclude=["customer"], validate_constraints=False)
+        except ValidationError as exc:
+            _merge(errors, _errors_from(exc))
+    _raise_if(errors)
+    if customer.contact_points.filter(kind=kind, value=point.value).exists():
+        raise Conflict(_("This contact point already exists."),
+                       errors={"value": [_("This contact point already exists.")]})
+    mirrored = kind in (ContactPointKind.EMAIL, ContactPointKind.PHONE)
+    if mirrored and not getattr(customer, kind):
+        point.is_primary = True  # the first email/phone becomes the customer's primary one
+    if point.is_primary:
+        customer.contact_points.filter(kind=kind, is_primary=True).update(is_primary=False)
+    _save(point, actor)
+    if point.is_primary and mirrored:
+        fresh = Customer.objects.get(pk=customer.pk)
+        setattr(fresh, kind, point.value)
+        _save(fresh, actor, update_fields=[kind, "updated_at"])
+        setattr(customer, kind, point.value)
+    return point
+
+
+@transaction.atomic
+def contact_point_delete(*, actor, contact_point: ContactPoint) -> None:
+    customer = contact_point.customer
+    _require_changeable(actor, customer)
+    kind, value, was_primary = contact_point.kind, contact_point.value, contact_point.is_primary
+    contact_point.delete()
+    if kind in (ContactPointKind.EMAIL, ContactPointKind.PHONE) and was_primary:
+        # Promote the next one of the same kind, so the customer keeps a primary address.
+        successor = customer.contact_points.filter(kind=kind).order_by("id").first()
+        if successor is not None:
+            successor.is_primary = True
+            successor.save(update_fields=["is_primary", "updated_at"])
+        fresh = Customer.objects.get(pk=customer.pk)
+        if getattr(fresh, kind) == value:
+            setattr(fresh, kind, successor.value if successor else "")
+            _save(fresh, actor, update_fields=[kind, "updated_at"])
+            setattr(customer, kind, getattr(fresh, kind))
+
+
+# ---------------------------------------------------------------- notes and interactions
+
+@transaction.atomic
+def note_create(*, actor, customer: Customer, body: str) -> Note:
+    _require_changeable(actor, customer)
+    errors: dict[str, list[str]] = {}
+    body = body.strip() if isinstance(body, str) else ""
+    if not body:
+        errors["body"] = [_("This field cannot be blank.")]
+    _check_text(errors, "body", body)
+    _raise_if(errors)
+    note = Note(customer=customer, author=actor, body=body)
+    _save(note, actor)
+    return note
+
+
+def _apply_interaction_data(interaction: Interaction, data: dict) -> dict:
+    errors: dict[str, list[str]] = {}
+    for key, value in data.items():
+        if key not in INTERACTION_FIELDS:
+            errors.setdefault(key, []).append(_("Unknown field."))
+            continue
+        _check_text(errors, key, value)
+        if key == "occurred_at":
+            value = _parse_moment(value, key, errors)
+            if value is None and key not in errors:
+                errors[key] = [_("This field cannot be blank.")]
+                continue
+        elif key in ("subject", "body") and value is None:
+            value = ""
+        elif isinstance(value, str) and key == "subject":
+            value = value.strip()
+        setattr(interaction, key, value)
+    try:
+        interaction.full_clean(exclude=["customer", "author", *errors])
+    except ValidationError as exc:
+        _merge(errors, _errors_from(exc))
+    return errors
+
+
+@transaction.atomic
+def interaction_create(*, actor, customer: Customer, kind: str, direction: str = "outbound",
+                       occurred_at=None, subject: str = "", body: str = "") -> Interaction:
+    _require_changeable(actor, customer)
+    interaction = Interaction(customer=customer, author=actor)
+    data = {"kind": kind, "direction": direction, "subject": subject, "body": body}
+    if occurred_at is not None:
+        data["occurred_at"] = occurred_at
+    _raise_if(_apply_interaction_data(interaction, data))
+    _save(interaction, actor)
+    return interaction
+
+
+@transaction.atomic
+def interaction_update(*, actor, interaction: Interaction, data: dict) -> Interaction:
+    _require_changeable(actor, interaction.customer)
+    fresh = Interaction.objects.select_related("customer").get(pk=interaction.pk)
+    _raise_if(_apply_interaction_data(fresh, dict(data)))
+    _save(fresh, actor)
+    return fresh
+
+
+@transaction.atomic
+def interaction_delete(*, actor, interaction: Interaction) -> None:
+    _require_changeable(actor, interaction.customer)
+    if interaction.author_id != actor.pk and not actor.can_manage:
+        raise PermissionDenied(_("Only the author or a manager can delete this interaction."))
+    interaction._history_user = actor
+    interaction.delete()
+
+
+# ---------------------------------------------------------------- tasks
+
+def _may_assign_to(actor, assignee: User) -> bool:
+    if assignee.pk == actor.pk or actor.scope == Scope.ALL and actor.can_manage:
+        return True
+    # Delegating within one's team is normal; across teams is a manager's call.
+    return bool(actor.team_id) and assignee.team_id == actor.team_id and (
+        actor.can_manage or actor.can_write
+    )
+
+
+def _may_change_task(actor, task: Task) -> bool:
+    if task.assignee_id == actor.pk or task.created_by_id == actor.pk:
+        return True
+    if not actor.can_manage:
+        return False
+    if task.customer_id is not None:
+        return can_see_customer(actor, task.customer)
+    assignee = task.assignee
+    return actor.scope == Scope.ALL or (
+        assignee is not None and bool(actor.team_id) and assignee.team_id == actor.team_id
+    )
+
+
+def _apply_task_data(actor, task: Task, data: dict, errors: dict) -> None:
+    for key, value in data.items():
+        if key not in TASK_FIELDS:
+            errors.setdefault(key, []).append(_("Unknown field."))
+            continue
+        _check_text(errors, key, value)
+        if key == "due_at":
+            task.due_at = _parse_moment(value, key, errors)
+        elif key == "assignee_id":
+            if value in (None, ""):
+                task.assignee = None
+                continue
+            assignee = _active_user(value)
+            if assignee is None:
+                errors.setdefault("assignee_id", []).append(_("Unknown user."))
+            elif assignee.pk != task.assignee_id and not _may_assign_to(actor, assignee):
+                raise PermissionDenied(
+                    _("You cannot assign tasks to this user."),
+                    errors={"assignee_id": [_("You cannot assign tasks to this user.")]},
+                )
+            else:
+                task.assignee = assignee
+        elif key == "customer_id":
+            if value in (None, ""):
+                task.customer = None
+                continue
+            try:
+                customer = visible_customers(actor).filter(pk=value).first()
+            except (TypeError, ValueError, OverflowError):
+                customer = None
+            if customer is None:
+                errors.setdefault("customer_id", []).append(_("Unknown customer."))
+            else:
+                task.customer = customer
+        elif key == "done":
+            done = bool(value)
+            if done and not task.done:
+                task.done_at = timezone.now()
+            elif not done:
+                task.done_at = None
+            task.done = done
+        elif key == "description":
+            task.description = "" if value is None else value
+        elif key == "title":
+            task.title = value.strip() if isinstance(value, str) else value
+    try:
+        task.full_clean(exclude=["customer", "assignee", "created_by", *errors])
+    except ValidationError as exc:
+        _merge(errors, _errors_from(exc))
+
+
+@transaction.atomic
+def task_create(*, actor, title: str, customer: Customer | None = None, due_at=None,
+                assignee: User | None = None, description: str = "") -> Task:
+    _require_writer(actor)
+    if customer is not None:
+        _require_visible(actor, customer)
+    task = Task(created_by=actor, customer=customer, assignee=actor)
+    errors: dict[str, list[str]] = {}
+    data = {"title": title, "description": description, "due_at": due_at}
+    if assignee is not None:
+        data["assignee_id"] = assignee.pk
+    _apply_task_data(actor, task, data, errors)
+    _raise_if(errors)
+    _save(task, actor)
+    return task
+
+
+@transaction.atomic
+def task_update(*, actor, task: Task, data: dict) -> Task:
+    _require_writer(actor)
+    if not _may_change_task(actor, task):
+        raise PermissionDenied(_("Only the assignee, the creator or a manager can change this task."))
+    fresh = Task.objects.select_related("customer", "assignee").get(pk=task.pk)
+    errors: dict[str, list[str]] = {}
+    _apply_task_data(actor, fresh, dict(data), errors)
+    _raise_if(errors)
+    _save(fresh, actor)
+    return fresh
+
+
+def task_complete(*, actor, task: Task) -> Task:
+    return task_update(actor=actor, task=task, data={"done": True})
+
+
+@transaction.atomic
+def task_delete(*, actor, task: Task) -> None:
+    _require_writer(actor)
+    if task.created_by_id != actor.pk and not (actor.can_manage and _may_change_task(actor, task)):
+        raise PermissionDenied(_("Only the creator or a manager can delete this task."))
+    task.delete()
+
+
+# ---------------------------------------------------------------- bulk actions
+
+@transaction.atomic
+def customers_bulk_tag(*, actor, customer_ids, tag_names) -> int:
+    """Add tags to the visible, changeable customers among `customer_ids`.
+
+    Returns how many customers gained at least one tag.
+    """
+    _require_writer(actor)
+    errors: dict[str, list[str]] = {}
+    names = _clean_tag_names(list(tag_names or []), errors)
+    _raise_if(errors)
+    if not names:
+        raise ValidationFailed(_("Validation failed"), errors={"tags": [_("Choose at least one tag.")]})
+    tags = _tags_for(names)
+    ids = list(visible_customers(actor).filter(pk__in=list(customer_ids)).values_list("pk", flat=True))
+    through = Customer.tags.through
+    existing = set(
+        through.objects.filter(customer_id__in=ids, tag__in=tags).values_list("customer_id", "tag_id")
+    )
+    new_links = [
+        through(customer_id=cid, tag_id=tag.pk)
+        for cid in ids for tag in tags if (cid, tag.pk) not in existing
+    ]
+    through.objects.bulk_create(new_links, ignore_conflicts=True)
+    return len({link.customer_id for link in new_links})
+
+
+@transaction.atomic
+def customers_bulk_assign(*, actor, customer_ids, owner: User) -> int:
+    """Reassign the visible customers among `customer_ids` to `owner` (managers only).
+
+    The team follows the owner. Returns how many customers changed owner.
+    """
+    if not actor.can_manage:
+        raise PermissionDenied(_("Only managers can reassign customers."))
+    if owner is None or not owner.is_active:
+        raise ValidationFailed(_("Validation failed"), errors={"owner_id": [_("Unknown user.")]})
+    if actor.scope != Scope.ALL and owner.pk != actor.pk and owner.team_id != actor.team_id:
+        raise PermissionDenied(
+            _("You can only assign customers to members of your team."),
+            errors={"owner_id": [_("You can only assign customers to members of your team.")]},
+        )
+    changed = 0
+    customers = visible_customers(actor).filter(pk__in=list(customer_ids)).filter(
+        ~Q(owner_id=owner.pk) | Q(owner_id__isnull=True)
+    )
+    for customer in customers.select_for_update():
+        customer.owner = owner
+        if owner.team_id:
+            customer.team_id = owner.team_id
+        _save(customer, actor)
+        changed += 1
+    return changed
