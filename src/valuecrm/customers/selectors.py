@@ -1,0 +1,236 @@
+"""Reads of customers: list with search, filters, sort and keyset pages; one record.
+
+Every read starts from visibility.visible_customers(user), so the role's scope
+(own / team / all) applies to the list page, the API, the palette and exports alike.
+
+Pages are keyset ("seek") pages: the cursor carries the last row's sort value and
+id, so page 2,000 costs the same as page 1 and rows inserted meanwhile neither
+repeat nor vanish. Counts are capped for the same reason — a full COUNT(*) over
+100k rows on every page view is the slowest part of a naive list.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from valuecrm.common.errors import NotFound, ValidationFailed
+from valuecrm.customers.filters import ActiveFilter, clean_filters, filters_q
+from valuecrm.customers.models import Customer
+from valuecrm.customers.normalize import half_width
+from valuecrm.customers.visibility import visible_customers
+
+DEFAULT_SORT = "-id"
+MAX_LIMIT = 500
+COUNT_CAP = 1000
+SEARCH_MAX_LENGTH = 200
+# Fewer digits than this match too many phone numbers to be a phone search.
+PHONE_SEARCH_MIN_DIGITS = 4
+
+
+@dataclass(frozen=True)
+class SortKey:
+    field: str  # model field the sort runs on
+    kind: str  # how its value is written into a cursor: int | str | datetime
+
+
+SORT_KEYS = {
+    "id": SortKey("id", "int"),
+    "name": SortKey("name", "str"),
+    "created": SortKey("created_at", "datetime"),
+}
+SORTS = tuple(f"{prefix}{key}" for key in SORT_KEYS for prefix in ("", "-"))
+
+
+def parse_sort(sort: str | None) -> tuple[SortKey, bool]:
+    """'-created' → (created_at key, descending=True). Raises ValidationFailed on others."""
+    sort = (sort or DEFAULT_SORT).strip()
+    descending = sort.startswith("-")
+    key = SORT_KEYS.get(sort.lstrip("-"))
+    if key is None:
+        raise ValidationFailed(
+            _("Invalid sort"),
+            errors={"sort": [_("Sort by one of: %(sorts)s.") % {"sorts": ", ".join(SORTS)}]},
+        )
+    return key, descending
+
+
+# ---------------------------------------------------------------- search
+
+def _search_q(search: str) -> Q:
+    text = half_width(search).strip()
+    if not text:
+        return Q()
+    q = Q(name__icontains=text) | Q(email__icontains=text) | Q(company__name__icontains=text)
+    digits = re.sub(r"\D", "", text)
+    # "138 0013 8000", "(0)138-0013-8000" and "+86 138…" all find "+8613800138000":
+    # phones are stored in E.164, so the typed digits are a suffix of it (a leading
+    # trunk 0 is dropped first, as E.164 has none).
+    if len(digits) >= PHONE_SEARCH_MIN_DIGITS and re.fullmatch(r"[\d\s()+\-.]+", text):
+        q |= Q(phone__endswith=digits.lstrip("0") or digits)
+    return q
+
+
+def _clean_search(search: str | None) -> str:
+    search = search or ""
+    if len(search) > SEARCH_MAX_LENGTH:
+        raise ValidationFailed(
+            _("Invalid search"),
+            errors={"q": [_("Enter at most %(n)d characters.") % {"n": SEARCH_MAX_LENGTH}]},
+        )
+    if "\x00" in search:
+        raise ValidationFailed(_("Invalid search"), errors={"q": [_("Null characters are not allowed.")]})
+    return search
+
+
+def customer_queryset(
+    *, user, search: str = "", filters: Mapping[str, object] | list[ActiveFilter] | None = None,
+) -> QuerySet:
+    """Visible customers matching search and filters, unordered and unsliced."""
+    search = _clean_search(search)
+    active = filters if isinstance(filters, list) else clean_filters(filters, user=user)
+    return visible_customers(user).filter(_search_q(search)).filter(filters_q(active))
+
+
+# ---------------------------------------------------------------- keyset cursor
+
+def _cursor_encode(key: SortKey, row: Customer) -> str:
+    value = getattr(row, key.field)
+    if key.kind == "datetime":
+        value = value.isoformat()
+    payload = json.dumps([value, row.pk], ensure_ascii=False, separators=(",", ":"))
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def _cursor_decode(key: SortKey, cursor: str):
+    bad = ValidationFailed(_("Invalid cursor"), errors={"after": [_("This page link is not valid.")]})
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value, pk = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+    except (ValueError, TypeError, binascii.Error, UnicodeError):
+        raise bad from None
+    if not isinstance(pk, int) or isinstance(pk, bool):
+        raise bad
+    if key.kind == "int":
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise bad
+    elif key.kind == "str":
+        if not isinstance(value, str):
+            raise bad
+    else:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+        if not isinstance(parsed, datetime.datetime):
+            raise bad
+        value = parsed
+    return value, pk
+
+
+def _after_q(key: SortKey, descending: bool, value, pk: int) -> Q:
+    op = "lt" if descending else "gt"
+    if key.field == "id":
+        return Q(**{f"id__{op}": pk})
+    return Q(**{f"{key.field}__{op}": value}) | Q(**{key.field: value, f"id__{op}": pk})
+
+
+def _ordering(key: SortKey, descending: bool) -> list[str]:
+    prefix = "-" if descending else ""
+    # id breaks ties in the same direction, so (value, id) is a strict total order
+    # and the cursor comparison above matches the ORDER BY exactly.
+    return [f"{prefix}{key.field}"] if key.field == "id" else [f"{prefix}{key.field}", f"{prefix}id"]
+
+
+def _with_list_relations(qs: QuerySet) -> QuerySet:
+    return qs.select_related("owner", "team", "company").prefetch_related("tags")
+
+
+def customer_list(
+    *, user, search: str = "", filters: Mapping[str, object] | list[ActiveFilter] | None = None,
+    sort: str = DEFAULT_SORT, after: str | None = None, limit: int = 50,
+) -> tuple[list[Customer], str | None]:
+    """One keyset page of visible customers and the cursor of the next page (or None).
+
+    ``filters`` is the raw ``{key: value}`` of customers.filters (or already parsed
+    ActiveFilters); ``sort`` one of SORTS; ``after`` the cursor a previous call returned.
+    Bad values raise ValidationFailed naming the parameter.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed(
+            _("Invalid limit"),
+            errors={"limit": [_("Enter a whole number from 1 to %(n)d.") % {"n": MAX_LIMIT}]},
+        )
+    key, descending = parse_sort(sort)
+    qs = customer_queryset(user=user, search=search, filters=filters)
+    if after:
+        value, pk = _cursor_decode(key, after)
+        qs = qs.filter(_after_q(key, descending, value, pk))
+    rows = list(_with_list_relations(qs.order_by(*_ordering(key, descending)))[: limit + 1])
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = _cursor_encode(key, rows[-1])
+    return rows, next_cursor
+
+
+def customer_iter(
+    *, user, search: str = "", filters: Mapping[str, object] | list[ActiveFilter] | None = None,
+    sort: str = DEFAULT_SORT, batch_size: int = 500,
+) -> Iterator[Customer]:
+    """Every matching visible customer in list order, fetched page by page (for exports).
+
+    Keyset batches keep memory flat and each query short, so a long export never
+    holds a read transaction open on SQLite while the client downloads.
+    """
+    active = filters if isinstance(filters, list) else clean_filters(filters, user=user)
+    after = None
+    while True:
+        rows, after = customer_list(
+            user=user, search=search, filters=active, sort=sort, after=after, limit=batch_size
+        )
+        yield from rows
+        if after is None:
+            return
+
+
+@dataclass(frozen=True)
+class CappedCount:
+    value: int
+    capped: bool  # True when there are more than `value` rows
+
+    def __str__(self) -> str:
+        return f"{self.value:,}+" if self.capped else f"{self.value:,}"
+
+
+def customer_count(
+    *, user, search: str = "", filters: Mapping[str, object] | list[ActiveFilter] | None = None,
+    cap: int = COUNT_CAP,
+) -> CappedCount:
+    """How many visible customers match, counting at most ``cap`` + 1 rows.
+
+    Django counts a sliced queryset as COUNT(*) over a LIMIT subquery, so the cost is
+    bounded by ``cap`` however large the table is.
+    """
+    qs = customer_queryset(user=user, search=search, filters=filters)
+    n = qs.order_by().values("pk")[: cap + 1].count()
+    return CappedCount(cap, True) if n > cap else CappedCount(n, False)
+
+
+def customer_get(*, user, pk) -> Customer:
+    """One visible customer; NotFound when it does not exist or the user may not see it
+    (the two are indistinguishable on purpose: no probing for other teams' records)."""
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise NotFound(_("Customer not found.")) from None
+    customer = _with_list_relations(visible_customers(user)).filter(pk=pk).first()
+    if customer is None:
+        raise NotFound(_("Customer not found."))
+    return customer
