@@ -6,6 +6,7 @@ A ValidationFailed from a service is mapped back onto the form's fields
 """
 
 import re
+from decimal import Decimal
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -58,6 +59,17 @@ def parse_tags(text: str) -> list[str]:
 
 
 class ServiceErrorsMixin:
+    def add_error(self, field, error):
+        super().add_error(field, error)
+        # Bootstrap shows the message only next to an .is-invalid control.
+        for name in self.errors:
+            if name in self.fields:
+                attrs = self.fields[name].widget.attrs
+                if "is-invalid" not in attrs.get("class", ""):
+                    attrs["class"] = (attrs.get("class", "") + " is-invalid").strip()
+                attrs["aria-invalid"] = "true"
+                attrs["aria-describedby"] = f"{self[name].id_for_label}_errors"
+
     def add_service_errors(self, exc) -> None:
         """Put each message of a ValidationFailed under the field it names."""
         for key, messages in (exc.errors or {"__all__": [exc.detail]}).items():
@@ -92,7 +104,6 @@ class CustomerForm(ServiceErrorsMixin, forms.Form):
         model_fields = forms.fields_for_model(Customer, fields=CUSTOMER_MODEL_FIELDS)
         for name in CUSTOMER_MODEL_FIELDS:
             self.fields[name] = model_fields[name]
-        self.fields["tags"] = self.declared_fields["tags"]
         self.order_fields([*CUSTOMER_MODEL_FIELDS[:16], "tags"])
 
         organisations = visible_customers(user).organizations().order_by("name")
@@ -106,6 +117,9 @@ class CustomerForm(ServiceErrorsMixin, forms.Form):
         else:
             # Assigning records is a manager's decision; the service defaults them.
             del self.fields["owner"], self.fields["team"]
+        # The page hides person-only sections for organisations (Alpine state "kind").
+        self.fields["kind"].widget.attrs["x-model"] = "kind"
+        self.fields["acquisition_cost"].required = False
         self.fields["email"].widget = forms.EmailInput()
         self.fields["phone"].widget = forms.TextInput(attrs={"type": "tel", "inputmode": "tel"})
         self.fields["birthday"].widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -158,8 +172,9 @@ class CustomerForm(ServiceErrorsMixin, forms.Form):
     def custom_bound_fields(self):
         return [self[CUSTOM_FIELD_PREFIX + d.key] for d in self.custom_definitions]
 
-    def bound(self, *names):
-        return [self[n] for n in names if n in self.fields]
+    @property
+    def bound_owner_team(self):
+        return [self[n] for n in ("owner", "team") if n in self.fields]
 
     def to_service_data(self) -> dict:
         """The cleaned input in the shape customer_create / customer_update take."""
@@ -168,12 +183,19 @@ class CustomerForm(ServiceErrorsMixin, forms.Form):
             if name not in self.cleaned_data:
                 continue
             value = self.cleaned_data[name]
-            if name in ("company", "owner", "team"):
+            if name == "acquisition_cost" and value is None:
+                data[name] = Decimal("0")
+            elif name in ("company", "owner", "team"):
                 data[f"{name}_id"] = value.pk if value is not None else None
             else:
                 data[name] = value if value is not None else ("" if isinstance(self.fields[name], forms.CharField) else None)
         if data.get("kind") == CustomerKind.ORGANIZATION:
-            data["company_id"] = None
+            # Those inputs are hidden for organisations; do not keep stale person data.
+            for name in PERSON_ONLY_FIELDS:
+                if name == "company":
+                    data["company_id"] = None
+                elif name in data:
+                    data[name] = None if name == "birthday" else ""
         data["tags"] = parse_tags(self.cleaned_data.get("tags", ""))
         custom = {}
         for definition in self.custom_definitions:

@@ -22,6 +22,7 @@ from valuecrm.customers.forms import CustomerForm, InteractionForm, NoteForm, Ta
 from valuecrm.customers.history import customer_history
 from valuecrm.customers.models import Task
 from valuecrm.customers.profile import customer_profile
+from valuecrm.customers.selectors import customer_get
 from valuecrm.customers.timeline import TIMELINE_TYPES, customer_timeline, timeline_type_clean
 from valuecrm.customers.visibility import visible_customers
 
@@ -29,8 +30,6 @@ QUICK_FORMS = {"note": NoteForm, "interaction": InteractionForm, "task": TaskFor
 
 
 def _visible_customer(request, pk: int):
-    from valuecrm.customers.selectors import customer_get
-
     try:
         return customer_get(user=request.user, pk=pk)
     except NotFound:
