@@ -13,7 +13,15 @@ from .churn import (
 )
 from .clusters import cluster_customers
 from .evaluation import evaluate_holdout, select_model, tracking_data
-from .models import MODELS, BetaGeo, GammaGamma, MLEModel, ModifiedBetaGeo, NotFittedError
+from .models import (
+    MODELS,
+    BetaGeo,
+    GammaGamma,
+    MLEModel,
+    ModifiedBetaGeo,
+    NotFittedError,
+    ParetoNBD,
+)
 from .rfm import SEGMENTS, rfm_scores, rfm_segment
 
 __all__ = [
@@ -23,6 +31,7 @@ __all__ = [
     "MLEModel",
     "ModifiedBetaGeo",
     "NotFittedError",
+    "ParetoNBD",
     "SEGMENTS",
     "ChurnModel",
     "build_churn_features",

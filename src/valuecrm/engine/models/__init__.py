@@ -8,11 +8,13 @@ from .base import MLEModel, NotFittedError
 from .bgnbd import BetaGeo
 from .gammagamma import GammaGamma
 from .mbgnbd import ModifiedBetaGeo
+from .paretonbd import ParetoNBD
 
 MODELS: dict[str, type[MLEModel]] = {
     "bgnbd": BetaGeo,
     "mbgnbd": ModifiedBetaGeo,
     "gammagamma": GammaGamma,
+    "paretonbd": ParetoNBD,
 }
 
 __all__ = [
@@ -22,4 +24,5 @@ __all__ = [
     "MLEModel",
     "ModifiedBetaGeo",
     "NotFittedError",
+    "ParetoNBD",
 ]
