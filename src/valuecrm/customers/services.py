@@ -109,16 +109,23 @@ def _parse_moment(value, key: str, errors: dict):
     """A datetime from a datetime, a date or an ISO string; naive means the site's time zone."""
     if value is None or value == "":
         return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
     if isinstance(value, datetime):
+        if not 1900 <= value.year <= 2200:
+            errors.setdefault(key, []).append(_("Enter a date/time between 1900 and 2200."))
+            return None
         return _as_aware(value)
-    if isinstance(value, date):
-        return _as_aware(datetime(value.year, value.month, value.day))
     try:
         parsed = parse_datetime(str(value).strip())
     except ValueError:
         parsed = None
     if parsed is None:
         errors.setdefault(key, []).append(_("Enter a valid date/time."))
+        return None
+    if not 1900 <= parsed.year <= 2200:
+        # Far-off years overflow when converted to UTC for storage.
+        errors.setdefault(key, []).append(_("Enter a date/time between 1900 and 2200."))
         return None
     return _as_aware(parsed)
 

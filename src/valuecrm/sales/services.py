@@ -98,6 +98,10 @@ def _moment(value, key: str, errors: dict):
         if parsed is None:
             errors.setdefault(key, []).append(_("Enter a valid date/time."))
             return None
+    if not 1900 <= parsed.year <= 2200:
+        # Far-off years overflow when converted to UTC for storage.
+        errors.setdefault(key, []).append(_("Enter a date/time between 1900 and 2200."))
+        return None
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
     return parsed
