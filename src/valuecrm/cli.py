@@ -20,6 +20,11 @@ def django_setup():
 def _register_subapps():
     # Sub-apps owned by their domains; imported lazily so a broken optional part
     # never stops `valuecrm serve`.
+    from valuecrm.commands.cdnow import import_cdnow
+    from valuecrm.commands.demo import demo
+
+    app.command("demo")(demo)
+    app.command("import-cdnow")(import_cdnow)
     try:
         from valuecrm.commands.model import app as model_app
     except ImportError:  # engine CLI not installed in this build

@@ -1,0 +1,1 @@
+"""Typer sub-commands of `valuecrm`, one module per area."""
