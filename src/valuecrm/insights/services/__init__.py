@@ -1,0 +1,19 @@
+"""Writes of the insights app: scoring runs and the policies that steer them."""
+
+from .playbook import ensure_default_playbook
+from .scoring import (
+    ensure_not_running,
+    score_now,
+    score_run_create,
+    score_run_execute,
+    score_runs_resume_stale,
+)
+
+__all__ = [
+    "ensure_default_playbook",
+    "ensure_not_running",
+    "score_now",
+    "score_run_create",
+    "score_run_execute",
+    "score_runs_resume_stale",
+]

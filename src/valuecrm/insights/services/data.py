@@ -1,0 +1,134 @@
+"""Orders → frames for the engine, computed inside the app's own database via Ibis.
+
+Only the insights app moves data between the ORM and the engine (DESIGN.md), and it
+does so through Ibis over the same database Django uses, so the heavy per-customer
+aggregation runs as SQL where the orders live; only per-customer (or per
+customer-day) rows come back to Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+from functools import lru_cache
+
+import ibis
+import pandas as pd
+from django.conf import settings
+from django.db import connection
+
+from valuecrm.sales.models import REVENUE_STATUSES, Order
+
+
+@dataclass(frozen=True)
+class OrdersSource:
+    """An Ibis expression with one row per revenue order up to ``as_of``.
+
+    Columns: ``customer_id``, ``date`` (local calendar day), ``amount``, ``cost``.
+    """
+
+    table: ibis.Table
+    as_of: dt.date
+
+
+def ibis_connection():
+    """An Ibis connection to settings.DATABASES['default'] (SQLite or PostgreSQL)."""
+    db = settings.DATABASES["default"]
+    engine = db["ENGINE"]
+    if engine == "django.db.backends.sqlite3":
+        name = str(db["NAME"])
+        if name == ":memory:" or "mode=memory" in name:
+            # Tests use an in-memory database that only Django's own connection can see.
+            return _ibis_over_django_sqlite()
+        return _ibis_sqlite_file(name)
+    if engine in ("django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"):
+        return _ibis_postgres(
+            db.get("HOST") or "localhost", int(db.get("PORT") or 5432), db.get("USER") or None,
+            db.get("PASSWORD") or None, db["NAME"],
+        )
+    raise ValueError(f"scoring supports SQLite and PostgreSQL, not {engine}")
+
+
+@lru_cache(maxsize=4)
+def _ibis_sqlite_file(path: str):
+    return ibis.sqlite.connect(path)
+
+
+@lru_cache(maxsize=4)
+def _ibis_postgres(host, port, user, password, database):
+    return ibis.postgres.connect(host=host, port=port, user=user, password=password, database=database)
+
+
+def _ibis_over_django_sqlite():
+    connection.ensure_connection()
+    return ibis.sqlite.from_connection(connection.connection)
+
+
+def utc_offset(as_of: dt.date) -> dt.timedelta:
+    """The site's UTC offset on ``as_of``: order days are local calendar days."""
+    zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+    return dt.datetime.combine(as_of, dt.time(12), tzinfo=zone).utcoffset() or dt.timedelta(0)
+
+
+def revenue_orders(as_of: dt.date) -> OrdersSource:
+    con = ibis_connection()
+    # The local calendar day of an order is computed in SQL by each backend's own
+    # date functions (Ibis' interval arithmetic needs SQLite >= 3.42).
+    statuses = ", ".join(f"'{s}'" for s in REVENUE_STATUSES)  # fixed enum values, not input
+    table = connection.ops.quote_name(Order._meta.db_table)
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        offset = int(utc_offset(as_of).total_seconds())
+        day = f"date(placed_at, '{offset:+d} seconds')"
+    else:
+        day = f"(placed_at AT TIME ZONE '{settings.TIME_ZONE}')::date"
+    sql = (
+        f"SELECT customer_id, {day} AS date, CAST(total_amount AS REAL) AS amount, "
+        f"CAST(total_cost AS REAL) AS cost FROM {table} WHERE status IN ({statuses})"
+    )
+    if connection.vendor == "postgresql":
+        sql = sql.replace("AS REAL", "AS DOUBLE PRECISION")
+    rows = con.sql(sql)
+    rows = rows.mutate(date=rows.date.cast("date"))
+    return OrdersSource(rows.filter(rows.date <= ibis.date(as_of)), as_of)
+
+
+def customer_money(source: OrdersSource, window_days: int) -> pd.DataFrame:
+    """Per buyer: revenue, cost where known, and spend in trailing windows.
+
+    ``spend_last`` is spend in (as_of − w, as_of], ``spend_prev`` in
+    (as_of − 2w, as_of − w], ``spend_before`` everything up to as_of − w.
+    """
+    t = source.table
+    end = ibis.date(source.as_of)
+    last_start = ibis.date(source.as_of - dt.timedelta(days=window_days))
+    prev_start = ibis.date(source.as_of - dt.timedelta(days=2 * window_days))
+    costed = t.cost > 0
+    zero = ibis.literal(0.0)
+    agg = t.group_by("customer_id").aggregate(
+        revenue=t.amount.sum(),
+        costed_revenue=ibis.ifelse(costed, t.amount, zero).sum(),
+        cost=ibis.ifelse(costed, t.cost, zero).sum(),
+        spend_last=ibis.ifelse((t.date > last_start) & (t.date <= end), t.amount, zero).sum(),
+        spend_prev=ibis.ifelse((t.date > prev_start) & (t.date <= last_start), t.amount, zero).sum(),
+        spend_before=ibis.ifelse(t.date <= last_start, t.amount, zero).sum(),
+    )
+    frame = agg.to_pyarrow().to_pandas().set_index("customer_id").sort_index()
+    return frame.astype(float)
+
+
+def customer_days(source: OrdersSource) -> pd.DataFrame:
+    """One row per customer and purchase day (summed spend): the churn features' input.
+
+    Orders on one day are one purchase occasion in the engine anyway, so this is
+    the same input with far fewer rows.
+    """
+    t = source.table
+    daily = t.group_by(["customer_id", "date"]).aggregate(amount=t.amount.sum())
+    frame = daily.to_pyarrow().to_pandas()
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame
+
+
+def order_count(source: OrdersSource) -> int:
+    return int(source.table.count().to_pyarrow().as_py())

@@ -1,0 +1,228 @@
+"""Purchase and spend models for a scoring run: choose, fit, predict, value.
+
+The maths lives in valuecrm.engine; this module only decides *which* engine
+model to use (holdout comparison), on *which* summary, and turns predictions into
+12-month CLV in money.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from valuecrm.engine.models import BetaGeo, GammaGamma
+from valuecrm.engine.summary import summarize, unit_days
+
+from .data import OrdersSource
+
+CLV_MONTHS = 12
+MONTHLY_DISCOUNT = 0.01
+MONTH_DAYS = 30.0
+HORIZON_DAYS_90 = 90.0
+# Below this many buyers a holdout comparison says nothing; fit the default model.
+MIN_BUYERS_FOR_HOLDOUT = 50
+MIN_REPEAT_FOR_SPEND_MODEL = 20
+
+
+def model_class(name: str):
+    if name == "bgnbd":
+        return BetaGeo
+    if name == "paretonbd":
+        from valuecrm.engine.models.paretonbd import ParetoNBD
+
+        return ParetoNBD
+    raise ValueError(f"unknown transaction model {name!r}")
+
+
+def available_models() -> list[str]:
+    names = ["bgnbd"]
+    if importlib.util.find_spec("valuecrm.engine.models.paretonbd") is not None:
+        names.append("paretonbd")
+    return names
+
+
+def full_summary(source: OrdersSource, unit: str) -> pd.DataFrame:
+    return summarize(
+        source.table, customer_id_col="customer_id", datetime_col="date",
+        monetary_value_col="amount", unit=unit, observation_end=source.as_of,
+    )
+
+
+def holdout_days_for(data_start: dt.date, as_of: dt.date) -> int | None:
+    """A third of the history, between 4 and 26 weeks; None when history is too short."""
+    span = (as_of - data_start).days
+    if span < 84:
+        return None
+    return int(min(max(round(span / 3), 28), 182))
+
+
+@dataclass
+class PurchaseFit:
+    name: str
+    model: object
+    holdout_table: list[dict] = field(default_factory=list)
+    calibration_end: dt.date | None = None
+    calibration_model: object | None = None
+
+
+def fit_purchase_model(
+    source: OrdersSource, summary: pd.DataFrame, unit: str, choice: str, data_start: dt.date
+) -> PurchaseFit:
+    """Pick BG/NBD or Pareto/NBD on a calibration/holdout split, then refit on everything."""
+    from valuecrm.engine.evaluation import select_model
+
+    candidates = available_models() if choice == "auto" else [choice]
+    for name in candidates:
+        if name not in available_models():
+            raise ValueError(f"transaction model {name!r} is not available in this engine")
+    hold_days = holdout_days_for(data_start, source.as_of)
+    result = PurchaseFit(name=candidates[0], model=None)
+    if hold_days is not None and len(summary) >= MIN_BUYERS_FOR_HOLDOUT:
+        cal_end = source.as_of - dt.timedelta(days=hold_days)
+        cal = summarize(
+            source.table, customer_id_col="customer_id", datetime_col="date",
+            monetary_value_col="amount", unit=unit, observation_end=source.as_of,
+            calibration_end=cal_end,
+        )
+        rows, fitted = [], {}
+        for name in candidates:
+            try:
+                selection = select_model(cal, candidates={name: model_class(name)()})
+            except ValueError as exc:  # one model not converging must not sink the run
+                rows.append({"model": name, "error": str(exc)})
+                continue
+            row = selection.table.reset_index().iloc[0].to_dict()
+            rows.append(_jsonable(row))
+            fitted[name] = selection.models[name]
+        ok = [r for r in rows if "error" not in r]
+        if ok:
+            ok.sort(key=lambda r: r["mae"])
+            result.name = ok[0]["model"]
+            result.calibration_model = fitted[result.name]
+        result.holdout_table = ok + [r for r in rows if "error" in r]
+        result.calibration_end = cal_end
+    model = model_class(result.name)()
+    model.fit(summary["frequency"].to_numpy(float), summary["recency"].to_numpy(float),
+              summary["T"].to_numpy(float))
+    result.model = model
+    return result
+
+
+def tracking(fit: PurchaseFit, days: pd.DataFrame, as_of: dt.date, unit: str) -> dict:
+    """Weekly actual vs expected repeat purchases over calibration + holdout."""
+    from valuecrm.engine.evaluation import tracking_data
+
+    if fit.calibration_model is None or fit.calibration_end is None:
+        return {}
+    scale = unit_days(unit)
+    table = tracking_data(
+        fit.calibration_model, days, fit.calibration_end, as_of,
+        customer_id_col="customer_id", datetime_col="date", unit_days=scale,
+    )
+    per_week = max(int(round(7 / scale)), 1)
+    week = (np.arange(len(table)) // per_week)
+    grouped = pd.DataFrame({
+        "week": week, "actual": table["actual"].to_numpy(), "expected": table["expected"].to_numpy(),
+        "period_end": table["period_end"].to_numpy(), "holdout": table["holdout"].to_numpy(),
+    }).groupby("week").agg(
+        actual=("actual", "sum"), expected=("expected", "sum"),
+        period_end=("period_end", "max"), holdout=("holdout", "max"),
+    )
+    return {
+        "period_end": [pd.Timestamp(d).date().isoformat() for d in grouped["period_end"]],
+        "actual": [float(v) for v in grouped["actual"]],
+        "expected": [round(float(v), 4) for v in grouped["expected"]],
+        "holdout": [bool(v) for v in grouped["holdout"]],
+        "calibration_end": fit.calibration_end.isoformat(),
+    }
+
+
+@dataclass
+class SpendFit:
+    expected_spend: np.ndarray
+    params: dict
+
+
+def fit_spend(summary: pd.DataFrame, money: pd.DataFrame) -> SpendFit:
+    """Gamma-Gamma expected spend per purchase; falls back to observed averages."""
+    x = summary["frequency"].to_numpy(float)
+    m = summary["monetary_value"].to_numpy(float)
+    repeat = (x > 0) & (m > 0)
+    n_orders = np.maximum(summary["n_orders"].to_numpy(float), 1.0)
+    revenue = money["revenue"].reindex(summary.index).fillna(0.0).to_numpy(float)
+    observed = revenue / n_orders
+    if repeat.sum() >= MIN_REPEAT_FOR_SPEND_MODEL:
+        try:
+            gg = GammaGamma().fit(x[repeat], m[repeat])
+            if gg.params_["q"] > 1:
+                return SpendFit(
+                    np.asarray(gg.expected_spend(x, m), dtype=float),
+                    {"model": "gammagamma", "params": gg.params_,
+                     "standard_errors": gg.standard_errors_,
+                     "log_likelihood": gg.log_likelihood_},
+                )
+        except ValueError:
+            pass
+    # Too little repeat history for a spend model: the customer's own average order.
+    return SpendFit(observed, {"model": "observed_average", "params": {}})
+
+
+def margin_ratio(money: pd.DataFrame, index: pd.Index) -> tuple[np.ndarray, str]:
+    """Gross-margin share per customer: own where costs are known, else the store's."""
+    frame = money.reindex(index).fillna(0.0)
+    costed = frame["costed_revenue"].to_numpy(float)
+    cost = frame["cost"].to_numpy(float)
+    total_costed = costed.sum()
+    if total_costed <= 0:
+        return np.ones(len(index)), "revenue"
+    store = max(0.0, 1.0 - cost.sum() / total_costed)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        own = np.where(costed > 0, 1.0 - cost / costed, store)
+    return np.clip(own, 0.0, 1.0), "margin"
+
+
+def predict(fit: PurchaseFit, summary: pd.DataFrame, unit: str) -> tuple[np.ndarray, np.ndarray]:
+    """P(alive) and expected purchases in the next 90 days."""
+    f = summary["frequency"].to_numpy(float)
+    r = summary["recency"].to_numpy(float)
+    t = summary["T"].to_numpy(float)
+    scale = unit_days(unit)
+    p_alive = np.asarray(fit.model.p_alive(f, r, t), dtype=float)
+    e90 = np.asarray(fit.model.expected_purchases(HORIZON_DAYS_90 / scale, f, r, t), dtype=float)
+    return p_alive, e90
+
+
+def clv_12_months(
+    fit: PurchaseFit, summary: pd.DataFrame, unit: str, spend: np.ndarray, margin: np.ndarray
+) -> np.ndarray:
+    r"""Σ_{m=1..12} (E[X(m)] − E[X(m−1)]) × E[spend] × margin / (1 + d)^m, d = 1 % a month.
+
+    Months are 30 days; E[X(t)] is the model's conditional expectation.
+    """
+    f = summary["frequency"].to_numpy(float)
+    r = summary["recency"].to_numpy(float)
+    t = summary["T"].to_numpy(float)
+    month = MONTH_DAYS / unit_days(unit)
+    previous = np.zeros(len(summary))
+    value = np.zeros(len(summary))
+    for m in range(1, CLV_MONTHS + 1):
+        cumulative = np.asarray(fit.model.expected_purchases(m * month, f, r, t), dtype=float)
+        value += (cumulative - previous) / (1.0 + MONTHLY_DISCOUNT) ** m
+        previous = cumulative
+    return value * spend * margin
+
+
+def _jsonable(row: dict) -> dict:
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        out[str(key)] = value
+    return out

@@ -1,0 +1,400 @@
+"""A scoring run: orders → summary (in the database) → models → scores, stages, tiers,
+alerts and next-best actions → one transaction that writes the snapshot and the
+current view.
+
+Everything is computed in memory first and written at the end in one
+transaction, so a failing run leaves the previous scores untouched and a rerun
+(same run, or a new run for the same as_of) simply replaces that as_of's snapshot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from valuecrm.common.errors import Conflict, NotFound, ValidationFailed
+from valuecrm.common.money import quantize
+from valuecrm.customers.models import Customer
+from valuecrm.engine.rfm import rfm_scores
+from valuecrm.engine.summary import unit_days
+from valuecrm.insights.models import (
+    CustomerScore,
+    CustomerValue,
+    LifecycleRules,
+    ModelChoice,
+    RunStatus,
+    ScoreRun,
+    ScoringUnit,
+    Stage,
+    StageChange,
+    Tier,
+    TierPolicy,
+    WarningPolicy,
+)
+from valuecrm.insights.signals import customer_stage_changed, score_run_finished
+
+from . import churn, data, fitting, playbook, stages, tiers, warnings
+from .writeback import insert_rows
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, str], None]
+
+# (step, progress % when it starts)
+STEPS = {
+    "load": 2, "summary": 8, "purchase_model": 20, "spend_model": 40, "churn": 50,
+    "segments": 70, "stages": 75, "alerts": 82, "write": 88, "done": 100,
+}
+
+SCORE_COLUMNS = [
+    "as_of", "clv", "historical_revenue", "historical_margin", "n_orders", "first_order_on",
+    "last_order_on", "interval_days", "p_alive", "expected_purchases_90d", "churn_risk",
+    "value_at_risk", "r_score", "f_score", "m_score", "segment", "tier", "stage", "stage_since",
+    "is_value_customer", "value_reasons", "next_best_action", "nba_reason",
+]
+
+
+# ----------------------------------------------------------------------------- API
+def score_run_create(
+    *, as_of: dt.date | str | None = None, unit: str = ScoringUnit.DAY,
+    model_choice: str = ModelChoice.AUTO, requested_by=None,
+) -> ScoreRun:
+    """Validate and queue a run (the worker or the CLI executes it)."""
+    errors: dict[str, list[str]] = {}
+    today = timezone.localdate()
+    if as_of is None or as_of == "":
+        as_of = today
+    elif isinstance(as_of, str):
+        try:
+            as_of = dt.date.fromisoformat(as_of)
+        except ValueError:
+            errors["as_of"] = [_("Enter a date as YYYY-MM-DD.")]
+    if isinstance(as_of, dt.date) and as_of > today:
+        errors["as_of"] = [_("The scoring date cannot be in the future.")]
+    if unit not in ScoringUnit.values:
+        errors["unit"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(ScoringUnit.values)}]
+    if model_choice not in ModelChoice.values:
+        errors["model_choice"] = [
+            _("Choose one of: %(choices)s.") % {"choices": ", ".join(ModelChoice.values)}]
+    if errors:
+        raise ValidationFailed(_("The scoring run was not queued."), errors=errors)
+    return ScoreRun.objects.create(as_of=as_of, unit=unit, model_choice=model_choice,
+                                   requested_by=requested_by)
+
+
+def score_run_execute(run: ScoreRun | int, progress: ProgressCallback | None = None) -> ScoreRun:
+    """Execute (or resume) a run. Never raises for data problems: the run records them.
+
+    A succeeded or superseded run is left as it is; a queued, failed or
+    interrupted one is computed from the start (its snapshot is only written at
+    the end, so there is nothing half-done to undo).
+    """
+    if isinstance(run, int):
+        found = ScoreRun.objects.filter(pk=run).first()
+        if found is None:
+            raise NotFound(_("No such scoring run."))
+        run = found
+    if run.status in (RunStatus.SUCCEEDED, RunStatus.SUPERSEDED):
+        return run
+    started = time.perf_counter()
+    run.status = RunStatus.RUNNING
+    run.started_at = timezone.now()
+    run.finished_at = None
+    run.error = ""
+    run.progress = 0
+    run.save(update_fields=["status", "started_at", "finished_at", "error", "progress"])
+    tracker = _Tracker(run, progress)
+    try:
+        result = _compute(run, tracker)
+        tracker.step("write")
+        _write(run, result)
+    except Exception as exc:  # the run must record any failure, then stay failed
+        log.exception("scoring run %s failed", run.pk)
+        run.refresh_from_db()
+        run.status = RunStatus.FAILED
+        run.error = f"{type(exc).__name__}: {exc}"
+        run.finished_at = timezone.now()
+        run.duration_seconds = time.perf_counter() - started
+        run.save(update_fields=["status", "error", "finished_at", "duration_seconds"])
+        return run
+    tracker.step("done")
+    run.refresh_from_db()
+    run.duration_seconds = time.perf_counter() - started
+    run.timings = tracker.timings
+    run.save(update_fields=["duration_seconds", "timings"])
+    return run
+
+
+def score_now(*, as_of=None, unit=ScoringUnit.DAY, model_choice=ModelChoice.AUTO,
+              requested_by=None, progress: ProgressCallback | None = None) -> ScoreRun:
+    run = score_run_create(as_of=as_of, unit=unit, model_choice=model_choice, requested_by=requested_by)
+    return score_run_execute(run, progress)
+
+
+def score_runs_resume_stale(*, older_than: dt.timedelta = dt.timedelta(hours=2)) -> list[int]:
+    """Re-execute runs a dead worker left 'running' (and never-started queued ones)."""
+    cutoff = timezone.now() - older_than
+    stale = ScoreRun.objects.filter(status=RunStatus.RUNNING, started_at__lt=cutoff)
+    queued = ScoreRun.objects.filter(status=RunStatus.QUEUED, created_at__lt=cutoff)
+    ids = sorted(set(stale.values_list("pk", flat=True)) | set(queued.values_list("pk", flat=True)))
+    for pk in ids:
+        ScoreRun.objects.filter(pk=pk).update(status=RunStatus.FAILED)
+        score_run_execute(pk)
+    return ids
+
+
+def ensure_not_running() -> None:
+    if ScoreRun.objects.filter(status=RunStatus.RUNNING).exists():
+        raise Conflict(_("A scoring run is already running."))
+
+
+# ----------------------------------------------------------------------------- progress
+class _Tracker:
+    def __init__(self, run: ScoreRun, callback: ProgressCallback | None):
+        self.run = run
+        self.callback = callback
+        self.timings: dict[str, float] = {}
+        self._step = None
+        self._t0 = time.perf_counter()
+
+    def step(self, name: str) -> None:
+        now = time.perf_counter()
+        if self._step is not None:
+            self.timings[self._step] = round(now - self._t0, 3)
+        self._step, self._t0 = name, now
+        percent = STEPS[name]
+        if name != "done":
+            ScoreRun.objects.filter(pk=self.run.pk).update(progress=percent, current_step=name)
+        if self.callback is not None:
+            self.callback(percent, name)
+
+
+# ----------------------------------------------------------------------------- compute
+@dataclass
+class _Result:
+    rows: dict[int, tuple] = field(default_factory=dict)  # customer id → SCORE_COLUMNS values
+    changes: list[tuple[int, str, str]] = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    owners: dict[int, tuple] = field(default_factory=dict)
+    scored_ids: set[int] = field(default_factory=set)
+    run_fields: dict = field(default_factory=dict)
+
+
+def _previous_snapshot(as_of: dt.date) -> pd.DataFrame:
+    prev = ScoreRun.objects.succeeded().filter(as_of__lt=as_of).order_by("-as_of", "-id").first()
+    columns = ["customer_id", "stage", "stage_since", "p_alive"]
+    if prev is None:
+        return pd.DataFrame(columns=columns).set_index("customer_id")
+    values = list(CustomerScore.objects.filter(run=prev).values_list(*columns).iterator(chunk_size=20000))
+    return pd.DataFrame(values, columns=columns).set_index("customer_id")
+
+
+def _customers(referral_tag: str) -> tuple[pd.DataFrame, set[int]]:
+    rows = Customer.objects.values_list("id", "name", "owner_id", "owner__language")
+    frame = pd.DataFrame(list(rows.iterator(chunk_size=20000)),
+                         columns=["id", "name", "owner_id", "language"]).set_index("id").sort_index()
+    referrers: set[int] = set()
+    if referral_tag:
+        referrers = set(Customer.objects.filter(tags__name__iexact=referral_tag).values_list("id", flat=True))
+    return frame, referrers
+
+
+def _compute(run: ScoreRun, tracker: _Tracker) -> _Result:
+    as_of, unit = run.as_of, run.unit
+    scale = unit_days(unit)
+    rules, tier_policy, warn_policy = LifecycleRules.current(), TierPolicy.current(), WarningPolicy.current()
+    tracker.step("load")
+    customers, referrers = _customers(tier_policy.referral_tag)
+    source = data.revenue_orders(as_of)
+    n_orders = data.order_count(source)
+    prev = _previous_snapshot(as_of)
+    result = _Result()
+    result.owners = {int(i): (r.name, None if pd.isna(r.owner_id) else int(r.owner_id), r.language if isinstance(r.language, str) else "")
+                     for i, r in zip(customers.index, customers.itertuples(), strict=True)}
+    result.run_fields = {"n_customers": len(customers), "n_orders": n_orders}
+    table = playbook.playbook_lookup()
+
+    buyers = pd.DataFrame()
+    if n_orders:
+        tracker.step("summary")
+        summary = fitting.full_summary(source, unit)
+        summary = summary[summary.index.isin(customers.index)]
+        money = data.customer_money(source, rules.trend_window_days)
+        days = data.customer_days(source)
+        data_start = pd.Timestamp(summary["first_purchase"].min()).date()
+
+        tracker.step("purchase_model")
+        fit = fitting.fit_purchase_model(source, summary, unit, run.model_choice, data_start)
+        p_alive, e90 = fitting.predict(fit, summary, unit)
+        track = fitting.tracking(fit, days, as_of, unit)
+
+        tracker.step("spend_model")
+        spend = fitting.fit_spend(summary, money)
+        margin, basis = fitting.margin_ratio(money, summary.index)
+        clv = np.maximum(fitting.clv_12_months(fit, summary, unit, spend.expected_spend, margin), 0.0)
+
+        tracker.step("churn")
+        risk, churn_report = churn.churn_risk(days, as_of, summary.index, p_alive)
+
+        tracker.step("segments")
+        rfm = rfm_scores(summary)
+        revenue = money["revenue"].reindex(summary.index).fillna(0.0).to_numpy(float)
+        frequency = summary["frequency"].to_numpy(float)
+        interval = np.where(frequency > 0, summary["recency"].to_numpy(float) * scale / np.maximum(frequency, 1),
+                            np.nan)
+        buyers = pd.DataFrame({
+            "frequency": frequency,
+            "n_orders": summary["n_orders"].to_numpy(float),
+            "first_purchase": summary["first_purchase"].to_numpy(),
+            "last_purchase": summary["last_purchase"].to_numpy(),
+            "interval_days": interval,
+            "p_alive": p_alive,
+            "e90": e90,
+            "risk": np.clip(risk, 0.0, 1.0),
+            "clv": clv,
+            "revenue": revenue,
+            "margin_value": revenue * margin,
+            "spend_last": money["spend_last"].reindex(summary.index).fillna(0.0).to_numpy(float),
+            "spend_prev": money["spend_prev"].reindex(summary.index).fillna(0.0).to_numpy(float),
+            "spend_before": money["spend_before"].reindex(summary.index).fillna(0.0).to_numpy(float),
+            "r": rfm["r_score"].to_numpy(int),
+            "f": rfm["f_score"].to_numpy(int),
+            "m": rfm["m_score"].to_numpy(int),
+            "segment": rfm["segment"].fillna("").to_numpy(object),
+        }, index=summary.index)
+        buyers["prev_stage"] = prev["stage"].reindex(buyers.index).fillna("")
+        buyers["prev_since"] = prev["stage_since"].reindex(buyers.index)
+        buyers["prev_p_alive"] = prev["p_alive"].reindex(buyers.index).astype(float)
+
+        tracker.step("stages")
+        staged = stages.assign_stages(buyers, as_of, rules)
+        buyers = buyers.join(staged)
+        buyers["tier"] = tiers.assign_tiers(clv, buyers.index.to_numpy(), tier_policy)
+        tenure = ((pd.Timestamp(as_of) - pd.to_datetime(buyers["first_purchase"])) / pd.Timedelta(days=1))
+        reasons = tiers.value_reasons(
+            f_score=buyers["f"].to_numpy(), revenue=revenue,
+            margin=buyers["margin_value"].to_numpy(float) if basis == "margin" else None,
+            n_orders=buyers["n_orders"].to_numpy(float), tenure_days=tenure.to_numpy(float),
+            referrer=buyers.index.isin(list(referrers)),
+            loyal_min_orders=rules.loyal_min_orders, loyal_min_tenure_days=rules.loyal_min_tenure_days,
+        )
+        buyers["reasons"] = reasons
+
+        tracker.step("alerts")
+        result.warnings = warnings.detect(buyers, as_of, warn_policy, rules.trend_window_days)
+        result.run_fields.update({
+            "transaction_model": fit.name,
+            "model_params": fit.model.params_,
+            "model_standard_errors": fit.model.standard_errors_,
+            "model_log_likelihood": fit.model.log_likelihood_,
+            "spend_params": spend.params,
+            "holdout_comparison": fit.holdout_table,
+            "tracking": track,
+            "churn_metrics": churn_report,
+            "data_start": data_start,
+            "data_end": pd.Timestamp(summary["last_purchase"].max()).date(),
+            "calibration_end": fit.calibration_end,
+            "clv_basis": basis,
+            "n_buyers": len(buyers),
+        })
+
+    _rows(result, customers, buyers, prev, table, rules, tier_policy, as_of)
+    return result
+
+
+def _money(value: float) -> float:
+    return float(quantize(value))
+
+
+def _rows(result, customers, buyers, prev, table, rules, tier_policy, as_of) -> None:
+    min_reasons = tier_policy.value_min_reasons
+    prev_stage = prev["stage"].to_dict() if len(prev) else {}
+    for cid, b in zip(buyers.index, buyers.itertuples(), strict=True):
+        cid = int(cid)
+        entry = playbook.action_for(table, b.stage, b.tier)
+        clv = _money(b.clv)
+        interval = None if not np.isfinite(b.interval_days) else round(float(b.interval_days), 2)
+        result.rows[cid] = (
+            as_of, clv, _money(b.revenue), _money(b.margin_value), int(b.n_orders),
+            pd.Timestamp(b.first_purchase).date(), pd.Timestamp(b.last_purchase).date(), interval,
+            float(b.p_alive), float(b.e90), float(b.risk), _money(clv * b.risk),
+            int(b.r), int(b.f), int(b.m), b.segment or "", b.tier, b.stage, b.stage_since,
+            len(b.reasons) >= min_reasons, json.dumps(b.reasons),
+            entry.action_code if entry else "", json.dumps(b.reason),
+        )
+    prospect_entry = playbook.action_for(table, Stage.PROSPECT, Tier.C)
+    no_order = json.dumps({"code": "no_order"})
+    for cid in customers.index.difference(buyers.index):
+        cid = int(cid)
+        was = prev_stage.get(cid)
+        since = prev.at[cid, "stage_since"] if was == Stage.PROSPECT else as_of
+        result.rows[cid] = (
+            as_of, 0.0, 0.0, 0.0, 0, None, None, None, None, 0.0, None, 0.0, 0, 0, 0, "",
+            Tier.C.value, Stage.PROSPECT.value, since, False, "[]",
+            prospect_entry.action_code if prospect_entry else "", no_order,
+        )
+    stage_index = SCORE_COLUMNS.index("stage")
+    for cid, row in result.rows.items():
+        before = prev_stage.get(cid, "")
+        if row[stage_index] != before:
+            result.changes.append((cid, before, row[stage_index]))
+    result.scored_ids = set(result.rows)
+    result.run_fields["customer_equity"] = quantize(
+        sum(row[1] for row in result.rows.values()))
+
+
+# ----------------------------------------------------------------------------- write
+def _write(run: ScoreRun, result: _Result) -> None:
+    as_of = run.as_of
+    with transaction.atomic():
+        same = ScoreRun.objects.filter(as_of=as_of, status=RunStatus.SUCCEEDED).exclude(pk=run.pk)
+        CustomerScore.objects.filter(run__in=same).delete()
+        StageChange.objects.filter(run__in=same).delete()
+        same.update(status=RunStatus.SUPERSEDED)
+        CustomerScore.objects.filter(run=run).delete()
+        StageChange.objects.filter(run=run).delete()
+
+        ordered = sorted(result.rows.items())
+        insert_rows(CustomerScore, ["run", "customer", *SCORE_COLUMNS],
+                    [(run.pk, cid, *row) for cid, row in ordered])
+        is_current = not ScoreRun.objects.succeeded().filter(as_of__gt=as_of).exists()
+        if is_current:
+            CustomerValue.objects.all().delete()
+            insert_rows(CustomerValue, ["customer", "run", *SCORE_COLUMNS],
+                        [(cid, run.pk, *row) for cid, row in ordered])
+        StageChange.objects.bulk_create(
+            [StageChange(customer_id=cid, from_stage=before, to_stage=after, changed_on=as_of, run=run)
+             for cid, before, after in result.changes], batch_size=2000)
+        n_alerts = 0
+        if is_current:
+            n_alerts = warnings.apply(run, result.warnings, result.scored_ids, result.owners,
+                                      WarningPolicy.current(), as_of)
+        for name, value in result.run_fields.items():
+            setattr(run, name, value)
+        run.n_alerts = n_alerts
+        run.n_stage_changes = len(result.changes)
+        run.status = RunStatus.SUCCEEDED
+        run.progress = 100
+        run.current_step = "done"
+        run.finished_at = timezone.now()
+        run.save()
+        changes = list(result.changes) if is_current else []
+        transaction.on_commit(lambda: _emit(run, changes))
+
+
+def _emit(run: ScoreRun, changes: list[tuple[int, str, str]]) -> None:
+    for cid, before, after in changes:
+        customer_stage_changed.send(sender=ScoreRun, customer_id=cid, from_stage=before,
+                                    to_stage=after, changed_on=run.as_of, run_id=run.pk)
+    score_run_finished.send(sender=ScoreRun, run_id=run.pk, as_of=run.as_of,
+                            n_customers=run.n_customers)
