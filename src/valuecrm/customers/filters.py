@@ -48,7 +48,8 @@ class FilterSpec:
     parse: Callable[[str, object], object]
     to_q: Callable[[object], Q]
     display: Callable[[object], str] = str
-    choices: Callable[[], list[tuple[str, str]]] | None = field(default=None, compare=False)
+    # (user) → [(raw value, label)]; the user narrows owner/team options to their scope
+    choices: Callable[[object], list[tuple[str, str]]] | None = field(default=None, compare=False)
 
 
 # ---------------------------------------------------------------- parsers
@@ -161,29 +162,45 @@ def _yes_no(value: bool) -> str:
     return _("Yes") if value else _("No")
 
 
-def _owner_choices() -> list[tuple[str, str]]:
+def _owner_choices(user) -> list[tuple[str, str]]:
     from valuecrm.accounts.models import User
+    from valuecrm.accounts.roles import Scope
 
+    # Offer only owners whose customers the user could see at all.
     users = User.objects.filter(is_active=True).order_by("first_name", "last_name", "username")
-    return [(NONE_VALUE, _("Unassigned"))] + [
-        (str(u.pk), u.get_full_name() or u.username) for u in users
-    ]
+    scope = getattr(user, "scope", Scope.OWN)
+    if scope == Scope.TEAM and user.team_id:
+        users = users.filter(team_id=user.team_id)
+    elif scope != Scope.ALL:
+        users = users.filter(pk=getattr(user, "pk", None))
+    options = [(ME_VALUE, _("Me"))] if getattr(user, "pk", None) else []
+    if scope == Scope.ALL:
+        options.append((NONE_VALUE, _("Unassigned")))
+    return options + [(str(u.pk), u.get_full_name() or u.username) for u in users]
 
 
-def _team_choices() -> list[tuple[str, str]]:
+def _team_choices(user) -> list[tuple[str, str]]:
     from valuecrm.accounts.models import Team
+    from valuecrm.accounts.roles import Scope
 
-    return [(NONE_VALUE, _("No team"))] + [(str(t.pk), t.name) for t in Team.objects.all()]
+    if getattr(user, "scope", Scope.OWN) == Scope.ALL:
+        return [(NONE_VALUE, _("No team"))] + [(str(t.pk), t.name) for t in Team.objects.all()]
+    team = getattr(user, "team", None)
+    return [(str(team.pk), team.name)] if team else []
 
 
-def _tag_choices() -> list[tuple[str, str]]:
+def _tag_choices(user) -> list[tuple[str, str]]:
     from valuecrm.customers.models import Tag
 
     return [(t.name, t.name) for t in Tag.objects.all()]
 
 
+def _yes_no_choices(user) -> list[tuple[str, str]]:
+    return [("yes", _("Yes")), ("no", _("No"))]
+
+
 def _enum_choices(choices_enum):
-    return lambda: [(v, str(label)) for v, label in choices_enum.choices if v]
+    return lambda user: [(v, str(label)) for v, label in choices_enum.choices if v]
 
 
 STATIC_FILTERS: tuple[FilterSpec, ...] = (
@@ -207,8 +224,7 @@ STATIC_FILTERS: tuple[FilterSpec, ...] = (
                lambda v: Q(created_at__lt=_start_of_day(v + datetime.timedelta(days=1))),
                lambda v: v.isoformat()),
     FilterSpec("has_orders", gettext_lazy("Has orders"), "boolean", _boolean,
-               _has_orders_q, _yes_no,
-               lambda: [("yes", _("Yes")), ("no", _("No"))]),
+               _has_orders_q, _yes_no, _yes_no_choices),
 )
 
 
@@ -240,9 +256,9 @@ def _custom_field_spec(definition: CustomFieldDefinition, language: str = "") ->
     choices = None
     if definition.field_type == CustomFieldType.CHOICE:
         values = choice_values(definition)
-        choices = lambda: [(v, v) for v in values]  # noqa: E731
+        choices = lambda user: [(v, v) for v in values]  # noqa: E731
     elif definition.field_type == CustomFieldType.BOOLEAN:
-        choices = lambda: [("yes", _("Yes")), ("no", _("No"))]  # noqa: E731
+        choices = _yes_no_choices
     label = definition.label_zh if language.startswith("zh") and definition.label_zh else definition.label
     return FilterSpec(CUSTOM_FIELD_PREFIX + definition.key, label, widget, parse, to_q, display, choices)
 

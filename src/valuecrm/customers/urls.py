@@ -1,8 +1,18 @@
 from django.urls import path
+from django.views.generic import RedirectView
 
-from valuecrm.customers.views import inbox, record
+from valuecrm.customers.views import inbox, listing, palette, record
 
 urlpatterns = [
+    # the customer list (home for now), its export, columns, saved views, bulk actions, palette
+    path("", RedirectView.as_view(pattern_name="customer-list"), name="home"),
+    path("customers/", listing.customer_list_view, name="customer-list"),
+    path("customers/export.csv", listing.customer_export, name="customer-export"),
+    path("customers/columns/", listing.customer_columns_update, name="customer-columns"),
+    path("customers/views/", listing.saved_view_create_view, name="customer-view-create"),
+    path("customers/views/<int:pk>/delete/", listing.saved_view_delete_view, name="customer-view-delete"),
+    path("customers/bulk/", listing.customer_bulk_action, name="customer-bulk"),
+    path("palette/", palette.palette, name="palette"),
     # customer record (360 page, forms, quick actions) and follow-ups
     path("customers/new/", record.customer_create, name="customer-create"),
     path("customers/<int:pk>/", record.customer_detail, name="customer-detail"),

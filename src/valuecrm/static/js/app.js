@@ -219,6 +219,53 @@
     });
   }
 
+  /* ---- customer list: chip removal and header sorting go through the filter form,
+   * so the form's fields never disagree with what the table shows ---- */
+  function initListForm() {
+    const form = document.getElementById("vc-list-form");
+    if (!form) return;
+    function resubmit() {
+      if (form.requestSubmit) form.requestSubmit();
+      else form.submit();
+    }
+    document.addEventListener("click", function (event) {
+      if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+      const chip = event.target.closest("[data-vc-chip-remove]");
+      if (chip) {
+        const fields = form.querySelectorAll("[name='" + CSS.escape(chip.dataset.vcChipRemove) + "']");
+        if (!fields.length) return; // not a form field: let the link navigate
+        event.preventDefault();
+        fields.forEach(function (el) { el.value = ""; });
+        resubmit();
+        return;
+      }
+      const sortLink = event.target.closest("[data-vc-sort]");
+      if (sortLink) {
+        const select = form.querySelector("[name=sort]");
+        if (!select) return;
+        event.preventDefault();
+        select.value = sortLink.dataset.vcSort;
+        resubmit();
+      }
+    });
+  }
+
+  /* Forms that return to "this page" must send the URL as it is now (htmx may have
+   * changed it since the page loaded), and "save view" must send the current query. */
+  function initCurrentUrlForms() {
+    document.addEventListener("submit", function (event) {
+      const form = event.target;
+      if (form.matches("[data-vc-next-current]")) {
+        const next = form.querySelector("input[name=next]");
+        if (next) next.value = window.location.pathname + window.location.search;
+      }
+      if (form.matches("[data-vc-query-current]")) {
+        const query = form.querySelector("input[name=query]");
+        if (query) query.value = window.location.search.replace(/^\?/, "");
+      }
+    }, true);
+  }
+
   function initFragment(root) {
     initBulkSelect(root);
     initCopyButtons(root);
@@ -229,6 +276,8 @@
     initTheme();
     initNav();
     initPalette();
+    initListForm();
+    initCurrentUrlForms();
     initFragment(document);
   });
   // htmx swaps new table fragments in; wire their checkboxes and buttons too.
