@@ -16,22 +16,26 @@ from .evaluation import evaluate_holdout, select_model, tracking_data
 from .models import (
     MODELS,
     BetaGeo,
+    BetaGeoBetaBinom,
     GammaGamma,
     MLEModel,
     ModifiedBetaGeo,
     NotFittedError,
     ParetoNBD,
+    ShiftedBetaGeometric,
 )
 from .rfm import SEGMENTS, rfm_scores, rfm_segment
 
 __all__ = [
     "MODELS",
     "BetaGeo",
+    "BetaGeoBetaBinom",
     "GammaGamma",
     "MLEModel",
     "ModifiedBetaGeo",
     "NotFittedError",
     "ParetoNBD",
+    "ShiftedBetaGeometric",
     "SEGMENTS",
     "ChurnModel",
     "build_churn_features",

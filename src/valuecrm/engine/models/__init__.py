@@ -5,24 +5,30 @@ model class; every class follows :class:`~valuecrm.engine.models.base.MLEModel`.
 """
 
 from .base import MLEModel, NotFittedError
+from .bgbb import BetaGeoBetaBinom
 from .bgnbd import BetaGeo
 from .gammagamma import GammaGamma
 from .mbgnbd import ModifiedBetaGeo
 from .paretonbd import ParetoNBD
+from .sbg import ShiftedBetaGeometric
 
 MODELS: dict[str, type[MLEModel]] = {
     "bgnbd": BetaGeo,
     "mbgnbd": ModifiedBetaGeo,
     "gammagamma": GammaGamma,
     "paretonbd": ParetoNBD,
+    "bgbb": BetaGeoBetaBinom,
+    "sbg": ShiftedBetaGeometric,
 }
 
 __all__ = [
     "MODELS",
     "BetaGeo",
+    "BetaGeoBetaBinom",
     "GammaGamma",
     "MLEModel",
     "ModifiedBetaGeo",
     "NotFittedError",
     "ParetoNBD",
+    "ShiftedBetaGeometric",
 ]
