@@ -14,8 +14,8 @@ from decimal import Decimal
 from django.apps import apps
 from django.db import models
 from django.utils import formats, timezone
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from valuecrm.customers.models import Customer, CustomFieldDefinition, Interaction
 from valuecrm.sales.models import Order
@@ -69,7 +69,7 @@ def customer_history(*, customer: Customer, limit: int = DEFAULT_LIMIT) -> list[
         rows_by_model.append((model, rows))
 
     names = _foreign_key_names(rows_by_model)
-    custom_labels = _custom_field_labels()
+    custom_labels = _CustomFieldLabels()
     entries: list[HistoryEntry] = []
     for model, rows in rows_by_model:
         entries += _entries_for(model, rows, names, custom_labels)
@@ -182,14 +182,20 @@ def _foreign_key_names(rows_by_model) -> dict:
     return names
 
 
-def _custom_field_labels() -> dict[str, str]:
-    from django.utils.translation import get_language
+class _CustomFieldLabels:
+    """key → label in the active language; queried only if a custom field changed."""
 
-    chinese = (get_language() or "").startswith("zh")
-    return {
-        d.key: (d.label_zh if chinese and d.label_zh else d.label)
-        for d in CustomFieldDefinition.objects.only("key", "label", "label_zh")
-    }
+    def __init__(self):
+        self._labels = None
+
+    def get(self, key: str, default: str) -> str:
+        if self._labels is None:
+            chinese = (get_language() or "").startswith("zh")
+            self._labels = {
+                d.key: (d.label_zh if chinese and d.label_zh else d.label)
+                for d in CustomFieldDefinition.objects.only("key", "label", "label_zh")
+            }
+        return self._labels.get(key, default)
 
 
 def _user_label(user) -> str:
