@@ -12,6 +12,7 @@ from .churn import (
     predict_churn_risk,
 )
 from .clusters import cluster_customers
+from .clv import customer_equity, customer_lifetime_value, simple_clv
 from .evaluation import evaluate_holdout, select_model, tracking_data
 from .models import (
     MODELS,
@@ -25,8 +26,18 @@ from .models import (
     ShiftedBetaGeometric,
 )
 from .rfm import SEGMENTS, rfm_scores, rfm_segment
+from .simulate import simulate_bgnbd_summary, simulate_bgnbd_transactions
+from .summary import summarize, to_ibis_table, unit_days
 
 __all__ = [
+    "customer_equity",
+    "customer_lifetime_value",
+    "simple_clv",
+    "simulate_bgnbd_summary",
+    "simulate_bgnbd_transactions",
+    "summarize",
+    "to_ibis_table",
+    "unit_days",
     "MODELS",
     "BetaGeo",
     "BetaGeoBetaBinom",

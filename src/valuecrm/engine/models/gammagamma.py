@@ -107,11 +107,11 @@ class GammaGamma(MLEModel):
             - (px + q) * log_gxm
         )
         psi_sum = special.digamma(px + q)
-        d_p = np.dot(weights, x * (psi_sum - special.digamma(px) + log_m + log_x - log_gxm))
-        d_q = np.dot(weights, psi_sum - special.digamma(q) + np.log(gamma) - log_gxm)
-        d_gamma = np.dot(weights, q / gamma - (px + q) / (gamma + x * m))
+        d_p = _weighted_sum(weights, x * (psi_sum - special.digamma(px) + log_m + log_x - log_gxm))
+        d_q = _weighted_sum(weights, psi_sum - special.digamma(q) + np.log(gamma) - log_gxm)
+        d_gamma = _weighted_sum(weights, q / gamma - (px + q) / (gamma + x * m))
         gradient = np.array([d_p * p, d_q * q, d_gamma * gamma])
-        return -float(np.dot(weights, ll_rows)), -gradient
+        return -float(_weighted_sum(weights, ll_rows)), -gradient
 
     def expected_spend(self, frequency: Any, monetary_value: Any) -> np.ndarray:
         r"""Expected mean transaction value given ``x`` and observed mean ``m``.
@@ -141,3 +141,9 @@ class GammaGamma(MLEModel):
         if params["q"] <= 1:
             return float("inf")
         return params["p"] * params["gamma"] / (params["q"] - 1.0)
+
+
+def _weighted_sum(weights: np.ndarray, values: np.ndarray) -> float:
+    # Not np.dot: multithreaded BLAS busy-waits on a loaded machine, costing 20x
+    # more CPU than this plain reduction on vectors of a few hundred thousand rows.
+    return float(np.add.reduce(weights * values))
