@@ -77,7 +77,7 @@ def test_analytic_gradient_matches_finite_differences(donations: pd.DataFrame) -
         np.testing.assert_allclose(gradient, numeric, rtol=1e-6, atol=1e-3)
 
 
-def test_likelihood_is_eq_5_term_by_term() -> None:
+def test_likelihood_is_the_papers_sum_term_by_term() -> None:
     a, b, g, d = PUBLISHED.values()
     model = BetaGeoBetaBinom.from_params(**PUBLISHED)
     for x, t_x, n in [(0, 0, 6), (1, 2, 6), (3, 5, 6), (6, 6, 6), (2, 3, 11)]:

@@ -8,7 +8,7 @@ event). While alive, a customer transacts at each opportunity with probability
 :math:`p \sim \mathrm{Beta}(\alpha, \beta)`; at the start of each opportunity an
 alive customer dies with probability :math:`\theta \sim \mathrm{Beta}(\gamma, \delta)`.
 For ``x`` transactions in ``n`` opportunities, the last at opportunity ``t_x``
-(eq. 5 of the paper):
+(the paper's likelihood):
 
 .. math::
 
@@ -163,7 +163,7 @@ class BetaGeoBetaBinom(MLEModel):
         return params["alpha"], params["beta"], params["gamma"], params["delta"]
 
     def log_likelihood(self, frequency: Any, recency: Any, n_periods: Any) -> np.ndarray:
-        """Per-customer log-likelihood (eq. 5) at the fitted parameters."""
+        """Per-customer log-likelihood (the paper's form) at the fitted parameters."""
         alpha, beta, gamma, delta = self._param_values()
         x, t_x, n = check_bgbb_data(frequency, recency, n_periods, model=self.model_name)
         data = self._prepare((x, t_x, n), np.ones(x.size))
@@ -181,7 +181,7 @@ class BetaGeoBetaBinom(MLEModel):
             \frac{B(\gamma, \delta+n+1)}{B(\gamma,\delta)} \Big/ L(\alpha,\beta,\gamma,\delta
             \mid x, t_x, n)
 
-        (FHS 2010, eq. 11).
+        (FHS 2010).
         """
         alpha, beta, gamma, delta = self._param_values()
         x, t_x, n = check_bgbb_data(frequency, recency, n_periods, model=self.model_name)
@@ -207,7 +207,7 @@ class BetaGeoBetaBinom(MLEModel):
             \Big[\frac{\Gamma(1+\delta+n)}{\Gamma(\gamma+\delta+n)}
                - \frac{\Gamma(1+\delta+n+n^*)}{\Gamma(\gamma+\delta+n+n^*)}\Big]
 
-        (FHS 2010, eq. 13), with the bracket over :math:`\gamma - 1` taken through
+        (FHS 2010), with the bracket over :math:`\gamma - 1` taken through
         ``expm1`` and its :math:`\gamma \to 1` limit so it never divides 0 by 0.
         """
         alpha, beta, gamma, delta = self._param_values()
@@ -230,7 +230,7 @@ class BetaGeoBetaBinom(MLEModel):
             \Big[1 - \frac{\Gamma(\gamma+\delta)}{\Gamma(\gamma+\delta+n)}
                      \frac{\Gamma(1+\delta+n)}{\Gamma(1+\delta)}\Big]
 
-        (FHS 2010, eq. 8).
+        (FHS 2010).
         """
         alpha, beta, gamma, delta = self._param_values()
         horizon = _whole("n_future", n_future)
@@ -250,7 +250,7 @@ def _survival_sum(gamma, delta, n, horizon) -> np.ndarray:
     r"""Expected alive opportunities in ``(n, n + n*]``: :math:`\sum_{t=n+1}^{n+n^*}
     B(\gamma, \delta+t)/B(\gamma,\delta)`.
 
-    Closed form (FHS 2010, eqs. 8 and 13)
+    Closed form (FHS 2010)
     :math:`\frac{\delta}{\gamma-1} e^{E_n}\,[1 - e^{D}]` with
     :math:`E_n = \log\frac{\Gamma(\gamma+\delta)\Gamma(1+\delta+n)}
     {\Gamma(1+\delta)\Gamma(\gamma+\delta+n)}` and :math:`D = E_{n+n^*} - E_n`;
@@ -278,7 +278,7 @@ def _survival_sum(gamma, delta, n, horizon) -> np.ndarray:
 
 
 def _terms(alpha, beta, gamma, delta, x, t_x, n, offsets, died_mask):
-    """Log alive/died terms of eq. 5 and their gradients w.r.t. (alpha, beta, gamma, delta)."""
+    """Log alive/died terms of the likelihood and their gradients w.r.t. (alpha, beta, gamma, delta)."""
     psi = special.digamma
     ab, gd = alpha + beta, gamma + delta
     base_ab = -special.betaln(alpha, beta)

@@ -10,7 +10,7 @@ and related expressions". http://brucehardie.com/notes/009/
 While alive a customer buys as a Poisson process with rate :math:`\lambda \sim
 \mathrm{Gamma}(r, \alpha)`; the unobserved lifetime is exponential with rate
 :math:`\mu \sim \mathrm{Gamma}(s, \beta)`. For ``x`` repeat purchases, the last at
-``t_x``, observed for ``T``, the likelihood of the MATLAB note (eqs. 2-3) is
+``t_x``, observed for ``T``, the likelihood of the MATLAB note is
 
 .. math::
 
@@ -219,7 +219,7 @@ class ParetoNBD(MLEModel):
             P(\text{alive}) = \frac{\Gamma(r+x)\alpha^r\beta^s}
             {\Gamma(r)(\alpha+T)^{r+x}(\beta+T)^s\,L(r,\alpha,s,\beta \mid x,t_x,T)}
 
-        (Fader & Hardie 2005, note 009, eq. 18), evaluated as a ratio of logs so
+        (Fader & Hardie 2005, note 009), evaluated as a ratio of logs so
         it never overflows.
         """
         r, alpha, s, beta = self._param_values()
@@ -234,7 +234,7 @@ class ParetoNBD(MLEModel):
             E[Y(t) \mid x, t_x, T] = P(\text{alive})\,\frac{(r+x)(\beta+T)}{(\alpha+T)(s-1)}
             \Big[1 - \Big(\frac{\beta+T}{\beta+T+t}\Big)^{s-1}\Big]
 
-        (note 009, eq. 22); the bracket over :math:`s - 1` is evaluated as
+        (Fader & Hardie 2005, note 009); the bracket over :math:`s - 1` is evaluated as
         ``-expm1(-(s-1) L) / (s-1)``, ``L = log1p(t / (beta + T))``, which tends to
         ``L`` at ``s = 1`` instead of 0/0.
         """
@@ -253,7 +253,7 @@ class ParetoNBD(MLEModel):
 
             E[X(t)] = \frac{r\beta}{\alpha(s-1)}\Big[1 - \Big(\frac{\beta}{\beta+t}\Big)^{s-1}\Big]
 
-        (note 009, eq. 17).
+        (Fader & Hardie 2005, note 009).
         """
         r, alpha, s, beta = self._param_values()
         horizon = as_float_array("t", t)

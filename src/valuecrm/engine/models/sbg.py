@@ -254,7 +254,7 @@ class ShiftedBetaGeometric(MLEModel):
     def discounted_expected_residual_lifetime(
         self, discount_rate: float, renewals: Any
     ) -> np.ndarray:
-        r"""Discounted expected residual lifetime (DERL, Fader & Hardie 2010, eq. 6).
+        r"""Discounted expected residual lifetime (DERL, Fader & Hardie 2010).
 
         For a subscriber who has made ``n - 1`` renewals (is in period ``n``, not yet
         asked to renew for ``n + 1``):
