@@ -9,6 +9,13 @@ from valuecrm.customers.services import customer_create
 PROBLEM = "application/problem+json"
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # API tests create users per test (and per schemathesis operation); argon2's
+    # deliberate slowness is tested in tests/accounts, not needed here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def north_customer(rep_north):
     return customer_create(actor=rep_north, data={
