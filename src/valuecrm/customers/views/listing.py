@@ -41,6 +41,8 @@ from valuecrm.customers.selectors import (
 from valuecrm.customers.services import customers_bulk_assign, customers_bulk_tag
 
 PAGE_SIZE = 50
+# "1,000+" is as precise as a list header needs to be, and keeps the count cheap.
+COUNT_CAP = 1000
 COLUMNS_SESSION_KEY = "customer_list_columns"
 # Query-string keys that are not filters.
 PAGE_PARAMS = ("q", "sort", "after", "p")
@@ -186,7 +188,8 @@ def customer_list_view(request):
         )
     _decorate(rows)
     qd = query.querydict()
-    count = customer_count(user=request.user, search=query.search, filters=query.filters)
+    count = customer_count(user=request.user, search=query.search, filters=query.filters,
+                           cap=COUNT_CAP)
     columns = _user_columns(request)
     first_row = (page_number - 1) * PAGE_SIZE + 1
     context = {
@@ -280,6 +283,10 @@ def saved_view_create_view(request):
     base = reverse("customer-list")
     params = QueryDict(request.POST.get("query", ""))
     query = read_list_query(request, params)
+    if query.errors:
+        # Never save a view that silently differs from what the user asked for.
+        messages.error(request, _error_text(ValidationFailed(_("Validation failed"), errors=query.errors)))
+        return redirect(_url(base, params))
     try:
         view = saved_view_create(
             actor=request.user, name=request.POST.get("name", ""), search=query.search,
