@@ -304,24 +304,36 @@ def _p_alive(r, alpha, a, b, x, t_x, t_obs, dropout_at_first_purchase: bool) -> 
 
 
 def _expected_given_alive(t, k, s, a, b_post) -> np.ndarray:
-    r"""E[g(p)] for p ~ Beta(a, b_post), g(p) = (1 - (1 + p t / s)^{-k}) / p.
+    r"""E[g(p)] for p ~ Beta(a, b'), g(p) = (1 - (1 + p t / s)^{-k}) / p.
 
-    Closed form: (a + b' - 1)/(a - 1) [1 - (s/(s+t))^k 2F1(k, b'; a + b' - 1; t/(s+t))];
-    a quantile-space Gauss-Legendre rule covers the rows where it fails.
+    The papers' closed form is
+    :math:`\frac{c}{a-1}[1 - (\frac{s}{s+t})^k {}_2F_1(k, b'; c; z)]` with
+    :math:`c = a + b' - 1`, :math:`z = t/(s+t)`. Its hypergeometric term has huge
+    parameters for frequent buyers and blows up like :math:`(1-z)^{c-k-b'}` as
+    :math:`z \to 1`, losing precision. Euler's transformation
+    :math:`{}_2F_1(k, b'; c; z) = (1-z)^{c-k-b'} {}_2F_1(c-k, a-1; c; z)` gives
+
+    .. math:: \frac{c}{a-1}\Big[1 - \Big(\frac{s}{s+t}\Big)^{a-1}
+              {}_2F_1(c - k, a - 1; c; z)\Big]
+
+    whose first two parameters stay small (``c - k = a + b - 1 - r`` for BG/NBD)
+    whatever the frequency. Rows where this still fails (``a`` ≈ 1, ``c <= 0``,
+    non-finite or out of the bounds ``0 <= E[g] <= k t / s``) are integrated
+    numerically instead.
     """
     t, k, s, b_post = (np.asarray(v, dtype=float) for v in np.broadcast_arrays(t, k, s, b_post))
     c = a + b_post - 1.0
     z = t / (s + t)
     with np.errstate(all="ignore"):
-        hyp = special.hyp2f1(k, b_post, c, z)
-        log_head = k * (np.log(s) - np.log(s + t))
+        hyp = special.hyp2f1(c - k, a - 1.0, c, z)
+        log_head = (a - 1.0) * (np.log(s) - np.log(s + t))
         value = c / (a - 1.0) * -np.expm1(log_head + np.log(hyp))
-        # Where hyp2f1 <= 0 the log above is NaN; the direct product may still be right.
+        # Where the hypergeometric term is <= 0 its log is NaN; the product may still be right.
         direct = c / (a - 1.0) * (1.0 - np.exp(log_head) * hyp)
         value = np.where(np.isfinite(value), value, direct)
         upper = k * t / s
     bad = ~np.isfinite(value) | (value < -1e-12 * upper) | (value > upper * (1 + 1e-9))
-    bad |= abs(a - 1.0) < 1e-6  # 0/0 in the closed form
+    bad |= (abs(a - 1.0) < 1e-6) | (c <= 0)
     value = np.where(t == 0, 0.0, value)
     bad &= t > 0
     if np.any(bad):
