@@ -216,21 +216,22 @@ def _compute(run: ScoreRun, tracker: _Tracker) -> _Result:
     tracker.step("load")
     customers, referrers = _customers(tier_policy.referral_tag)
     source = data.revenue_orders(as_of)
-    n_orders = data.order_count(source)
     prev = _previous_snapshot(as_of)
     result = _Result()
     result.owners = {int(i): (r.name, None if pd.isna(r.owner_id) else int(r.owner_id), r.language if isinstance(r.language, str) else "")
                      for i, r in zip(customers.index, customers.itertuples(), strict=True)}
-    result.run_fields = {"n_customers": len(customers), "n_orders": n_orders}
+    result.run_fields = {"n_customers": len(customers), "n_orders": 0}
     table = playbook.playbook_lookup()
 
     buyers = pd.DataFrame()
-    if n_orders:
-        tracker.step("summary")
+    tracker.step("summary")
+    days = data.customer_days(source)
+    days = days[days["customer_id"].isin(customers.index)]
+    if len(days):
         summary = fitting.full_summary(source, unit)
         summary = summary[summary.index.isin(customers.index)]
-        money = data.customer_money(source, rules.trend_window_days)
-        days = data.customer_days(source)
+        money = data.customer_money(days, as_of, rules.trend_window_days)
+        result.run_fields["n_orders"] = int(summary["n_orders"].sum())
         data_start = pd.Timestamp(summary["first_purchase"].min()).date()
 
         tracker.step("purchase_model")
@@ -372,9 +373,8 @@ def _write(run: ScoreRun, result: _Result) -> None:
             CustomerValue.objects.all().delete()
             insert_rows(CustomerValue, ["customer", "run", *SCORE_COLUMNS],
                         [(cid, run.pk, *row) for cid, row in ordered])
-        StageChange.objects.bulk_create(
-            [StageChange(customer_id=cid, from_stage=before, to_stage=after, changed_on=as_of, run=run)
-             for cid, before, after in result.changes], batch_size=2000)
+        insert_rows(StageChange, ["customer", "from_stage", "to_stage", "changed_on", "run"],
+                    [(cid, before, after, as_of, run.pk) for cid, before, after in result.changes])
         n_alerts = 0
         if is_current:
             n_alerts = warnings.apply(run, result.warnings, result.scored_ids, result.owners,
