@@ -22,8 +22,10 @@ def _register_subapps():
     # never stops `valuecrm serve`.
     from valuecrm.commands.cdnow import import_cdnow
     from valuecrm.commands.demo import demo
+    from valuecrm.commands.score import score
 
     app.command("demo")(demo)
+    app.command("score")(score)
     app.command("import-cdnow")(import_cdnow)
     try:
         from valuecrm.commands.model import app as model_app

@@ -1,0 +1,50 @@
+"""`valuecrm score`: score every customer now (CLV, P(alive), churn risk, stages, tiers, alerts)."""
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+
+def score(
+    as_of: str = typer.Option("", "--as-of", help="Score as of this day (YYYY-MM-DD); default today."),
+    unit: str = typer.Option("D", "--unit", help="Time unit of the purchase model: D (days) or W (weeks)."),
+    model: str = typer.Option("auto", "--model", help="auto (best on holdout), bgnbd or paretonbd."),
+):
+    """Run a scoring run in this process, with a progress bar."""
+    from valuecrm.cli import django_setup
+
+    django_setup()
+    from valuecrm.common.errors import ValidationFailed
+    from valuecrm.insights.models import RunStatus
+    from valuecrm.insights.services import score_run_create, score_run_execute
+
+    console = Console()
+    try:
+        run = score_run_create(as_of=as_of or None, unit=unit.upper(), model_choice=model.lower())
+    except ValidationFailed as exc:
+        for field, messages in exc.errors.items():
+            console.print(f"[red]--{field.replace('_', '-')}: {' '.join(messages)}[/red]")
+        raise typer.Exit(2) from None
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("Scoring", total=100)
+
+        def report(percent: int, step: str) -> None:
+            progress.update(task, completed=percent, description=f"Scoring: {step.replace('_', ' ')}")
+
+        run = score_run_execute(run, progress=report)
+    if run.status != RunStatus.SUCCEEDED:
+        console.print(f"[red]Scoring run #{run.pk} failed: {run.error}[/red]")
+        raise typer.Exit(1)
+    table = Table(title=f"Scoring run #{run.pk} as of {run.as_of}")
+    table.add_column("")
+    table.add_column("", justify="right")
+    for label, value in (
+        ("customers", f"{run.n_customers:,}"), ("buyers", f"{run.n_buyers:,}"),
+        ("orders", f"{run.n_orders:,}"), ("model", run.transaction_model or "-"),
+        ("customer equity", f"{run.customer_equity:,.2f}"), ("stage changes", f"{run.n_stage_changes:,}"),
+        ("new alerts", f"{run.n_alerts:,}"), ("seconds", f"{run.duration_seconds:.1f}"),
+    ):
+        table.add_row(label, value)
+    console.print(table)
