@@ -95,36 +95,69 @@ def log_hyp2f1_1b(
 
 
 def _series(b: np.ndarray, c: np.ndarray, z: np.ndarray):
-    """Positive power series with running sums for the parameter derivatives."""
+    """Positive power series with running sums for the parameter derivatives.
+
+    All loop state is kept for the still-active rows only, as contiguous arrays;
+    converged rows are written out when the active set is compacted, so every
+    iteration is plain element-wise arithmetic (no scatter through an index).
+    """
     n = b.size
+    out_log = np.empty(n)
+    out_db = np.empty(n)
+    out_dc = np.empty(n)
+    out_dz = np.empty(n)
+    rows = np.arange(n)
     total = np.ones(n)  # sum t_k
     sum_db = np.zeros(n)  # sum t_k * sum_{j<k} 1/(b+j)
     sum_dc = np.zeros(n)  # sum t_k * sum_{j<k} 1/(c+j)
     sum_dz = np.zeros(n)  # sum k t_k / z
-    rows = np.arange(n)
     term = np.ones(n)
     hb = np.zeros(n)
     hc = np.zeros(n)
     bb, cc, zz = b.copy(), c.copy(), z.copy()
+    # The tail after t_{k+1} is at most t_{k+1} z / (1 - z) (the ratios increase to z).
+    tail_factor = zz / (1.0 - zz) / _SERIES_RTOL
+    # Preallocated scratch: with a million rows, fresh temporaries cost more than
+    # the arithmetic itself.
+    scratch = np.empty((4, n))
     for k in range(_SERIES_MAX_TERMS):
-        ratio = (bb + k) / (cc + k)
-        hb = hb + 1.0 / (bb + k)
-        hc = hc + 1.0 / (cc + k)
-        term_over_z = term * ratio  # t_{k+1} / z, finite at z = 0
-        term = term_over_z * zz
-        total[rows] += term
-        sum_db[rows] += term * hb
-        sum_dc[rows] += term * hc
-        sum_dz[rows] += (k + 1) * term_over_z
-        # The tail after t_{k+1} is at most t_{k+1} z / (1 - z) (ratios increase to z).
-        done = term * zz < _SERIES_RTOL * (1.0 - zz) * total[rows]
-        if k % 4 == 3 and np.any(done):
-            keep = ~done
-            if not np.any(keep):
-                break
-            rows, term, hb, hc = rows[keep], term[keep], hb[keep], hc[keep]
-            bb, cc, zz = bb[keep], cc[keep], zz[keep]
-    return np.log(total), sum_db / total, -sum_dc / total, sum_dz / total
+        m = rows.size
+        b_k, inv, term_over_z, tmp = scratch[0, :m], scratch[1, :m], scratch[2, :m], scratch[3, :m]
+        np.add(bb, k, out=b_k)
+        np.reciprocal(b_k, out=inv)
+        hb += inv
+        np.add(cc, k, out=inv)
+        np.reciprocal(inv, out=inv)
+        hc += inv
+        np.multiply(term, b_k, out=term_over_z)
+        term_over_z *= inv  # t_{k+1} / z, finite at z = 0
+        np.multiply(term_over_z, zz, out=term)
+        total += term
+        np.multiply(term, hb, out=tmp)
+        sum_db += tmp
+        np.multiply(term, hc, out=tmp)
+        sum_dc += tmp
+        np.multiply(term_over_z, k + 1, out=tmp)
+        sum_dz += tmp
+        if k % 4 != 3 and k != _SERIES_MAX_TERMS - 1:
+            continue
+        done = term * tail_factor < total
+        if k == _SERIES_MAX_TERMS - 1:
+            done[:] = True
+        if not np.any(done):
+            continue
+        finished = rows[done]
+        out_log[finished] = np.log(total[done])
+        out_db[finished] = sum_db[done] / total[done]
+        out_dc[finished] = -sum_dc[done] / total[done]
+        out_dz[finished] = sum_dz[done] / total[done]
+        keep = ~done
+        if not np.any(keep):
+            break
+        rows, term, hb, hc = rows[keep], term[keep], hb[keep], hc[keep]
+        total, sum_db, sum_dc, sum_dz = total[keep], sum_db[keep], sum_dc[keep], sum_dz[keep]
+        bb, cc, zz, tail_factor = bb[keep], cc[keep], zz[keep], tail_factor[keep]
+    return out_log, out_db, out_dc, out_dz
 
 
 def _integral(b: np.ndarray, c: np.ndarray, z: np.ndarray):
