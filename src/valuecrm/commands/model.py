@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ KNOWN_MODELS = ("bgnbd", "mbgnbd", "paretonbd", "bgbb", "sbg", "gammagamma")
 RFM_MODELS = ("bgnbd", "mbgnbd", "paretonbd")  # fitted on frequency, recency, T
 
 
-class InputFormat(str, Enum):
+class InputFormat(StrEnum):
     summary = "summary"
     transactions = "transactions"
     survival = "survival"
