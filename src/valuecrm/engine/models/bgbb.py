@@ -19,9 +19,8 @@ For ``x`` transactions in ``n`` opportunities, the last at opportunity ``t_x``
 
 The first term is "alive through opportunity ``n``", the ``i``-th "died at the
 start of opportunity ``t_x + i + 1``". All terms are positive and are summed with
-``logsumexp``; consecutive terms differ by one step of the beta-function
-recursion :math:`B(a, b+1) = B(a, b)\,b/(a+b)`, so the whole row is a cumulative sum
-of logs and the digammas of the gradient are cumulative sums of reciprocals.
+``logsumexp`` over a (rows x max(n - t_x)) grid — cheap after collapsing, because
+a recency/frequency table has at most (n+1)(n+2)/2 distinct rows.
 """
 
 from __future__ import annotations
