@@ -59,7 +59,13 @@ def on_django_validation(request, exc):
 def on_schema_error(request, exc: NinjaValidationError):
     errors: dict[str, list[str]] = {}
     for item in exc.errors:
-        loc = [str(p) for p in item.get("loc", []) if p not in ("body", "query", "path", "payload")]
+        # loc is (source, field...) or, for a JSON body, ("body", <param name>, field...);
+        # drop only that prefix, so a field itself named "body" keeps its name.
+        loc = [str(p) for p in item.get("loc", [])]
+        if loc[:1] == ["body"] and len(loc) > 2:
+            loc = loc[2:]
+        elif loc[:1] and loc[0] in ("body", "query", "path", "header", "cookie", "form", "file"):
+            loc = loc[1:]
         errors.setdefault(".".join(loc) or "__all__", []).append(item.get("msg", "invalid"))
     return problem(request, 422, "Validation failed", errors=errors, code="invalid")
 
