@@ -194,6 +194,7 @@ def machine() -> dict[str, str]:
         "numpy": np.__version__,
         "pandas": pd.__version__,
         "blas": blas,
+        "load_before": " ".join(f"{x:.1f}" for x in os.getloadavg()),
         "openblas_env": "unset for this run"
         if os.environ.get("VALUECRM_BENCH_OPENBLAS_UNSET")
         else "as set on the machine",
@@ -585,7 +586,10 @@ def render(info, args, n_tx, n_customers, results, agreement, peer, truth, fitte
         "",
         f"Machine: {info['nproc']} CPUs, {info['cpu']}, {info['ram']} RAM; Python {info['python']}, "
         f"numpy {info['numpy']}, pandas {info['pandas']}; BLAS {info['blas']}; "
-        f"OPENBLAS_CORETYPE/L2_SIZE {info['openblas_env']} (ours and peers alike). Date {info['date']}.",
+        f"OPENBLAS_CORETYPE/L2_SIZE {info['openblas_env']} (ours and peers alike). Date {info['date']}. "
+        f"Load average (1/5/15 min) at start {info['load_before']}, at end "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} — other jobs on a 2-CPU machine inflate "
+        "every timing, ours and the peers' alike.",
         "",
         f"Data: simulated shop at daily resolution, {n_tx:,} transactions of {n_customers:,} customers "
         f"(BG/NBD r={TRUE['r']}, α={TRUE['alpha']} days, a={TRUE['a']}, b={TRUE['b']}; Gamma-Gamma "

@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 
 from valuecrm.engine.churn import (
     ChurnModel,
@@ -32,6 +33,19 @@ def cdnow_master():
     )
     frame["date"] = pd.to_datetime(frame["date"], format="%Y%m%d")
     return frame
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_openmp_thread():
+    # The boosted trees use OpenMP; on a busy CI box with other test workers,
+    # spinning OpenMP threads oversubscribe the CPUs and slow these tests 100x.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield
+
+
+@pytest.fixture(scope="module")
+def cdnow_churn_eval(cdnow_master):
+    return evaluate_churn(cdnow_master, "1997-09-30", "1997-12-31", horizon_days=90)
 
 
 def _tiny():
@@ -151,8 +165,8 @@ def test_evaluate_churn_refuses_overlapping_windows(cdnow_master):
         evaluate_churn(cdnow_master, "1997-09-30", "1998-04-30", 90)
 
 
-def test_churn_model_beats_p_alive_baselines_on_cdnow(cdnow_master):
-    ev = evaluate_churn(cdnow_master, "1997-09-30", "1997-12-31", horizon_days=90)
+def test_churn_model_beats_p_alive_baselines_on_cdnow(cdnow_churn_eval):
+    ev = cdnow_churn_eval
     m = ev.metrics
     assert m.loc["churn_model", "n"] == 23570
     assert m.loc["churn_model", "churn_rate"] == pytest.approx(0.838, abs=0.001)
@@ -172,7 +186,7 @@ def test_churn_model_beats_p_alive_baselines_on_cdnow(cdnow_master):
     assert abs(cal["mean_predicted"] - cal["observed"]).max() < 0.15
 
 
-def test_extra_service_signals_are_used(cdnow_master):
+def test_extra_service_signals_are_used(cdnow_master, cdnow_churn_eval):
     # A synthetic "complaints" signal that flags 60 % of the customers who then churn.
     rng = np.random.default_rng(7)
 
@@ -182,7 +196,7 @@ def test_extra_service_signals_are_used(cdnow_master):
         flag = (y.to_numpy() == 1) & (rng.random(len(y)) < 0.6)
         return pd.DataFrame({"complaints": flag.astype(int)}, index=feats.index)
 
-    plain = evaluate_churn(cdnow_master, "1997-09-30", "1997-12-31", 90)
+    plain = cdnow_churn_eval
     with_extra = evaluate_churn(
         cdnow_master,
         "1997-09-30",

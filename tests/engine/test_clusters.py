@@ -4,9 +4,17 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
+from threadpoolctl import threadpool_limits
 
 from valuecrm.engine.clusters import cluster_customers, describe_cluster
 from valuecrm.engine.summary import summarize
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_openmp_thread():
+    # k-means uses OpenMP; with other test workers busy, spinning threads oversubscribe.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield
+
 
 CDNOW_DIR = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "cdnow"
 
