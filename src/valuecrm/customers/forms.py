@@ -146,9 +146,9 @@ class CustomerForm(ServiceErrorsMixin, forms.Form):
         if kind == CustomFieldType.DATE:
             return forms.DateField(**common, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
         if kind == CustomFieldType.BOOLEAN:
-            return forms.NullBooleanField(**common, widget=forms.Select(choices=[
-                ("unknown", "—"), ("true", _("Yes")), ("false", _("No")),
-            ]))
+            widget = forms.NullBooleanSelect()
+            widget.choices = [("unknown", "—"), ("true", _("Yes")), ("false", _("No"))]
+            return forms.NullBooleanField(**common, widget=widget)
         if kind == CustomFieldType.CHOICE:
             labels = {
                 str(c.get("value", "")): str(c.get("label") or c.get("value", ""))
