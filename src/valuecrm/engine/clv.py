@@ -47,8 +47,9 @@ def customer_lifetime_value(
     Parameters
     ----------
     transaction_model : fitted model
-        Any model with ``expected_purchases(t, frequency, recency, T)`` (and,
-        optionally, the faster ``expected_purchases_path(times, ...)``).
+        Any model with ``expected_purchases(t, frequency, recency, T)``; models
+        that also offer ``discounted_purchases(times, discounts, ...)`` (BG/NBD,
+        MBG/NBD) or ``expected_purchases_path(times, ...)`` are scored faster.
     spend_model_or_array : fitted spend model, array-like or float
         A model with ``expected_spend(frequency, monetary_value)`` (Gamma-Gamma),
         or the expected spend per purchase itself.
@@ -93,16 +94,19 @@ def customer_lifetime_value(
 
     step = days_per_month / time_unit_days  # one month in model time units
     times = step * np.arange(1, horizon_months + 1)
-    if hasattr(transaction_model, "expected_purchases_path"):
-        cumulative = transaction_model.expected_purchases_path(times, x, t_x, t_obs)
-    else:
-        cumulative = np.column_stack(
-            [transaction_model.expected_purchases(t, x, t_x, t_obs) for t in times]
-        )
-    per_month = np.diff(cumulative, axis=1, prepend=0.0)
     discount = (1.0 + discount_rate_monthly) ** -np.arange(1, horizon_months + 1)
-    # Purchases can only accumulate; clip float noise so CLV is never negative.
-    value = np.clip(per_month, 0.0, None) @ discount * spend * margin
+    if hasattr(transaction_model, "discounted_purchases"):  # fast path, no n × H matrix
+        purchases = transaction_model.discounted_purchases(times, discount, x, t_x, t_obs)
+    else:
+        if hasattr(transaction_model, "expected_purchases_path"):
+            cumulative = transaction_model.expected_purchases_path(times, x, t_x, t_obs)
+        else:
+            cumulative = np.column_stack(
+                [transaction_model.expected_purchases(t, x, t_x, t_obs) for t in times]
+            )
+        # Purchases can only accumulate; clip float noise so CLV is never negative.
+        purchases = np.clip(np.diff(cumulative, axis=1, prepend=0.0), 0.0, None) @ discount
+    value = purchases * spend * margin
     if not np.all(np.isfinite(value)):
         raise ValueError("CLV is not finite for some customers; check the models' parameters")
     return value

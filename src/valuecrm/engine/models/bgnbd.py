@@ -223,6 +223,31 @@ class BetaGeo(MLEModel):
         ).reshape(x_u.size, horizons.size)
         return alive[:, None] * means[inverse]
 
+    def discounted_purchases(
+        self, times: Any, discounts: Any, frequency: Any, recency: Any, T: Any
+    ) -> np.ndarray:
+        r"""Discounted expected purchases :math:`\sum_j w_j (E[Y(t_j)] - E[Y(t_{j-1})])`.
+
+        ``t_0 = 0``; increments are clipped at 0 against float noise. This is the
+        purchase part of CLV: since ``E[Y(t)] = P(alive) m(t; x, T)``, the sum is
+        evaluated on the distinct ``(x, T)`` pairs and multiplied by P(alive), so
+        a million customers never materialise a customers × months matrix.
+        """
+        x, t_x, t_obs = _prediction_inputs(frequency, recency, T)
+        horizons = as_float_array("times", times)
+        weights = as_float_array("discounts", discounts, allow_negative=True)
+        if weights.size != horizons.size:
+            raise ValueError("times and discounts must have the same length")
+        alive = self.p_alive(x, t_x, t_obs)
+        (x_u, t_u), inverse = unique_rows((x, t_obs))
+        means = self._mean_given_alive(
+            np.tile(horizons, x_u.size),
+            np.repeat(x_u, horizons.size),
+            np.repeat(t_u, horizons.size),
+        ).reshape(x_u.size, horizons.size)
+        increments = np.clip(np.diff(means, axis=1, prepend=0.0), 0.0, None)
+        return alive * (increments @ weights)[inverse]
+
     def _mean_given_alive(self, horizon: np.ndarray, x: np.ndarray, t_obs: np.ndarray):
         """E[purchases in (T, T + t] | alive at T], computed once per distinct row."""
         r, alpha, a, b = self._param_values()
