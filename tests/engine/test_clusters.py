@@ -9,6 +9,7 @@ from threadpoolctl import threadpool_limits
 from valuecrm.engine.clusters import cluster_customers, describe_cluster
 from valuecrm.engine.summary import summarize
 
+
 @pytest.fixture(autouse=True, scope="module")
 def _one_openmp_thread():
     # k-means uses OpenMP; with other test workers busy, spinning threads oversubscribe.
