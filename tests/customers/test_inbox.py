@@ -135,3 +135,14 @@ def test_empty_inbox(client, rep_north):
     html = client.get("/inbox/").content.decode()
 
     assert "No open follow-ups. Nicely done." in html
+
+
+def test_mark_done_without_javascript_returns_to_the_inbox(client, rep_north, tasks):
+    client.force_login(rep_north)
+
+    response = client.post(f"/tasks/{tasks['undated'].pk}/done/", {"from": "inbox"})
+
+    tasks["undated"].refresh_from_db()
+    assert response.status_code == 302
+    assert response["Location"] == "/inbox/"
+    assert tasks["undated"].done is True

@@ -236,6 +236,8 @@ def task_done(request, pk: int):
 
         return render_inbox_groups(request)
     messages.success(request, _("Follow-up “%(title)s” done.") % {"title": task.title})
+    if request.POST.get("from") == "inbox":
+        return redirect("inbox")
     if task.customer_id:
         return redirect("customer-detail", pk=task.customer_id)
     return redirect("inbox")
