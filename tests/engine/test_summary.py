@@ -187,3 +187,16 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="no transactions"):
         summarize(tx, observation_end="2023-01-01")
     assert unit_days("week") == 7.0
+
+
+def test_simulated_order_log_summarises_to_the_direct_simulated_summary():
+    from valuecrm.engine.simulate import simulate_bgnbd_summary, simulate_bgnbd_transactions
+
+    orders = simulate_bgnbd_transactions(3000, observation_days=200, cohort_days=60, seed=11)
+    assert orders["amount"].gt(0).all()
+    summary = summarize(orders, unit="D", observation_end="2024-07-18")  # day 199
+    direct = simulate_bgnbd_summary(3000, observation_days=200, cohort_days=60, seed=11)
+    assert summary.index.tolist() == direct.index.tolist()
+    for column in ("frequency", "recency", "T"):
+        np.testing.assert_array_equal(summary[column].to_numpy(), direct[column].to_numpy())
+    assert summary["T"].between(140, 199).all()

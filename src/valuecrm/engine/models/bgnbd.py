@@ -342,7 +342,8 @@ def _expected_given_alive(t, k, s, a, b_post) -> np.ndarray:
               {}_2F_1(c - k, a - 1; c; z)\Big]
 
     whose first two parameters stay small (``c - k = a + b - 1 - r`` for BG/NBD)
-    whatever the frequency. Rows where this still fails (``a`` ≈ 1, ``c <= 0``,
+    whatever the frequency (the remedy of Fader & Hardie 2013, "Overcoming the
+    BG/NBD model's #NUM! error problem"). Rows where this still fails (``a`` ≈ 1, ``c <= 0``,
     non-finite or out of the bounds ``0 <= E[g] <= k t / s``) are integrated
     numerically instead.
     """
