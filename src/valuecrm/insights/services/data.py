@@ -9,9 +9,9 @@ customer-day) rows come back to Python.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import zoneinfo
 from dataclasses import dataclass
-from functools import lru_cache
 
 import ibis
 import pandas as pd
@@ -50,19 +50,52 @@ def ibis_connection():
     raise ValueError(f"scoring supports SQLite and PostgreSQL, not {engine}")
 
 
-@lru_cache(maxsize=4)
+_local = threading.local()
+
+
+def _cached(key, make):
+    # One connection per worker thread: SQLite connections refuse to cross threads.
+    cache = getattr(_local, "connections", None)
+    if cache is None:
+        cache = _local.connections = {}
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
 def _ibis_sqlite_file(path: str):
-    return ibis.sqlite.connect(path)
+    return _cached(("sqlite", path), lambda: ibis.sqlite.connect(path))
 
 
-@lru_cache(maxsize=4)
 def _ibis_postgres(host, port, user, password, database):
-    return ibis.postgres.connect(host=host, port=port, user=user, password=password, database=database)
+    return _cached(("postgres", host, port, user, database), lambda: ibis.postgres.connect(
+        host=host, port=port, user=user, password=password, database=database))
+
+
+class _NoCommit:
+    """Django's own connection, with commit/rollback left to Django's transaction."""
+
+    def __init__(self, raw):
+        self._raw = raw
+
+    def commit(self):
+        pass
+
+    def rollback(self):
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self._raw, name)
 
 
 def _ibis_over_django_sqlite():
     connection.ensure_connection()
-    return ibis.sqlite.from_connection(connection.connection)
+    raw = connection.connection
+    backend = ibis.sqlite.from_connection(raw)
+    # Ibis switches LIKE to case-sensitive; Django's icontains relies on the default.
+    raw.execute("PRAGMA case_sensitive_like = OFF")
+    backend.con = _NoCommit(raw)
+    return backend
 
 
 def utc_offset(as_of: dt.date) -> dt.timedelta:

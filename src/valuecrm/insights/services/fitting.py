@@ -27,6 +27,7 @@ HORIZON_DAYS_90 = 90.0
 # Below this many buyers a holdout comparison says nothing; fit the default model.
 MIN_BUYERS_FOR_HOLDOUT = 50
 MIN_REPEAT_FOR_SPEND_MODEL = 20
+FALLBACK_PENALIZER = 0.01
 
 
 def model_class(name: str):
@@ -68,6 +69,7 @@ class PurchaseFit:
     holdout_table: list[dict] = field(default_factory=list)
     calibration_end: dt.date | None = None
     calibration_model: object | None = None
+    penalizer_coef: float = 0.0
 
 
 def fit_purchase_model(
@@ -106,9 +108,15 @@ def fit_purchase_model(
             result.calibration_model = fitted[result.name]
         result.holdout_table = ok + [r for r in rows if "error" in r]
         result.calibration_end = cal_end
-    model = model_class(result.name)()
-    model.fit(summary["frequency"].to_numpy(float), summary["recency"].to_numpy(float),
-              summary["T"].to_numpy(float))
+    columns = (summary["frequency"].to_numpy(float), summary["recency"].to_numpy(float),
+               summary["T"].to_numpy(float))
+    try:
+        model = model_class(result.name)().fit(*columns)
+    except ValueError:
+        # Few or unusual customers can leave the likelihood flat; a small L2 penalty
+        # (the lifetimes convention) keeps the parameters finite.
+        model = model_class(result.name)(penalizer_coef=FALLBACK_PENALIZER).fit(*columns)
+        result.penalizer_coef = FALLBACK_PENALIZER
     result.model = model
     return result
 
@@ -217,12 +225,17 @@ def clv_12_months(
     return value * spend * margin
 
 
-def _jsonable(row: dict) -> dict:
-    out = {}
-    for key, value in row.items():
-        if isinstance(value, np.generic):
-            value = value.item()
-        if isinstance(value, float) and not math.isfinite(value):
-            value = None
-        out[str(key)] = value
-    return out
+def jsonable(value):
+    """Plain JSON data: numpy scalars → Python, NaN/±inf → None (JSON has neither)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+_jsonable = jsonable

@@ -380,7 +380,7 @@ def _write(run: ScoreRun, result: _Result) -> None:
             n_alerts = warnings.apply(run, result.warnings, result.scored_ids, result.owners,
                                       WarningPolicy.current(), as_of)
         for name, value in result.run_fields.items():
-            setattr(run, name, value)
+            setattr(run, name, fitting.jsonable(value) if isinstance(value, dict | list) else value)
         run.n_alerts = n_alerts
         run.n_stage_changes = len(result.changes)
         run.status = RunStatus.SUCCEEDED

@@ -15,8 +15,9 @@ def assign_tiers(clv: np.ndarray, customer_ids: np.ndarray, policy: TierPolicy) 
     """
     n = clv.size
     order = np.lexsort((customer_ids, -clv))  # CLV descending, then id ascending
-    n_a = int(round(n * policy.share_a))
-    n_b = int(round(n * (policy.share_a + policy.share_b))) - n_a
+    # Half-up rounding (Python's round() would send 2.5 to 2).
+    n_a = int(np.floor(n * policy.share_a + 0.5))
+    n_b = int(np.floor(n * (policy.share_a + policy.share_b) + 0.5)) - n_a
     tiers = np.full(n, Tier.C.value, dtype=object)
     tiers[order[:n_a]] = Tier.A.value
     tiers[order[n_a:n_a + n_b]] = Tier.B.value

@@ -1,0 +1,97 @@
+"""The model report page's chart series, shaped from selectors.model_report().
+
+The report is about the model, not about customers, so it shows no customer rows
+and every signed-in user may read it.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+
+from valuecrm.insights.models import ModelChoice
+
+MODEL_NAMES = {ModelChoice.BGNBD.value: "BG/NBD", ModelChoice.PARETONBD.value: "Pareto/NBD",
+               "gammagamma": "Gamma-Gamma"}
+
+# What each fitted parameter means, so the table reads as more than Greek letters.
+PARAM_MEANINGS = {
+    ("bgnbd", "r"): "shape of the purchase-rate distribution",
+    ("bgnbd", "alpha"): "scale of the purchase-rate distribution",
+    ("bgnbd", "a"): "drop-out probability (Beta a)",
+    ("bgnbd", "b"): "drop-out probability (Beta b)",
+    ("paretonbd", "r"): "shape of the purchase-rate distribution",
+    ("paretonbd", "alpha"): "scale of the purchase-rate distribution",
+    ("paretonbd", "s"): "shape of the lifetime distribution",
+    ("paretonbd", "beta"): "scale of the lifetime distribution",
+    ("gammagamma", "p"): "shape of spend per order",
+    ("gammagamma", "q"): "shape of the customers' mean spend",
+    ("gammagamma", "gamma"): "scale of the customers' mean spend",
+}
+
+
+def model_name(code: str) -> str:
+    return MODEL_NAMES.get(code, code)
+
+
+def param_meaning(model: str, name: str) -> str:
+    text = PARAM_MEANINGS.get((model, name))
+    return _(text) if text else ""
+
+
+def param_rows(model: str, params: list[dict]) -> list[dict]:
+    rows = []
+    for p in params:
+        se = p["se"]
+        ci = (p["value"] - 1.96 * se, p["value"] + 1.96 * se) if se is not None else None
+        rows.append({**p, "meaning": param_meaning(model, p["name"]), "ci": ci})
+    return rows
+
+
+def report_charts(report: dict) -> dict:
+    tracking = report["tracking"] or {}
+    holdout = tracking.get("holdout") or []
+    calibration_start = next((tracking["period_end"][i] for i, h in enumerate(holdout) if h), None)
+    churn = report["churn"] or {}
+    comparison = report["holdout_comparison"] or []
+    return {
+        "tracking": {
+            "x": tracking.get("period_end", []),
+            "actual": tracking.get("actual", []),
+            "expected": tracking.get("expected", []),
+            "holdout_from": calibration_start,
+            "actual_name": _("Actual repeat purchases"),
+            "expected_name": _("Expected (model)"),
+            "holdout_name": _("Holdout"),
+            "y_name": _("Repeat purchases per week"),
+        },
+        "comparison": {
+            "models": [model_name(r["model"]) for r in comparison],
+            "expected": [r.get("total_expected") for r in comparison],
+            "actual": [r.get("total_actual") for r in comparison],
+            "expected_name": _("Expected in holdout"),
+            "actual_name": _("Actual in holdout"),
+        },
+        "calibration": {
+            "bins": [c["bin"] for c in churn.get("calibration", [])],
+            "predicted": [c["mean_predicted"] for c in churn.get("calibration", [])],
+            "observed": [c["observed"] for c in churn.get("calibration", [])],
+            "baseline_predicted": [c["mean_predicted"] for c in churn.get("baseline_calibration", [])],
+            "baseline_observed": [c["observed"] for c in churn.get("baseline_calibration", [])],
+            "model_name": _("Churn model"), "baseline_name": _("1 − P(alive) baseline"),
+            "ideal_name": _("Perfect calibration"),
+            "x_name": _("Predicted churn probability"), "y_name": _("Observed churn share"),
+        },
+    }
+
+
+def churn_metric_rows(churn: dict) -> list[dict]:
+    """ROC-AUC, PR-AUC and Brier score of the churn model next to the P(alive) baseline."""
+    model = churn.get("metrics") or {}
+    baseline = churn.get("baseline_metrics") or {}
+    rows = []
+    for key, label, higher in (("roc_auc", "ROC-AUC", True), ("pr_auc", "PR-AUC", True),
+                               ("brier", _("Brier score"), False)):
+        m, b = model.get(key), baseline.get(key)
+        better = None if m is None or b is None else (m > b if higher else m < b)
+        rows.append({"key": key, "label": label, "model": m, "baseline": b, "better": better})
+    return rows
