@@ -247,7 +247,9 @@ def setup_peers() -> None:
 
 
 def rel_diff(ours: dict, peer: dict) -> float:
-    return max(abs(ours[k] - peer[k]) / abs(peer[k]) for k in peer)
+    """Max relative difference over the peer's parameters (lifetimes calls Gamma-Gamma's γ "v")."""
+    alias = {"v": "gamma"}
+    return max(abs(ours[alias.get(k, k)] - v) / abs(v) for k, v in peer.items())
 
 
 # ------------------------------------------------------------------------------ main
@@ -394,6 +396,9 @@ def main() -> int:
             print(f"# lifetimes peer failed: {peer['error']}", flush=True)
             peer = {"tasks": {}, "error": peer["error"]}
     pt = peer.get("tasks", {})
+    (VAR / ("peer-lifetimes-quick.json" if args.quick else "peer-lifetimes.json")).write_text(
+        json.dumps(peer, indent=1)
+    )
 
     def peer_median(task):
         return statistics.median(pt[task]["seconds"]) if task in pt else None
