@@ -23,6 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 VAR = REPO / "var"
 # λ ~ Gamma(0.9, 7), p ~ Beta(1, 25): about 10 orders per customer over 18 months.
 BENCH_BEHAVIOUR = {"alpha": 7.0, "b": 25.0}
+# Bump when the generator's output changes, so a stale bench dataset is rebuilt.
+DATASET_VERSION = 2
 
 
 def bench_data_dir(name: str) -> Path:
@@ -35,7 +37,8 @@ def ensure_demo_database(
 ) -> dict:
     """Build (or reuse) a SQLite data dir holding the demo dataset; returns the build facts."""
     behaviour = dict(BENCH_BEHAVIOUR if behaviour is None else behaviour)
-    wanted = {"customers": customers, "seed": seed, "behaviour": behaviour, "password": password}
+    wanted = {"customers": customers, "seed": seed, "behaviour": behaviour, "password": password,
+              "version": DATASET_VERSION}
     marker = data_dir / "bench-dataset.json"
     if marker.exists():
         facts = json.loads(marker.read_text())
@@ -82,6 +85,7 @@ def _build(wanted: dict) -> None:
     from valuecrm.demo.generate import demo_generate
 
     call_command("migrate", interactive=False, verbosity=0)
+    print(f"  building the bench dataset in {os.environ['VALUECRM_DATA_DIR']}", flush=True)
     started = time.perf_counter()
 
     def report(step):

@@ -51,6 +51,7 @@ def main() -> int:
     parser.add_argument("--no-readme", action="store_true", help="do not write bench/README.md")
     args = parser.parse_args()
 
+    load_at_start = os.getloadavg()[0]
     data_dir = bench_data_dir("web")
     print(f"Dataset: {args.customers:,} customers in {data_dir} (built once, then reused)")
     facts = ensure_demo_database(data_dir, customers=args.customers, password=PASSWORD)
@@ -99,7 +100,7 @@ def main() -> int:
         profile_text = _profile(missed, plans)
         print(profile_text)
     if not args.no_readme:
-        _write_readme(facts, table, args, missed, profile_text)
+        _write_readme(facts, table, args, missed, profile_text, load_at_start)
         print(f"\nWrote the Web section of {README.relative_to(REPO)}")
     return 0
 
@@ -271,7 +272,7 @@ def _profile(missed: list[dict], plans: dict) -> str:
                    f"{len(queries)} queries, {sql_ms:.0f} ms executing SQL of {total:.0f} ms "
                    f"in-process; {_where_time_goes(client, url, headers)}")
         for query in queries[:3]:
-            out.append(f"- {float(query['time']) * 1000:.0f} ms: `{query['sql'][:600]}`")
+            out.append(f"- {float(query['time']) * 1000:.1f} ms: `{query['sql'][:300]}…`")
             if connection.vendor == "sqlite" and query["sql"].lstrip().upper().startswith("SELECT"):
                 with connection.cursor() as cursor:
                     cursor.execute("EXPLAIN QUERY PLAN " + query["sql"])
@@ -323,7 +324,8 @@ def _machine() -> str:
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
 
 
-def _write_readme(facts: dict, table: str, args, missed: list[dict], profile_text: str) -> None:
+def _write_readme(facts: dict, table: str, args, missed: list[dict], profile_text: str,
+                  load_at_start: float) -> None:
     section = [
         "## Web",
         "",
@@ -334,11 +336,15 @@ def _write_readme(facts: dict, table: str, args, missed: list[dict], profile_tex
         f"order lines, {facts['interactions']:,} interactions (generated in "
         f"{facts['generate_seconds']} s, one transaction).",
         "",
-        f"Machine: {_machine()}.",
+        f"Machine: {_machine()}; 1-minute load average at the start {load_at_start:.1f}.",
         "",
         table,
         "",
     ]
+    if max(load_at_start, os.getloadavg()[0]) > (os.cpu_count() or 1):
+        section += ["The machine was busy with other jobs during this run (load average above the "
+                    "CPU count), so the figures include waiting for a CPU; re-run on an idle machine "
+                    "for the server's own latency.", ""]
     if missed:
         section += ["Slowest queries of the endpoints that missed the target (in-process re-run):", "",
                     profile_text, ""]
