@@ -54,9 +54,11 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from valuecrm.engine.clv import customer_lifetime_value  # noqa: E402
 from valuecrm.engine.models.bgnbd import BetaGeo  # noqa: E402
 from valuecrm.engine.models.gammagamma import GammaGamma  # noqa: E402
 from valuecrm.engine.models.paretonbd import ParetoNBD  # noqa: E402
+from valuecrm.engine.simulate import simulate_bgnbd_transactions  # noqa: E402
 from valuecrm.engine.summary import summarize  # noqa: E402
 
 VAR = ROOT / "var" / "bench"
@@ -65,74 +67,43 @@ PYMC_PY = VAR / "pymc-venv" / "bin" / "python"
 START = np.datetime64("2023-01-01")
 # True generating parameters (per day): BG/NBD purchases, Gamma-Gamma spend.
 TRUE = {"r": 0.5, "alpha": 20.0, "a": 0.8, "b": 3.0, "p": 6.0, "q": 4.0, "v": 15.0}
+OBSERVATION_DAYS, COHORT_DAYS = 730, 365
 
 
 # ----------------------------------------------------------------------------- data
 
 
-def simulate_shop(
-    n_transactions: int, seed: int = 42, acquisition_days: int = 365, observation_days: int = 730
-) -> dict[str, np.ndarray]:
-    """Simulate a BG/NBD + Gamma-Gamma shop at daily resolution.
+def simulate_shop(n_transactions: int, seed: int = 42) -> pd.DataFrame:
+    """About ``n_transactions`` order rows from the engine's own BG/NBD simulator.
 
-    Each customer is born on a uniform day of the first ``acquisition_days``; λ ~
-    Gamma(r, α) per day, p ~ Beta(a, b); repeat purchases follow a Poisson(λ)
-    process, and after each repeat purchase the customer dies with probability p
-    (so the number of repeat purchases while alive is Geometric(p)). Purchase times
-    are floored to whole days (a real shop's dates). Spend per purchase ~
-    Gamma(p, ν) with ν ~ Gamma(q, v). Customers are drawn in batches until
-    ``n_transactions`` rows exist (trimmed to whole customers).
+    ``simulate_bgnbd_transactions`` (daily resolution: continuous purchase times
+    stamped with their calendar day, Gamma-Gamma spend), customers acquired over
+    one year and observed for two. A pilot run sizes the customer count; the log is
+    then cut to whole customers at ``n_transactions`` rows and shuffled by day, like
+    a real order log.
     """
-    rng = np.random.default_rng(seed)
-    cust, day, amount = [], [], []
-    total, next_id = 0, 0
-    while total < n_transactions:
-        n = 200_000
-        ids = np.arange(next_id, next_id + n, dtype=np.int64)
-        next_id += n
-        birth = rng.integers(0, acquisition_days, n)
-        horizon = observation_days - birth  # days observable after the trial
-        lam = rng.gamma(TRUE["r"], 1.0 / TRUE["alpha"], n)
-        p = rng.beta(TRUE["a"], TRUE["b"], n)
-        k_alive = rng.geometric(p)  # repeat purchases until (and including) the fatal one
-        n_poisson = rng.poisson(lam * horizon)
-        n_repeat = np.minimum(n_poisson, k_alive)
-        # first n_repeat order statistics of n_poisson uniforms on (0, horizon)
-        owner = np.repeat(np.arange(n), n_poisson)
-        u = rng.random(owner.shape[0])
-        order = np.lexsort((u, owner))
-        owner, u = owner[order], u[order]
-        starts = np.cumsum(n_poisson) - n_poisson
-        rank = np.arange(owner.shape[0]) - starts[owner]
-        keep = rank < n_repeat[owner]
-        owner, u = owner[keep], u[keep]
-        rep_day = birth[owner] + np.floor(u * horizon[owner]).astype(np.int64)
-        c = np.concatenate([ids, ids[owner]])
-        d = np.concatenate([birth, rep_day])
-        nu = rng.gamma(TRUE["q"], 1.0 / TRUE["v"], n)
-        spend = rng.gamma(TRUE["p"], 1.0, c.shape[0]) / nu[c - ids[0]]
-        cust.append(c)
-        day.append(d.astype(np.int32))
-        amount.append(np.round(spend, 2))
-        total += c.shape[0]
-    c = np.concatenate(cust)
-    d = np.concatenate(day)
-    a = np.concatenate(amount)
-    # keep whole customers: cut at the last customer fully inside n_transactions
-    order = np.argsort(c, kind="stable")
-    c, d, a = c[order], d[order], a[order]
-    if c.shape[0] > n_transactions:
-        last = c[n_transactions - 1]
-        cut = np.searchsorted(c, last, side="left")
-        c, d, a = c[:cut], d[:cut], a[:cut]
-    # shuffle rows like a real order log (by day, then random within day)
-    perm = np.lexsort((rng.random(c.shape[0]), d))
-    return {
-        "customer": c[perm],
-        "day": d[perm],
-        "amount": a[perm],
-        "observation_days": np.int64(observation_days),
+    kwargs = {
+        "r": TRUE["r"],
+        "alpha": TRUE["alpha"],
+        "a": TRUE["a"],
+        "b": TRUE["b"],
+        "observation_days": OBSERVATION_DAYS,
+        "cohort_days": COHORT_DAYS,
+        "spend_p": TRUE["p"],
+        "spend_q": TRUE["q"],
+        "spend_gamma": TRUE["v"],
+        "start": str(START),
     }
+    pilot = simulate_bgnbd_transactions(20_000, seed=seed + 1, **kwargs)
+    per_customer = len(pilot) / 20_000
+    n_customers = int(n_transactions / per_customer * 1.03) + 1
+    log = simulate_bgnbd_transactions(n_customers, seed=seed, **kwargs)
+    if len(log) > n_transactions:
+        last = log["customer_id"].iloc[n_transactions - 1]
+        log = log.iloc[: int(np.searchsorted(log["customer_id"].to_numpy(), last, side="left"))]
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(len(log)), log["date"].to_numpy()))
+    return log.iloc[order].reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------- timing
@@ -148,16 +119,19 @@ def timed(fn, repeats: int):
 
 
 def clv_12_months(bg, gg, frequency, recency, T, monetary, discount=0.01):
-    """12-month CLV exactly as lifetimes computes it (weekly model, 4.345 weeks a month)."""
-    spend = gg.expected_spend(frequency, monetary)
-    total = np.zeros_like(spend)
-    factor = 4.345
-    previous = np.zeros_like(spend)
-    for month in range(1, 13):
-        cum = bg.expected_purchases(month * factor, frequency, recency, T)
-        total += spend * (cum - previous) / (1 + discount) ** month
-        previous = cum
-    return total
+    """The engine's 12-month CLV with lifetimes' month (4.345 weeks) for a like-for-like check."""
+    return customer_lifetime_value(
+        bg,
+        gg,
+        frequency,
+        recency,
+        T,
+        monetary,
+        horizon_months=12,
+        discount_rate_monthly=discount,
+        time_unit_days=7.0,
+        days_per_month=4.345 * 7,
+    )
 
 
 def machine() -> dict[str, str]:
@@ -285,17 +259,10 @@ def main() -> int:
 
     # --- data
     t0 = time.perf_counter()
-    shop = simulate_shop(args.transactions)
-    n_tx = shop["customer"].shape[0]
-    end_day = int(shop["observation_days"]) - 1
-    tx = pd.DataFrame(
-        {
-            "customer_id": shop["customer"],
-            "date": START + shop["day"].astype("timedelta64[D]"),
-            "amount": shop["amount"],
-        }
-    )
-    observation_end = (START + np.timedelta64(end_day, "D")).astype("datetime64[D]").item()
+    tx = simulate_shop(args.transactions)
+    n_tx = len(tx)
+    observation_end = (START + np.timedelta64(OBSERVATION_DAYS - 1, "D")).item()
+    tx_day = (tx["date"].to_numpy() - np.datetime64(START, "ns")) // np.timedelta64(1, "D")
     print(
         f"# simulated {n_tx:,} transactions of {tx['customer_id'].nunique():,} customers "
         f"in {time.perf_counter() - t0:.1f} s",
@@ -343,9 +310,9 @@ def main() -> int:
         recency=rec,
         T=big_t,
         monetary=money,
-        tx_customer=shop["customer"][:peer_rows],
-        tx_day=shop["day"][:peer_rows],
-        tx_amount=shop["amount"][:peer_rows],
+        tx_customer=tx["customer_id"].to_numpy()[:peer_rows],
+        tx_day=tx_day[:peer_rows].astype(np.int32),
+        tx_amount=tx["amount"].to_numpy()[:peer_rows],
         start_date=str(START),
         end_date=str(observation_end),
     )
@@ -596,7 +563,7 @@ def render(info, args, n_tx, n_customers, results, agreement, peer, truth, fitte
         f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} — other jobs on a 2-CPU machine inflate "
         "every timing, ours and the peers' alike.",
         "",
-        f"Data: simulated shop at daily resolution, {n_tx:,} transactions of {n_customers:,} customers "
+        f"Data: `valuecrm.engine.simulate.simulate_bgnbd_transactions` at daily resolution, {n_tx:,} transactions of {n_customers:,} customers "
         f"(BG/NBD r={TRUE['r']}, α={TRUE['alpha']} days, a={TRUE['a']}, b={TRUE['b']}; Gamma-Gamma "
         f"p={TRUE['p']}, q={TRUE['q']}, v={TRUE['v']}; acquisition over one year, observed two). "
         f"Fits use the first {min(args.customers, n_customers):,} customers in weeks. "
