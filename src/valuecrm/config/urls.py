@@ -11,4 +11,5 @@ urlpatterns = [
     path("api/docs", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
     path("", include("valuecrm.accounts.urls")),
     path("", include("valuecrm.customers.urls")),
+    path("", include("valuecrm.insights.urls")),
 ]

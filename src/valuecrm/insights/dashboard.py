@@ -24,7 +24,7 @@ from valuecrm.customers.visibility import visible_customers
 from valuecrm.engine.rfm import SEGMENT_GRID
 from valuecrm.insights.models import CustomerValue, RunStatus, ScoreRun, Segment, Stage, Tier
 from valuecrm.insights.selectors import tier_names
-from valuecrm.insights.services.kpis import kpis
+from valuecrm.insights.services.kpis import COHORT_MONTHS, cohort_retention, kpis
 
 # Date-range presets of the picker (days, label).
 RANGE_PRESETS = (
@@ -134,7 +134,7 @@ def chart_payloads(data: dict, tiers: list[dict]) -> dict:
     bins = [{"from": edges[i], "to": edges[i + 1], "count": c,
              "url": customer_list_url(clv_min=edges[i], clv_max=edges[i + 1])}
             for i, c in enumerate(histogram["counts"])]
-    cohort = data["cohort_retention"]
+    cohort = data["cohorts"]
     stage_labels = {s.value: str(s.label) for s in Stage}
     segment_labels = {s.value: str(s.label) for s in Segment if s.value}
     return {
@@ -189,6 +189,11 @@ def _month_end(month: str) -> dt.date:
 def dashboard(user, start=None, end=None) -> dict:
     """Everything the dashboard page shows (raises ValidationFailed on a bad range)."""
     data = kpis(user, start, end)
+    # Retention needs months of history to say anything: a 30-day range would show one
+    # or two cohorts. The heatmap always covers the 12 cohorts up to the range's end.
+    end = data["period"]["end"]
+    cohort_start = (end.replace(day=1) - dt.timedelta(days=31 * (COHORT_MONTHS - 1))).replace(day=1)
+    data["cohorts"] = cohort_retention(user, min(cohort_start, data["period"]["start"]), end)
     tiers = tier_breakdown(user)
     return {
         "kpis": data,
@@ -239,7 +244,7 @@ def chart_table(name: str, data: dict) -> tuple[list[str], list[list]]:
                 [[c["r"], c["f"], _segment_at(c["r"], c["f"]), c["count"], _num(c["clv"])]
                  for c in sorted(k["rfm_heatmap"], key=lambda c: (-c["r"], -c["f"]))])
     if name == "cohorts":
-        c = k["cohort_retention"]
+        c = k["cohorts"]
         header = [_("Cohort"), _("Customers")] + [f"M{o}" for o in c["offsets"]]
         return header, [[cohort, size] + ["" if v is None else _num(v) for v in row]
                         for cohort, size, row in zip(c["cohorts"], c["sizes"], c["matrix"], strict=True)]

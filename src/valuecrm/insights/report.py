@@ -7,6 +7,7 @@ and every signed-in user may read it.
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from valuecrm.insights.models import ModelChoice
 
@@ -15,17 +16,17 @@ MODEL_NAMES = {ModelChoice.BGNBD.value: "BG/NBD", ModelChoice.PARETONBD.value: "
 
 # What each fitted parameter means, so the table reads as more than Greek letters.
 PARAM_MEANINGS = {
-    ("bgnbd", "r"): "shape of the purchase-rate distribution",
-    ("bgnbd", "alpha"): "scale of the purchase-rate distribution",
-    ("bgnbd", "a"): "drop-out probability (Beta a)",
-    ("bgnbd", "b"): "drop-out probability (Beta b)",
-    ("paretonbd", "r"): "shape of the purchase-rate distribution",
-    ("paretonbd", "alpha"): "scale of the purchase-rate distribution",
-    ("paretonbd", "s"): "shape of the lifetime distribution",
-    ("paretonbd", "beta"): "scale of the lifetime distribution",
-    ("gammagamma", "p"): "shape of spend per order",
-    ("gammagamma", "q"): "shape of the customers' mean spend",
-    ("gammagamma", "gamma"): "scale of the customers' mean spend",
+    ("bgnbd", "r"): gettext_lazy("shape of the purchase-rate distribution"),
+    ("bgnbd", "alpha"): gettext_lazy("scale of the purchase-rate distribution"),
+    ("bgnbd", "a"): gettext_lazy("drop-out probability (Beta a)"),
+    ("bgnbd", "b"): gettext_lazy("drop-out probability (Beta b)"),
+    ("paretonbd", "r"): gettext_lazy("shape of the purchase-rate distribution"),
+    ("paretonbd", "alpha"): gettext_lazy("scale of the purchase-rate distribution"),
+    ("paretonbd", "s"): gettext_lazy("shape of the lifetime distribution"),
+    ("paretonbd", "beta"): gettext_lazy("scale of the lifetime distribution"),
+    ("gammagamma", "p"): gettext_lazy("shape of spend per order"),
+    ("gammagamma", "q"): gettext_lazy("shape of the customers' mean spend"),
+    ("gammagamma", "gamma"): gettext_lazy("scale of the customers' mean spend"),
 }
 
 
@@ -34,8 +35,7 @@ def model_name(code: str) -> str:
 
 
 def param_meaning(model: str, name: str) -> str:
-    text = PARAM_MEANINGS.get((model, name))
-    return _(text) if text else ""
+    return str(PARAM_MEANINGS.get((model, name), ""))
 
 
 def param_rows(model: str, params: list[dict]) -> list[dict]:

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from valuecrm.insights import views
+
+urlpatterns = [
+    path("value/", views.value_dashboard, name="value-dashboard"),
+    path("value/export/<slug:chart>.csv", views.value_export, name="value-export"),
+    path("value/score/", views.value_run_scoring, name="value-run-scoring"),
+    path("value/status/", views.value_run_status, name="value-run-status"),
+    path("value/model/", views.model_report, name="model-report"),
+]
