@@ -82,8 +82,8 @@ class ScoreRunOut(Schema):
     current_step: str
     error: str
     transaction_model: str
-    model_params: dict[str, float]
-    model_standard_errors: dict[str, float]
+    model_params: dict[str, float | None]
+    model_standard_errors: dict[str, float | None]
     model_log_likelihood: float | None
     holdout_comparison: list[dict[str, Any]]
     churn_metrics: dict[str, Any]
