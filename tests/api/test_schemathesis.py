@@ -10,7 +10,9 @@ plus 15 random examples per operation, about 3,000 requests in all.
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
@@ -20,6 +22,18 @@ from valuecrm.customers.services import customer_create, task_create
 from valuecrm.sales.services import order_create, product_create
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())
+
+
+@pytest.fixture(autouse=True)
+def keep_test_connection_open():
+    # The WSGI handler closes the database connection after each request; on
+    # PostgreSQL that would end the test's transaction. Django's own test client
+    # disconnects the same receivers for the same reason.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

@@ -700,10 +700,12 @@ def customers_bulk_assign(*, actor, customer_ids, owner: User) -> int:
             errors={"owner_id": [_("You can only assign customers to members of your team.")]},
         )
     changed = 0
-    customers = visible_customers(actor).filter(pk__in=list(customer_ids)).filter(
-        ~Q(owner_id=owner.pk) | Q(owner_id__isnull=True)
+    ids = list(
+        visible_customers(actor).filter(pk__in=list(customer_ids))
+        .filter(~Q(owner_id=owner.pk) | Q(owner_id__isnull=True)).values_list("pk", flat=True)
     )
-    for customer in customers.select_for_update():
+    # Lock by primary key only: PostgreSQL refuses FOR UPDATE across the visibility joins.
+    for customer in Customer.objects.filter(pk__in=ids).select_for_update():
         customer.owner = owner
         if owner.team_id:
             customer.team_id = owner.team_id
