@@ -203,13 +203,19 @@ def summarize(
         holdout = daily.day > split
         aggregates["holdout_days"] = daily.day.count(where=holdout)
         aggregates["holdout_spend"] = daily.spend.sum(where=holdout)
-    per_customer = daily.group_by("customer_id").aggregate(**aggregates)
     # Repeat spend = calibration spend minus the first day's. argmin is about twice
-    # as fast as a window function on DuckDB; it gets its own aggregation because
-    # SQLite compiles it to a bare column next to MIN(), which is only well defined
-    # when that MIN() is the query's sole min/max aggregate.
-    first_spend = daily.group_by("customer_id").aggregate(first_spend=daily.spend.argmin(daily.day))
-    per_customer = per_customer.join(first_spend, "customer_id")
+    # as fast as a window function. SQLite compiles it to a bare column next to
+    # MIN(), which is only well defined when that MIN() is the query's sole min/max
+    # aggregate, so there it gets its own aggregation, joined back.
+    first_spend = daily.spend.argmin(daily.day)
+    if _backend_name(table) == "sqlite":
+        per_customer = daily.group_by("customer_id").aggregate(**aggregates)
+        first = daily.group_by("customer_id").aggregate(first_spend=first_spend)
+        per_customer = per_customer.join(first, "customer_id")
+    else:
+        per_customer = daily.group_by("customer_id").aggregate(
+            **aggregates, first_spend=first_spend
+        )
     if split is not None:
         per_customer = per_customer.filter(per_customer.first_purchase <= split)
 
@@ -223,6 +229,13 @@ def summarize(
     return _finish(
         frame, scale, observation, calibration, has_money, datetime_col, monetary_value_col
     )
+
+
+def _backend_name(table: ibis.Table) -> str:
+    try:
+        return table._find_backend(use_default=True).name
+    except Exception:  # an unbound table: compile-only use
+        return ""
 
 
 def _finish(
