@@ -67,6 +67,10 @@ def main() -> int:
     import django
 
     django.setup()
+    from django.core.management import call_command
+
+    # The dataset may predate migrations added since it was built.
+    call_command("migrate", interactive=False, verbosity=0)
     plans = {label: _plan(username, args.requests) for label, username in USERS.items()}
 
     port = args.port or _free_port()
