@@ -3,6 +3,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from valuecrm.engine.rfm import (
     SEGMENT_GRID,
@@ -141,3 +143,27 @@ def test_rfm_scores_on_cdnow_sample_are_sensible(cdnow_sample_summary):
     counts = scores["segment"].value_counts()
     assert counts.sum() == 2357
     assert counts["hibernating"] > counts["champions"] > 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.integers(0, 6).map(float), st.floats(0, 1e6, allow_nan=False)),
+        min_size=1,
+        max_size=300,
+    )
+)
+def test_quintile_scores_invariants(values):
+    v = np.array(values)
+    scores = quintile_scores(v)
+    assert scores.min() >= 1 and scores.max() <= 5
+    order = np.argsort(v, kind="stable")
+    assert (np.diff(scores[order].astype(int)) >= 0).all()  # monotone in the value
+    for value in np.unique(v):  # identical values, identical scores
+        assert len(set(scores[v == value])) == 1
+    if len(np.unique(v)) >= 2:
+        assert scores[v == v.min()][0] == 1 and scores[v == v.max()][0] == 5
+    else:
+        assert set(scores) == {3}
+    # "lower is better" is exactly scoring the negated values
+    assert (quintile_scores(-v) == quintile_scores(v, higher_is_better=False)).all()
