@@ -271,3 +271,20 @@ def test_list_query_count_does_not_grow_with_rows(admin_user, rep_north, django_
         for row in rows:
             _ = (row.owner and row.owner.username, row.team and row.team.name,
                  row.company and row.company.name, [t.name for t in row.tags.all()])
+
+
+@pytest.mark.parametrize("sort", ["name", "-created", "id"])
+def test_value_batches_match_list_order_across_ties(admin_user, rep_north, sort):
+    from valuecrm.customers.selectors import customer_value_batches
+
+    tz = timezone.get_current_timezone()
+    for i in range(17):
+        make(f"Name {i % 3}", rep_north if i % 2 else None,
+             created_at=datetime.datetime(2024, 1, 1 + i % 4, tzinfo=tz))
+    expected = [c.pk for c in customer_list(user=admin_user, sort=sort, limit=100)[0]]
+    batches = list(customer_value_batches(user=admin_user, fields=("name",), sort=sort, batch_size=4))
+    assert [len(b) for b in batches] == [4, 4, 4, 4, 1]
+    assert [row["id"] for batch in batches for row in batch] == expected
+    mine = [row["id"] for batch in customer_value_batches(user=rep_north, fields=(), sort=sort)
+            for row in batch]
+    assert sorted(mine) == sorted(c.pk for c in Customer.objects.filter(owner=rep_north))

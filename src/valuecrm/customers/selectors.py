@@ -200,6 +200,28 @@ def customer_iter(
             return
 
 
+def customer_value_batches(
+    *, user, fields: tuple[str, ...], search: str = "",
+    filters: Mapping[str, object] | list[ActiveFilter] | None = None,
+    sort: str = DEFAULT_SORT, batch_size: int = 2000,
+) -> Iterator[list[dict]]:
+    """All matching visible customers as batches of ``values(*fields)`` dicts (always
+    with "id"), in list order — the lean path for exports of the whole base."""
+    key, descending = parse_sort(sort)
+    qs = customer_queryset(user=user, search=search, filters=filters)
+    columns = tuple(dict.fromkeys(("id", key.field, *fields)))
+    ordered = qs.order_by(*_ordering(key, descending)).values(*columns)
+    last = None
+    while True:
+        page = ordered.filter(_after_q(key, descending, *last)) if last else ordered
+        rows = list(page[:batch_size])
+        if rows:
+            yield rows
+        if len(rows) < batch_size:
+            return
+        last = (rows[-1][key.field], rows[-1]["id"])
+
+
 @dataclass(frozen=True)
 class CappedCount:
     value: int
