@@ -1,0 +1,235 @@
+"""Value dashboard, CSV exports, run-scoring button and model report pages."""
+
+import csv
+import datetime as dt
+import io
+import json
+
+import pytest
+from django.utils import timezone
+
+from valuecrm.insights.dashboard import dashboard, tier_breakdown
+from valuecrm.insights.models import RunStatus, ScoreRun
+from valuecrm.insights.services import score_now
+from valuecrm.insights.services.kpis import kpis
+
+TODAY = timezone.localdate()
+
+
+def days_ago(*days):
+    return [TODAY - dt.timedelta(days=d) for d in days]
+
+
+@pytest.fixture
+def scored_shop(make_customer, add_orders, rep_north, rep_south):
+    """36 buyers with varied rhythms (12 owned by rep_north, 24 by rep_south), 2 prospects, scored today."""
+    customers = []
+    for i in range(36):
+        owner = rep_north if i % 3 == 0 else rep_south
+        c = make_customer(f"buyer{i}", owner=owner, acquisition_channel="wechat" if i % 2 else "store",
+                          acquisition_cost=20 + i)
+        step = 9 + 4 * i
+        add_orders(c, [TODAY - dt.timedelta(days=d) for d in range(400 - 6 * i, (i * 11) % 150 - 1, -step)],
+                   amount=60 + 15 * i, cost=25 + 5 * i)
+        customers.append(c)
+    make_customer("prospect-n", owner=rep_north)
+    make_customer("prospect-s", owner=rep_south)
+    run = score_now(as_of=TODAY)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    return customers
+
+
+def _zh(client):
+    client.cookies["django_language"] = "zh-hans"
+    return client
+
+
+def test_dashboard_renders_in_english(client, admin_user, scored_shop):
+    client.force_login(admin_user)
+    response = client.get("/value/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    for text in ("Customer value", "Customer equity over time", "Lifecycle funnel", "RFM map",
+                 "Cohort retention", "CAC and LTV:CAC by acquisition channel", "Run scoring now",
+                 "Last 90 days", "Repeat purchase rate"):
+        assert text in html, text
+    assert 'data-run-status="succeeded"' in html
+
+
+def test_dashboard_renders_in_chinese(client, admin_user, scored_shop):
+    admin_user.language = "zh-hans"
+    admin_user.save(update_fields=["language"])
+    client.force_login(admin_user)
+    html = client.get("/value/").content.decode()
+    for text in ("客户价值", "客户资产趋势", "生命周期漏斗", "RFM 分布", "同期群留存", "立即运行评分", "最近 90 天", "复购率"):
+        assert text in html, text
+    assert "Customer equity over time" not in html
+
+
+def test_report_renders_in_both_languages(client, admin_user, scored_shop):
+    client.force_login(admin_user)
+    html = client.get("/value/model/").content.decode()
+    run = ScoreRun.objects.get()
+    assert "Fitted parameters" in html
+    assert "BG/NBD vs Pareto/NBD on the holdout" in html
+    assert "Churn-risk calibration" in html
+    assert f'<a href="?run={run.pk}">{run.pk}</a>' in html
+    for name in run.model_params:
+        assert f"<code>{name}</code>" in html
+    admin_user.language = "zh-hans"
+    admin_user.save(update_fields=["language"])
+    html = client.get("/value/model/").content.decode()
+    assert "模型报告" in html
+    assert "拟合参数" in html
+    assert "流失风险校准" in html
+
+
+def test_report_without_runs_explains_itself(client, admin_user):
+    client.force_login(admin_user)
+    response = client.get("/value/model/")
+    assert response.status_code == 200
+    assert "No successful scoring run yet." in response.content.decode()
+    assert client.get("/value/model/?run=abc").status_code == 400
+    assert client.get("/value/model/?run=999").status_code == 404
+
+
+def test_click_through_urls_carry_the_filter(admin_user, scored_shop):
+    data = dashboard(admin_user)
+    charts = data["charts"]
+    assert [t["url"] for t in charts["tiers"]["items"]] == [
+        "/customers/?tier=A", "/customers/?tier=B", "/customers/?tier=C"]
+    funnel = {s["stage"]: s["url"] for s in charts["funnel"]["items"]}
+    assert funnel["at_risk"] == "/customers/?stage=at_risk"
+    cells = {(c["r"], c["f"]): c["url"] for c in charts["rfm"]["cells"]}
+    if (5, 5) in cells:
+        assert cells[(5, 5)] == "/customers/?segment=champions"
+    if (1, 1) in cells:
+        assert cells[(1, 1)] == "/customers/?segment=hibernating"
+    first_bin = charts["clv_histogram"]["bins"][0]
+    assert first_bin["url"] == f"/customers/?clv_min={first_bin['from']}&clv_max={first_bin['to']}"
+    channels = {c["channel"]: c["url"] for c in charts["cac"]["items"]}
+    start = data["kpis"]["period"]["start"].isoformat()
+    end = data["kpis"]["period"]["end"].isoformat()
+    assert channels["wechat"] == f"/customers/?channel=wechat&created_from={start}&created_to={end}"
+
+
+def test_dashboard_page_embeds_the_click_through_urls(client, admin_user, scored_shop):
+    client.force_login(admin_user)
+    html = client.get("/value/").content.decode()
+    start = html.index('id="vc-data-tiers"')
+    payload = json.loads(html[html.index(">", start) + 1: html.index("</script>", start)])
+    assert payload["items"][0]["url"] == "/customers/?tier=A"
+
+
+def _csv(response):
+    text = response.content.decode("utf-8")
+    assert text.startswith("\ufeff")
+    return list(csv.reader(io.StringIO(text[1:])))
+
+
+def test_kpi_csv_matches_the_kpi_selector(client, admin_user, scored_shop):
+    client.force_login(admin_user)
+    start, end = TODAY - dt.timedelta(days=89), TODAY
+    response = client.get(f"/value/export/kpis.csv?start={start}&end={end}")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    rows = _csv(response)
+    assert rows[0] == ["Metric", "Key", "Period", "Previous period", "Change"]
+    by_key = {row[1]: row for row in rows[1:]}
+    expected = kpis(admin_user, start, end)
+    assert by_key["period"][2] == f"{start}..{end}"
+    assert int(by_key["active_customers"][2]) == expected["metrics"]["active_customers"]["value"]
+    assert int(by_key["new_customers"][2]) == expected["metrics"]["new_customers"]["value"]
+    assert int(by_key["churned_customers"][2]) == expected["metrics"]["churned_customers"]["value"]
+    assert float(by_key["arpu"][2]) == pytest.approx(expected["metrics"]["arpu"]["value"], abs=0.005)
+    assert float(by_key["repeat_purchase_rate"][2]) == pytest.approx(
+        expected["metrics"]["repeat_purchase_rate"]["value"], rel=1e-5)
+
+
+def test_tier_csv_matches_the_tier_breakdown(client, admin_user, scored_shop):
+    client.force_login(admin_user)
+    rows = _csv(client.get("/value/export/tiers.csv"))
+    assert rows[0] == ["Tier", "Name", "Customers", "Predicted CLV"]
+    expected = tier_breakdown(admin_user)
+    assert [(r[0], int(r[2])) for r in rows[1:]] == [(t["tier"], t["count"]) for t in expected]
+    assert sum(int(r[2]) for r in rows[1:]) == 38
+
+
+def test_csv_rejects_a_bad_range_naming_the_field(client, admin_user):
+    client.force_login(admin_user)
+    response = client.get("/value/export/kpis.csv?start=2025-13-01")
+    assert response.status_code == 400
+    assert response.content.decode().startswith("start: ")
+    assert client.get("/value/export/nope.csv").status_code == 404
+
+
+def test_dashboard_with_a_bad_range_falls_back_and_says_so(client, admin_user):
+    client.force_login(admin_user)
+    response = client.get("/value/?start=2025-02-30&end=2025-03-01")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "data-range-errors" in html
+    assert "<code>start</code>" in html
+
+
+def test_rep_dashboard_counts_only_their_customers(client, rep_north, admin_user, scored_shop):
+    assert sum(t["count"] for t in tier_breakdown(admin_user)) == 38
+    assert sum(t["count"] for t in tier_breakdown(rep_north)) == 13  # 12 buyers + 1 prospect
+    mine = kpis(rep_north, TODAY - dt.timedelta(days=364), TODAY)["metrics"]["active_customers"]["value"]
+    everyone = kpis(admin_user, TODAY - dt.timedelta(days=364), TODAY)["metrics"]["active_customers"]["value"]
+    assert 0 < mine <= 12 < everyone
+    client.force_login(rep_north)
+    html = client.get("/value/").content.decode()
+    assert "These numbers count only the customers you can see." in html
+    assert 'data-action="run-scoring"' not in html
+    rows = _csv(client.get(f"/value/export/kpis.csv?start={TODAY - dt.timedelta(days=364)}&end={TODAY}"))
+    assert int({r[1]: r for r in rows}["active_customers"][2]) == mine
+    tiers = _csv(client.get("/value/export/tiers.csv"))
+    assert sum(int(r[2]) for r in tiers[1:]) == 13
+
+
+def test_rep_cannot_run_scoring(client, rep_north, scored_shop):
+    client.force_login(rep_north)
+    before = ScoreRun.objects.count()
+    response = client.post("/value/score/")
+    assert response.status_code == 403
+    assert ScoreRun.objects.count() == before
+
+
+def test_analyst_runs_scoring_from_the_dashboard(client, analyst, scored_shop, huey_immediate,
+                                                 django_capture_on_commit_callbacks):
+    client.force_login(analyst)
+    html = client.get("/value/").content.decode()
+    assert 'data-action="run-scoring"' in html
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/value/score/", {"next": "/value/?range=90"})
+    assert response.status_code == 302
+    assert response["Location"] == "/value/?range=90"
+    newest = ScoreRun.objects.order_by("-id").first()
+    assert newest.requested_by == analyst
+    # Huey runs inline in tests, so the task enqueued after commit has executed the run.
+    assert newest.status == RunStatus.SUCCEEDED, newest.error
+
+
+def test_run_scoring_refuses_while_a_run_is_running(client, admin_user):
+    ScoreRun.objects.create(as_of=TODAY, status=RunStatus.RUNNING)
+    client.force_login(admin_user)
+    response = client.post("/value/score/", follow=True)
+    assert response.status_code == 200
+    assert "A scoring run is already running." in response.content.decode()
+    assert ScoreRun.objects.count() == 1
+
+
+def test_run_status_partial_polls_while_running(client, admin_user):
+    ScoreRun.objects.create(as_of=TODAY, status=RunStatus.RUNNING, progress=40, current_step="churn")
+    client.force_login(admin_user)
+    html = client.get("/value/status/").content.decode()
+    assert 'hx-trigger="every 3s"' in html
+    assert "40%" in html
+
+
+def test_pages_need_login(client):
+    for url in ("/value/", "/value/model/", "/value/export/kpis.csv"):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/login/")
