@@ -9,7 +9,6 @@ customer-day) rows come back to Python.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import zoneinfo
 from dataclasses import dataclass
 
@@ -33,47 +32,27 @@ class OrdersSource:
 
 
 def ibis_connection():
-    """An Ibis connection to settings.DATABASES['default'] (SQLite or PostgreSQL)."""
-    db = settings.DATABASES["default"]
-    engine = db["ENGINE"]
-    if engine == "django.db.backends.sqlite3":
-        name = str(db["NAME"])
-        if name == ":memory:" or "mode=memory" in name:
-            # Tests use an in-memory database that only Django's own connection can see.
-            return _ibis_over_django_sqlite()
-        return _ibis_sqlite_file(name)
-    if engine in ("django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"):
-        return _ibis_postgres(
-            db.get("HOST") or "localhost", int(db.get("PORT") or 5432), db.get("USER") or None,
-            db.get("PASSWORD") or None, db["NAME"],
-        )
-    raise ValueError(f"scoring supports SQLite and PostgreSQL, not {engine}")
+    """An Ibis backend over Django's own database connection (SQLite or PostgreSQL).
 
-
-_local = threading.local()
-
-
-def _cached(key, make):
-    # One connection per worker thread: SQLite connections refuse to cross threads.
-    cache = getattr(_local, "connections", None)
-    if cache is None:
-        cache = _local.connections = {}
-    if key not in cache:
-        cache[key] = make()
-    return cache[key]
-
-
-def _ibis_sqlite_file(path: str):
-    return _cached(("sqlite", path), lambda: ibis.sqlite.connect(path))
-
-
-def _ibis_postgres(host, port, user, password, database):
-    return _cached(("postgres", host, port, user, database), lambda: ibis.postgres.connect(
-        host=host, port=port, user=user, password=password, database=database))
+    Sharing Django's connection means Ibis sees exactly what the ORM sees (the same
+    transaction in tests, per-thread connections in the worker) and never commits
+    on Django's behalf.
+    """
+    connection.ensure_connection()
+    raw = connection.connection
+    if connection.vendor == "sqlite":
+        backend = ibis.sqlite.from_connection(raw)
+        # Ibis switches LIKE to case-sensitive; Django's icontains relies on the default.
+        raw.execute("PRAGMA case_sensitive_like = OFF")
+        backend.con = _NoCommit(raw)
+        return backend
+    if connection.vendor == "postgresql":
+        return ibis.postgres.from_connection(raw)
+    raise ValueError(f"scoring supports SQLite and PostgreSQL, not {connection.vendor}")
 
 
 class _NoCommit:
-    """Django's own connection, with commit/rollback left to Django's transaction."""
+    """Django's SQLite connection, with commit/rollback left to Django's transactions."""
 
     def __init__(self, raw):
         self._raw = raw
@@ -88,16 +67,6 @@ class _NoCommit:
         return getattr(self._raw, name)
 
 
-def _ibis_over_django_sqlite():
-    connection.ensure_connection()
-    raw = connection.connection
-    backend = ibis.sqlite.from_connection(raw)
-    # Ibis switches LIKE to case-sensitive; Django's icontains relies on the default.
-    raw.execute("PRAGMA case_sensitive_like = OFF")
-    backend.con = _NoCommit(raw)
-    return backend
-
-
 def utc_offset(as_of: dt.date) -> dt.timedelta:
     """The site's UTC offset on ``as_of``: order days are local calendar days."""
     zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
@@ -110,7 +79,7 @@ def revenue_orders(as_of: dt.date) -> OrdersSource:
     # date functions (Ibis' interval arithmetic needs SQLite >= 3.42).
     statuses = ", ".join(f"'{s}'" for s in REVENUE_STATUSES)  # fixed enum values, not input
     table = connection.ops.quote_name(Order._meta.db_table)
-    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if connection.vendor == "sqlite":
         offset = int(utc_offset(as_of).total_seconds())
         day = f"date(placed_at, '{offset:+d} seconds')"
     else:
