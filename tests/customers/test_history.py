@@ -10,6 +10,13 @@ from valuecrm.customers.services import customer_create, customer_update, intera
 from valuecrm.sales.services import order_create
 
 
+@pytest.fixture(autouse=True)
+def english():
+    # Labels are translated; a request earlier in the same thread may have left Chinese active.
+    with translation.override("en"):
+        yield
+
+
 @pytest.fixture
 def vip_level(db):
     return CustomFieldDefinition.objects.create(
