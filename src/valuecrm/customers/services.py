@@ -346,6 +346,12 @@ def _sync_primary_contact_point(customer: Customer, kind: str, value: str) -> No
 
 @transaction.atomic
 def customer_create(*, actor, data: dict) -> Customer:
+    """Create a customer from `data` (Customer field names, FKs as *_id, plus "tags":
+    list of names and "custom_fields": dict). Owner defaults to the actor, team to the
+    owner's team; the primary email/phone also become ContactPoints.
+
+    Raises ValidationFailed (errors by field), PermissionDenied.
+    """
     _require_writer(actor)
     customer = Customer(created_by=actor)
     tag_names, errors = _apply_customer_data(actor, customer, dict(data), creating=True)
@@ -360,6 +366,12 @@ def customer_create(*, actor, data: dict) -> Customer:
 
 @transaction.atomic
 def customer_update(*, actor, customer: Customer, data: dict) -> Customer:
+    """Change only the keys present in `data`; "tags" replaces the set, "custom_fields"
+    is merged over the stored values (None clears a key). Returns the updated row;
+    the `customer` instance passed in is left as it was.
+
+    Raises NotFound (not visible), PermissionDenied, ValidationFailed, Conflict.
+    """
     _require_changeable(actor, customer)
     # Work on a fresh copy so a refused update leaves the caller's instance untouched.
     fresh = Customer.objects.select_for_update().get(pk=customer.pk)
