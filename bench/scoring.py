@@ -85,10 +85,12 @@ def main() -> None:
     print(f"Data: {facts['customers']:,} customers, {facts['orders']:,} orders "
           f"(demo generator, built in {build.get('generate_seconds', float('nan')):.0f} s). "
           f"Load average at the end: {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f}.\n")
+    print("Per step: wall s / CPU s.\n")
     print("| run | status | wall s | CPU s | " + " | ".join(STEPS) + " | buyers | stage changes | alerts |")
     print("|---|---|---:|---:|" + "---:|" * len(STEPS) + "---:|---:|---:|")
     for i, r in enumerate(facts["runs"], 1):
-        steps = " | ".join(f"{r['timings'].get(s, float('nan')):.1f}" for s in STEPS)
+        wall, cpu = r["timings"].get("wall", {}), r["timings"].get("cpu", {})
+        steps = " | ".join(f"{wall.get(s, float('nan')):.1f} / {cpu.get(s, float('nan')):.1f}" for s in STEPS)
         print(f"| {i} | {r['status']} | {r['wall']:.1f} | {r['cpu']:.1f} | {steps} | {r['buyers']:,} | "
               f"{r['stage_changes']:,} | {r['alerts']:,} |")
     for r in facts["runs"]:

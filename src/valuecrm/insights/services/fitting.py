@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from valuecrm.engine.clv import customer_lifetime_value
 from valuecrm.engine.models import BetaGeo, GammaGamma
 from valuecrm.engine.summary import summarize, unit_days
 
@@ -208,21 +209,14 @@ def predict(fit: PurchaseFit, summary: pd.DataFrame, unit: str) -> tuple[np.ndar
 def clv_12_months(
     fit: PurchaseFit, summary: pd.DataFrame, unit: str, spend: np.ndarray, margin: np.ndarray
 ) -> np.ndarray:
-    r"""Σ_{m=1..12} (E[X(m)] − E[X(m−1)]) × E[spend] × margin / (1 + d)^m, d = 1 % a month.
-
-    Months are 30 days; E[X(t)] is the model's conditional expectation.
-    """
-    f = summary["frequency"].to_numpy(float)
-    r = summary["recency"].to_numpy(float)
-    t = summary["T"].to_numpy(float)
-    month = MONTH_DAYS / unit_days(unit)
-    previous = np.zeros(len(summary))
-    value = np.zeros(len(summary))
-    for m in range(1, CLV_MONTHS + 1):
-        cumulative = np.asarray(fit.model.expected_purchases(m * month, f, r, t), dtype=float)
-        value += (cumulative - previous) / (1.0 + MONTHLY_DISCOUNT) ** m
-        previous = cumulative
-    return value * spend * margin
+    """12-month CLV, 1 % monthly discount (engine.clv), times each customer's gross margin."""
+    revenue_clv = customer_lifetime_value(
+        fit.model, spend, summary["frequency"].to_numpy(float), summary["recency"].to_numpy(float),
+        summary["T"].to_numpy(float), horizon_months=CLV_MONTHS,
+        discount_rate_monthly=MONTHLY_DISCOUNT, margin=1.0, time_unit_days=unit_days(unit),
+        days_per_month=MONTH_DAYS,
+    )
+    return np.asarray(revenue_clv, dtype=float) * margin
 
 
 def jsonable(value):

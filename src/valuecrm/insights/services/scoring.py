@@ -163,15 +163,18 @@ class _Tracker:
     def __init__(self, run: ScoreRun, callback: ProgressCallback | None):
         self.run = run
         self.callback = callback
-        self.timings: dict[str, float] = {}
+        # Wall and CPU seconds per step: on a busy server the gap is time spent waiting.
+        self.timings: dict[str, dict[str, float]] = {"wall": {}, "cpu": {}}
         self._step = None
         self._t0 = time.perf_counter()
+        self._c0 = time.process_time()
 
     def step(self, name: str) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         if self._step is not None:
-            self.timings[self._step] = round(now - self._t0, 3)
-        self._step, self._t0 = name, now
+            self.timings["wall"][self._step] = round(now - self._t0, 3)
+            self.timings["cpu"][self._step] = round(cpu - self._c0, 3)
+        self._step, self._t0, self._c0 = name, now, cpu
         percent = STEPS[name]
         if name != "done":
             ScoreRun.objects.filter(pk=self.run.pk).update(progress=percent, current_step=name)
