@@ -1,0 +1,732 @@
+"""The import engine: stream the file in batches, clean every row, write in bulk.
+
+One run is one transaction. In all-or-nothing mode (the default) any invalid row
+rolls the whole run back, so nothing is half-imported; in partial mode the valid
+rows are kept and the rest reported. A dry run always rolls back, and is how the
+wizard previews counts and finds duplicates to review.
+
+Rows are written as they stream (so later rows find earlier ones, which is how
+duplicates inside the file are found), with plain multi-row INSERTs and one
+lookup query per batch and key — never a query or an ORM save per row.
+"""
+
+import bisect
+import time
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from valuecrm.accounts.roles import Scope
+from valuecrm.customers.models import (
+    ContactPoint,
+    ContactPointKind,
+    Customer,
+    CustomerKind,
+    CustomFieldDefinition,
+    Interaction,
+    Tag,
+)
+from valuecrm.customers.visibility import visible_customers
+from valuecrm.imports import dedupe
+from valuecrm.imports.bulk import TableWriter, id_ranges, merge_ranges
+from valuecrm.imports.models import ImportChange, ImportKind, ImportMode, ImportRun
+from valuecrm.imports.progress import progress_write
+from valuecrm.imports.readers import FileInfo, read_rows
+from valuecrm.imports.validate import CleanRow, RowCleaner
+from valuecrm.sales.models import Order, OrderChannel, OrderStatus, Product
+
+BATCH = 5000
+MAX_STORED_ERRORS = 100_000
+MAX_REVIEW = 500
+LOOKUP_CHUNK = 900
+PROGRESS_EVERY = 1.0  # seconds
+KEYS = ("email", "phone", "external_id")
+DUPLICATE_ACTIONS = ("auto", "create", "skip", "merge")
+
+# Customer fields an import may write (besides tags, custom fields and company).
+CUSTOMER_VALUE_FIELDS = (
+    "kind", "name", "job_title", "email", "phone", "birthday", "gender", "age_band",
+    "occupation", "income_band", "region", "city", "acquisition_source", "acquisition_channel",
+    "acquisition_cost", "acquired_at", "external_id", "consent_email", "consent_sms",
+    "consent_phone", "consent_wechat",
+)
+
+
+@dataclass
+class Outcome:
+    total: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: int = 0
+    errors: list[tuple[int, str, str, list]] = field(default_factory=list)
+    review: list[dict] = field(default_factory=list)
+    created_ids: dict[str, list[list[int]]] = field(default_factory=dict)
+    changes: list[tuple[str, int, dict]] = field(default_factory=list)
+    committed: bool = False
+    seconds: float = 0.0
+
+
+def batched(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _chunks(values: list, size: int = LOOKUP_CHUNK) -> Iterator[list]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+class CreatedLog:
+    """Ids a run created, in insert order, with the file row each came from."""
+
+    def __init__(self):
+        self.ids = array("q")
+        self.rows = array("l")
+
+    def add(self, ids: list[int], rows: list[int]) -> None:
+        self.ids.extend(ids)
+        self.rows.extend(rows)
+
+    def row_of(self, pk: int) -> int | None:
+        # Ids grow within a run, so the log is sorted and bisect finds them.
+        index = bisect.bisect_left(self.ids, pk)
+        if index < len(self.ids) and self.ids[index] == pk:
+            return self.rows[index]
+        return None
+
+    def ranges(self) -> list[list[int]]:
+        return id_ranges(self.ids)
+
+
+class Engine:
+    def __init__(self, run: ImportRun, actor, *, on_progress: Callable | None = None):
+        self.run = run
+        self.actor = actor
+        self.options = dict(run.options or {})
+        self.mode = self.options.get("mode", ImportMode.ALL_OR_NOTHING)
+        self.dry_run = bool(run.dry_run)
+        self.source = (self.options.get("source") or "import").strip()[:50]
+        self.outcome = Outcome()
+        self.on_progress = on_progress
+        self.info = FileInfo(format=run.file_format, encoding=run.encoding,
+                             delimiter=run.delimiter, header_row=run.header_row,
+                             headers=list(run.headers))
+        self.cleaner = RowCleaner(run.kind, self.info.headers, run.mapping, self.options)
+        self._last_progress = 0.0
+
+    # ------------------------------------------------------------ reporting
+
+    def fail_row(self, row: CleanRow, column: str, reason: str) -> None:
+        row.errors.append((column, reason))
+
+    def _record_errors(self, rows: list[CleanRow]) -> None:
+        for row in rows:
+            if not row.errors:
+                continue
+            self.outcome.failed += 1
+            for column, reason in row.errors:
+                if len(self.outcome.errors) < MAX_STORED_ERRORS:
+                    self.outcome.errors.append((row.number, column, reason, row.raw))
+
+    def review(self, entry: dict) -> None:
+        if len(self.outcome.review) < MAX_REVIEW:
+            self.outcome.review.append(entry)
+
+    def _progress(self, force=False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_progress < PROGRESS_EVERY:
+            return
+        self._last_progress = now
+        o = self.outcome
+        values = dict(processed=o.total, created=o.created, updated=o.updated,
+                      unchanged=o.unchanged, skipped=o.skipped, failed=o.failed)
+        progress_write(self.run.pk, **values)
+        if self.on_progress:
+            self.on_progress(values)
+
+    # ------------------------------------------------------------ the run
+
+    def execute(self) -> Outcome:
+        started = time.perf_counter()
+        writer = WRITERS[self.run.kind](self)
+        with transaction.atomic():
+            for chunk in batched(read_rows(self.run.file_path, self.info), BATCH):
+                rows = [self.cleaner.clean(r.number, r.values, r.problem) for r in chunk]
+                self.outcome.total += len(rows)
+                writer.write([r for r in rows if not r.errors])
+                self._record_errors(rows)
+                self._progress()
+            writer.finish()
+            keep = not self.dry_run and (self.mode == ImportMode.PARTIAL or not self.outcome.failed)
+            if not keep:
+                transaction.set_rollback(True)
+            else:
+                self._save_changes()
+        self.outcome.committed = keep
+        self.outcome.created_ids = {k: merge_ranges(v) for k, v in writer.created_ranges().items()
+                                    if v} if keep else {}
+        self.outcome.seconds = time.perf_counter() - started
+        self._progress(force=True)
+        return self.outcome
+
+    def _save_changes(self) -> None:
+        changes = [ImportChange(run_id=self.run.pk, model=model, object_id=pk, before=before)
+                   for model, pk, before in self.outcome.changes]
+        ImportChange.objects.bulk_create(changes, batch_size=2000)
+
+    # ------------------------------------------------------------ visibility
+
+    def visible_ids(self, ids: Iterable[int]) -> set[int]:
+        ids = list(set(ids))
+        if self.actor.scope == Scope.ALL or not ids:
+            return set(ids)
+        visible: set[int] = set()
+        for chunk in _chunks(ids):
+            visible.update(visible_customers(self.actor).filter(pk__in=chunk)
+                           .values_list("pk", flat=True))
+        return visible
+
+
+# ---------------------------------------------------------------- customers
+
+class CustomerWriter:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        options = engine.options
+        self.key = options.get("key") or ("external_id" if "external_id" in engine.cleaner.mapped
+                                          else "email" if "email" in engine.cleaner.mapped
+                                          else "phone" if "phone" in engine.cleaner.mapped else "")
+        self.on_duplicate = options.get("on_duplicate") or "auto"
+        self.decisions: dict = options.get("decisions") or {}
+        self.fuzzy = options.get("fuzzy", True)
+        self.actor = engine.actor
+        self.owner_id = self.actor.pk
+        self.team_id = self.actor.team_id
+        self.created = CreatedLog()
+        self.orgs = CreatedLog()
+        self.contact_point_ranges: list[list[int]] = []
+        self.updated_rows: dict[int, int] = {}  # existing customer id → the row that updated it
+        self.tag_ids: dict[str, int] = {}
+        self.required_custom = [d.key for d in CustomFieldDefinition.objects.filter(required=True)]
+        mapped = set(engine.cleaner.mapped)
+        self.writes = [f for f in CUSTOMER_VALUE_FIELDS if f in mapped]
+        columns = [*self.writes, "owner_id", "team_id", "company_id", "custom_fields", "source",
+                   "created_by_id", "kind"]
+        self.customers = TableWriter(Customer, columns)
+        self.points = TableWriter(ContactPoint, ["customer_id", "kind", "value", "is_primary"])
+        self.company_ids: dict[str, int] = {}
+
+    def created_ranges(self) -> dict[str, list[list[int]]]:
+        return {"customers": self.created.ranges() + self.orgs.ranges(),
+                "contact_points": self.contact_point_ranges}
+
+    def finish(self) -> None:
+        pass
+
+    # -------------------------------------------------------- lookups
+
+    def _match_by_key(self, rows: list[CleanRow]) -> dict[str, int]:
+        """key value → existing customer id (one query per chunk of keys)."""
+        key = self.key
+        values = sorted({r.values[key] for r in rows if r.values.get(key)})
+        found: dict[str, int] = {}
+        for chunk in _chunks(values):
+            query = Customer.objects.filter(**{f"{key}__in": chunk})
+            if key == "external_id":
+                query = query.filter(source=self.engine.source)
+            for pk, value in query.order_by("pk").values_list("pk", key):
+                found.setdefault(value, pk)
+        return found
+
+    def _stored(self, ids: Iterable[int]) -> dict[int, dict]:
+        ids = list(ids)
+        stored: dict[int, dict] = {}
+        fields = ["pk", *[f for f in CUSTOMER_VALUE_FIELDS], "custom_fields", "company_id"]
+        for chunk in _chunks(ids):
+            for values in Customer.objects.filter(pk__in=chunk).values(*fields):
+                stored[values["pk"]] = values
+        return stored
+
+    def _companies(self, rows: list[CleanRow]) -> None:
+        names = sorted({r.values["company"] for r in rows if r.values.get("company")}
+                       - set(self.company_ids))
+        if not names:
+            return
+        for chunk in _chunks(names):
+            query = visible_customers(self.actor).filter(kind=CustomerKind.ORGANIZATION,
+                                                         name__in=chunk)
+            for pk, name in query.order_by("pk").values_list("pk", "name"):
+                self.company_ids.setdefault(name, pk)
+        missing = [n for n in names if n not in self.company_ids]
+        if missing:
+            ids = self.customers.insert([
+                {"kind": CustomerKind.ORGANIZATION, "name": name, "owner_id": self.owner_id,
+                 "team_id": self.team_id, "source": self.engine.source,
+                 "created_by_id": self.actor.pk, "custom_fields": {}}
+                for name in missing
+            ])
+            self.orgs.add(ids, [0] * len(ids))
+            self.company_ids.update(zip(missing, ids, strict=True))
+
+    def _tag_ids(self, names: Iterable[str]) -> list[int]:
+        result = []
+        for name in names:
+            lowered = name.lower()
+            if lowered not in self.tag_ids:
+                tag = Tag.objects.filter(name__iexact=name).first() or Tag.objects.create(name=name)
+                self.tag_ids[lowered] = tag.pk
+            result.append(self.tag_ids[lowered])
+        return result
+
+    # -------------------------------------------------------- one batch
+
+    def write(self, rows: list[CleanRow]) -> None:
+        if not rows:
+            return
+        engine = self.engine
+        key = self.key
+        matches = self._match_by_key(rows) if key else {}
+        matched_ids = set(matches.values())
+        visible = engine.visible_ids(matched_ids)
+        stored = self._stored(matched_ids & visible)
+
+        creates: list[CleanRow] = []
+        pending: dict[str, int] = {}  # key value → row number of a create in this batch
+        updates: list[tuple[CleanRow, int, bool]] = []  # (row, customer id, merge-only)
+        for row in rows:
+            value = row.values.get(key) if key else None
+            if value and value in pending:
+                self._in_file_duplicate(row, pending[value], key)
+                continue
+            pk = matches.get(value) if value else None
+            if pk is not None:
+                if pk not in visible:
+                    engine.fail_row(row, engine.cleaner.mapped.get(key, key), _(
+                        "A customer with this %(key)s exists but is not visible to you.")
+                        % {"key": key})
+                    continue
+                earlier = self.created.row_of(pk) or self.updated_rows.get(pk)
+                if earlier:
+                    self._in_file_duplicate(row, earlier, key)
+                    continue
+                self.updated_rows[pk] = row.number
+                updates.append((row, pk, False))
+                continue
+            if value:
+                pending[value] = row.number
+            creates.append(row)
+
+        creates = self._review_duplicates(creates, updates, stored)
+        self._companies([r for r in rows if not r.errors])
+
+        for row, pk, merge_only in updates:
+            if row.errors:
+                continue
+            self._update(row, pk, stored.get(pk) or self._stored([pk]).get(pk), merge_only)
+
+        new_rows = []
+        for row in creates:
+            if row.errors:
+                continue
+            missing = [k for k in self.required_custom if k not in row.values.get("custom_fields", {})]
+            if missing:
+                engine.fail_row(row, "", _("Required custom field missing: %(keys)s.")
+                                % {"keys": ", ".join(missing)})
+                continue
+            new_rows.append(row)
+        self._create(new_rows)
+
+    def _in_file_duplicate(self, row: CleanRow, earlier: int, key: str) -> None:
+        self.engine.outcome.skipped += 1
+        self.engine.review({
+            "row": row.number, "kind": "in_file", "reason": key, "earlier_row": earlier,
+            "name": row.values.get("name", ""), "email": row.values.get("email", ""),
+            "phone": row.values.get("phone", ""), "action": "skip", "score": 100,
+        })
+
+    def _decide(self, row: CleanRow, candidate: dedupe.Candidate | None) -> str:
+        decision = self.decisions.get(str(row.number))
+        if decision:
+            return decision
+        if candidate is None:
+            return "create"
+        if self.on_duplicate == "auto":
+            return f"merge:{candidate.existing.id}" if candidate.exact else "create"
+        if self.on_duplicate == "merge":
+            return f"merge:{candidate.existing.id}"
+        return self.on_duplicate
+
+    def _review_duplicates(self, creates, updates, stored) -> list[CleanRow]:
+        engine = self.engine
+        candidates = (dedupe.find_candidates([r.values for r in creates], skip_field=self.key)
+                      if self.fuzzy and creates else {})
+        if candidates:
+            visible = engine.visible_ids(c.existing.id for cs in candidates.values() for c in cs)
+            candidates = {i: [c for c in cs if c.existing.id in visible]
+                          for i, cs in candidates.items()}
+        remaining = []
+        for index, row in enumerate(creates):
+            found = candidates.get(index) or []
+            best = found[0] if found else None
+            decision = self._decide(row, best)
+            if best is not None:
+                engine.review({
+                    "row": row.number, "kind": "existing", "reason": best.reason,
+                    "score": best.score, "name": row.values.get("name", ""),
+                    "email": row.values.get("email", ""), "phone": row.values.get("phone", ""),
+                    "city": row.values.get("city", ""),
+                    "match_id": best.existing.id, "match_name": best.existing.name,
+                    "match_email": best.existing.email, "match_phone": best.existing.phone,
+                    "match_city": best.existing.city, "action": decision.split(":")[0],
+                    "in_file_row": self.created.row_of(best.existing.id),
+                })
+            if decision == "skip":
+                engine.outcome.skipped += 1
+                continue
+            if decision.startswith("merge:"):
+                try:
+                    target = int(decision.split(":", 1)[1])
+                except ValueError:
+                    target = None
+                if target is None or not engine.visible_ids([target]):
+                    engine.fail_row(row, "", _("The customer to merge into was not found."))
+                    continue
+                if target in self.updated_rows or self.created.row_of(target):
+                    engine.outcome.skipped += 1  # already written from an earlier row
+                    continue
+                self.updated_rows[target] = row.number
+                updates.append((row, target, True))
+                continue
+            remaining.append(row)
+        return remaining
+
+    # -------------------------------------------------------- writes
+
+    def _update(self, row: CleanRow, pk: int, current: dict | None, merge_only: bool) -> None:
+        outcome = self.engine.outcome
+        if current is None:
+            self.engine.fail_row(row, "", _("The customer was not found."))
+            return
+        values = row.values
+        changes: dict = {}
+        for name in self.writes:
+            if name not in values or name == "external_id" and merge_only:
+                continue
+            new, old = values[name], current.get(name)
+            if merge_only and old not in (None, "", {}):
+                continue
+            if new != old and not (new in ("", None) and old in ("", None)):
+                changes[name] = new
+        if values.get("company"):
+            company = self.company_ids.get(values["company"])
+            if company and company != current.get("company_id") and company != pk and not (
+                merge_only and current.get("company_id")
+            ):
+                changes["company_id"] = company
+        if values.get("custom_fields"):
+            merged = dict(current.get("custom_fields") or {})
+            for k, v in values["custom_fields"].items():
+                if not (merge_only and merged.get(k) not in (None, "")):
+                    merged[k] = v
+            if merged != (current.get("custom_fields") or {}):
+                changes["custom_fields"] = merged
+        new_tags: list[int] = []
+        if values.get("tags"):
+            have = set(Customer.tags.through.objects.filter(customer_id=pk)
+                       .values_list("tag_id", flat=True))
+            new_tags = [t for t in self._tag_ids(values["tags"]) if t not in have]
+        if not changes and not new_tags:
+            outcome.unchanged += 1
+            return
+        before = {name: _json_safe(current.get(name)) for name in changes}
+        if new_tags:
+            before["_added_tags"] = new_tags
+            Customer.tags.through.objects.bulk_create(
+                [Customer.tags.through(customer_id=pk, tag_id=t) for t in new_tags],
+                ignore_conflicts=True)
+        added_points = []
+        for kind in ("email", "phone"):
+            if changes.get(kind):
+                if not ContactPoint.objects.filter(customer_id=pk, kind=kind,
+                                                   value=changes[kind]).exists():
+                    added_points.append([kind, changes[kind]])
+                ContactPoint.objects.filter(customer_id=pk, kind=kind).update(is_primary=False)
+                ContactPoint.objects.update_or_create(
+                    customer_id=pk, kind=kind, value=changes[kind],
+                    defaults={"is_primary": True})
+        if added_points:
+            before["_added_contact_points"] = added_points
+        if changes:
+            Customer.objects.filter(pk=pk).update(updated_at=timezone.now(), **changes)
+        outcome.changes.append(("customer", pk, before))
+        outcome.updated += 1
+
+    def _create(self, rows: list[CleanRow]) -> None:
+        if not rows:
+            return
+        inserts = []
+        for row in rows:
+            values = row.values
+            record = {name: values[name] for name in self.writes if name in values}
+            record.update(owner_id=self.owner_id, team_id=self.team_id,
+                          custom_fields=values.get("custom_fields") or {},
+                          source=self.engine.source, created_by_id=self.actor.pk,
+                          company_id=self.company_ids.get(values.get("company") or ""))
+            record.setdefault("kind", CustomerKind.PERSON)
+            inserts.append(record)
+        ids = self.customers.insert(inserts)
+        self.created.add(ids, [r.number for r in rows])
+        self.engine.outcome.created += len(ids)
+        points = []
+        links = []
+        for pk, row in zip(ids, rows, strict=True):
+            for kind in (ContactPointKind.EMAIL, ContactPointKind.PHONE):
+                if row.values.get(kind):
+                    points.append({"customer_id": pk, "kind": kind, "value": row.values[kind],
+                                   "is_primary": True})
+            if row.values.get("tags"):
+                links.extend((pk, t) for t in self._tag_ids(row.values["tags"]))
+        if points:
+            self.contact_point_ranges.extend(id_ranges(self.points.insert(points)))
+        if links:
+            through = Customer.tags.through
+            through.objects.bulk_create([through(customer_id=c, tag_id=t) for c, t in links],
+                                        batch_size=2000)
+
+
+def _json_safe(value):
+    from datetime import date, datetime
+    from decimal import Decimal
+
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+# ---------------------------------------------------------------- customer references
+
+class CustomerRefs:
+    """Finds the customer an order or interaction row names: external id, email or phone."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.source = (engine.options.get("customer_source") or engine.source)
+
+    def resolve(self, rows: list[CleanRow]) -> dict[int, int]:
+        """row number → customer id; rows that name no known customer get an error."""
+        lookups = {"customer_external_id": ("external_id", {}), "customer_email": ("email", {}),
+                   "customer_phone": ("phone", {})}
+        for target, (column, found) in lookups.items():
+            values = sorted({r.values[target] for r in rows if r.values.get(target)})
+            for chunk in _chunks(values):
+                query = Customer.objects.filter(**{f"{column}__in": chunk})
+                if column == "external_id":
+                    query = query.filter(source=self.source)
+                for pk, value in query.order_by("pk").values_list("pk", column):
+                    found.setdefault(value, pk)
+        resolved: dict[int, int] = {}
+        for row in rows:
+            for target, (_column, found) in lookups.items():
+                value = row.values.get(target)
+                if value and value in found:
+                    resolved[row.number] = found[value]
+                    break
+        visible = self.engine.visible_ids(resolved.values())
+        mapped = self.engine.cleaner.mapped
+        for row in rows:
+            pk = resolved.get(row.number)
+            named = next((t for t in lookups if row.values.get(t)), "")
+            if pk is None:
+                self.engine.fail_row(row, mapped.get(named, ""), _(
+                    "No customer with %(value)s.") % {"value": row.values.get(named, "")})
+            elif pk not in visible:
+                resolved.pop(row.number)
+                self.engine.fail_row(row, mapped.get(named, ""), _(
+                    "The customer %(value)s is not visible to you.")
+                    % {"value": row.values.get(named, "")})
+        return resolved
+
+
+# ---------------------------------------------------------------- orders
+
+class OrderWriter:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.refs = CustomerRefs(engine)
+        self.created = CreatedLog()
+        self.orders = TableWriter(Order, ["customer_id", "source", "external_id", "channel",
+                                          "status", "placed_at", "currency", "total_amount",
+                                          "total_cost", "created_by_id"])
+
+    def created_ranges(self):
+        return {"orders": self.created.ranges()}
+
+    def finish(self) -> None:
+        pass
+
+    def write(self, rows: list[CleanRow]) -> None:
+        if not rows:
+            return
+        engine = self.engine
+        source = engine.source
+        existing: dict[str, tuple[int, int]] = {}
+        ids = sorted({r.values["external_id"] for r in rows})
+        for chunk in _chunks(ids):
+            for pk, external_id, customer_id in Order.objects.filter(
+                source=source, external_id__in=chunk
+            ).values_list("pk", "external_id", "customer_id"):
+                existing[external_id] = (pk, customer_id)
+        fresh = []
+        seen: dict[str, int] = {}
+        for row in rows:
+            external_id = row.values["external_id"]
+            if external_id in seen:
+                engine.outcome.skipped += 1
+                engine.review({"row": row.number, "kind": "in_file", "reason": "external_id",
+                               "earlier_row": seen[external_id], "action": "skip",
+                               "name": external_id, "score": 100})
+                continue
+            seen[external_id] = row.number
+            if external_id in existing:
+                pk, customer_id = existing[external_id]
+                earlier = self.created.row_of(pk)
+                if earlier:
+                    engine.outcome.skipped += 1
+                    engine.review({"row": row.number, "kind": "in_file", "reason": "external_id",
+                                   "earlier_row": earlier, "action": "skip",
+                                   "name": external_id, "score": 100})
+                else:
+                    # Re-sent orders are left as they are, like sales.services.order_create.
+                    engine.outcome.unchanged += 1
+                continue
+            fresh.append(row)
+        if not fresh:
+            return
+        customers = self.refs.resolve(fresh)
+        inserts, numbers = [], []
+        actor_id = engine.actor.pk
+        for row in fresh:
+            if row.errors:
+                continue
+            values = row.values
+            inserts.append({
+                "customer_id": customers[row.number], "source": source,
+                "external_id": values["external_id"],
+                "channel": values.get("channel") or OrderChannel.ONLINE,
+                "status": values.get("status") or OrderStatus.PAID,
+                "placed_at": values["placed_at"], "currency": values.get("currency") or None,
+                "total_amount": values["total_amount"], "total_cost": values.get("total_cost"),
+                "created_by_id": actor_id,
+            })
+            numbers.append(row.number)
+        if inserts:
+            new_ids = self.orders.insert(inserts)
+            self.created.add(new_ids, numbers)
+            engine.outcome.created += len(new_ids)
+
+
+# ---------------------------------------------------------------- products and interactions
+
+class ProductWriter:
+    """The catalogue is small; the ORM is fast enough and keeps product rules in one place."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.created: list[int] = []
+
+    def created_ranges(self):
+        return {"products": id_ranges(self.created)}
+
+    def finish(self) -> None:
+        pass
+
+    def write(self, rows: list[CleanRow]) -> None:
+        engine = self.engine
+        if not rows:
+            return
+        if not engine.actor.can_manage:
+            for row in rows:
+                engine.fail_row(row, "", _("Only managers can change the product catalogue."))
+            return
+        skus = [r.values["sku"] for r in rows]
+        existing = {p.sku: p for p in Product.objects.filter(sku__in=skus)}
+        fields = ("name", "category", "price", "unit_cost", "currency", "active")
+        new = []
+        seen: set[str] = set()
+        for row in rows:
+            sku = row.values["sku"]
+            if sku in seen:
+                engine.outcome.skipped += 1
+                engine.review({"row": row.number, "kind": "in_file", "reason": "sku",
+                               "name": sku, "action": "skip", "score": 100})
+                continue
+            seen.add(sku)
+            product = existing.get(sku)
+            if product is None:
+                new.append(Product(sku=sku, **{f: row.values[f] for f in fields if f in row.values}))
+                continue
+            changes = {f: row.values[f] for f in fields
+                       if f in row.values and row.values[f] != getattr(product, f)}
+            if not changes:
+                engine.outcome.unchanged += 1
+                continue
+            before = {f: _json_safe(getattr(product, f)) for f in changes}
+            Product.objects.filter(pk=product.pk).update(updated_at=timezone.now(), **changes)
+            engine.outcome.changes.append(("product", product.pk, before))
+            engine.outcome.updated += 1
+        created = Product.objects.bulk_create(new)
+        self.created.extend(p.pk for p in created)
+        engine.outcome.created += len(created)
+
+
+class InteractionWriter:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.refs = CustomerRefs(engine)
+        self.created: list[int] = []
+
+    def created_ranges(self):
+        return {"interactions": id_ranges(self.created)}
+
+    def finish(self) -> None:
+        pass
+
+    def write(self, rows: list[CleanRow]) -> None:
+        engine = self.engine
+        if not rows:
+            return
+        if not engine.actor.can_write:
+            for row in rows:
+                engine.fail_row(row, "", _("Your role cannot change records."))
+            return
+        customers = self.refs.resolve(rows)
+        now = timezone.now()
+        new = [
+            Interaction(customer_id=customers[row.number], author_id=engine.actor.pk,
+                        kind=row.values["kind"], direction=row.values.get("direction") or "outbound",
+                        occurred_at=row.values.get("occurred_at") or now,
+                        subject=row.values.get("subject", ""), body=row.values.get("body", ""))
+            for row in rows if not row.errors
+        ]
+        created = Interaction.objects.bulk_create(new)
+        self.created.extend(i.pk for i in created)
+        engine.outcome.created += len(created)
+
+
+WRITERS = {
+    ImportKind.CUSTOMERS: CustomerWriter,
+    ImportKind.ORDERS: OrderWriter,
+    ImportKind.PRODUCTS: ProductWriter,
+    ImportKind.INTERACTIONS: InteractionWriter,
+}
+

@@ -1,0 +1,407 @@
+"""Writes on imports: upload, mapping, analysis, running, undo, mapping presets.
+
+Views, the API, the CLI and the worker all call these; permission checks live here.
+"""
+
+import logging
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from valuecrm.customers.models import ContactPoint, Customer, Interaction
+from valuecrm.imports.mapping import check_mapping, suggest_mapping
+from valuecrm.imports.models import (
+    ImportChange,
+    ImportKind,
+    ImportMode,
+    ImportRowError,
+    ImportRun,
+    ImportStatus,
+    MappingPreset,
+)
+from valuecrm.imports.progress import progress_clear
+from valuecrm.imports.readers import sniff
+from valuecrm.imports.runner import DUPLICATE_ACTIONS, KEYS, Engine
+from valuecrm.sales.models import Order, Product
+
+logger = logging.getLogger(__name__)
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
+OPTION_KEYS = {"mode", "key", "source", "customer_source", "dayfirst", "decimal_comma",
+               "on_duplicate", "decisions", "phone_region", "fuzzy"}
+
+
+def uploads_dir() -> Path:
+    path = Path(settings.DATA_DIR) / "imports" / "files"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _require_importer(actor, kind: str) -> None:
+    if not getattr(actor, "can_write", False):
+        raise PermissionDenied(_("Your role cannot import records."))
+    if kind == ImportKind.PRODUCTS and not actor.can_manage:
+        raise PermissionDenied(_("Only managers can change the product catalogue."))
+
+
+def _require_own(actor, run: ImportRun) -> None:
+    if run.created_by_id != actor.pk and not actor.can_manage:
+        raise NotFound(_("Import not found."))
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in ImportKind.values:
+        raise ValidationFailed(_("Validation failed"), errors={"kind": [
+            _("Choose one of: %(choices)s.") % {"choices": ", ".join(ImportKind.values)}]})
+
+
+@transaction.atomic
+def import_upload(*, actor, kind: str, name: str, chunks) -> ImportRun:
+    """Store an uploaded file (an iterable of byte chunks), recognise its format,
+    encoding, delimiter and header, and suggest a mapping. Returns a draft run."""
+    _check_kind(kind)
+    _require_importer(actor, kind)
+    safe_name = Path(name or "upload").name[:200] or "upload"
+    target = uploads_dir() / f"{uuid.uuid4().hex}-{safe_name}"
+    size = 0
+    with open(target, "wb") as handle:
+        for chunk in chunks:
+            size += len(chunk)
+            if size > MAX_UPLOAD_BYTES:
+                handle.close()
+                target.unlink(missing_ok=True)
+                raise ValidationFailed(_("The file is too large."), errors={"file": [
+                    _("The file is too large.")]})
+            handle.write(chunk)
+    try:
+        info = sniff(target)
+    except ValidationFailed:
+        target.unlink(missing_ok=True)
+        raise
+    return ImportRun.objects.create(
+        kind=kind, created_by=actor, file_path=str(target), original_name=safe_name,
+        file_format=info.format, encoding=info.encoding, delimiter=info.delimiter,
+        header_row=info.header_row, headers=info.headers,
+        mapping=suggest_mapping(kind, info.headers),
+        options={"mode": ImportMode.ALL_OR_NOTHING},
+    )
+
+
+def clean_options(kind: str, options: dict, mapping: dict) -> dict:
+    errors: dict[str, list[str]] = {}
+    if not isinstance(options, dict):
+        raise ValidationFailed(_("Validation failed"), errors={"options": [_("Expected an object.")]})
+    for key in options:
+        if key not in OPTION_KEYS:
+            errors.setdefault(f"options.{key}", []).append(_("Unknown option."))
+    cleaned = dict(options)
+    mode = cleaned.get("mode") or ImportMode.ALL_OR_NOTHING
+    if mode not in ImportMode.values:
+        errors.setdefault("options.mode", []).append(
+            _("Choose one of: %(choices)s.") % {"choices": ", ".join(ImportMode.values)})
+    cleaned["mode"] = mode
+    key = cleaned.get("key") or ""
+    if kind == ImportKind.CUSTOMERS and key:
+        if key not in KEYS:
+            errors.setdefault("options.key", []).append(
+                _("Choose one of: %(choices)s.") % {"choices": ", ".join(KEYS)})
+        elif key not in mapping.values():
+            errors.setdefault("options.key", []).append(
+                _("Map a column to “%(field)s” to use it as the key.") % {"field": key})
+    action = cleaned.get("on_duplicate") or "auto"
+    if action not in DUPLICATE_ACTIONS:
+        errors.setdefault("options.on_duplicate", []).append(
+            _("Choose one of: %(choices)s.") % {"choices": ", ".join(DUPLICATE_ACTIONS)})
+    decisions = cleaned.get("decisions") or {}
+    if not isinstance(decisions, dict) or not all(
+        isinstance(v, str) and (v in ("create", "skip") or v.startswith("merge:")
+                                and v[6:].isdigit()) for v in decisions.values()
+    ):
+        errors.setdefault("options.decisions", []).append(
+            _("Each decision is create, skip or merge:<customer id>."))
+    source = cleaned.get("source", "import")
+    if not isinstance(source, str) or not source.strip() or len(source) > 50:
+        errors.setdefault("options.source", []).append(_("Enter a source name of 1–50 characters."))
+    if errors:
+        raise ValidationFailed(_("Validation failed"), errors=errors)
+    for flag in ("dayfirst", "decimal_comma"):
+        cleaned[flag] = bool(cleaned.get(flag))
+    cleaned["fuzzy"] = cleaned.get("fuzzy", True) is not False
+    return cleaned
+
+
+@transaction.atomic
+def import_configure(*, actor, run: ImportRun, mapping: dict | None = None,
+                     options: dict | None = None) -> ImportRun:
+    """Set the mapping and options of a draft run; raises ValidationFailed naming what is wrong."""
+    _require_own(actor, run)
+    _require_importer(actor, run.kind)
+    run = ImportRun.objects.select_for_update().get(pk=run.pk)
+    if run.status != ImportStatus.DRAFT:
+        raise Conflict(_("This import has already been started."))
+    if mapping is not None:
+        mapping = {str(k): (v or "") for k, v in mapping.items()} if isinstance(mapping, dict) \
+            else mapping
+        errors = check_mapping(run.kind, mapping, run.headers)
+        if errors:
+            raise ValidationFailed(_("The column mapping is not usable."), errors=errors)
+        run.mapping = {h: mapping.get(h, "") for h in run.headers}
+    else:
+        errors = check_mapping(run.kind, run.mapping, run.headers)
+        if errors:
+            raise ValidationFailed(_("The column mapping is not usable."), errors=errors)
+    if options is not None:
+        merged = {**run.options, **options}
+        run.options = clean_options(run.kind, merged, run.mapping)
+    run.save(update_fields=["mapping", "options"])
+    return run
+
+
+def import_analyse(*, actor, run: ImportRun) -> ImportRun:
+    """A dry run of the whole file: counts, row errors and duplicate candidates for the
+    review step; nothing is kept."""
+    _require_own(actor, run)
+    if run.status != ImportStatus.DRAFT:
+        raise Conflict(_("This import has already been started."))
+    run = import_configure(actor=actor, run=run)
+    run.dry_run = True
+    outcome = Engine(run, actor).execute()
+    with transaction.atomic():
+        _store_outcome(run, outcome)
+        run.dry_run = False
+        run.save()
+    return run
+
+
+@transaction.atomic
+def import_start(*, actor, run: ImportRun, dry_run: bool = False) -> ImportRun:
+    """Queue the run for the worker (after commit)."""
+    _require_own(actor, run)
+    _require_importer(actor, run.kind)
+    run = ImportRun.objects.select_for_update().get(pk=run.pk)
+    if run.status != ImportStatus.DRAFT:
+        raise Conflict(_("This import has already been started."))
+    errors = check_mapping(run.kind, run.mapping, run.headers)
+    if errors:
+        raise ValidationFailed(_("The column mapping is not usable."), errors=errors)
+    run.options = clean_options(run.kind, run.options, run.mapping)
+    run.status = ImportStatus.QUEUED
+    run.dry_run = dry_run
+    run.save(update_fields=["status", "dry_run", "options"])
+    from valuecrm.imports.tasks import import_run_task
+
+    transaction.on_commit(lambda: import_run_task(run.pk))
+    return run
+
+
+def _store_outcome(run: ImportRun, outcome) -> None:
+    run.total_rows = run.processed_rows = outcome.total
+    run.created_count = outcome.created if outcome.committed or run.dry_run else 0
+    run.updated_count = outcome.updated if outcome.committed or run.dry_run else 0
+    run.unchanged_count = outcome.unchanged
+    run.skipped_count = outcome.skipped
+    run.failed_count = outcome.failed
+    run.review = outcome.review
+    run.created_ids = outcome.created_ids
+    ImportRowError.objects.filter(run=run).delete()
+    ImportRowError.objects.bulk_create(
+        [ImportRowError(run=run, row_number=number, column=column[:255], reason=reason,
+                        values=[_cell(v) for v in raw])
+         for number, column, reason, raw in outcome.errors], batch_size=2000)
+
+
+def _cell(value):
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def import_execute(run_id: int) -> ImportRun:
+    """Run a queued import (the worker's job). Never raises for bad data: the outcome,
+    row errors and any failure are stored on the run."""
+    run = ImportRun.objects.select_related("created_by").get(pk=run_id)
+    if run.status != ImportStatus.QUEUED:
+        return run
+    run.status = ImportStatus.RUNNING
+    run.started_at = timezone.now()
+    run.save(update_fields=["status", "started_at"])
+    try:
+        outcome = Engine(run, run.created_by).execute()
+    except ValidationFailed as exc:
+        run.status = ImportStatus.FAILED
+        run.detail = exc.detail
+    except Exception:
+        # Leave a readable state behind rather than a run stuck in "running".
+        logger.exception("import %s failed", run.pk)
+        run.status = ImportStatus.FAILED
+        run.detail = _("The import stopped on an unexpected error; nothing was written.")
+    else:
+        _store_outcome(run, outcome)
+        if run.dry_run:
+            run.status = ImportStatus.SUCCEEDED
+            run.detail = _("Dry run: nothing was written.")
+        elif outcome.committed:
+            run.status = ImportStatus.SUCCEEDED
+            run.detail = (_("%(n)d rows had errors and were not imported.") % {"n": outcome.failed}
+                          if outcome.failed else "")
+        else:
+            run.status = ImportStatus.FAILED
+            run.detail = _("Nothing was imported: %(n)d rows have errors. Fix them and import "
+                           "the file again, or import the valid rows only.") % {"n": outcome.failed}
+    run.finished_at = timezone.now()
+    run.save()
+    progress_clear(run.pk)
+    return run
+
+
+def import_run_now(*, actor, run: ImportRun, dry_run: bool = False,
+                   on_progress=None) -> ImportRun:
+    """Run a configured draft in this process (the CLI), with a progress callback."""
+    _require_own(actor, run)
+    _require_importer(actor, run.kind)
+    run.options = clean_options(run.kind, run.options, run.mapping)
+    errors = check_mapping(run.kind, run.mapping, run.headers)
+    if errors:
+        raise ValidationFailed(_("The column mapping is not usable."), errors=errors)
+    run.status = ImportStatus.QUEUED
+    run.dry_run = dry_run
+    run.save(update_fields=["status", "dry_run", "options"])
+    if on_progress is None:
+        return import_execute(run.pk)
+    run.status = ImportStatus.RUNNING
+    run.started_at = timezone.now()
+    run.save(update_fields=["status", "started_at"])
+    try:
+        outcome = Engine(run, actor, on_progress=on_progress).execute()
+    except ValidationFailed as exc:
+        run.status, run.detail = ImportStatus.FAILED, exc.detail
+    else:
+        _store_outcome(run, outcome)
+        run.status = ImportStatus.SUCCEEDED if (outcome.committed or dry_run) else ImportStatus.FAILED
+        if run.status == ImportStatus.FAILED:
+            run.detail = _("Nothing was imported: %(n)d rows have errors. Fix them and import "
+                           "the file again, or import the valid rows only.") % {"n": outcome.failed}
+        elif dry_run:
+            run.detail = _("Dry run: nothing was written.")
+    run.finished_at = timezone.now()
+    run.save()
+    progress_clear(run.pk)
+    return run
+
+
+# ---------------------------------------------------------------- undo
+
+def undoable_run() -> ImportRun | None:
+    """Only the most recent import that wrote something can be undone."""
+    return (ImportRun.objects.filter(status=ImportStatus.SUCCEEDED, dry_run=False)
+            .order_by("-finished_at", "-id").first())
+
+
+def _id_filter(ranges) -> list[tuple[int, int]]:
+    return [(int(lo), int(hi)) for lo, hi in ranges or []]
+
+
+@transaction.atomic
+def import_undo(*, actor, run: ImportRun) -> ImportRun:
+    """Delete what the run created and restore what it changed on existing records."""
+    _require_own(actor, run)
+    if not getattr(actor, "can_write", False):
+        raise PermissionDenied(_("Your role cannot change records."))
+    run = ImportRun.objects.select_for_update().get(pk=run.pk)
+    latest = undoable_run()
+    if run.status != ImportStatus.SUCCEEDED or run.dry_run or latest is None or latest.pk != run.pk:
+        raise Conflict(_("Only the most recent completed import can be undone."))
+    created = run.created_ids or {}
+    order_ranges = _id_filter(created.get("orders"))
+    customer_ranges = _id_filter(created.get("customers"))
+    for lo, hi in customer_ranges:
+        others = Order.objects.filter(customer_id__gte=lo, customer_id__lte=hi)
+        for olo, ohi in order_ranges:
+            others = others.exclude(pk__gte=olo, pk__lte=ohi)
+        if others.exists():
+            raise Conflict(_("Customers created by this import now have orders from elsewhere; "
+                             "undo is no longer possible."))
+    for lo, hi in order_ranges:
+        Order.objects.filter(pk__gte=lo, pk__lte=hi).delete()
+    for lo, hi in _id_filter(created.get("interactions")):
+        Interaction.objects.filter(pk__gte=lo, pk__lte=hi).delete()
+    for lo, hi in _id_filter(created.get("contact_points")):
+        ContactPoint.objects.filter(pk__gte=lo, pk__lte=hi).delete()
+    for lo, hi in customer_ranges:
+        for start in range(lo, hi + 1, 5000):
+            Customer.objects.filter(pk__gte=start, pk__lte=min(hi, start + 4999)).delete()
+    for lo, hi in _id_filter(created.get("products")):
+        Product.objects.filter(pk__gte=lo, pk__lte=hi).delete()
+    for change in ImportChange.objects.filter(run=run).order_by("-id"):
+        before = dict(change.before)
+        if change.model == "product":
+            Product.objects.filter(pk=change.object_id).update(**before)
+            continue
+        tags = before.pop("_added_tags", [])
+        points = before.pop("_added_contact_points", [])
+        if tags:
+            Customer.tags.through.objects.filter(customer_id=change.object_id,
+                                                 tag_id__in=tags).delete()
+        for kind, value in points:
+            ContactPoint.objects.filter(customer_id=change.object_id, kind=kind,
+                                        value=value).delete()
+        for kind in ("email", "phone"):
+            if kind in before and before[kind]:
+                ContactPoint.objects.filter(customer_id=change.object_id, kind=kind).update(
+                    is_primary=False)
+                ContactPoint.objects.filter(customer_id=change.object_id, kind=kind,
+                                            value=before[kind]).update(is_primary=True)
+        if before:
+            Customer.objects.filter(pk=change.object_id).update(updated_at=timezone.now(), **before)
+    run.status = ImportStatus.UNDONE
+    run.undone_at = timezone.now()
+    run.save(update_fields=["status", "undone_at"])
+    return run
+
+
+# ---------------------------------------------------------------- presets
+
+@transaction.atomic
+def preset_save(*, actor, kind: str, name: str, mapping: dict) -> MappingPreset:
+    _check_kind(kind)
+    _require_importer(actor, kind)
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise ValidationFailed(_("Validation failed"), errors={"name": [
+            _("Enter a name of 1–100 characters.")]})
+    if not isinstance(mapping, dict) or not mapping:
+        raise ValidationFailed(_("Validation failed"), errors={"mapping": [
+            _("Expected an object of column → field.")]})
+    try:
+        preset, _created = MappingPreset.objects.update_or_create(
+            kind=kind, name=name, defaults={"mapping": mapping, "created_by": actor})
+    except IntegrityError as exc:
+        raise Conflict(_("A preset with this name already exists.")) from exc
+    return preset
+
+
+def preset_apply(*, actor, run: ImportRun, preset: MappingPreset) -> ImportRun:
+    """Apply a preset to a run's columns; columns the preset does not know keep their suggestion."""
+    if preset.kind != run.kind:
+        raise ValidationFailed(_("Validation failed"), errors={"preset": [
+            _("This preset is for another kind of import.")]})
+    mapping = dict(run.mapping)
+    for header in run.headers:
+        if header in preset.mapping:
+            mapping[header] = preset.mapping[header] or ""
+    from_preset = {preset.mapping[h] for h in run.headers if preset.mapping.get(h)}
+    for header in run.headers:
+        if header not in preset.mapping and mapping.get(header) in from_preset:
+            mapping[header] = ""
+    return import_configure(actor=actor, run=run, mapping=mapping)
+
+
+@transaction.atomic
+def preset_delete(*, actor, preset: MappingPreset) -> None:
+    if preset.created_by_id != actor.pk and not actor.can_manage:
+        raise PermissionDenied(_("Only its author or a manager can delete this preset."))
+    preset.delete()
