@@ -22,11 +22,13 @@ def _register_subapps():
     # never stops `valuecrm serve`.
     from valuecrm.commands.cdnow import import_cdnow
     from valuecrm.commands.demo import demo
+    from valuecrm.commands.imports import import_file
     from valuecrm.commands.score import score
 
     app.command("demo")(demo)
     app.command("score")(score)
     app.command("import-cdnow")(import_cdnow)
+    app.command("import")(import_file)
     try:
         from valuecrm.commands.model import app as model_app
     except ImportError:  # engine CLI not installed in this build

@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "valuecrm.customers",
     "valuecrm.sales",
     "valuecrm.insights",
+    "valuecrm.imports",
+    "valuecrm.integrations",
 ]
 
 MIDDLEWARE = [

@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("valuecrm.accounts.urls")),
     path("", include("valuecrm.customers.urls")),
     path("", include("valuecrm.insights.urls")),
+    path("", include("valuecrm.imports.urls")),
 ]
