@@ -41,14 +41,14 @@ def _safe_cell(value) -> str:
     return text
 
 
-def customer_csv_lines(
+def customer_export_table(
     *, user, search: str = "", filters: Mapping[str, object] | list[ActiveFilter] | None = None,
     sort: str = DEFAULT_SORT,
-) -> Iterator[str]:
-    """The export as CSV text chunks: BOM + header first, then the customers.
+) -> tuple[list[str], Iterator[list]]:
+    """(header, rows) of a list-view export; every format (CSV, XLSX) writes these.
 
     Arguments are validated and the header is built now, in the request's language;
-    the rows are fetched lazily while the response streams.
+    the rows (lists of plain values: the id, then text cells) are fetched lazily.
     """
     active = filters if isinstance(filters, list) else clean_filters(filters, user=user)
     parse_sort(sort)
@@ -56,14 +56,6 @@ def customer_csv_lines(
     zh = (get_language() or "").startswith("zh")
     definitions = list(CustomFieldDefinition.objects.all())
     yes_no = (_("Yes"), _("No"))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-
-    def flush() -> str:
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate(0)
-        return text
 
     def custom_value(value) -> str:
         if isinstance(value, bool):
@@ -71,17 +63,13 @@ def customer_csv_lines(
         return "" if value is None else str(value)
 
     columns = [(str(column.label), column.text) for column in COLUMNS]
-    writer.writerow(
-        ["ID"] + [label for label, _text in columns]
-        + [(d.label_zh if zh and d.label_zh else d.label) for d in definitions]
-    )
-    header = BOM + flush()
+    header = (["ID"] + [label for label, _text in columns]
+              + [(d.label_zh if zh and d.label_zh else d.label) for d in definitions])
     language = get_language()
-
     fields = tuple(f for column in COLUMNS for f in column.fields) + ("custom_fields",)
     through = Customer.tags.through
 
-    def rows() -> Iterator[str]:
+    def rows() -> Iterator[list]:
         with override(language):
             # 900 ids per tag lookup stays under SQLite's historical 999-parameter limit.
             batches = customer_value_batches(user=user, fields=fields, search=search,
@@ -94,11 +82,38 @@ def customer_csv_lines(
                 for row in batch:
                     row["tags"] = tags.get(row["id"], [])
                     custom = row["custom_fields"] or {}
-                    writer.writerow(
-                        [row["id"]]
-                        + [_safe_cell(text(row)) for _label, text in columns]
-                        + [_safe_cell(custom_value(custom.get(d.key))) for d in definitions]
-                    )
-                yield flush()
+                    yield ([row["id"]] + [text(row) for _label, text in columns]
+                           + [custom_value(custom.get(d.key)) for d in definitions])
+                yield []  # end of a batch: lets a writer flush
 
-    return itertools.chain([header], rows())
+    return header, rows()
+
+
+def customer_csv_lines(
+    *, user, search: str = "", filters: Mapping[str, object] | list[ActiveFilter] | None = None,
+    sort: str = DEFAULT_SORT,
+) -> Iterator[str]:
+    """The export as CSV text chunks: BOM + header first, then the customers."""
+    header, rows = customer_export_table(user=user, search=search, filters=filters, sort=sort)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate(0)
+        return text
+
+    writer.writerow(header)
+    first = BOM + flush()
+
+    def lines() -> Iterator[str]:
+        for row in rows:
+            if not row:
+                yield flush()
+                continue
+            writer.writerow([row[0]] + [_safe_cell(cell) for cell in row[1:]])
+        if buffer.tell():
+            yield flush()
+
+    return itertools.chain([first], lines())
