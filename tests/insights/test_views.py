@@ -233,3 +233,83 @@ def test_pages_need_login(client):
         response = client.get(url)
         assert response.status_code == 302
         assert response["Location"].startswith("/login/")
+
+
+# ----------------------------------------------------------------------------- customer list
+def test_list_filters_by_value_fields(client, admin_user, scored_shop):
+    from valuecrm.insights.models import CustomerValue
+
+    client.force_login(admin_user)
+    tier_a = set(CustomerValue.objects.filter(tier="A").values_list("customer__name", flat=True))
+    html = client.get("/customers/?tier=A").content.decode()
+    shown = {c.name for c in scored_shop if f">{c.name}</a>" in html}
+    assert shown == tier_a
+    assert '<span class="vc-chip-label">Value tier:</span> <span>A</span>' in html
+
+
+def test_list_reports_a_bad_value_filter_by_name(client, admin_user, scored_shop):
+    client.force_login(admin_user)
+    response = client.get("/customers/?tier=Z&churn_risk_min=2")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<code>tier</code>: Unknown value(s): Z." in html
+    assert "<code>churn_risk_min</code>: Enter a number between 0 and 1." in html
+
+
+def test_list_sorts_by_clv_across_keyset_pages(admin_user, scored_shop):
+    from valuecrm.customers.selectors import customer_list
+    from valuecrm.insights.models import CustomerValue
+
+    expected = list(CustomerValue.objects.order_by("-clv", "-customer_id").values_list("customer_id", flat=True))
+    seen, after = [], None
+    while True:
+        rows, after = customer_list(user=admin_user, sort="-clv", after=after, limit=7)
+        seen.extend(r.pk for r in rows)
+        if after is None:
+            break
+    assert seen == expected
+
+
+def test_list_sorts_by_churn_risk_with_unscored_last(admin_user, scored_shop, make_customer):
+    from valuecrm.customers.selectors import customer_list
+
+    late = make_customer("not scored")
+    rows, _ = customer_list(user=admin_user, sort="-churn_risk", limit=100)
+    risks = [getattr(getattr(r, "value", None), "churn_risk", None) if r.pk != late.pk else None for r in rows]
+    known = [r for r in risks if r is not None]
+    assert len(known) == 36
+    # scored buyers first, highest risk first; then prospects and the unscored customer
+    assert risks[:36] == sorted(known, reverse=True)
+    assert {r.name for r in rows[36:]} == {"not scored", "prospect-n", "prospect-s"}
+
+
+def test_list_offers_value_presets_columns_and_sorts(client, admin_user, scored_shop):
+    from valuecrm.insights.models import CustomerValue
+
+    client.force_login(admin_user)
+    html = client.get("/customers/").content.decode()
+    assert 'href="/customers/?preset=high_value_at_risk&amp;sort=-value_at_risk"' in html
+    assert 'data-preset="champions"' in html
+    assert 'value="clv" id="col-clv"' in html
+    assert '<option value="-clv">CLV (highest)</option>' in html
+    client.post("/customers/columns/", {"columns": ["name", "clv", "tier"]})
+    html = client.get("/customers/?preset=win_back_candidates&sort=-clv").content.decode()
+    expected = CustomerValue.objects.filter(stage="churned", tier__in=["A", "B"]).count()
+    assert html.count('data-vc-select-row') == expected
+    assert "Win-back candidates" in html
+
+
+def test_list_export_carries_value_columns(client, admin_user, scored_shop):
+    from valuecrm.insights.models import CustomerValue
+
+    client.force_login(admin_user)
+    response = client.get("/customers/export.csv?tier=A&sort=-clv")
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    header = rows[0]
+    clv_at = header.index("CLV")
+    tier_at = header.index("Value tier")
+    expected = list(CustomerValue.objects.filter(tier="A").order_by("-clv", "-customer_id")
+                    .values_list("customer_id", "clv"))
+    assert [(int(r[0]), r[clv_at], r[tier_at]) for r in rows[1:]] == [
+        (pk, f"{clv:.2f}", "A") for pk, clv in expected]

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from valuecrm.customers.models import AcquisitionChannel, CustomerKind
+from valuecrm.insights.list_fields import VALUE_COLUMN_SPECS
 
 
 def _person(row: dict) -> str:
@@ -67,6 +68,9 @@ COLUMNS: tuple[Column, ...] = (
            lambda r: _channel_text(r["acquisition_channel"]), default=False),
     Column("tags", _("Tags"), (), lambda r: ", ".join(r["tags"])),
     Column("created", _("Created"), ("created_at",), lambda r: _local(r["created_at"]), sort="created"),
+    # customer value (insights): CLV, P(alive), churn risk, value at risk, tier, stage, segment
+    *(Column(key, label, fields, text, sort=sort, default=False)
+      for key, label, fields, text, sort in VALUE_COLUMN_SPECS),
 )
 COLUMNS_BY_KEY = {column.key: column for column in COLUMNS}
 DEFAULT_COLUMNS = tuple(column.key for column in COLUMNS if column.default)

@@ -265,7 +265,9 @@ def _custom_field_spec(definition: CustomFieldDefinition, language: str = "") ->
 
 def filter_specs(language: str = "") -> dict[str, FilterSpec]:
     """All filters by key: the fixed ones, then one per custom field definition."""
-    specs = {spec.key: spec for spec in STATIC_FILTERS}
+    from valuecrm.insights.list_fields import value_filter_specs
+
+    specs = {spec.key: spec for spec in (*STATIC_FILTERS, *value_filter_specs())}
     for definition in CustomFieldDefinition.objects.all():
         spec = _custom_field_spec(definition, language)
         specs[spec.key] = spec

@@ -18,8 +18,10 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
-from django.db.models import Q, QuerySet
+from django.db.models import DecimalField, F, FloatField, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
@@ -39,14 +41,27 @@ PHONE_SEARCH_MIN_DIGITS = 4
 
 @dataclass(frozen=True)
 class SortKey:
-    field: str  # model field the sort runs on
-    kind: str  # how its value is written into a cursor: int | str | datetime
+    field: str  # model field (or annotation) the sort runs on
+    kind: str  # how its value is written into a cursor: int | str | datetime | decimal | float
+    annotation: object = None  # expression annotated as ``field`` before sorting
+
+
+def _value_sort(path: str, kind: str) -> SortKey:
+    # Customer value columns (insights.CustomerValue). Unscored customers have no
+    # row; a -1 stand-in (values are never negative) keeps the keyset cursor a
+    # strict total order and puts them last when sorting highest first.
+    output = DecimalField(max_digits=14, decimal_places=2) if kind == "decimal" else FloatField()
+    sentinel = Value(Decimal("-1") if kind == "decimal" else -1.0, output_field=output)
+    return SortKey(f"sort_{path}", kind, Coalesce(F(f"value__{path}"), sentinel, output_field=output))
 
 
 SORT_KEYS = {
     "id": SortKey("id", "int"),
     "name": SortKey("name", "str"),
     "created": SortKey("created_at", "datetime"),
+    "clv": _value_sort("clv", "decimal"),
+    "value_at_risk": _value_sort("value_at_risk", "decimal"),
+    "churn_risk": _value_sort("churn_risk", "float"),
 }
 SORTS = tuple(f"{prefix}{key}" for key in SORT_KEYS for prefix in ("", "-"))
 
@@ -107,6 +122,8 @@ def _cursor_encode(key: SortKey, row: Customer) -> str:
     value = getattr(row, key.field)
     if key.kind == "datetime":
         value = value.isoformat()
+    elif key.kind == "decimal":
+        value = str(value)
     payload = json.dumps([value, row.pk], ensure_ascii=False, separators=(",", ":"))
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
@@ -125,6 +142,16 @@ def _cursor_decode(key: SortKey, cursor: str):
             raise bad
     elif key.kind == "str":
         if not isinstance(value, str):
+            raise bad
+    elif key.kind == "decimal":
+        try:
+            value = Decimal(value) if isinstance(value, str) else None
+        except InvalidOperation:
+            value = None
+        if value is None or not value.is_finite():
+            raise bad
+    elif key.kind == "float":
+        if not isinstance(value, int | float) or isinstance(value, bool):
             raise bad
     else:
         parsed = parse_datetime(value) if isinstance(value, str) else None
@@ -148,8 +175,12 @@ def _ordering(key: SortKey, descending: bool) -> list[str]:
     return [f"{prefix}{key.field}"] if key.field == "id" else [f"{prefix}{key.field}", f"{prefix}id"]
 
 
+def _sortable(qs: QuerySet, key: SortKey) -> QuerySet:
+    return qs.annotate(**{key.field: key.annotation}) if key.annotation is not None else qs
+
+
 def _with_list_relations(qs: QuerySet) -> QuerySet:
-    return qs.select_related("owner", "team", "company").prefetch_related("tags")
+    return qs.select_related("owner", "team", "company", "value").prefetch_related("tags")
 
 
 def customer_list(
@@ -168,7 +199,7 @@ def customer_list(
             errors={"limit": [_("Enter a whole number from 1 to %(n)d.") % {"n": MAX_LIMIT}]},
         )
     key, descending = parse_sort(sort)
-    qs = customer_queryset(user=user, search=search, filters=filters)
+    qs = _sortable(customer_queryset(user=user, search=search, filters=filters), key)
     if after:
         value, pk = _cursor_decode(key, after)
         qs = qs.filter(_after_q(key, descending, value, pk))
@@ -208,7 +239,7 @@ def customer_value_batches(
     """All matching visible customers as batches of ``values(*fields)`` dicts (always
     with "id"), in list order — the lean path for exports of the whole base."""
     key, descending = parse_sort(sort)
-    qs = customer_queryset(user=user, search=search, filters=filters)
+    qs = _sortable(customer_queryset(user=user, search=search, filters=filters), key)
     columns = tuple(dict.fromkeys(("id", key.field, *fields)))
     ordered = qs.order_by(*_ordering(key, descending)).values(*columns)
     last = None

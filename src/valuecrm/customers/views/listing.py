@@ -39,6 +39,7 @@ from valuecrm.customers.selectors import (
     customer_list,
 )
 from valuecrm.customers.services import customers_bulk_assign, customers_bulk_tag
+from valuecrm.insights.list_fields import DESCENDING_FIRST, VALUE_SORT_CHOICES, preset_links
 
 PAGE_SIZE = 50
 # "1,000+" is as precise as a list header needs to be, and keeps the count cheap.
@@ -152,7 +153,8 @@ def _headers(query: ListQuery, base: str, columns: list[str]) -> list[dict]:
                 next_sort = column.sort if descending else f"-{column.sort}"
                 header["state"] = "descending" if descending else "ascending"
             else:
-                next_sort = f"-{column.sort}" if column.sort == "created" else column.sort
+                descending_first = column.sort == "created" or column.sort in DESCENDING_FIRST
+                next_sort = f"-{column.sort}" if descending_first else column.sort
             header["sort"] = next_sort
             header["url"] = _url(base, qd, sort=None if next_sort == DEFAULT_SORT else next_sort)
         headers.append(header)
@@ -225,7 +227,9 @@ def customer_list_view(request):
             ("-id", _("Newest first")), ("id", _("Oldest first")),
             ("name", _("Name A–Z")), ("-name", _("Name Z–A")),
             ("-created", _("Created (newest)")), ("created", _("Created (oldest)")),
+            *VALUE_SORT_CHOICES,
         ],
+        "value_presets": preset_links(),
         "filter_fields": [
             {"spec": spec, "value": request.GET.get(key, ""),
              "choices": spec.choices(request.user) if spec.choices else None}
