@@ -38,3 +38,14 @@ def run_import(admin_user):
         return services.import_run_now(actor=actor, run=run, dry_run=dry_run)
 
     return _run
+
+
+@pytest.fixture(autouse=True)
+def huey_immediate():
+    """Imports queued through the API or the wizard run inline, as in the worker."""
+    from huey.contrib.djhuey import HUEY
+
+    before = HUEY.immediate
+    HUEY.immediate = True
+    yield HUEY
+    HUEY.immediate = before
