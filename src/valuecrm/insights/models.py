@@ -256,6 +256,23 @@ class ValueAlert(models.Model):
 
 
 # ----------------------------------------------------------------------------- policies
+def check_ranges(obj, *, shares=(), positives=()):
+    """Probabilities and shares lie in [0, 1]; multipliers are positive."""
+    from django.core.exceptions import ValidationError
+
+    errors = {}
+    for name in shares:
+        value = getattr(obj, name)
+        if value is None or not 0 <= value <= 1:
+            errors[name] = [_("Enter a number between 0 and 1.")]
+    for name in positives:
+        value = getattr(obj, name)
+        if value is None or value <= 0:
+            errors[name] = [_("Enter a number greater than 0.")]
+    if errors:
+        raise ValidationError(errors)
+
+
 class SingletonPolicy(models.Model):
     """A settings row; `current()` creates it with the defaults on first use."""
 
@@ -286,6 +303,10 @@ class LifecycleRules(SingletonPolicy):
     class Meta:
         verbose_name = _("lifecycle rules")
         verbose_name_plural = _("lifecycle rules")
+
+    def clean(self):
+        check_ranges(self, shares=("at_risk_p_alive", "at_risk_spend_drop", "churned_p_alive"),
+                     positives=("at_risk_gap_factor", "churned_gap_factor"))
 
 
 class TierPolicy(SingletonPolicy):
@@ -322,6 +343,9 @@ class WarningPolicy(SingletonPolicy):
     class Meta:
         verbose_name = _("warning policy")
         verbose_name_plural = _("warning policy")
+
+    def clean(self):
+        check_ranges(self, shares=("spend_drop", "p_alive_threshold"), positives=("gap_factor",))
 
 
 class PlaybookEntry(models.Model):

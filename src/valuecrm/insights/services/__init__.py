@@ -1,6 +1,7 @@
 """Writes of the insights app: scoring runs and the policies that steer them."""
 
 from .playbook import ensure_default_playbook
+from .policies import playbook_entry_set, policy_update
 from .scoring import (
     ensure_not_running,
     score_now,
@@ -12,6 +13,8 @@ from .scoring import (
 __all__ = [
     "ensure_default_playbook",
     "ensure_not_running",
+    "playbook_entry_set",
+    "policy_update",
     "score_now",
     "score_run_create",
     "score_run_execute",

@@ -1,0 +1,84 @@
+"""Writes of the value policies: lifecycle rules, tier policy, warning policy and the playbook.
+
+Each change is validated as a whole (model clean) and saved in one go, so a bad
+value never leaves a half-applied policy; the next scoring run uses it.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from valuecrm.common.errors import (
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+    validation_failed_from_django,
+)
+from valuecrm.insights.models import (
+    LifecycleRules,
+    PlaybookEntry,
+    Stage,
+    Tier,
+    TierPolicy,
+    WarningPolicy,
+)
+
+EDITABLE = {
+    "lifecycle_rules": (LifecycleRules, [f.name for f in LifecycleRules._meta.fields if f.name not in ("id", "updated_at")]),
+    "tier_policy": (TierPolicy, [f.name for f in TierPolicy._meta.fields if f.name not in ("id", "updated_at")]),
+    "warning_policy": (WarningPolicy, [f.name for f in WarningPolicy._meta.fields if f.name not in ("id", "updated_at")]),
+}
+
+
+def _check_admin(actor) -> None:
+    if not (actor.is_superuser or actor.role == "admin"):
+        raise PermissionDenied(_("Only administrators can change value policies."))
+
+
+@transaction.atomic
+def policy_update(*, actor, policy: str, data: dict):
+    """Update one of the singleton policies (``lifecycle_rules``, ``tier_policy``, ``warning_policy``)."""
+    _check_admin(actor)
+    if policy not in EDITABLE:
+        raise NotFound(_("No such policy."))
+    model, fields = EDITABLE[policy]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValidationFailed(_("Unknown setting."), errors={k: [_("Unknown setting.")] for k in unknown})
+    obj = model.current()
+    for key, value in data.items():
+        setattr(obj, key, value)
+    if policy == "warning_policy":
+        bad = set(str(obj.tiers).upper()) - set(Tier.values)
+        if bad:
+            raise ValidationFailed(_("Invalid value."), errors={"tiers": [_("Use the tier letters A, B and C.")]})
+        obj.tiers = str(obj.tiers).upper()
+    try:
+        obj.full_clean()
+    except ValidationError as exc:
+        raise validation_failed_from_django(exc) from None
+    obj.save()
+    return obj
+
+
+@transaction.atomic
+def playbook_entry_set(*, actor, stage: str, tier: str, action_code: str, text_en: str, text_zh: str) -> PlaybookEntry:
+    """Create or replace the action for a stage and tier ('' = any tier)."""
+    _check_admin(actor)
+    errors = {}
+    if stage not in Stage.values:
+        errors["stage"] = [_("Unknown stage.")]
+    if tier not in ("", *Tier.values):
+        errors["tier"] = [_("Use A, B, C or leave empty for any tier.")]
+    if errors:
+        raise ValidationFailed(_("Invalid value."), errors=errors)
+    entry = PlaybookEntry.objects.filter(stage=stage, tier=tier).first() or PlaybookEntry(stage=stage, tier=tier)
+    entry.action_code, entry.text_en, entry.text_zh = action_code, text_en, text_zh
+    try:
+        entry.full_clean()
+    except ValidationError as exc:
+        raise validation_failed_from_django(exc) from None
+    entry.save()
+    return entry
