@@ -49,7 +49,11 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--port", type=int, default=0, help="0 = a free port")
     parser.add_argument("--no-readme", action="store_true", help="do not write bench/README.md")
+    parser.add_argument("--at", metavar="REF", default="HEAD",
+                        help="git commit whose src/ is served (default HEAD; 'worktree' = the "
+                             "files as they are, uncommitted edits included)")
     args = parser.parse_args()
+    code = _use_code_at(args.at)
 
     load_at_start = os.getloadavg()[0]
     data_dir = bench_data_dir("web")
@@ -67,6 +71,9 @@ def main() -> int:
     import django
 
     django.setup()
+    import valuecrm
+
+    print(f"Code: {code} ({Path(valuecrm.__file__).parent})")
     from django.core.management import call_command
 
     # The dataset may predate migrations added since it was built.
@@ -109,12 +116,35 @@ def main() -> int:
         profile_text = _profile(missed, plans)
         print(profile_text)
     if not args.no_readme:
-        _write_readme(facts, table, args, missed, profile_text, load_at_start)
+        _write_readme(facts, table, args, missed, profile_text, load_at_start, code)
         print(f"\nWrote the Web section of {README.relative_to(REPO)}")
     return 0
 
 
 # -- setup ----------------------------------------------------------------------------
+
+def _use_code_at(ref: str) -> str:
+    """Re-run this script with PYTHONPATH on an export of `ref`'s src/, so the figures
+    belong to one known commit even while the working tree is being edited."""
+    if ref == "worktree":
+        return "working tree"
+    if os.environ.get("VALUECRM_BENCH_SRC"):
+        return os.environ["VALUECRM_BENCH_SRC"]
+    sha = subprocess.run(["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=REPO,
+                         check=True, capture_output=True, text=True).stdout.strip()
+    dest = REPO / "var" / "bench-web-src" / sha[:12]
+    if not (dest / "src" / "valuecrm").exists():
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", sha, "src"], cwd=REPO, check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+        # Front-end files are built, not committed: serve the ones built in the working tree.
+        vendor = REPO / "src" / "valuecrm" / "static" / "vendor"
+        if vendor.exists():
+            (dest / "src" / "valuecrm" / "static" / "vendor").symlink_to(vendor)
+    env = dict(os.environ, PYTHONPATH=str(dest / "src"), VALUECRM_BENCH_SRC=f"commit {sha[:12]}")
+    os.execve(sys.executable, [sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]], env)
+    raise AssertionError("unreachable")
 
 def _plan(username: str, count: int) -> dict:
     from valuecrm.accounts.models import User
@@ -365,7 +395,7 @@ def _machine() -> str:
 
 
 def _write_readme(facts: dict, table: str, args, missed: list[dict], profile_text: str,
-                  load_at_start: float) -> None:
+                  load_at_start: float, code: str) -> None:
     section = [
         "## Web",
         "",
@@ -376,7 +406,8 @@ def _write_readme(facts: dict, table: str, args, missed: list[dict], profile_tex
         f"order lines, {facts['interactions']:,} interactions (generated in "
         f"{facts['generate_seconds']} s, one transaction).",
         "",
-        f"Machine: {_machine()}; 1-minute load average at the start {load_at_start:.1f}.",
+        f"Code: {code}. Machine: {_machine()}; 1-minute load average at the start "
+        f"{load_at_start:.1f}.",
         "",
         table,
         "",
