@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from django.db.models import Avg, Count, Min, Q, Sum
 from django.db.models.functions import TruncMonth
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from valuecrm.accounts.roles import Scope
@@ -50,8 +51,6 @@ HISTOGRAM_BINS = 20
 
 def parse_range(start, end) -> tuple[dt.date, dt.date]:
     """Validate a date range (strings or dates); default: the last 30 days."""
-    from django.utils import timezone
-
     errors: dict[str, list[str]] = {}
     today = timezone.localdate()
     values = {}
@@ -74,6 +73,16 @@ def parse_range(start, end) -> tuple[dt.date, dt.date]:
     return values["start"], values["end"]
 
 
+def _day_start(day: dt.date) -> dt.datetime:
+    # Range filters on the stored timestamp use the index; __date would call a
+    # per-row time-zone conversion in SQLite.
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def _day_end(day: dt.date) -> dt.datetime:
+    return _day_start(day + dt.timedelta(days=1))
+
+
 def _orders(user):
     orders = Order.objects.revenue()
     if user.scope != Scope.ALL:
@@ -83,13 +92,13 @@ def _orders(user):
 
 def _active_ids(orders, day: dt.date) -> set[int]:
     since = day - dt.timedelta(days=ACTIVE_DAYS - 1)
-    return set(orders.filter(placed_at__date__gte=since, placed_at__date__lte=day)
+    return set(orders.filter(placed_at__gte=_day_start(since), placed_at__lt=_day_end(day))
                .values_list("customer_id", flat=True).distinct())
 
 
 def _period_metrics(orders, start: dt.date, end: dt.date) -> dict:
     days = (end - start).days + 1
-    in_period = orders.filter(placed_at__date__gte=start, placed_at__date__lte=end)
+    in_period = orders.filter(placed_at__gte=_day_start(start), placed_at__lt=_day_end(end))
     totals = in_period.aggregate(
         revenue=Sum("total_amount"), buyers=Count("customer_id", distinct=True),
         costed_revenue=Sum("total_amount", filter=Q(total_cost__gt=0)),
@@ -100,9 +109,9 @@ def _period_metrics(orders, start: dt.date, end: dt.date) -> dict:
     active_start = _active_ids(orders, start - dt.timedelta(days=1))
     active_end = _active_ids(orders, end)
     churned = len(active_start - active_end)
-    firsts = (orders.filter(placed_at__date__lte=end).values("customer_id")
+    firsts = (orders.filter(placed_at__lt=_day_end(end)).values("customer_id")
               .annotate(first=Min("placed_at"), n=Count("id")))
-    new = firsts.filter(first__date__gte=start).count()
+    new = firsts.filter(first__gte=_day_start(start)).count()
     counts = firsts.aggregate(one=Count("customer_id"), repeat=Count("customer_id", filter=Q(n__gte=2)))
     churn_rate = churned / len(active_start) if active_start else None
     arpu = revenue / buyers if buyers else None
@@ -160,8 +169,8 @@ def equity(user) -> dict:
 def cac_by_channel(user, start: dt.date, end: dt.date) -> list[dict]:
     customers = visible_customers(user)
     acquired = customers.filter(
-        Q(acquired_at__date__gte=start, acquired_at__date__lte=end)
-        | Q(acquired_at__isnull=True, created_at__date__gte=start, created_at__date__lte=end)
+        Q(acquired_at__gte=_day_start(start), acquired_at__lt=_day_end(end))
+        | Q(acquired_at__isnull=True, created_at__gte=_day_start(start), created_at__lt=_day_end(end))
     )
     spend = {r["acquisition_channel"]: r for r in acquired.values("acquisition_channel")
              .annotate(n=Count("id"), cost=Sum("acquisition_cost"))}
@@ -184,8 +193,8 @@ def cohort_retention(user, start: dt.date, end: dt.date) -> dict:
     """Share of each first-order month's cohort that bought again k months later."""
     orders = _orders(user)
     firsts = orders.values("customer_id").annotate(first=Min("placed_at"))
-    cohort_customers = firsts.filter(first__date__gte=start.replace(day=1), first__date__lte=end)
-    months = (orders.filter(customer_id__in=cohort_customers.values("customer_id"), placed_at__date__lte=end)
+    cohort_customers = firsts.filter(first__gte=_day_start(start.replace(day=1)), first__lt=_day_end(end))
+    months = (orders.filter(customer_id__in=cohort_customers.values("customer_id"), placed_at__lt=_day_end(end))
               .annotate(month=TruncMonth("placed_at")).values_list("customer_id", "month").distinct())
     frame = pd.DataFrame(list(months), columns=["customer_id", "month"])
     if frame.empty:
