@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django import template
 from django.conf import settings
-from django.utils import formats
+from django.utils import formats, numberformat
 from django.utils.translation import gettext_lazy as _
 
 from valuecrm.common.errors import NotFound
@@ -22,6 +22,16 @@ RISK_LEVELS = ((0.3, "low", _("Low"), "success"), (0.6, "medium", _("Medium"), "
                (1.01, "high", _("High"), "danger"))
 
 
+def _grouped(value, places: int) -> str:
+    # Some locales (zh-Hans in Django) define no digit grouping; money and counts in a
+    # CRM read badly without it, so group by thousands with the locale's separators
+    # and fall back to "," where the locale has none.
+    return numberformat.format(
+        value, formats.get_format("DECIMAL_SEPARATOR"), decimal_pos=places, grouping=3,
+        thousand_sep=formats.get_format("THOUSAND_SEPARATOR") or ",", force_grouping=True,
+    )
+
+
 @register.filter
 def money(value, places: int = 0):
     """¥12,345 (grouping and decimal mark follow the active locale)."""
@@ -29,7 +39,7 @@ def money(value, places: int = 0):
         return "—"
     currency = settings.VALUECRM_CURRENCY
     symbol = CURRENCY_SYMBOLS.get(currency, currency + " ")
-    number = formats.number_format(Decimal(str(value)), int(places), use_l10n=True, force_grouping=True)
+    number = _grouped(Decimal(str(value)), int(places))
     if number.startswith("-"):
         return f"-{symbol}{number[1:]}"
     return f"{symbol}{number}"
@@ -39,14 +49,14 @@ def money(value, places: int = 0):
 def pct(value, places: int = 0):
     if value in (None, ""):
         return "—"
-    return formats.number_format(100 * float(value), int(places), use_l10n=True, force_grouping=True) + "%"
+    return _grouped(100 * float(value), int(places)) + "%"
 
 
 @register.filter
 def grouped(value, places: int = 0):
     if value in (None, ""):
         return "—"
-    return formats.number_format(value, int(places), use_l10n=True, force_grouping=True)
+    return _grouped(value, int(places))
 
 
 def risk_level(churn_risk) -> dict | None:
