@@ -34,6 +34,7 @@ assets: src/valuecrm/static/vendor/.stamp venv
 demo: venv assets
 	$(BIN)/valuecrm migrate
 	$(BIN)/valuecrm demo --customers $(DEMO_CUSTOMERS) --seed 42 --if-empty
+	$(BIN)/valuecrm score
 	$(BIN)/valuecrm createadmin --username $(DEMO_ADMIN) --password $(DEMO_PASSWORD)
 	@echo ""
 	@echo "  ValueCRM demo is ready:  http://$(HOST):$(PORT)/"

@@ -28,6 +28,9 @@ def _register_subapps():
     app.command("demo")(demo)
     app.command("score")(score)
     app.command("import-cdnow")(import_cdnow)
+    from valuecrm.commands.export import app as export_app
+
+    app.add_typer(export_app, name="export")
     app.command("import")(import_file)
     try:
         from valuecrm.commands.model import app as model_app
@@ -46,19 +49,41 @@ def migrate():
 
 
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 2):
-    """Serve the web app (gunicorn; static files via whitenoise)."""
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 2,
+    with_worker: bool = typer.Option(True, help="Also run the background worker (scoring, imports, webhooks)."),
+):
+    """Serve the web app (gunicorn; static files via whitenoise) and, by default, the worker."""
     django_setup()
+    import signal
+    import subprocess
+
     from django.core.management import call_command
 
     call_command("collectstatic", interactive=False, verbosity=0)
+    background = None
+    if with_worker:
+        # One command runs the whole app: jobs queued from the UI must not wait for
+        # someone to start `valuecrm worker` by hand.
+        background = subprocess.Popen([sys.executable, "-m", "valuecrm.cli", "worker"])
     typer.echo(f"ValueCRM is serving on http://{host}:{port}/")
-    os.execvp(
-        sys.executable,
-        [sys.executable, "-m", "gunicorn", "valuecrm.config.wsgi:application",
-         "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", "4",
-         "--access-logfile", "-"],
-    )
+    # Stop the worker too when we are told to stop (Ctrl+C, kill, container stop).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "gunicorn", "valuecrm.config.wsgi:application",
+             "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", "4",
+             "--access-logfile", "-"],
+            check=False,
+        )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if background is not None:
+            background.terminate()
+            background.wait(timeout=10)
 
 
 @app.command()
@@ -107,3 +132,6 @@ def manage():
 
 
 _register_subapps()
+
+if __name__ == "__main__":
+    app()
