@@ -265,7 +265,7 @@ def _csv_rows(path: Path, info: FileInfo) -> Iterator[Row]:
                     yield Row(start, [], _("The row is malformed (%(error)s); the file may be cut off.")
                               % {"error": exc})
                     return
-                if not values or all(not v.strip() for v in values):
+                if not values or not "".join(values).strip():
                     continue
                 if len(values) != width:
                     if len(values) > width and not any(v.strip() for v in values[width:]):
