@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("valuecrm.customers.urls")),
     path("", include("valuecrm.insights.urls")),
     path("", include("valuecrm.imports.urls")),
+    path("", include("valuecrm.integrations.urls")),
 ]

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from valuecrm.accounts.models import Team, User
 from valuecrm.accounts.roles import Scope
+from valuecrm.common import events
 from valuecrm.common.errors import (
     Conflict,
     NotFound,
@@ -361,6 +362,8 @@ def customer_create(*, actor, data: dict) -> Customer:
         customer.tags.set(_tags_for(tag_names))
     _sync_primary_contact_point(customer, ContactPointKind.EMAIL, customer.email)
     _sync_primary_contact_point(customer, ContactPointKind.PHONE, customer.phone)
+    transaction.on_commit(lambda: events.customer_created.send(
+        sender=Customer, customer_id=customer.pk, actor_id=actor.pk))
     return customer
 
 
@@ -385,6 +388,8 @@ def customer_update(*, actor, customer: Customer, data: dict) -> Customer:
         _sync_primary_contact_point(fresh, ContactPointKind.EMAIL, fresh.email)
     if fresh.phone != old_phone:
         _sync_primary_contact_point(fresh, ContactPointKind.PHONE, fresh.phone)
+    transaction.on_commit(lambda: events.customer_updated.send(
+        sender=Customer, customer_id=fresh.pk, actor_id=actor.pk))
     return fresh
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
+from valuecrm.common import events
 from valuecrm.common.errors import (
     Conflict,
     NotFound,
@@ -329,6 +330,8 @@ def order_create(*, actor, data: dict) -> tuple[Order, bool]:
         if existing is None:
             raise
         return existing, False
+    transaction.on_commit(lambda: events.order_created.send(
+        sender=Order, order_id=order.pk, actor_id=actor.pk))
     return order, True
 
 

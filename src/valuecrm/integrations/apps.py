@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class IntegrationsConfig(AppConfig):
+    name = "valuecrm.integrations"
+    label = "integrations"
+    verbose_name = _("Integrations")
+
+    def ready(self):
+        # Domain events → webhook deliveries.
+        from valuecrm.integrations import receivers  # noqa: F401

@@ -1,0 +1,31 @@
+"""Background jobs: webhook sends and retries, the nightly duplicate scan (Huey)."""
+
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task
+
+from valuecrm.integrations import webhooks
+
+
+@db_task()
+def webhook_deliver_task(delivery_id: int) -> str:
+    delivery = webhooks.delivery_attempt(delivery_id)
+    return delivery.status if delivery is not None else "missing"
+
+
+@db_periodic_task(crontab(minute="*"))
+def webhook_retry_due() -> int:
+    """Every minute: attempt the deliveries whose retry time has come.
+
+    Retries live in the table, not in the queue, so a restarted worker loses none.
+    """
+    due = webhooks.deliveries_due()
+    for pk in due:
+        webhooks.delivery_attempt(pk)
+    return len(due)
+
+
+@db_periodic_task(crontab(hour="3", minute="30"))
+def duplicate_scan_nightly() -> int:
+    from valuecrm.integrations.duplicates import duplicate_scan
+
+    return duplicate_scan().found
