@@ -569,10 +569,8 @@ class _Builder:
         today_start = now_local.replace(hour=0, minute=0, second=0, microsecond=0)
         rows = []
         per_user_done = max(3, self.n // 400)
+        # Every demo user gets an inbox with something due today and something overdue.
         for username, user in self.users.items():
-            if user.role not in (Role.SALES_MANAGER, Role.SALES_REP, Role.SUPPORT_AGENT,
-                                 Role.MARKETER):
-                continue
             pool = owned.get(username) or everyone
             plan = ([("today", False)] * rnd.randint(2, 3) + [("overdue", False)] * rnd.randint(2, 4)
                     + [("future", False)] * rnd.randint(3, 6) + [("past", True)] * per_user_done)
