@@ -11,7 +11,15 @@ from typer.testing import CliRunner
 
 from valuecrm.accounts.models import User
 from valuecrm.accounts.roles import Role
-from valuecrm.customers.models import Customer, CustomerKind, CustomFieldDefinition, Task
+from valuecrm.customers.models import (
+    Customer,
+    CustomerKind,
+    CustomFieldDefinition,
+    Interaction,
+    InteractionKind,
+    Note,
+    Task,
+)
 from valuecrm.demo.generate import WINDOW_DAYS, demo_generate
 from valuecrm.sales.models import Order, OrderLine, Product
 
@@ -66,6 +74,11 @@ def test_counts_and_population_shape(demo_300):
     assert set(CustomFieldDefinition.objects.values_list("key", flat=True)) == {
         "membership_no", "preferred_store"}
     assert Customer.objects.filter(custom_fields__has_key="membership_no").exists()
+    # The timeline uses every interaction kind, in both languages.
+    assert set(Interaction.objects.values_list("kind", flat=True)) == set(InteractionKind.values)
+    subjects = list(Interaction.objects.values_list("subject", flat=True))
+    assert any(s.isascii() for s in subjects) and any(not s.isascii() for s in subjects)
+    assert Note.objects.count() == demo_300.notes > 0
 
 
 def test_users_cover_every_role_but_admin_is_left_to_createadmin(demo_300):
