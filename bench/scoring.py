@@ -32,6 +32,7 @@ def child(runs: int) -> None:
     import django
 
     django.setup()
+    from django.core.management import call_command
     from django.db import connection
     from django.utils import timezone
 
@@ -46,6 +47,7 @@ def child(runs: int) -> None:
     from valuecrm.insights.services import score_now
     from valuecrm.sales.models import Order
 
+    call_command("migrate", verbosity=0)  # the dataset may predate newer apps' tables
     # Start from no scores so run 1 is the heaviest case (every customer changes stage).
     ValueAlert.objects.all().delete()
     for model in (CustomerValue, StageChange, CustomerScore, ScoreRun):

@@ -204,3 +204,27 @@ def test_future_as_of_is_rejected(db):
         score_run_create(as_of="yesterday", unit="Y")
     assert set(info.value.errors) == {"as_of", "unit"}
     assert ScoreRun.objects.count() == 0
+
+
+def test_a_failing_listener_does_not_fail_a_committed_run(shop, django_capture_on_commit_callbacks):
+    from valuecrm.insights.signals import customer_stages_changed
+
+    batches = []
+
+    def broken(sender, **kw):
+        raise RuntimeError("listener bug")
+
+    def batch(sender, **kw):
+        batches.append(len(kw["changes"]))
+
+    customer_stage_changed.connect(broken)
+    customer_stages_changed.connect(batch)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            run = score_now(as_of=AS_OF)
+    finally:
+        customer_stage_changed.disconnect(broken)
+        customer_stages_changed.disconnect(batch)
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
+    assert batches == [44]

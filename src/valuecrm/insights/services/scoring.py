@@ -41,7 +41,11 @@ from valuecrm.insights.models import (
     TierPolicy,
     WarningPolicy,
 )
-from valuecrm.insights.signals import customer_stage_changed, score_run_finished
+from valuecrm.insights.signals import (
+    customer_stage_changed,
+    customer_stages_changed,
+    score_run_finished,
+)
 
 from . import churn, data, fitting, playbook, stages, tiers, warnings
 from .writeback import insert_rows
@@ -392,10 +396,13 @@ def _write(run: ScoreRun, result: _Result) -> None:
         run.finished_at = timezone.now()
         run.save()
         changes = list(result.changes) if is_current else []
-        transaction.on_commit(lambda: _emit(run, changes))
+        # robust: a failing listener is logged and cannot turn a committed run into "failed".
+        transaction.on_commit(lambda: _emit(run, changes), robust=True)
 
 
 def _emit(run: ScoreRun, changes: list[tuple[int, str, str]]) -> None:
+    if changes:
+        customer_stages_changed.send(sender=ScoreRun, run_id=run.pk, changed_on=run.as_of, changes=changes)
     for cid, before, after in changes:
         customer_stage_changed.send(sender=ScoreRun, customer_id=cid, from_stage=before,
                                     to_stage=after, changed_on=run.as_of, run_id=run.pk)
