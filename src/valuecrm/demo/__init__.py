@@ -1,0 +1,1 @@
+"""Deterministic demo business: customers, products and buy-till-you-die orders."""
