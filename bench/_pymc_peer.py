@@ -38,15 +38,22 @@ def main() -> int:
             "T": data["T"][:n],
         }
     )
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     with contextlib.redirect_stdout(sys.stderr):  # keep stdout for the JSON answer
         model = BetaGeoModel(data=frame)
         model.fit(method="map")
     seconds = time.perf_counter() - start
+    cpu = time.process_time() - start_cpu
     post = model.idata.posterior
     params = {k: float(np.asarray(post[k]).ravel()[0]) for k in ("r", "alpha", "a", "b")}
     json.dump(
-        {"version": pymc_marketing.__version__, "n": n, "seconds": [seconds], "params": params},
+        {
+            "version": pymc_marketing.__version__,
+            "n": n,
+            "seconds": [seconds],
+            "cpu_seconds": [cpu],
+            "params": params,
+        },
         sys.stdout,
     )
     return 0

@@ -110,12 +110,18 @@ def simulate_shop(n_transactions: int, seed: int = 42) -> pd.DataFrame:
 
 
 def timed(fn, repeats: int):
-    seconds, result = [], None
+    """Median wall-clock seconds, all runs, the last result, median CPU (process) seconds.
+
+    CPU time is reported too because it hardly depends on how busy the machine is;
+    for multi-threaded code (DuckDB) it is the sum over threads.
+    """
+    seconds, cpu, result = [], [], None
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         result = fn()
         seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds), seconds, result
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(seconds), seconds, result, statistics.median(cpu)
 
 
 def clv_12_months(bg, gg, frequency, recency, T, monetary, discount=0.01):
@@ -281,13 +287,18 @@ def main() -> int:
 
     results: list[dict] = []
 
-    def add(task, n, ours_s, peer_s=None, peer_label="", target="", note=""):
+    def add(task, n, ours, peer=None, peer_label="", target="", note=""):
+        """ours / peer: (median wall-clock s, median CPU s); peer None when not run."""
+        ours_s, ours_cpu = ours
+        peer_s, peer_cpu = peer if peer else (None, None)
         results.append(
             {
                 "task": task,
                 "n": n,
                 "ours": ours_s,
+                "ours_cpu": ours_cpu,
                 "peer": peer_s,
+                "peer_cpu": peer_cpu,
                 "peer_label": peer_label,
                 "target": target,
                 "note": note,
@@ -301,7 +312,7 @@ def main() -> int:
         )
 
     # --- summary (ours on everything)
-    summary_s, summary_runs, summary = timed(
+    summary_s, summary_runs, summary, summary_cpu = timed(
         lambda: summarize(tx, unit="D", observation_end=observation_end), args.repeats
     )
     print(f"# summary runs: {[round(s, 3) for s in summary_runs]}", flush=True)
@@ -327,8 +338,8 @@ def main() -> int:
         end_date=str(observation_end),
     )
 
-    bg_s, bg_runs, bg = timed(lambda: BetaGeo().fit(freq, rec, big_t), args.repeats)
-    pn_s, pn_runs, pn = timed(lambda: ParetoNBD().fit(freq, rec, big_t), args.repeats)
+    bg_s, bg_runs, bg, bg_cpu = timed(lambda: BetaGeo().fit(freq, rec, big_t), args.repeats)
+    pn_s, pn_runs, pn, pn_cpu = timed(lambda: ParetoNBD().fit(freq, rec, big_t), args.repeats)
     repeaters = money > 0
     gg = GammaGamma().fit(freq[repeaters], money[repeaters])
 
@@ -338,9 +349,9 @@ def main() -> int:
         clv = clv_12_months(bg, gg, freq, rec, big_t, money)
         return alive, expected, clv
 
-    sc_s, sc_runs, (alive, expected, clv) = timed(score, args.repeats)
+    sc_s, sc_runs, (alive, expected, clv), sc_cpu = timed(score, args.repeats)
     n_clv = min(args.clv_peer_rows, freq.shape[0])
-    clv_small_s, _, clv_small = timed(
+    clv_small_s, _, clv_small, clv_small_cpu = timed(
         lambda: clv_12_months(bg, gg, freq[:n_clv], rec[:n_clv], big_t[:n_clv], money[:n_clv]),
         args.repeats,
     )
@@ -378,18 +389,20 @@ def main() -> int:
     )
 
     def peer_median(task):
-        return statistics.median(pt[task]["seconds"]) if task in pt else None
+        if task not in pt:
+            return None
+        return statistics.median(pt[task]["seconds"]), statistics.median(pt[task]["cpu_seconds"])
 
     # ours on the peer's summary subset too, for a like-for-like row
     sub_tx = tx.iloc[:peer_rows]
-    sub_s, _, _ = timed(
+    sub_s, _, _, sub_cpu = timed(
         lambda: summarize(sub_tx, unit="D", observation_end=observation_end), args.repeats
     )
-    add("summary (transactions → RFM table)", n_tx, summary_s, target="≤ 5 s")
+    add("summary (transactions → RFM table)", n_tx, (summary_s, summary_cpu), target="≤ 5 s")
     add(
         "summary, peer-sized subset",
         peer_rows,
-        sub_s,
+        (sub_s, sub_cpu),
         peer_median("summary"),
         "lifetimes summary_data",
         note="lifetimes on the same first rows",
@@ -397,7 +410,7 @@ def main() -> int:
     add(
         "BG/NBD fit",
         freq.shape[0],
-        bg_s,
+        (bg_s, bg_cpu),
         peer_median("bgnbd_plain"),
         "lifetimes plain",
         target="≤ 0.5 s",
@@ -405,7 +418,7 @@ def main() -> int:
     add(
         "BG/NBD fit",
         freq.shape[0],
-        bg_s,
+        (bg_s, bg_cpu),
         peer_median("bgnbd_best"),
         "lifetimes best (weights)",
         target="≥ 5× best",
@@ -413,31 +426,48 @@ def main() -> int:
     add(
         "Pareto/NBD fit",
         freq.shape[0],
-        pn_s,
+        (pn_s, pn_cpu),
         peer_median("pnbd_best"),
         "lifetimes best (weights)",
         target="≤ 3 s, ≥ 20× best",
     )
     if "pnbd_plain" in pt:
         n_pp = pt["pnbd_plain"]["n"]
-        pp_s, _, _ = timed(
+        pp_s, _, _, pp_cpu = timed(
             lambda: ParetoNBD().fit(freq[:n_pp], rec[:n_pp], big_t[:n_pp]), args.repeats
         )
         add(
             "Pareto/NBD fit, peer-sized subset",
             n_pp,
-            pp_s,
+            (pp_s, pp_cpu),
             peer_median("pnbd_plain"),
             "lifetimes plain",
         )
     sc_peer = peer_median("scoring")
-    ours_pa_s, _, _ = timed(
+    ours_pa_s, _, _, ours_pa_cpu = timed(
         lambda: (bg.p_alive(freq, rec, big_t), bg.expected_purchases(52.0, freq, rec, big_t)),
         args.repeats,
     )
-    add("scoring: P(alive) + E[purchases 52 w]", freq.shape[0], ours_pa_s, sc_peer, "lifetimes")
-    add("scoring: P(alive) + E[52 w] + 12-month CLV", freq.shape[0], sc_s, target="≤ 0.5 s")
-    add("CLV 12 months (Gamma-Gamma × BG/NBD)", n_clv, clv_small_s, peer_median("clv"), "lifetimes")
+    add(
+        "scoring: P(alive) + E[purchases 52 w]",
+        freq.shape[0],
+        (ours_pa_s, ours_pa_cpu),
+        sc_peer,
+        "lifetimes",
+    )
+    add(
+        "scoring: P(alive) + E[52 w] + 12-month CLV",
+        freq.shape[0],
+        (sc_s, sc_cpu),
+        target="≤ 0.5 s",
+    )
+    add(
+        "CLV 12 months (Gamma-Gamma × BG/NBD)",
+        n_clv,
+        (clv_small_s, clv_small_cpu),
+        peer_median("clv"),
+        "lifetimes",
+    )
 
     # --- PyMC-Marketing
     if not args.no_pymc and not args.no_peers:
@@ -454,7 +484,9 @@ def main() -> int:
                     "task": "BG/NBD fit (PyMC-Marketing MAP)",
                     "n": args.pymc_rows,
                     "ours": None,
+                    "ours_cpu": None,
                     "peer": None,
+                    "peer_cpu": None,
                     "peer_label": "pymc-marketing",
                     "target": "",
                     "note": pymc["error"],
@@ -462,14 +494,14 @@ def main() -> int:
             )
         else:
             n_pm = pymc["n"]
-            pm_ours, _, _ = timed(
+            pm_s, _, _, pm_cpu = timed(
                 lambda: BetaGeo().fit(freq[:n_pm], rec[:n_pm], big_t[:n_pm]), args.repeats
             )
             add(
                 "BG/NBD fit, PyMC-sized subset",
                 n_pm,
-                pm_ours,
-                statistics.median(pymc["seconds"]),
+                (pm_s, pm_cpu),
+                (statistics.median(pymc["seconds"]), statistics.median(pymc["cpu_seconds"])),
                 f"pymc-marketing {pymc.get('version', '')} MAP",
                 note=f"params {json.dumps({k: round(v, 4) for k, v in pymc['params'].items()})}",
             )
@@ -598,14 +630,21 @@ def render(info, args, n_tx, n_customers, results, agreement, peer, truth, fitte
         f"Ours: median of {args.repeats}; lifetimes {peer.get('lifetimes', '0.11.3')}: median of "
         f"{args.peer_repeats} (Pareto/NBD and CLV: 1 run).",
         "",
-        "| task | n | ours (s) | peer | peer (s) | peer / ours | target | note |",
-        "|---|---:|---:|---|---:|---:|---|---|",
+        "| task | n | ours (s) | ours CPU (s) | peer | peer (s) | peer CPU (s) | peer / ours "
+        "(wall) | peer / ours (CPU) | target | note |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|---|---|",
     ]
     for r in results:
         ratio = f"{r['peer'] / r['ours']:.1f}×" if r["peer"] and r["ours"] else "-"
+        cpu_ratio = (
+            f"{r['peer_cpu'] / r['ours_cpu']:.1f}×"
+            if r.get("peer_cpu") and r.get("ours_cpu")
+            else "-"
+        )
         lines.append(
-            f"| {r['task']} | {r['n']:,} | {fmt_s(r['ours'])} | {r['peer_label'] or '-'} | "
-            f"{fmt_s(r['peer'])} | {ratio} | {r['target']} | {r['note']} |"
+            f"| {r['task']} | {r['n']:,} | {fmt_s(r['ours'])} | {fmt_s(r.get('ours_cpu'))} | "
+            f"{r['peer_label'] or '-'} | {fmt_s(r['peer'])} | {fmt_s(r.get('peer_cpu'))} | "
+            f"{ratio} | {cpu_ratio} | {r['target']} | {r['note']} |"
         )
     lines += [
         "",
