@@ -78,6 +78,9 @@ def main() -> int:
 
     # The dataset may predate migrations added since it was built.
     call_command("migrate", interactive=False, verbosity=0)
+    scoring = _ensure_scored()
+    print(f"  value scores: {scoring}")
+    facts["scoring"] = scoring
     plans = {label: _plan(username, args.requests) for label, username in USERS.items()}
 
     port = args.port or _free_port()
@@ -168,6 +171,22 @@ def _plan(username: str, count: int) -> dict:
         "detail_urls": [f"/customers/{pk}/" for pk in sample],
         "api_url": "/api/v1/customers?" + urlencode({**filters, "limit": 50}, quote_via=quote),
     }
+
+
+def _ensure_scored() -> str:
+    """Score every customer once, so the list's value columns and the 360 value panel
+    render real numbers (as in a live install) instead of their empty states."""
+    try:
+        from valuecrm.insights.models import ScoreRun
+        from valuecrm.insights.services import score_now
+    except ImportError:
+        return "no insights scoring in this build"
+    latest = ScoreRun.objects.filter(status="succeeded").order_by("-id").first()
+    if latest is not None:
+        return f"present (run {latest.pk} as of {latest.as_of})"
+    started = time.perf_counter()
+    run = score_now()
+    return f"scored now in {time.perf_counter() - started:.0f} s (run {run.pk}, {run.status})"
 
 
 def _free_port() -> int:
@@ -404,7 +423,7 @@ def _write_readme(facts: dict, table: str, args, missed: list[dict], profile_tex
         f"{args.warmup} warm-up requests. Data: the demo generator at scale in `var/bench-web/` — "
         f"{facts['customers']:,} customers, {facts['orders']:,} orders, {facts['order_lines']:,} "
         f"order lines, {facts['interactions']:,} interactions (generated in "
-        f"{facts['generate_seconds']} s, one transaction).",
+        f"{facts['generate_seconds']} s, one transaction); value scores {facts['scoring']}.",
         "",
         f"Code: {code}. Machine: {_machine()}; 1-minute load average at the start "
         f"{load_at_start:.1f}.",
