@@ -49,3 +49,12 @@ def huey_immediate():
     HUEY.immediate = True
     yield HUEY
     HUEY.immediate = before
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """Messages are asserted in English; a page test in Chinese must not leak its language."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield

@@ -168,8 +168,9 @@ def targets_for(kind: str) -> dict[str, str]:
     """All mapping targets of `kind`, custom fields as cf:<key> for customers."""
     targets = {key: str(label) for key, label in TARGETS[kind].items()}
     if kind == ImportKind.CUSTOMERS:
+        suffix = _("custom field")
         for definition in CustomFieldDefinition.objects.all():
-            targets[CUSTOM_FIELD_PREFIX + definition.key] = f"{definition.label} ({_('custom field')})"
+            targets[CUSTOM_FIELD_PREFIX + definition.key] = f"{definition.label} ({suffix})"
     return targets
 
 
