@@ -71,23 +71,45 @@ def test_run_scores_every_customer_with_stages(shop):
     assert StageChange.objects.filter(run=run, from_stage="").count() == 44
 
 
-def test_stage_changed_events_are_sent_after_commit(shop, django_capture_on_commit_callbacks):
-    seen = []
+def test_stage_changed_events_are_sent_after_commit(shop, add_orders, django_capture_on_commit_callbacks):
+    from valuecrm.insights.signals import customer_stages_changed
+
+    seen, batches = [], []
 
     def receiver(sender, **kw):
-        seen.append((kw["customer_id"], kw["from_stage"], kw["to_stage"]))
+        seen.append((kw["customer_id"], kw["from_stage"], kw["to_stage"], kw["changed_on"]))
+
+    def batch(sender, **kw):
+        batches.append(kw["changes"])
 
     customer_stage_changed.connect(receiver)
+    customer_stages_changed.connect(batch)
     try:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             score_now(as_of=AS_OF)
-        assert seen == []  # nothing before commit
+        assert seen == batches == []  # nothing before commit
         for callback in callbacks:
             callback()
+        # first classification: one batch with everyone, no per-customer transition events
+        assert len(batches) == 1 and len(batches[0]) == 44
+        assert (shop["newbie"].pk, "", "new") in batches[0]
+        assert seen == []
+
+        # the newbie buys again: a real transition, announced once
+        add_orders(shop["newbie"], [AS_OF + dt.timedelta(days=3)])
+        later = AS_OF + dt.timedelta(days=5)
+        with django_capture_on_commit_callbacks(execute=True):
+            score_now(as_of=later)
+        assert (shop["newbie"].pk, "new", "growing", later) in seen
+        # rescoring the same day replaces the snapshot but does not announce again
+        count = len(seen)
+        with django_capture_on_commit_callbacks(execute=True):
+            score_now(as_of=later)
+        assert len(seen) == count
+        assert len(batches) == 2  # nothing new to announce on the rerun
     finally:
         customer_stage_changed.disconnect(receiver)
-    assert (shop["newbie"].pk, "", "new") in seen
-    assert len(seen) == 44
+        customer_stages_changed.disconnect(batch)
 
 
 def test_same_as_of_twice_gives_the_same_scores_and_replaces_the_snapshot(shop):

@@ -366,6 +366,9 @@ def _write(run: ScoreRun, result: _Result) -> None:
     as_of = run.as_of
     with transaction.atomic():
         same = ScoreRun.objects.filter(as_of=as_of, status=RunStatus.SUCCEEDED).exclude(pk=run.pk)
+        # Changes a replaced run already announced are not announced again.
+        announced = set(StageChange.objects.filter(run__in=same)
+                        .values_list("customer_id", "from_stage", "to_stage").iterator(chunk_size=20000))
         CustomerScore.objects.filter(run__in=same).delete()
         StageChange.objects.filter(run__in=same).delete()
         same.update(status=RunStatus.SUPERSEDED)
@@ -395,15 +398,22 @@ def _write(run: ScoreRun, result: _Result) -> None:
         run.current_step = "done"
         run.finished_at = timezone.now()
         run.save()
-        changes = list(result.changes) if is_current else []
+        changes = [c for c in result.changes if c not in announced] if is_current else []
         # robust: a failing listener is logged and cannot turn a committed run into "failed".
         transaction.on_commit(lambda: _emit(run, changes), robust=True)
 
 
 def _emit(run: ScoreRun, changes: list[tuple[int, str, str]]) -> None:
+    """Announce stage changes: all in one batch, and one event per real transition.
+
+    A customer's first stage (from '') is a classification, not a transition, so it
+    is only in the batch — a first run would otherwise send one event per customer.
+    """
     if changes:
         customer_stages_changed.send(sender=ScoreRun, run_id=run.pk, changed_on=run.as_of, changes=changes)
     for cid, before, after in changes:
+        if not before:
+            continue
         customer_stage_changed.send(sender=ScoreRun, customer_id=cid, from_stage=before,
                                     to_stage=after, changed_on=run.as_of, run_id=run.pk)
     score_run_finished.send(sender=ScoreRun, run_id=run.pk, as_of=run.as_of,
