@@ -129,12 +129,13 @@ def main() -> None:
             draft = services.import_upload(actor=admin, kind=kind, name=path.name,
                                            chunks=iter(lambda: handle.read(1 << 20), b""))
         draft = services.import_configure(actor=admin, run=draft, options=options)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         done = services.import_run_now(actor=admin, run=draft)
-        seconds = time.perf_counter() - t0
-        results.append((label, done, seconds, peak_rss_mb()))
-        print(f"{label}: {done.status} {done.total_rows:,} rows in {seconds:.1f} s "
-              f"({done.total_rows / seconds:,.0f} rows/s), created {done.created_count:,}, "
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+        results.append((label, done, seconds, cpu, peak_rss_mb()))
+        print(f"{label}: {done.status} {done.total_rows:,} rows in {seconds:.1f} s wall, {cpu:.1f} s CPU "
+              f"({done.total_rows / seconds:,.0f} rows/s wall, {done.total_rows / cpu:,.0f} rows/s of CPU), "
+              f"created {done.created_count:,}, "
               f"unchanged {done.unchanged_count:,}, skipped {done.skipped_count:,}, "
               f"failed {done.failed_count:,}, review {len(done.review)}; "
               f"peak RSS {peak_rss_mb():,.0f} MB", flush=True)
@@ -150,11 +151,15 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f}; files generated in {generated:.0f} s; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print()
-    print("| import | rows | seconds | rows/s | created | unchanged | skipped | peak RSS MB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for label, done, seconds, rss in results:
-        print(f"| {label} | {done.total_rows:,} | {seconds:.1f} | {done.total_rows / seconds:,.0f} | "
-              f"{done.created_count:,} | {done.unchanged_count:,} | {done.skipped_count:,} | {rss:,.0f} |")
+    print("| import | rows | wall s | CPU s | rows/s (wall) | rows/s (per CPU second) | created "
+          "| unchanged | skipped | possible duplicates flagged | peak RSS MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for label, done, seconds, cpu, rss in results:
+        flagged = sum(1 for d in done.review if d.get("kind") == "existing")
+        print(f"| {label} | {done.total_rows:,} | {seconds:.1f} | {cpu:.1f} | "
+              f"{done.total_rows / seconds:,.0f} | {done.total_rows / cpu:,.0f} | "
+              f"{done.created_count:,} | {done.unchanged_count:,} | {done.skipped_count:,} | "
+              f"{flagged}{'+' if len(done.review) >= 500 else ''} | {rss:,.0f} |")
 
 
 if __name__ == "__main__":

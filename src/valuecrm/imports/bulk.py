@@ -9,6 +9,7 @@ Django's bulk_create relies on the same).
 """
 
 import json
+from datetime import UTC
 
 from django.db import connection
 from django.db.models import Field, Model
@@ -81,6 +82,10 @@ class TableWriter:
                 return lambda v: json.dumps(v)
             if kind == "DecimalField":
                 return str
+            if kind == "DateTimeField":
+                # Django stores aware datetimes on SQLite as naive UTC text, "YYYY-MM-DD HH:MM:SS".
+                return lambda v: str(v.astimezone(UTC).replace(tzinfo=None)) \
+                    if getattr(v, "tzinfo", None) else f.get_db_prep_save(v, connection)
         return lambda v, f=f: f.get_db_prep_save(v, connection)
 
     def insert(self, rows: list[dict]) -> list[int]:
@@ -141,3 +146,28 @@ def merge_ranges(ranges: list[list[int]]) -> list[list[int]]:
         else:
             merged.append([lo, hi])
     return merged
+
+
+def lookup(table_model: type[Model], key_column: str, values: list, *, extra: str = "",
+           extra_params: tuple = (), select: str = "id", chunk: int = 900) -> list[tuple]:
+    """Rows (key, *select columns) of `table_model` whose `key_column` is in `values`,
+    one query per chunk, through the driver's cursor (no ORM compilation per batch)."""
+    quote = connection.ops.quote_name
+    table = quote(table_model._meta.db_table)
+    sqlite = connection.vendor == "sqlite"
+    mark = "?" if sqlite else "%s"
+    connection.ensure_connection()
+    cursor = connection.connection.cursor() if sqlite else connection.cursor()
+    found: list[tuple] = []
+    try:
+        for start in range(0, len(values), chunk):
+            part = values[start:start + chunk]
+            where = f"{quote(key_column)} IN ({', '.join([mark] * len(part))})"
+            if extra:
+                where += " AND " + extra.replace("%s", mark)
+            cursor.execute(f"SELECT {quote(key_column)}, {select} FROM {table} WHERE {where}",
+                           [*part, *extra_params])
+            found.extend(cursor.fetchall())
+    finally:
+        cursor.close()
+    return found

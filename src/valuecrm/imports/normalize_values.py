@@ -11,10 +11,10 @@ import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from valuecrm.customers.normalize import half_width, normalize_email, normalize_phone
@@ -66,6 +66,11 @@ def _parse_time(text: str) -> dt.time | None:
     text = text.strip()
     if not text:
         return None
+    if len(text) in (5, 8) and text[2] == ":" and text.isascii():
+        try:  # HH:MM and HH:MM:SS, the usual case
+            return dt.time.fromisoformat(text)
+        except ValueError:
+            pass
     match = _CN_TIME.match(text)
     afternoon = match.group(1) == "下午"
     body = match.group(2).strip()
@@ -152,18 +157,14 @@ def parse_date(value, *, dayfirst: bool = False) -> dt.date:
     return parse_moment(value, dayfirst=dayfirst)[0]
 
 
-@lru_cache(maxsize=4)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
 def parse_datetime(value, *, dayfirst: bool = False, default_time=dt.time(0, 0)) -> dt.datetime:
     """An aware datetime; a date without time is read at `default_time` in the site's zone."""
     day, time = parse_moment(value, dayfirst=dayfirst)
     time = time or default_time
     if time.tzinfo is not None:
         return dt.datetime.combine(day, time)
-    return dt.datetime.combine(day, time, _zone(settings.TIME_ZONE))
+    # Django caches the site zone (and resets it when the setting changes).
+    return dt.datetime.combine(day, time, timezone.get_default_timezone())
 
 
 def parse_amount(value, *, decimal_comma: bool = False, allow_negative: bool = False) -> Decimal:

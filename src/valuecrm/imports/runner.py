@@ -33,7 +33,7 @@ from valuecrm.customers.models import (
 )
 from valuecrm.customers.visibility import visible_customers
 from valuecrm.imports import dedupe
-from valuecrm.imports.bulk import TableWriter, id_ranges, merge_ranges
+from valuecrm.imports.bulk import TableWriter, id_ranges, lookup, merge_ranges
 from valuecrm.imports.models import ImportChange, ImportKind, ImportMode, ImportRun
 from valuecrm.imports.progress import progress_write
 from valuecrm.imports.readers import FileInfo, read_rows
@@ -238,12 +238,10 @@ class CustomerWriter:
         key = self.key
         values = sorted({r.values[key] for r in rows if r.values.get(key)})
         found: dict[str, int] = {}
-        for chunk in _chunks(values):
-            query = Customer.objects.filter(**{f"{key}__in": chunk})
-            if key == "external_id":
-                query = query.filter(source=self.engine.source)
-            for pk, value in query.order_by("pk").values_list("pk", key):
-                found.setdefault(value, pk)
+        extra = ("source = %s", (self.engine.source,)) if key == "external_id" else ("", ())
+        for value, pk in sorted(lookup(Customer, key, values, extra=extra[0],
+                                       extra_params=extra[1]), key=lambda r: r[1]):
+            found.setdefault(value, pk)
         return found
 
     def _stored(self, ids: Iterable[int]) -> dict[int, dict]:
@@ -528,12 +526,10 @@ class CustomerRefs:
                    "customer_phone": ("phone", {})}
         for target, (column, found) in lookups.items():
             values = sorted({r.values[target] for r in rows if r.values.get(target)})
-            for chunk in _chunks(values):
-                query = Customer.objects.filter(**{f"{column}__in": chunk})
-                if column == "external_id":
-                    query = query.filter(source=self.source)
-                for pk, value in query.order_by("pk").values_list("pk", column):
-                    found.setdefault(value, pk)
+            extra = ("source = %s", (self.source,)) if column == "external_id" else ("", ())
+            for value, pk in sorted(lookup(Customer, column, values, extra=extra[0],
+                                           extra_params=extra[1]), key=lambda r: r[1]):
+                found.setdefault(value, pk)
         resolved: dict[int, int] = {}
         for row in rows:
             for target, (_column, found) in lookups.items():
@@ -581,11 +577,10 @@ class OrderWriter:
         source = engine.source
         existing: dict[str, tuple[int, int]] = {}
         ids = sorted({r.values["external_id"] for r in rows})
-        for chunk in _chunks(ids):
-            for pk, external_id, customer_id in Order.objects.filter(
-                source=source, external_id__in=chunk
-            ).values_list("pk", "external_id", "customer_id"):
-                existing[external_id] = (pk, customer_id)
+        for external_id, pk, customer_id in lookup(Order, "external_id", ids, extra="source = %s",
+                                                   extra_params=(source,),
+                                                   select="id, customer_id"):
+            existing[external_id] = (pk, customer_id)
         fresh = []
         seen: dict[str, int] = {}
         for row in rows:

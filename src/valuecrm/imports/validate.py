@@ -109,6 +109,7 @@ class RowCleaner:
                 self.columns.append((index, header, target, handlers[target]))
         self.required = {t for t in _REQUIRED_ROW[kind]}
         self.mapped = {target: header for _i, header, target, _h in self.columns}
+        self.unmapped_required = [t for t in _REQUIRED_ROW[kind] if t not in self.mapped]
 
     # ------------------------------------------------------------ value handlers
 
@@ -228,9 +229,8 @@ class RowCleaner:
                     values.setdefault("custom_fields", {})[target[len(CUSTOM_FIELD_PREFIX):]] = value
             else:
                 values[target] = value
-        for target in self.required:
-            if target not in self.mapped:
-                row.errors.append(("", _("No column is mapped to “%(field)s”.") % {"field": target}))
+        for target in self.unmapped_required:
+            row.errors.append(("", _("No column is mapped to “%(field)s”.") % {"field": target}))
         if self.kind in (ImportKind.ORDERS, ImportKind.INTERACTIONS) and not row.errors and not (
             values.get("customer_external_id") or values.get("customer_email")
             or values.get("customer_phone")
