@@ -32,12 +32,17 @@
     if (v === null || v === undefined || Number.isNaN(v)) return "—";
     return new Intl.NumberFormat(locale, { maximumFractionDigits: digits === undefined ? 0 : digits }).format(v);
   }
+  /* compact: "axis" for value-axis ticks, which are round and close together
+   * (¥1.035M, ¥1.04M: four significant digits keep them apart); true for other
+   * short labels (two digits: ¥3K / ¥3000, not ¥2954.2 where 万 does not apply). */
   function money(v, currency, compact) {
     if (v === null || v === undefined || Number.isNaN(v)) return "—";
-    return new Intl.NumberFormat(locale, {
+    const digits = compact === "axis" ? { maximumSignificantDigits: 4 }
+      : compact ? { maximumSignificantDigits: 2 } : { maximumFractionDigits: 0 };
+    return new Intl.NumberFormat(locale, Object.assign({
       style: "currency", currency: currency || "CNY", currencyDisplay: "narrowSymbol",
-      maximumFractionDigits: compact ? 1 : 0, notation: compact ? "compact" : "standard",
-    }).format(v);
+      notation: compact ? "compact" : "standard",
+    }, digits)).format(v);
   }
   function pct(v, digits) {
     if (v === null || v === undefined || Number.isNaN(v)) return "—";
@@ -82,8 +87,10 @@
       return {
         grid: baseGrid(),
         tooltip: { trigger: "axis", valueFormatter: function (v) { return money(v, cur); } },
-        xAxis: categoryAxis(d.points.map(function (p) { return p.x; }), { boundaryGap: false }),
-        yAxis: valueAxis({ scale: true, axisLabel: { color: textColour(), formatter: function (v) { return money(v, cur, true); } } }),
+        xAxis: categoryAxis(d.points.map(function (p) { return p.x; }), { boundaryGap: false,
+          // the first and last dates sit on the plot's edges: keep them inside it
+          axisLabel: { color: textColour(), alignMinLabel: "left", alignMaxLabel: "right" } }),
+        yAxis: valueAxis({ scale: true, axisLabel: { color: textColour(), formatter: function (v) { return money(v, cur, "axis"); } } }),
         series: [{ name: d.series_name, type: "line", smooth: true, symbolSize: 8, areaStyle: { opacity: 0.12 },
           data: d.points.map(function (p) { return { value: p.y, url: p.url }; }) }],
       };
@@ -108,7 +115,7 @@
         tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
         xAxis: categoryAxis(d.items.map(function (t) { return t.label; })),
         yAxis: [valueAxis(), valueAxis({ splitLine: { show: false },
-          axisLabel: { color: textColour(), formatter: function (v) { return money(v, cur, true); } } })],
+          axisLabel: { color: textColour(), formatter: function (v) { return money(v, cur, "axis"); } } })],
         series: [
           { name: d.series_name, type: "bar", barMaxWidth: 48,
             label: { show: true, position: "top", color: textColour(), formatter: function (p) { return num(p.value); } },
@@ -197,7 +204,7 @@
             money(row.avg_clv, cur) + "<br>" + d.ratio_name + ": " + (row.ltv_cac === null ? "—" : num(row.ltv_cac, 1) + "×");
         } },
         xAxis: categoryAxis(d.items.map(function (r) { return r.label; }), { axisLabel: { color: textColour(), interval: 0, rotate: d.items.length > 5 ? 30 : 0 } }),
-        yAxis: valueAxis({ axisLabel: { color: textColour(), formatter: function (v) { return money(v, cur, true); } } }),
+        yAxis: valueAxis({ axisLabel: { color: textColour(), formatter: function (v) { return money(v, cur, "axis"); } } }),
         series: [
           { name: d.cac_name, type: "bar", barMaxWidth: 32, data: d.items.map(function (r) { return { value: r.cac, url: r.url }; }) },
           { name: d.ltv_name, type: "bar", barMaxWidth: 32, data: d.items.map(function (r) { return { value: r.avg_clv, url: r.url }; }) },
