@@ -96,6 +96,8 @@ def test_journey_filter_open_note_language_theme(page, live_server, login, shoot
             open_page(anon, f"{base}/login/")
             expect(anon.locator("html")).to_have_attribute("data-bs-theme", theme)
             expect(anon.locator("h1")).to_have_text("Welcome back" if lang == "en" else "欢迎回来")
+            # each language is offered under its own name, whatever the page's language
+            expect(anon.locator(".vc-auth-lang button")).to_have_text(["English", "简体中文"])
             shoot(anon, f"login-{'en' if lang == 'en' else 'zh'}-{theme}")
     login(page, "root")
     assert page.url == f"{base}/customers/"
@@ -141,6 +143,7 @@ def test_journey_filter_open_note_language_theme(page, live_server, login, shoot
     expect(page.locator(".vc-sidebar .vc-nav-link").first).to_have_text("客户")
     expect(page.locator(".vc-sidebar")).to_contain_text("我的待办")
     expect(page.locator("h1.vc-page-title")).to_have_text("客户")
+    expect(page.locator(".vc-topbar .dropdown-menu button[lang]")).to_have_text(["English", "简体中文"])
     visit_and_shoot_every_page(page, base, alice, shoot, "zh-light", js_errors)
 
     # -- dark theme, still in 中文

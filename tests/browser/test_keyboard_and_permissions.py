@@ -53,6 +53,15 @@ def test_rep_of_another_team_gets_404_for_a_customer_they_cannot_see(page, live_
     palette = page.request.get(f"{live_server.url}/palette/?q=Northern", headers={"HX-Request": "true"})
     assert palette.status == 200 and "Northern Lights" not in palette.text()
 
+    # A quick-action post from the same browser session is refused the same way and writes nothing.
+    from valuecrm.customers.models import Note
+
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    refused = page.request.post(f"{live_server.url}/customers/{north_only.pk}/notes/",
+                                form={"body": "sneaky"}, headers={"X-CSRFToken": csrf, "HX-Request": "true"})
+    assert refused.status == 404
+    assert Note.objects.filter(customer=north_only).count() == 0
+
     # The owner's own team sees it.
     page.context.clear_cookies()
     login(page, "rep_north")
