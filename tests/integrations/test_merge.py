@@ -3,7 +3,12 @@ from django.apps import apps
 
 from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from valuecrm.customers.models import ContactPoint, Customer
-from valuecrm.integrations.merge import customer_merge, customer_merge_undo, customer_relations, row_snapshot
+from valuecrm.integrations.merge import (
+    customer_merge,
+    customer_merge_undo,
+    customer_relations,
+    row_snapshot,
+)
 from valuecrm.integrations.models import CustomerMerge
 
 

@@ -345,11 +345,12 @@ def customer_merge_undo(*, actor, merge: CustomerMerge) -> tuple[Customer, Custo
     merge.save(update_fields=["undone_at", "undone_by"])
     survivor = Customer.objects.get(pk=merge.survivor_pk)
     merged = Customer.objects.get(pk=merge.merged_pk)
+    # The pair comes back to the review list (unless it no longer looks alike).
+    from valuecrm.integrations.duplicates import pair_rescore
+
+    pair_rescore(survivor.pk, merged.pk)
 
     def after_commit():
-        from valuecrm.integrations.duplicates import pair_rescore
-
-        pair_rescore(survivor.pk, merged.pk)
         events.customer_updated.send(sender=Customer, customer_id=survivor.pk, actor_id=actor.pk)
         events.customer_created.send(sender=Customer, customer_id=merged.pk, actor_id=actor.pk)
 

@@ -112,7 +112,7 @@ def _display(customer: Customer, key: str, definitions: dict) -> str:
     if key.startswith(CUSTOM_PREFIX):
         value = (customer.custom_fields or {}).get(key[len(CUSTOM_PREFIX):])
     else:
-        field = Customer._meta.get_field(key.removesuffix("_id"))
+        field = Customer._meta.get_field(key)
         if field.is_relation:
             value = getattr(customer, field.name)
         elif field.choices:
@@ -137,7 +137,7 @@ def _label(key: str, definitions: dict) -> str:
             return key[len(CUSTOM_PREFIX):]
         zh = (get_language() or "").startswith("zh")
         return definition.label_zh if zh and definition.label_zh else definition.label
-    return str(Customer._meta.get_field(key.removesuffix("_id")).verbose_name).capitalize()
+    return str(Customer._meta.get_field(key).verbose_name).capitalize()
 
 
 def _related_counts(customer: Customer) -> dict:
