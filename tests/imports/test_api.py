@@ -63,3 +63,11 @@ def test_other_users_runs_are_404(api_client_for, admin_user, rep_north, rep_sou
     assert api_client_for(rep_south).get(f"/api/v1/imports/{run_id}").status_code == 404
     assert api_client_for(rep_south).get("/api/v1/imports").json() == []
     assert api_client_for(admin_user).get(f"/api/v1/imports/{run_id}").status_code == 200
+
+
+def test_mapping_values_must_be_field_names(api_client_for, admin_user, data_dir):
+    response = upload(api_client_for(admin_user), mapping=json.dumps({"姓名": ["name"]}))
+    assert response.status_code == 422
+    assert response.json()["errors"] == {"mapping.姓名": ["Expected a field name."]}
+    response = upload(api_client_for(admin_user), options=json.dumps({"phone_region": 5}))
+    assert response.status_code == 422 and "options.phone_region" in response.json()["errors"]

@@ -300,3 +300,27 @@ def test_interactions(write_csv, run_import, admin_user):
     assert run.created_count == 1
     interaction = Customer.objects.get(external_id="C1").interactions.get()
     assert (interaction.kind, interaction.body) == ("call", "回访")
+
+
+def test_utf16_semicolon_file_imports(write_csv, run_import):
+    path = write_csv("c.csv", messy_customers(), encoding="utf-16", delimiter=";")
+    run = run_import(path)
+    assert (run.status, run.created_count, run.encoding, run.delimiter) == (
+        ImportStatus.SUCCEEDED, 4, "utf-16", ";")
+
+
+def test_bytes_in_another_encoding_after_the_sample_fail_cleanly(data_dir, run_import):
+    lines = ["name,city\n"] + [f"Person {n},Paris\n" for n in range(5000)]
+    path = data_dir / "late.csv"
+    path.write_bytes("".join(lines).encode() + "张三,上海\n".encode("gbk"))
+    run = run_import(path)
+    assert run.status == ImportStatus.FAILED
+    assert "not valid utf-8 text" in run.detail
+    assert Customer.objects.count() == 0
+
+
+def test_upload_name_is_sanitised(data_dir, admin_user):
+    run = services.import_upload(actor=admin_user, kind="customers", name="../../etc/x\x00.csv",
+                                 chunks=[b"name,email\nA,a@x.cn\n"])
+    assert run.original_name == "x.csv"
+    assert str(data_dir / "data" / "imports" / "files") in run.file_path

@@ -189,7 +189,7 @@ def _open_workbook(path: Path):
 
     try:
         return openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError, EOFError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a damaged workbook fails in many library-specific ways
         raise _fail(_("The spreadsheet could not be read (%(error)s). Is it a complete .xlsx file?")
                     % {"error": exc.__class__.__name__}) from None
 
@@ -201,7 +201,7 @@ def _sniff_xlsx(path: Path) -> FileInfo:
         rows = []
         for row in sheet.iter_rows(max_row=HEADER_SCAN_ROWS, values_only=True):
             rows.append(list(row))
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError, TypeError) as exc:
         raise _fail(_("The spreadsheet could not be read (%(error)s). Is it a complete .xlsx file?")
                     % {"error": exc.__class__.__name__}) from None
     finally:
@@ -222,7 +222,7 @@ def _xlsx_rows(path: Path, info: FileInfo) -> Iterator[Row]:
             if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
                 continue
             yield Row(number, values)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError, TypeError) as exc:
         raise _fail(_("The spreadsheet is damaged after row %(row)s (%(error)s).")
                     % {"row": info.header_row, "error": exc.__class__.__name__}) from None
     finally:

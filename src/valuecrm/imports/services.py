@@ -65,7 +65,8 @@ def import_upload(*, actor, kind: str, name: str, chunks) -> ImportRun:
     encoding, delimiter and header, and suggest a mapping. Returns a draft run."""
     _check_kind(kind)
     _require_importer(actor, kind)
-    safe_name = Path(name or "upload").name[:200] or "upload"
+    base = str(name or "").replace("\\", "/").replace("\x00", "").rsplit("/", 1)[-1]
+    safe_name = "".join(c for c in base if c.isprintable()).strip(" .")[:200] or "upload"
     target = uploads_dir() / f"{uuid.uuid4().hex}-{safe_name}"
     size = 0
     with open(target, "wb") as handle:
@@ -123,9 +124,19 @@ def clean_options(kind: str, options: dict, mapping: dict) -> dict:
     ):
         errors.setdefault("options.decisions", []).append(
             _("Each decision is create, skip or merge:<customer id>."))
-    source = cleaned.get("source", "import")
-    if not isinstance(source, str) or not source.strip() or len(source) > 50:
-        errors.setdefault("options.source", []).append(_("Enter a source name of 1–50 characters."))
+    for name in ("source", "customer_source"):
+        source = cleaned.get(name, "import")
+        if name == "customer_source" and source in (None, ""):
+            continue
+        if not isinstance(source, str) or not source.strip() or len(source) > 50 \
+                or "\x00" in source:
+            errors.setdefault(f"options.{name}", []).append(
+                _("Enter a source name of 1–50 characters."))
+    region = cleaned.get("phone_region")
+    if region not in (None, "") and not (isinstance(region, str) and len(region) == 2
+                                         and region.isascii() and region.isalpha()):
+        errors.setdefault("options.phone_region", []).append(
+            _("Enter a two-letter country code such as CN."))
     if errors:
         raise ValidationFailed(_("Validation failed"), errors=errors)
     for flag in ("dayfirst", "decimal_comma"):
@@ -144,8 +155,12 @@ def import_configure(*, actor, run: ImportRun, mapping: dict | None = None,
     if run.status != ImportStatus.DRAFT:
         raise Conflict(_("This import has already been started."))
     if mapping is not None:
-        mapping = {str(k): (v or "") for k, v in mapping.items()} if isinstance(mapping, dict) \
-            else mapping
+        if isinstance(mapping, dict):
+            bad = [k for k, v in mapping.items() if v is not None and not isinstance(v, str)]
+            if bad:
+                raise ValidationFailed(_("The column mapping is not usable."), errors={
+                    f"mapping.{k}": [_("Expected a field name.")] for k in bad})
+            mapping = {str(k): (v or "") for k, v in mapping.items()}
         errors = check_mapping(run.kind, mapping, run.headers)
         if errors:
             raise ValidationFailed(_("The column mapping is not usable."), errors=errors)
