@@ -63,8 +63,12 @@ test-browser: venv assets system-deps
 
 test: lint test-sqlite test-postgres test-browser
 
-bench: venv
+# Benchmarks print their tables and update bench/README.md (minutes to tens of minutes each).
+bench: venv assets
 	$(PY) bench/engine.py
+	$(PY) bench/web.py
+	$(PY) bench/scoring.py
+	$(PY) bench/import.py
 
 clean:
 	rm -rf var/test* .pytest_cache
