@@ -212,7 +212,23 @@ def merge_list(request):
     except DomainError as exc:
         return _forbidden(request, exc)
     page = Paginator(selectors.customer_merges(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
+    definitions = {d.key: d for d in CustomFieldDefinition.objects.all()}
+    for merge in page:
+        merge.taken_labels = [_label(key, definitions) for key, side in merge.field_choices.items()
+                              if side == MERGED and _known_field(key)]
     return render(request, "integrations/merges.html", {"page": page})
+
+
+def _known_field(key: str) -> bool:
+    from django.core.exceptions import FieldDoesNotExist
+
+    if key.startswith(CUSTOM_PREFIX):
+        return True
+    try:
+        Customer._meta.get_field(key)
+    except FieldDoesNotExist:
+        return False
+    return True
 
 
 @login_required
