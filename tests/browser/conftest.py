@@ -61,7 +61,10 @@ def new_page(browser, js_errors):
     contexts = []
 
     def _new(cookies: dict | None = None, base_url: str | None = None):
-        context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
+        # Reduced motion: charts are drawn without animation, so a screenshot never
+        # catches a line half-way through its entrance.
+        context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US",
+                                      reduced_motion="reduce")
         contexts.append(context)
         if cookies:
             context.add_cookies([{"name": k, "value": v, "url": base_url} for k, v in cookies.items()])

@@ -76,7 +76,7 @@
     sparkline: function (d, cur) {
       return {
         grid: { left: 2, right: 2, top: 4, bottom: 2 },
-        xAxis: { type: "category", show: false, data: d.map(function (p) { return p.x; }) },
+        xAxis: { type: "category", show: false, boundaryGap: false, data: d.map(function (p) { return p.x; }) },  // edge to edge
         yAxis: { type: "value", show: false, scale: true },
         tooltip: { trigger: "axis", valueFormatter: function (v) { return money(v, cur); } },
         series: [{ type: "line", data: d.map(function (p) { return p.y; }), smooth: true, symbol: "none",
@@ -217,7 +217,8 @@
       return {
         grid: baseGrid({ top: 36 }), legend: legend(),
         tooltip: { trigger: "axis", valueFormatter: function (v) { return num(v, 1); } },
-        xAxis: categoryAxis(d.x, { boundaryGap: false }),
+        xAxis: categoryAxis(d.x, { boundaryGap: false,
+          axisLabel: { color: textColour(), alignMinLabel: "left", alignMaxLabel: "right" } }),
         yAxis: valueAxis({ name: d.y_name, nameLocation: "middle", nameGap: 40 }),
         series: [
           { name: d.actual_name, type: "line", symbol: "none", data: d.actual, markArea: markArea },
@@ -292,6 +293,8 @@
     option.backgroundColor = "transparent";
     option.color = colours();
     option.textStyle = { fontFamily: getComputedStyle(document.body).fontFamily };
+    // People who asked their system for less motion get the charts drawn at once.
+    option.animation = !window.matchMedia("(prefers-reduced-motion: reduce)").matches;
     chart.setOption(option);
     chart.on("click", function (p) {
       const url = p.data && p.data.url;
