@@ -19,14 +19,16 @@ from django.db import connection
 
 from valuecrm.sales.models import REVENUE_STATUSES, Order
 
-ORDER_SCHEMA = {"customer_id": "int64", "date": "date", "amount": "float64", "cost": "float64"}
+DAYS_SCHEMA = {"customer_id": "int64", "date": "date", "amount": "float64", "costed_revenue": "float64",
+               "cost": "float64", "orders": "int64"}
 
 
 @dataclass(frozen=True)
 class OrdersSource:
-    """An Ibis expression with one row per revenue order up to ``as_of``.
+    """An Ibis table with one row per customer and purchase day up to ``as_of``.
 
-    Columns: ``customer_id``, ``date`` (local calendar day), ``amount``, ``cost``.
+    Columns: ``customer_id``, ``date`` (local calendar day), ``amount`` (spend that
+    day), ``costed_revenue`` and ``cost`` (of orders whose cost is known), ``orders``.
     """
 
     table: ibis.Table
@@ -75,44 +77,57 @@ def utc_offset(as_of: dt.date) -> dt.timedelta:
     return dt.datetime.combine(as_of, dt.time(12), tzinfo=zone).utcoffset() or dt.timedelta(0)
 
 
+DAYS_TABLE = "insights_customer_days"
+
+
 def revenue_orders(as_of: dt.date) -> OrdersSource:
-    con = ibis_connection()
-    # The local calendar day of an order is computed in SQL by each backend's own
-    # date functions (Ibis' interval arithmetic needs SQLite >= 3.42).
+    """Revenue orders up to ``as_of``, aggregated per customer and local day into a TEMP table.
+
+    One scan of the orders (cancelled/refunded excluded) inside the database; the
+    summaries, the holdout split and the churn features then read the much
+    cheaper per-day rows. Call :func:`release` when done.
+    """
     statuses = ", ".join(f"'{s}'" for s in REVENUE_STATUSES)  # fixed enum values, not input
     table = connection.ops.quote_name(Order._meta.db_table)
+    # The local calendar day of an order, by each backend's own date functions.
     if connection.vendor == "sqlite":
         offset = int(utc_offset(as_of).total_seconds())
-        day = f"date(placed_at, '{offset:+d} seconds')"
+        day, real = f"date(placed_at, '{offset:+d} seconds')", "REAL"
     else:
-        day = f"(placed_at AT TIME ZONE '{settings.TIME_ZONE}')::date"
-    sql = (
-        f"SELECT customer_id, {day} AS date, CAST(total_amount AS REAL) AS amount, "
-        f"CAST(total_cost AS REAL) AS cost FROM {table} WHERE status IN ({statuses})"
+        zone = zoneinfo.ZoneInfo(settings.TIME_ZONE).key  # a validated zone name
+        day, real = f"(placed_at AT TIME ZONE '{zone}')::date", "DOUBLE PRECISION"
+    amount, cost = f"CAST(total_amount AS {real})", f"CAST(total_cost AS {real})"
+    select = (
+        f"SELECT customer_id, {day} AS date, SUM({amount}) AS amount, "
+        f"SUM(CASE WHEN total_cost > 0 THEN {amount} ELSE 0 END) AS costed_revenue, "
+        f"SUM(CASE WHEN total_cost > 0 THEN {cost} ELSE 0 END) AS cost, COUNT(*) AS orders "
+        f"FROM {table} WHERE status IN ({statuses}) AND {day} <= %s GROUP BY 1, 2"
     )
-    if connection.vendor == "postgresql":
-        sql = sql.replace("AS REAL", "AS DOUBLE PRECISION")
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {DAYS_TABLE}")
+        cursor.execute(f"CREATE TEMP TABLE {DAYS_TABLE} AS {select}",
+                       [as_of.isoformat() if connection.vendor == "sqlite" else as_of])
+        cursor.execute(f"CREATE INDEX {DAYS_TABLE}_key ON {DAYS_TABLE} (customer_id, date)")
+    con = ibis_connection()
     # An explicit schema: no probing query (Ibis' probe needs a temp view on PostgreSQL).
-    rows = con.sql(sql, schema=ORDER_SCHEMA)
-    return OrdersSource(rows.filter(rows.date <= ibis.date(as_of)), as_of)
+    rows = con.sql(f"SELECT customer_id, date, amount, costed_revenue, cost, orders FROM {DAYS_TABLE}",
+                   schema=DAYS_SCHEMA)
+    return OrdersSource(rows, as_of)
+
+
+def release(source: OrdersSource) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {DAYS_TABLE}")
 
 
 def customer_days(source: OrdersSource) -> pd.DataFrame:
-    """One row per customer and purchase day: spend, and revenue/cost of orders with known cost.
+    """One row per customer and purchase day: spend, revenue/cost of orders with known cost, orders.
 
     Orders on one day are one purchase occasion in the engine anyway, so this is
-    the churn features' input with fewer rows, and the money aggregates below need
-    no further scan of the orders.
+    the churn features' input, and the money aggregates below need no further
+    scan of the orders.
     """
-    t = source.table
-    costed = t.cost > 0
-    zero = ibis.literal(0.0)
-    daily = t.group_by(["customer_id", "date"]).aggregate(
-        amount=t.amount.sum(),
-        costed_revenue=ibis.ifelse(costed, t.amount, zero).sum(),
-        cost=ibis.ifelse(costed, t.cost, zero).sum(),
-    )
-    frame = daily.to_pyarrow().to_pandas()
+    frame = source.table.to_pyarrow().to_pandas()
     frame["date"] = pd.to_datetime(frame["date"])
     return frame
 
@@ -130,6 +145,7 @@ def customer_money(days: pd.DataFrame, as_of: dt.date, window_days: int) -> pd.D
     frame = pd.DataFrame({
         "customer_id": days["customer_id"],
         "revenue": amount,
+        "orders": days["orders"],
         "costed_revenue": days["costed_revenue"],
         "cost": days["cost"],
         "spend_last": amount.where(days["date"] > last_start, 0.0),

@@ -217,27 +217,41 @@ def _customers(referral_tag: str) -> tuple[pd.DataFrame, set[int]]:
 
 
 def _compute(run: ScoreRun, tracker: _Tracker) -> _Result:
-    as_of, unit = run.as_of, run.unit
-    scale = unit_days(unit)
     rules, tier_policy, warn_policy = LifecycleRules.current(), TierPolicy.current(), WarningPolicy.current()
     tracker.step("load")
     customers, referrers = _customers(tier_policy.referral_tag)
-    source = data.revenue_orders(as_of)
-    prev = _previous_snapshot(as_of)
+    prev = _previous_snapshot(run.as_of)
+    tracker.step("summary")
+    source = data.revenue_orders(run.as_of)
+    try:
+        return _compute_from(run, tracker, source, customers, referrers, prev, rules, tier_policy,
+                             warn_policy)
+    finally:
+        data.release(source)
+
+
+def _compute_from(run, tracker, source, customers, referrers, prev, rules, tier_policy,
+                  warn_policy) -> _Result:
+    as_of, unit = run.as_of, run.unit
+    scale = unit_days(unit)
     result = _Result()
-    result.owners = {int(i): (r.name, None if pd.isna(r.owner_id) else int(r.owner_id), r.language if isinstance(r.language, str) else "")
-                     for i, r in zip(customers.index, customers.itertuples(), strict=True)}
+    result.owners = {
+        int(i): (r.name, None if pd.isna(r.owner_id) else int(r.owner_id),
+                 r.language if isinstance(r.language, str) else "")
+        for i, r in zip(customers.index, customers.itertuples(), strict=True)
+    }
     result.run_fields = {"n_customers": len(customers), "n_orders": 0}
     table = playbook.playbook_lookup()
 
     buyers = pd.DataFrame()
-    tracker.step("summary")
     days = data.customer_days(source)
     days = days[days["customer_id"].isin(customers.index)]
     if len(days):
         summary = fitting.full_summary(source, unit)
         summary = summary[summary.index.isin(customers.index)]
         money = data.customer_money(days, as_of, rules.trend_window_days)
+        # The summary counts purchase days; orders come from the per-day counts.
+        summary["n_orders"] = money["orders"].reindex(summary.index).fillna(0).astype(int)
         result.run_fields["n_orders"] = int(summary["n_orders"].sum())
         data_start = pd.Timestamp(summary["first_purchase"].min()).date()
 
