@@ -5,7 +5,7 @@ import json
 
 from django.http import StreamingHttpResponse
 from django.utils.translation import gettext as _
-from ninja import File, Form, Router, Schema
+from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from valuecrm.common.errors import NotFound, ValidationFailed
@@ -87,7 +87,7 @@ def import_create(request, file: UploadedFile = File(...), kind: str = Form(...)
                                     options=options_value or {})
     run = services.import_start(actor=request.user, run=run, dry_run=dry_run)
     run.refresh_from_db()
-    return 201, _out(run)
+    return Status(201, _out(run))
 
 
 @router.get("/imports", response={200: list[ImportRunOut]})
