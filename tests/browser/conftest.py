@@ -88,9 +88,9 @@ def page(new_page):
 def shoot():
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
-    def _shoot(pg, name: str):
+    def _shoot(pg, name: str, full_page: bool = True):
         path = SCREENSHOTS / f"{name}.png"
-        pg.screenshot(path=str(path), full_page=True, animations="disabled")
+        pg.screenshot(path=str(path), full_page=full_page, animations="disabled")
         return path
 
     return _shoot

@@ -81,6 +81,10 @@ def test_value_pages_draw_every_chart_in_both_languages_and_themes(page, live_se
         open_page(page, f"{base}/customers/")
         expect(page.locator("#vc-results tbody tr")).to_have_count(50)
         shoot(page, f"customer-list-demo-{suffix}")
+        if suffix == "en-light":  # the README's picture: what fits on one screen
+            shoot(page, "customer-list-en", full_page=False)
         open_page(page, f"{base}/customers/{star.pk}/")
         expect(page.locator("h1.vc-page-title")).to_contain_text(star.name)
         shoot(page, f"customer-detail-demo-{suffix}")
+        if suffix == "zh-light":
+            shoot(page, "customer-detail-zh", full_page=False)
