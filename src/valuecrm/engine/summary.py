@@ -179,9 +179,10 @@ def summarize(
     daily = rows.group_by(["customer_id", "day"]).aggregate(
         spend=rows.amount.sum(),
         orders=rows.count(),
-        negative=(rows.amount < 0).cast("int64").sum(),
-        missing_amount=rows.amount.isnull().cast("int64").sum(),
-        bad_day=(rows.day.isnull() & rows.raw_day.notnull()).cast("int64").sum(),
+        # Count flags with ifelse: PostgreSQL refuses a boolean → bigint cast.
+        negative=ibis.ifelse(rows.amount < 0, 1, 0).sum(),
+        missing_amount=ibis.ifelse(rows.amount.isnull(), 1, 0).sum(),
+        bad_day=ibis.ifelse(rows.day.isnull() & rows.raw_day.notnull(), 1, 0).sum(),
     )
     split = ibis.date(calibration) if calibration is not None else None
     in_calibration = daily.day <= split if split is not None else None  # None: no filter

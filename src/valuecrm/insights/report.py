@@ -6,6 +6,8 @@ and every signed-in user may read it.
 
 from __future__ import annotations
 
+import math
+
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -42,7 +44,12 @@ def param_rows(model: str, params: list[dict]) -> list[dict]:
     rows = []
     for p in params:
         se = p["se"]
-        ci = (p["value"] - 1.96 * se, p["value"] + 1.96 * se) if se is not None else None
+        # Parameters are positive and fitted on the log scale: the interval is the
+        # log-scale Wald interval mapped back (same rule as the engine's summary()).
+        ci = None
+        if se is not None and p["value"] > 0:
+            spread = math.exp(1.959964 * se / p["value"])
+            ci = (p["value"] / spread, p["value"] * spread)
         rows.append({**p, "meaning": param_meaning(model, p["name"]), "ci": ci})
     return rows
 

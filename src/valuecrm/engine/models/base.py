@@ -404,7 +404,12 @@ class MLEModel:
         return params
 
     def summary(self) -> pd.DataFrame:
-        """Table of estimates with standard errors and 95 % Wald intervals."""
+        """Table of estimates with standard errors and 95 % intervals.
+
+        Every parameter is positive and was estimated on the log scale, so the
+        interval is the Wald interval of log θ mapped back (delta method:
+        se(log θ) ≈ se(θ) / θ). It never crosses zero, unlike θ ± 1.96·se.
+        """
         params = self._check_fitted()
         se = getattr(self, "standard_errors_", dict.fromkeys(params, np.nan))
         estimate = np.array([params[name] for name in self._param_names])
@@ -414,8 +419,8 @@ class MLEModel:
                 "param": list(self._param_names),
                 "estimate": estimate,
                 "se": errors,
-                "lower95": estimate - 1.959964 * errors,
-                "upper95": estimate + 1.959964 * errors,
+                "lower95": estimate * np.exp(-1.959964 * errors / estimate),
+                "upper95": estimate * np.exp(1.959964 * errors / estimate),
             }
         )
 
