@@ -1,4 +1,5 @@
 import hashlib
+import re
 import secrets
 
 from django.contrib.auth.models import AbstractUser
@@ -7,6 +8,21 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from valuecrm.accounts.roles import MANAGER_ROLES, ROLE_SCOPE, WRITER_ROLES, Role, Scope
+
+# Han ideographs (with extension A and compatibility forms), kana and Hangul: names
+# written in these scripts put the family name first, with no space (刘洋, not 洋 刘).
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+def person_name(first_name: str, last_name: str, username: str = "") -> str:
+    """How a user's name is shown: 刘洋 for a CJK name, "Ada Lovelace" otherwise,
+    the username when both parts are empty."""
+    first, last = (first_name or "").strip(), (last_name or "").strip()
+    if _CJK.search(first) or _CJK.search(last):
+        full = f"{last}{first}"
+    else:
+        full = f"{first} {last}".strip()
+    return full or username or ""
 
 
 class Team(models.Model):
@@ -29,6 +45,15 @@ class User(AbstractUser):
     # Empty means "follow the browser's Accept-Language".
     language = models.CharField(_("language"), max_length=10, blank=True, default="")
     theme = models.CharField(_("theme"), max_length=10, blank=True, default="light")
+
+    def get_full_name(self):
+        # Django's "first last" reads backwards for Chinese names; admin pages use this.
+        return person_name(self.first_name, self.last_name)
+
+    @property
+    def display_name(self) -> str:
+        """The name to show anywhere in the UI (see person_name)."""
+        return person_name(self.first_name, self.last_name, self.username)
 
     @property
     def scope(self) -> str:

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from valuecrm.accounts.models import person_name
 from valuecrm.customers.models import AcquisitionChannel, CustomerKind
 from valuecrm.insights.list_fields import VALUE_COLUMN_SPECS
 
 
 def _person(row: dict) -> str:
-    full = f"{row['owner__first_name']} {row['owner__last_name']}".strip()
-    return full or row["owner__username"] or ""
+    return person_name(row["owner__first_name"], row["owner__last_name"], row["owner__username"])
 
 
 def _local(moment) -> str:

@@ -141,7 +141,7 @@ def _user_label(pk) -> str:
     if pk is None:
         return _("Unassigned")
     user = User.objects.filter(pk=pk).only("username", "first_name", "last_name").first()
-    return (user.get_full_name() or user.username) if user else f"#{pk}"
+    return user.display_name if user else f"#{pk}"
 
 
 def _team_label(pk) -> str:
@@ -176,7 +176,7 @@ def _owner_choices(user) -> list[tuple[str, str]]:
     options = [(ME_VALUE, _("Me"))] if getattr(user, "pk", None) else []
     if scope == Scope.ALL:
         options.append((NONE_VALUE, _("Unassigned")))
-    return options + [(str(u.pk), u.get_full_name() or u.username) for u in users]
+    return options + [(str(u.pk), u.display_name) for u in users]
 
 
 def _team_choices(user) -> list[tuple[str, str]]:

@@ -112,7 +112,7 @@ class CustomerForm(ServiceErrorsMixin, forms.Form):
         self.fields["company"].queryset = organisations
         if user.can_manage:
             self.fields["owner"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")
-            self.fields["owner"].label_from_instance = lambda u: u.get_full_name() or u.username
+            self.fields["owner"].label_from_instance = lambda u: u.display_name
             self.fields["team"].queryset = Team.objects.order_by("name")
         else:
             # Assigning records is a manager's decision; the service defaults them.

@@ -201,7 +201,7 @@ class _CustomFieldLabels:
 def _user_label(user) -> str:
     if user is None:
         return ""
-    return user.get_full_name() or user.username
+    return user.display_name
 
 
 def _subject(model, row) -> str:

@@ -123,8 +123,8 @@ def _display(customer: Customer, key: str, definitions: dict) -> str:
         return ""
     if isinstance(value, bool):
         return _("Yes") if value else _("No")
-    if hasattr(value, "get_full_name"):
-        return value.get_full_name() or value.username
+    if hasattr(value, "display_name"):
+        return value.display_name
     if hasattr(value, "tzinfo"):
         return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
     return str(value)

@@ -346,7 +346,7 @@ def customer_bulk_action(request):
             changed = customers_bulk_assign(actor=request.user, customer_ids=ids, owner=owner)
             messages.success(request, ngettext(
                 "Assigned %(n)d customer to %(owner)s.", "Assigned %(n)d customers to %(owner)s.",
-                changed) % {"n": changed, "owner": owner.get_full_name() or owner.username})
+                changed) % {"n": changed, "owner": owner.display_name})
         else:
             return HttpResponseBadRequest(_("Unknown bulk action."))
     except DomainError as exc:
