@@ -116,6 +116,8 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [PACKAGE_DIR / "locale"]
 USE_I18N = True
+# Thousands grouping for 中文 too (valuecrm/formats/zh_Hans/formats.py).
+FORMAT_MODULE_PATH = "valuecrm.formats"
 USE_TZ = True
 TIME_ZONE = os.environ.get("VALUECRM_TIME_ZONE", "Asia/Shanghai")
 VALUECRM_CURRENCY = os.environ.get("VALUECRM_CURRENCY", "CNY")

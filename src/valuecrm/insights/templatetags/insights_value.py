@@ -3,7 +3,7 @@ levels, and the value card that any page (the customer 360 page) can drop in."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
 from django.conf import settings
@@ -26,23 +26,37 @@ def _grouped(value, places: int) -> str:
     # Some locales (zh-Hans in Django) define no digit grouping; money and counts in a
     # CRM read badly without it, so group by thousands with the locale's separators
     # and fall back to "," where the locale has none.
+    # numberformat cuts extra decimals off (¥1,234.99 → ¥1,234); round half up instead.
+    value = Decimal(str(value))
+    if not value.is_finite():
+        return "—"
+    value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     return numberformat.format(
         value, formats.get_format("DECIMAL_SEPARATOR"), decimal_pos=places, grouping=3,
         thousand_sep=formats.get_format("THOUSAND_SEPARATOR") or ",", force_grouping=True,
     )
 
 
-@register.filter
-def money(value, places: int = 0):
-    """¥12,345 (grouping and decimal mark follow the active locale)."""
+def _money(value, currency: str, places: int) -> str:
     if value in (None, ""):
         return "—"
-    currency = settings.VALUECRM_CURRENCY
     symbol = CURRENCY_SYMBOLS.get(currency, currency + " ")
     number = _grouped(Decimal(str(value)), int(places))
     if number.startswith("-"):
         return f"-{symbol}{number[1:]}"
     return f"{symbol}{number}"
+
+
+@register.filter
+def money(value, places: int = 0):
+    """¥12,345 in the default currency (grouping and decimal mark follow the active locale)."""
+    return _money(value, settings.VALUECRM_CURRENCY, places)
+
+
+@register.filter
+def money_in(value, currency: str):
+    """An amount in its own currency, to the cent: an order's total (US$1,234.50)."""
+    return _money(value, currency or settings.VALUECRM_CURRENCY, 2)
 
 
 @register.filter
