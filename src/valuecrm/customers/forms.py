@@ -23,6 +23,7 @@ from valuecrm.customers.models import (
     Direction,
     InteractionKind,
 )
+from valuecrm.customers.normalize import normalize_email, normalize_phone
 from valuecrm.customers.visibility import visible_customers
 
 CUSTOM_FIELD_PREFIX = "cf_"
@@ -128,6 +129,14 @@ class CustomerForm(ServiceErrorsMixin, forms.Form):
         for definition in self.custom_definitions:
             self.fields[CUSTOM_FIELD_PREFIX + definition.key] = self.custom_form_field(definition)
         self.style()
+
+    # The service's own normalisers, so a bad e-mail or phone is reported in the same
+    # round as every other field error instead of only after the form is otherwise valid.
+    def clean_email(self):
+        return normalize_email(self.cleaned_data.get("email"))
+
+    def clean_phone(self):
+        return normalize_phone(self.cleaned_data.get("phone"))
 
     @staticmethod
     def initial_from(customer: Customer) -> dict:
