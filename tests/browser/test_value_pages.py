@@ -40,6 +40,19 @@ def wait_for_charts(pg):
                          "el => el.querySelector('canvas, svg') || el.classList.contains('vc-chart-empty'))")
 
 
+def stage_colours(pg):
+    """{stage label: colour} as drawn by the lifecycle funnel and by the stage-flow Sankey."""
+    return pg.evaluate("""() => {
+      const option = key => echarts.getInstanceByDom(document.querySelector(`[data-vc-chart="${key}"]`)).getOption();
+      const funnel = option("funnel");
+      const labels = funnel.yAxis[0].data;
+      const bars = Object.fromEntries(funnel.series[0].data.map((d, i) => [labels[i], d.itemStyle.color]));
+      const nodes = {};
+      for (const n of option("stage_flow").series[0].data) nodes[n.name.replace("\u200b", "")] = n.itemStyle.color;
+      return {funnel: bars, flow: nodes};
+    }""")
+
+
 def set_look(user, language, theme):
     from valuecrm.accounts.services import user_preferences_update
 
@@ -70,6 +83,12 @@ def test_value_pages_draw_every_chart_in_both_languages_and_themes(page, live_se
         expect(page.locator("h1.vc-page-title")).to_have_text("Customer value" if language == "en" else "客户价值")
         wait_for_charts(page)
         assert chart_containers_rendered(page) == dict.fromkeys(DASHBOARD_CHARTS, True)
+        colours = stage_colours(page)
+        assert len(set(colours["funnel"].values())) == len(colours["funnel"])  # one colour per stage
+        shared = colours["funnel"].keys() & colours["flow"].keys()
+        assert shared, colours
+        # A stage is the same colour in the funnel and in the flow next to it.
+        assert {k: colours["flow"][k] for k in shared} == {k: colours["funnel"][k] for k in shared}
         shoot(page, f"value-dashboard-{suffix}")
 
         open_page(page, f"{base}/value/model/")

@@ -27,6 +27,16 @@
     return [css("--bs-primary", "#0d6efd"), "#20c997", "#fd7e14", "#6f42c1", "#d63384", "#0dcaf0", "#ffc107", "#6c757d"];
   }
 
+  /* One colour per lifecycle stage, shared by every chart that shows stages (the funnel
+   * and the stage-flow Sankey), so "At risk" is the same orange wherever it appears. */
+  function stageColour(code) {
+    const map = {
+      prospect: "#adb5bd", new: "#0dcaf0", growing: "#20c997", loyal: css("--bs-primary", "#0d6efd"),
+      at_risk: "#fd7e14", churned: "#dc3545", reactivated: "#6f42c1",
+    };
+    return map[code] || "#6c757d";
+  }
+
   /* ---- numbers in the reader's locale ---- */
   function num(v, digits) {
     if (v === null || v === undefined || Number.isNaN(v)) return "—";
@@ -135,19 +145,19 @@
         yAxis: categoryAxis(items.map(function (s) { return s.label; })),
         series: [{ name: d.series_name, type: "bar", barMaxWidth: 26,
           label: { show: true, position: "right", color: textColour(), formatter: function (p) { return num(p.value); } },
-          data: items.map(function (s, i) {
-            return { value: s.count, url: s.url, itemStyle: { color: colours()[(items.length - 1 - i) % 8] } };
+          data: items.map(function (s) {
+            return { value: s.count, url: s.url, itemStyle: { color: stageColour(s.stage) } };
           }) }],
       };
     },
     stage_flow: function (d) {
       // Left nodes are "stage before", right nodes "stage after": the same label with a
       // zero-width space appended, so at_risk → churned → at_risk never forms a cycle.
-      const names = {};
+      const names = {};  // node name → stage code, for its colour
       const links = d.links.map(function (l) {
         const target = l.target + "\u200b";
-        names[l.source] = true;
-        names[target] = true;
+        names[l.source] = l.source_code;
+        names[target] = l.target_code;
         return { source: l.source, target: target, value: l.value, url: l.url };
       });
       return {
@@ -157,7 +167,7 @@
         } },
         series: [{ type: "sankey", left: 8, right: 96, top: 8, bottom: 8, nodeGap: 10, emphasis: { focus: "adjacency" },
           label: { color: textColour() }, lineStyle: { color: "gradient", opacity: 0.35 },
-          data: Object.keys(names).map(function (n) { return { name: n }; }), links: links }],
+          data: Object.keys(names).map(function (n) { return { name: n, itemStyle: { color: stageColour(names[n]) } }; }), links: links }],
       };
     },
     rfm: function (d, cur) {
