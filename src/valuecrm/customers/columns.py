@@ -52,6 +52,9 @@ class Column:
 
 
 _kind_text = _choice_text(CustomerKind.choices)
+# Shown by default: the value presets ("high value at risk") are defined by these numbers,
+# so a list that hides them cannot show why a customer is in the view.
+DEFAULT_VALUE_COLUMNS = {"clv", "churn_risk", "tier", "stage"}
 _channel_text = _choice_text(AcquisitionChannel.choices)
 
 COLUMNS: tuple[Column, ...] = (
@@ -66,10 +69,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("region", _("Region"), ("region",), lambda r: r["region"], default=False),
     Column("channel", _("Acquisition channel"), ("acquisition_channel",),
            lambda r: _channel_text(r["acquisition_channel"]), default=False),
-    Column("tags", _("Tags"), (), lambda r: ", ".join(r["tags"])),
-    Column("created", _("Created"), ("created_at",), lambda r: _local(r["created_at"]), sort="created"),
+    Column("tags", _("Tags"), (), lambda r: ", ".join(r["tags"]), default=False),
+    Column("created", _("Created"), ("created_at",), lambda r: _local(r["created_at"]), sort="created",
+           default=False),
     # customer value (insights): CLV, P(alive), churn risk, value at risk, tier, stage, segment
-    *(Column(key, label, fields, text, sort=sort, default=False)
+    *(Column(key, label, fields, text, sort=sort, default=key in DEFAULT_VALUE_COLUMNS)
       for key, label, fields, text, sort in VALUE_COLUMN_SPECS),
 )
 COLUMNS_BY_KEY = {column.key: column for column in COLUMNS}

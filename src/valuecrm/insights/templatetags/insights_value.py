@@ -74,7 +74,7 @@ def grouped(value, places: int = 0):
 
 
 def risk_level(churn_risk) -> dict | None:
-    if churn_risk is None:
+    if churn_risk in (None, ""):  # "": an unscored customer's missing value in a template
         return None
     for upper, code, label, colour in RISK_LEVELS:
         if churn_risk < upper:
