@@ -90,16 +90,31 @@ class TableWriter:
 
     def insert(self, rows: list[dict]) -> list[int]:
         """Insert `rows` (attname → python value); returns their new ids in order."""
-        given_names = [f.attname for f in self.given]
+        # Per column: a constant, or (attname, name, converter, default when None).
+        plan = []
+        for f in self.order:
+            if f in self.given:
+                convert = self.converters[self.given.index(f)]
+                default = None if f.null else self.constant_default(f)
+                if default is not None and convert is not None:
+                    default = convert(default)
+                plan.append((f.attname, f.name, convert, default))
+            else:
+                plan.append(self.constant[f.attname])
         tuples = []
         for row in rows:
-            values = dict(self.constant)
-            for name, convert, f in zip(given_names, self.converters, self.given, strict=True):
-                value = row.get(name, row.get(f.name))
-                if value is None and not f.null:
-                    value = self.constant_default(f)
-                values[name] = convert(value) if convert is not None and value is not None else value
-            tuples.append([values[f.attname] for f in self.order])
+            values = []
+            for step in plan:
+                if type(step) is not tuple:
+                    values.append(step)
+                    continue
+                attname, name, convert, default = step
+                value = row.get(attname, row.get(name)) if attname != name else row.get(name)
+                if value is None:
+                    values.append(default)
+                else:
+                    values.append(convert(value) if convert is not None else value)
+            tuples.append(values)
         ids: list[int] = []
         width = len(self.columns)
         sqlite = connection.vendor == "sqlite"
@@ -128,14 +143,18 @@ class TableWriter:
 
 
 def id_ranges(ids) -> list[list[int]]:
-    """[3, 4, 5, 9] → [[3, 5], [9, 9]] (ids as recorded on the run, compact for millions)."""
+    """[3, 4, 5, 9] → [[3, 5], [9, 9]] (ids as recorded on the run, compact for millions).
+
+    Streams over `ids` (a run's ids arrive in increasing order) instead of sorting a
+    copy, which for five million orders would cost more memory than the whole import.
+    """
     ranges: list[list[int]] = []
-    for pk in sorted(ids):
+    for pk in ids:
         if ranges and pk == ranges[-1][1] + 1:
             ranges[-1][1] = pk
         else:
             ranges.append([pk, pk])
-    return ranges
+    return merge_ranges(ranges)
 
 
 def merge_ranges(ranges: list[list[int]]) -> list[list[int]]:

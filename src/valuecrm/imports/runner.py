@@ -323,12 +323,14 @@ class CustomerWriter:
             creates.append(row)
 
         creates = self._review_duplicates(creates, updates, stored)
+        merge_targets = [pk for _row, pk, _merge in updates if pk not in stored]
+        stored.update(self._stored(merge_targets))
         self._companies([r for r in rows if not r.errors])
 
         for row, pk, merge_only in updates:
             if row.errors:
                 continue
-            self._update(row, pk, stored.get(pk) or self._stored([pk]).get(pk), merge_only)
+            self._update(row, pk, stored.get(pk), merge_only)
 
         new_rows = []
         for row in creates:
