@@ -424,4 +424,4 @@ def test_page_query_count_is_bounded(north_client, customer, rep_north, django_a
         response = north_client.get(f"/customers/{customer.pk}/")
 
     assert response.status_code == 200
-    assert len(_entries(response.content.decode())) == 70  # 20 open tasks on top + 50 in the stream
+    assert len(_entries(response.content.decode())) == 50  # 20 open tasks on top + the first 30 of the stream

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from valuecrm.customers.models import Customer, Interaction, Note, Task
-from valuecrm.customers.timeline import customer_timeline, timeline_type_clean
+from valuecrm.customers.timeline import Cursor, customer_timeline, timeline_type_clean
 from valuecrm.sales.models import Order
 
 NOW = timezone.now().replace(microsecond=0)
@@ -115,5 +115,53 @@ def test_query_count_does_not_grow_with_rows(customer, rep_north, django_assert_
             getattr(entry.obj, "author", None)
             getattr(entry.obj, "assignee", None)
 
-    assert len(timeline.entries) == 50
+    assert len(timeline.entries) == 30  # one page
     assert len(timeline.open_tasks) == 15
+
+
+def _all_pages(customer, type_="", limit=30):
+    pages, before = [], None
+    while True:
+        timeline = customer_timeline(customer=customer, type=type_, limit=limit, before=before, now=NOW)
+        pages.append(timeline)
+        if not timeline.next_cursor:
+            return pages
+        before = Cursor.parse(timeline.next_cursor)
+
+
+def test_pages_cover_the_whole_stream_once_in_order(customer, rep_north):
+    # 109 orders (some at the same instant), interactions, notes and done tasks.
+    for i in range(109):
+        Order.objects.create(customer=customer, external_id=f"O-{i}", placed_at=_at(hours=-(i // 2)))
+    for i in range(12):
+        Interaction.objects.create(customer=customer, kind="call", occurred_at=_at(hours=-i), author=rep_north)
+        Note.objects.create(customer=customer, body=f"n{i}", created_at=_at(hours=-i))
+        Task.objects.create(customer=customer, title=f"done {i}", done=True, done_at=_at(hours=-i))
+    Task.objects.create(customer=customer, title="call back", due_at=_at(days=1))
+
+    pages = _all_pages(customer)
+    whole = customer_timeline(customer=customer, limit=1000, now=NOW)
+
+    assert [len(p.entries) for p in pages] == [30, 30, 30, 30, 25]
+    assert [e.sort_key for p in pages for e in p.entries] == [e.sort_key for e in whole.entries]
+    # Open follow-ups stay on top of the first page only.
+    assert [len(p.open_tasks) for p in pages] == [1, 0, 0, 0, 0]
+
+
+def test_paging_keeps_the_type_filter(customer):
+    for i in range(40):
+        Order.objects.create(customer=customer, external_id=f"O-{i}", placed_at=_at(hours=-i))
+        Note.objects.create(customer=customer, body=f"n{i}", created_at=_at(hours=-i))
+
+    pages = _all_pages(customer, type_="note", limit=30)
+
+    assert [len(p.entries) for p in pages] == [30, 10]
+    assert {e.type for p in pages for e in p.entries} == {"note"}
+    assert [e.obj.body for p in pages for e in p.entries] == [f"n{i}" for i in range(40)]
+
+
+def test_cursor_round_trips_and_rejects_junk():
+    cursor = Cursor(at=NOW.replace(microsecond=123456), pk=42, rank=3)
+    assert Cursor.parse(str(cursor)) == cursor
+    for junk in (None, "", "1.2", "a.b.c", "1.2.9", "-1.2.3", "1" * 30 + ".1.1"):
+        assert Cursor.parse(junk) is None

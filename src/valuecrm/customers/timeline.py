@@ -4,21 +4,30 @@ Open follow-ups are pulled out and listed on top (soonest due first) because
 they are what the user must act on; everything else — including completed
 tasks, at the moment they were done — is one newest-first stream.
 
-Each source is one bounded query (at most `limit` rows), so the page costs the
-same five queries whether the customer has ten orders or ten thousand.
+The stream comes in pages: a page is at most `limit` entries, and its cursor
+(the sort key of its last entry) asks each source for the rows after it. Each
+source is one bounded query (at most `limit` + 1 rows), so a page costs the same
+five queries whether the customer has ten orders or ten thousand, however deep.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
-from django.db.models import F
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from valuecrm.customers.models import Customer, Interaction, Note, Task
 from valuecrm.sales.models import Order
 
 TIMELINE_TYPES = ("order", "interaction", "task", "note")
-DEFAULT_LIMIT = 50
+DEFAULT_LIMIT = 30
+OPEN_TASKS_LIMIT = 50
+# Entries at the same instant with the same primary key (different tables) are ordered
+# by type, so every entry has a distinct sort key (at, pk, rank) and a cursor is exact.
+TYPE_RANK = {"order": 3, "interaction": 2, "note": 1, "task": 0}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 # Bootstrap icon per interaction kind, so a call and a store visit look different at a glance.
 INTERACTION_ICONS = {
@@ -45,6 +54,40 @@ class TimelineEntry:
             return INTERACTION_ICONS.get(self.obj.kind, "chat")
         return {"order": "bag", "task": "check2-square", "note": "sticky"}[self.type]
 
+    @property
+    def sort_key(self) -> tuple:
+        return (self.at, self.obj.pk, TYPE_RANK[self.type])
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page ended: the sort key of its last entry."""
+
+    at: datetime
+    pk: int
+    rank: int
+
+    def __str__(self) -> str:
+        return f"{(self.at - _EPOCH) // _MICROSECOND}.{self.pk}.{self.rank}"
+
+    @classmethod
+    def parse(cls, raw: str | None) -> "Cursor | None":
+        """A ?before= value; None when absent or not one this module wrote."""
+        parts = (raw or "").split(".")
+        if len(parts) != 3 or not all(p.isdigit() for p in parts) or len(parts[0]) > 17:
+            return None
+        micros, pk, rank = (int(p) for p in parts)
+        if rank not in TYPE_RANK.values():
+            return None
+        return cls(_EPOCH + micros * _MICROSECOND, pk, rank)
+
+    def after(self, at_field: str, type_: str) -> Q:
+        """Rows of one source that sort after this cursor (newest first)."""
+        q = Q(**{f"{at_field}__lt": self.at}) | Q(**{at_field: self.at, "pk__lt": self.pk})
+        if TYPE_RANK[type_] < self.rank:
+            q |= Q(**{at_field: self.at, "pk": self.pk})
+        return q
+
 
 @dataclass
 class Timeline:
@@ -52,7 +95,11 @@ class Timeline:
     type: str  # "" = all types
     open_tasks: list[TimelineEntry] = field(default_factory=list)
     entries: list[TimelineEntry] = field(default_factory=list)
-    truncated: bool = False
+    next_cursor: str = ""  # "" = this is the last page
+
+    @property
+    def truncated(self) -> bool:
+        return bool(self.next_cursor)
 
 
 def timeline_type_clean(value: str | None) -> str:
@@ -61,54 +108,50 @@ def timeline_type_clean(value: str | None) -> str:
 
 
 def customer_timeline(
-    *, customer: Customer, type: str = "", limit: int = DEFAULT_LIMIT, now: datetime | None = None
+    *, customer: Customer, type: str = "", limit: int = DEFAULT_LIMIT, before: Cursor | None = None,
+    now: datetime | None = None,
 ) -> Timeline:
-    """The customer's timeline, optionally restricted to one entry type.
+    """One page of the customer's timeline, optionally restricted to one entry type.
 
-    The caller has already checked that the user may see `customer`.
+    The first page (no `before`) also carries the open follow-ups; later pages are
+    only the stream after `before`. The caller has already checked that the user
+    may see `customer`.
     """
     now = now or timezone.now()
     wanted = (type,) if type in TIMELINE_TYPES else TIMELINE_TYPES
     timeline = Timeline(customer=customer, type=type if type in TIMELINE_TYPES else "")
     stream: list[TimelineEntry] = []
 
+    def page(queryset, at_field: str, type_: str):
+        if before is not None:
+            queryset = queryset.filter(before.after(at_field, type_))
+        return list(queryset.order_by(F(at_field).desc(), "-pk")[: limit + 1])
+
     if "order" in wanted:
-        orders = list(
-            Order.objects.filter(customer=customer).order_by("-placed_at", "-id")[: limit + 1]
-        )
-        stream += [TimelineEntry("order", o.placed_at, o) for o in orders]
-        timeline.truncated |= len(orders) > limit
+        stream += [TimelineEntry("order", o.placed_at, o)
+                   for o in page(Order.objects.filter(customer=customer), "placed_at", "order")]
     if "interaction" in wanted:
-        interactions = list(
-            Interaction.objects.filter(customer=customer).select_related("author")
-            .order_by("-occurred_at", "-id")[: limit + 1]
-        )
-        stream += [TimelineEntry("interaction", i.occurred_at, i) for i in interactions]
-        timeline.truncated |= len(interactions) > limit
+        interactions = Interaction.objects.filter(customer=customer).select_related("author")
+        stream += [TimelineEntry("interaction", i.occurred_at, i)
+                   for i in page(interactions, "occurred_at", "interaction")]
     if "note" in wanted:
-        notes = list(
-            Note.objects.filter(customer=customer).select_related("author")
-            .order_by("-created_at", "-id")[: limit + 1]
-        )
-        stream += [TimelineEntry("note", n.created_at, n) for n in notes]
-        timeline.truncated |= len(notes) > limit
+        notes = Note.objects.filter(customer=customer).select_related("author")
+        stream += [TimelineEntry("note", n.created_at, n) for n in page(notes, "created_at", "note")]
     if "task" in wanted:
         tasks = Task.objects.filter(customer=customer).select_related("assignee")
-        open_tasks = list(
-            tasks.filter(done=False).order_by(F("due_at").asc(nulls_last=True), "id")[:limit]
-        )
-        timeline.open_tasks = [
-            TimelineEntry("task", t.due_at, t, overdue=t.due_at is not None and t.due_at < now)
-            for t in open_tasks
-        ]
-        done = list(
-            tasks.filter(done=True).order_by(F("done_at").desc(nulls_last=True), "-id")[: limit + 1]
-        )
-        stream += [TimelineEntry("task", t.done_at or t.updated_at, t) for t in done]
-        timeline.truncated |= len(done) > limit
+        if before is None:
+            open_tasks = tasks.filter(done=False).order_by(F("due_at").asc(nulls_last=True), "id")
+            timeline.open_tasks = [
+                TimelineEntry("task", t.due_at, t, overdue=t.due_at is not None and t.due_at < now)
+                for t in open_tasks[:OPEN_TASKS_LIMIT]
+            ]
+        # A completed task sits where it was done (or last touched, for old rows without done_at).
+        done = tasks.filter(done=True).annotate(timeline_at=Coalesce("done_at", "updated_at"))
+        stream += [TimelineEntry("task", t.timeline_at, t) for t in page(done, "timeline_at", "task")]
 
-    # Ties (same instant) keep a stable, type-independent order by primary key.
-    stream.sort(key=lambda e: (e.at, e.obj.pk), reverse=True)
-    timeline.truncated |= len(stream) > limit
+    stream.sort(key=lambda e: e.sort_key, reverse=True)
     timeline.entries = stream[:limit]
+    if len(stream) > limit:
+        last = timeline.entries[-1]
+        timeline.next_cursor = str(Cursor(*last.sort_key))
     return timeline

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import Q
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -23,7 +23,12 @@ from valuecrm.customers.history import customer_history
 from valuecrm.customers.models import Task
 from valuecrm.customers.profile import customer_profile
 from valuecrm.customers.selectors import customer_get
-from valuecrm.customers.timeline import TIMELINE_TYPES, customer_timeline, timeline_type_clean
+from valuecrm.customers.timeline import (
+    TIMELINE_TYPES,
+    Cursor,
+    customer_timeline,
+    timeline_type_clean,
+)
 from valuecrm.customers.visibility import visible_customers
 
 QUICK_FORMS = {"note": NoteForm, "interaction": InteractionForm, "task": TaskForm}
@@ -51,10 +56,10 @@ def _no_write_message() -> str:
     return _("Your role can view this customer but not change it.")
 
 
-def _timeline_context(request, customer, type_: str = ""):
+def _timeline_context(request, customer, type_: str = "", before: Cursor | None = None):
     return {
         "customer": customer,
-        "timeline": customer_timeline(customer=customer, type=type_),
+        "timeline": customer_timeline(customer=customer, type=type_, before=before),
         "timeline_types": TIMELINE_TYPES,
         "can_write": request.user.can_write,
     }
@@ -69,8 +74,9 @@ def _render_timeline(request, customer, type_: str = "", status: int = 200):
 def customer_detail(request, pk: int):
     customer = _visible_customer(request, pk)
     type_ = timeline_type_clean(request.GET.get("type"))
+    # ?before= is the "Show more" link followed without JavaScript: older entries.
     context = {
-        **_timeline_context(request, customer, type_),
+        **_timeline_context(request, customer, type_, Cursor.parse(request.GET.get("before"))),
         "profile": customer_profile(user=request.user, customer=customer),
         "history": customer_history(customer=customer),
         "forms": {
@@ -85,8 +91,15 @@ def customer_detail(request, pk: int):
 @login_required
 @require_GET
 def customer_timeline_partial(request, pk: int):
+    """The whole timeline (type tabs), or with ?before= the next page of entries to append."""
     customer = _visible_customer(request, pk)
-    return _render_timeline(request, customer, timeline_type_clean(request.GET.get("type")))
+    type_ = timeline_type_clean(request.GET.get("type"))
+    if "before" not in request.GET:
+        return _render_timeline(request, customer, type_)
+    before = Cursor.parse(request.GET["before"])
+    if before is None:
+        return HttpResponseBadRequest(_("This link to older timeline entries is not valid."))
+    return render(request, "customers/_timeline.html#entries", _timeline_context(request, customer, type_, before))
 
 
 @login_required
