@@ -70,3 +70,52 @@ def test_a_users_column_choice_still_wins(admin_user):
     html = client.get(reverse("customer-list")).content.decode()
 
     assert _headers(html) == ["Name", "City", "Tags"]
+
+
+def _every_column_page(admin_user, n=60):
+    from valuecrm.accounts.models import Team
+    from valuecrm.customers.models import Tag
+
+    team = Team.objects.create(name="East")
+    org = Customer.objects.create(name="Tea Co", kind="organization", owner=admin_user)
+    tag = Tag.objects.create(name="VIP", color="danger")
+    for i in range(n):
+        c = _scored(f"C{i}", admin_user, clv=Decimal(i), churn_risk=i / n, segment="champions" if i % 2 else "")
+        Customer.objects.filter(pk=c.pk).update(company=org, team=team, email=f"c{i}@example.com",
+                                                phone="+8613800138000", city="Hangzhou", region="Zhejiang",
+                                                acquisition_channel="referral", job_title="Buyer")
+        c.tags.add(tag)
+
+
+def test_every_column_renders_without_a_query_per_row(admin_user, django_assert_max_num_queries,
+                                                      django_assert_num_queries):
+    from valuecrm.customers.columns import COLUMNS
+    from valuecrm.customers.list_rows import RowBuilder
+    from valuecrm.customers.selectors import customer_list
+
+    _every_column_page(admin_user)
+    client = _client(admin_user)
+    client.post(reverse("customer-columns"), {"columns": [c.key for c in COLUMNS]})
+    client.get(reverse("customer-list"))  # warm the session
+
+    with django_assert_max_num_queries(12):
+        html = client.get(reverse("customer-list")).content.decode()
+    assert html.count('data-vc-select-row') == 50
+    assert html.count('class="vc-tag bg-danger-subtle text-danger-emphasis">VIP</span>') == 50
+
+    rows, _ = customer_list(user=admin_user, limit=50)
+    for row in rows:
+        row.initials, row.avatar_colour = "C", 0
+    with django_assert_num_queries(0):
+        cells = RowBuilder([c.key for c in COLUMNS], can_bulk=True).rows(rows)
+    assert len(cells) == 50
+
+
+def test_row_cells_escape_what_users_typed(admin_user):
+    Customer.objects.create(name='<img src=x onerror="alert(1)">', owner=admin_user, city="<b>city</b>",
+                            email='"quote"@example.com')
+    html = _client(admin_user).get(reverse("customer-list")).content.decode()
+    body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    assert "<img" not in body and "<b>" not in body
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in body
+    assert "&lt;b&gt;city&lt;/b&gt;" in body

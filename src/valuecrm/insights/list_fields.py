@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.dateparse import parse_date
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -23,6 +25,7 @@ from valuecrm.common.errors import ValidationFailed
 from valuecrm.customers.filters import FilterSpec
 from valuecrm.insights.models import Segment, Stage, Tier
 from valuecrm.insights.selectors import PRESETS, apply_value_filters, presets
+from valuecrm.insights.templatetags.insights_value import money, pct, risk_level
 
 # ----------------------------------------------------------------------------- columns
 _STAGES = dict(Stage.choices)
@@ -134,3 +137,34 @@ def preset_links() -> list[dict]:
     base = reverse("customer-list")
     return [{"key": p["key"], "label": p["label"], "url": f"{base}?{urlencode({'preset': p['key'], 'sort': p['sort']})}"}
             for p in presets()]
+
+
+# ----------------------------------------------------------------------------- cells
+_DASH = mark_safe('<span class="text-body-tertiary">—</span>')  # noqa: S308 - constant markup
+_TIER_BADGES = {"A": "primary", "B": "info"}
+
+
+def _risk_cell(v) -> SafeString:
+    risk = risk_level(v.churn_risk) if v is not None else None
+    if risk is None:
+        return _DASH
+    return format_html(
+        '<span class="vc-risk-dot bg-{}" style="display:inline-block;width:.6rem;height:.6rem;'
+        'border-radius:50%" aria-hidden="true"></span> {} <span class="small text-body-secondary">{}</span>',
+        risk["colour"], risk["label"], pct(v.churn_risk))
+
+
+# key → (td class, inner HTML of a CustomerValue or None). The customer list builds its
+# rows in Python (customers.list_rows): this is the value part of each row.
+VALUE_CELLS = {
+    "clv": ("text-end text-nowrap", lambda v: money(v.clv) if v is not None else _DASH),
+    "p_alive": ("text-end text-nowrap",
+                lambda v: pct(v.p_alive) if v is not None and v.p_alive is not None else _DASH),
+    "churn_risk": ("text-nowrap", _risk_cell),
+    "value_at_risk": ("text-end text-nowrap", lambda v: money(v.value_at_risk) if v is not None else _DASH),
+    "tier": ("", lambda v: format_html('<a class="badge text-decoration-none text-bg-{}" href="?tier={}">{}</a>',
+                                       _TIER_BADGES.get(v.tier, "secondary"), v.tier, v.tier)
+             if v is not None else _DASH),
+    "stage": ("text-nowrap", lambda v: v.get_stage_display() if v is not None else _DASH),
+    "segment": ("text-nowrap", lambda v: v.get_segment_display() if v is not None and v.segment else _DASH),
+}

@@ -23,6 +23,7 @@ from valuecrm.common.errors import DomainError, ValidationFailed
 from valuecrm.customers.columns import COLUMNS, COLUMNS_BY_KEY, clean_columns
 from valuecrm.customers.exports import customer_csv_lines
 from valuecrm.customers.filters import ActiveFilter, FilterSpec, filter_specs, parse_filters
+from valuecrm.customers.list_rows import RowBuilder
 from valuecrm.customers.models import Tag
 from valuecrm.customers.saved_views import (
     saved_view_can_delete,
@@ -189,13 +190,14 @@ def customer_list_view(request):
             limit=PAGE_SIZE,
         )
     _decorate(rows)
+    columns = _user_columns(request)
     qd = query.querydict()
     count = customer_count(user=request.user, search=query.search, filters=query.filters,
                            cap=COUNT_CAP)
-    columns = _user_columns(request)
     first_row = (page_number - 1) * PAGE_SIZE + 1
     context = {
         "rows": rows,
+        "table_rows": RowBuilder(columns, can_bulk=request.user.can_write).rows(rows),
         "query": query,
         "chips": _chips(query, base),
         "count": count,
