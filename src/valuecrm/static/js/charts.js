@@ -173,7 +173,7 @@
     rfm: function (d, cur) {
       const max = Math.max.apply(null, d.cells.map(function (c) { return c.count; }).concat([1]));
       return {
-        grid: baseGrid({ bottom: 40, left: 8 }),
+        grid: baseGrid({ bottom: 40, left: 36 }),  // room for the rotated R-axis name (not part of containLabel)
         tooltip: { formatter: function (p) {
           const c = p.data.cell;
           return "R" + c.r + " · F" + c.f + " — <b>" + c.segment + "</b><br>" + d.series_name + ": " + num(c.count) + "<br>" + money(c.clv, cur);
