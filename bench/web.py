@@ -8,6 +8,7 @@ Builds (once) a separate data dir var/bench-web/ with the demo generator at
 times sequential requests over one keep-alive connection after a warm-up:
 
 - list:  /customers/?kind=person&city=上海&sort=name (filtered and sorted)
+- value list: /customers/?tier=A&sort=-clv (value tier filter, highest CLV first)
 - 360:   /customers/<id>/ for random customers the user can see
 - api:   GET /api/v1/customers?kind=person&city=上海&sort=name&limit=50 (Bearer token)
 
@@ -92,6 +93,7 @@ def main() -> int:
             client.login(plan["username"], PASSWORD)
             for endpoint, urls, headers in (
                 ("list", [plan["list_url"]], {}),
+                ("value list", [plan["value_list_url"]], {}),
                 ("360", plan["detail_urls"], {}),
                 ("api", [plan["api_url"]], {"Authorization": f"Bearer {plan['token']}"}),
             ):
@@ -168,6 +170,8 @@ def _plan(username: str, count: int) -> dict:
         "visible": len(ids),
         "token": token,
         "list_url": "/customers/?" + urlencode(filters, quote_via=quote),
+        # The value view a manager opens every morning: tier A, highest CLV first.
+        "value_list_url": "/customers/?" + urlencode({"tier": "A", "sort": "-clv"}),
         "detail_urls": [f"/customers/{pk}/" for pk in sample],
         "api_url": "/api/v1/customers?" + urlencode({**filters, "limit": 50}, quote_via=quote),
     }
@@ -317,6 +321,7 @@ def _cpu_times(plans: dict, count: int) -> dict:
         client.force_login(User.objects.get(username=plan["username"]))
         bearer = {"HTTP_AUTHORIZATION": f"Bearer {plan['token']}"}
         for endpoint, urls, headers in (("list", [plan["list_url"]], {}),
+                                        ("value list", [plan["value_list_url"]], {}),
                                         ("360", plan["detail_urls"], {}),
                                         ("api", [plan["api_url"]], bearer)):
             for url in urls[:5]:
@@ -348,7 +353,8 @@ def _profile(missed: list[dict], plans: dict) -> str:
         user = User.objects.get(username=plan["username"])
         client = Client()
         client.force_login(user)
-        url = {"list": plan["list_url"], "360": plan["detail_urls"][0], "api": plan["api_url"]}[row["endpoint"]]
+        url = {"list": plan["list_url"], "value list": plan["value_list_url"],
+               "360": plan["detail_urls"][0], "api": plan["api_url"]}[row["endpoint"]]
         headers = {"HTTP_AUTHORIZATION": f"Bearer {plan['token']}"} if row["endpoint"] == "api" else {}
         client.get(url, **headers)  # warm
         with CaptureQueriesContext(connection) as captured:
