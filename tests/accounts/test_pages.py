@@ -89,6 +89,14 @@ def test_switching_theme(rep_north):
     assert rep_north.theme == "dark"
 
 
+def test_preferences_never_redirect_off_site(rep_north):
+    client = client_for(rep_north)
+    response = client.post(reverse("preferences"), {"theme": "dark", "next": "https://evil.example/"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    response = client.post(reverse("preferences"), {"theme": "dark", "next": "//evil.example/x"})
+    assert response["Location"] == "/"
+
+
 def test_error_pages_render(rep_north):
     from django.template.loader import render_to_string
 

@@ -4,11 +4,11 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from valuecrm.accounts.models import ApiToken
 from valuecrm.accounts.services import api_token_create, api_token_revoke, user_preferences_update
+from valuecrm.common.http import safe_next_url
 
 THEMES = ("light", "dark")
 
@@ -24,10 +24,7 @@ def preferences_update(request):
     if theme is not None and theme not in THEMES:
         theme = None
     user_preferences_update(user=request.user, language=language, theme=theme)
-    response_to = request.POST.get("next") or "/"
-    if not url_has_allowed_host_and_scheme(response_to, allowed_hosts={request.get_host()}):
-        response_to = "/"
-    response = redirect(response_to)
+    response = redirect(safe_next_url(request, "/"))
     if language is not None:
         response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language or "", samesite="Lax")
     return response

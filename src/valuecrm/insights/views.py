@@ -18,11 +18,11 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from valuecrm.common.errors import Conflict, ValidationFailed
+from valuecrm.common.http import safe_next_url
 from valuecrm.insights import dashboard as value_dashboard_data
 from valuecrm.insights import report as report_data
 from valuecrm.insights import selectors
@@ -92,14 +92,6 @@ def value_export(request, chart: str):
     return response
 
 
-def _back(request, fallback: str) -> str:
-    target = request.POST.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                                  require_https=request.is_secure()):
-        return target
-    return fallback
-
-
 @login_required
 @require_POST
 def value_run_scoring(request):
@@ -108,7 +100,7 @@ def value_run_scoring(request):
         raise DjangoPermissionDenied(_("Only administrators and analysts can start a scoring run."))
     from valuecrm.insights.tasks import score_run_task
 
-    back = _back(request, reverse("value-dashboard"))
+    back = safe_next_url(request, reverse("value-dashboard"))
     try:
         ensure_not_running()
         with transaction.atomic():

@@ -12,7 +12,6 @@ from django.http import Http404, HttpResponseBadRequest, QueryDict, StreamingHtt
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -20,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from valuecrm.accounts.models import User
 from valuecrm.accounts.roles import Scope
 from valuecrm.common.errors import DomainError, ValidationFailed
+from valuecrm.common.http import safe_next_url
 from valuecrm.customers.columns import COLUMNS, COLUMNS_BY_KEY, clean_columns
 from valuecrm.customers.exports import customer_csv_lines
 from valuecrm.customers.filters import ActiveFilter, FilterSpec, filter_specs, parse_filters
@@ -268,19 +268,11 @@ def _apply_saved_view(request, view_id: str, base: str):
     return redirect(_url(base, qd))
 
 
-def _back(request, fallback: str) -> str:
-    target = request.POST.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                                  require_https=request.is_secure()):
-        return target
-    return fallback
-
-
 @login_required
 @require_POST
 def customer_columns_update(request):
     request.session[COLUMNS_SESSION_KEY] = clean_columns(request.POST.getlist("columns"))
-    return redirect(_back(request, reverse("customer-list")))
+    return redirect(safe_next_url(request, reverse("customer-list")))
 
 
 @login_required
@@ -316,7 +308,7 @@ def saved_view_delete_view(request, pk: int):
         messages.error(request, exc.detail)
     else:
         messages.success(request, _("Deleted view “%(name)s”.") % {"name": view.name})
-    return redirect(_back(request, reverse("customer-list")))
+    return redirect(safe_next_url(request, reverse("customer-list")))
 
 
 def _error_text(exc: DomainError) -> str:
@@ -327,7 +319,7 @@ def _error_text(exc: DomainError) -> str:
 @login_required
 @require_POST
 def customer_bulk_action(request):
-    back = _back(request, reverse("customer-list"))
+    back = safe_next_url(request, reverse("customer-list"))
     ids = [int(pk) for pk in request.POST.getlist("ids") if pk.isdigit()]
     if not ids:
         messages.error(request, _("Select at least one customer."))
