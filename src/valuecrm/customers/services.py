@@ -10,18 +10,18 @@ History rows (django-simple-history) carry the acting user because each function
 sets `_history_user` on the instance before saving it.
 """
 
-from datetime import date, datetime
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from valuecrm.accounts.models import Team, User
 from valuecrm.accounts.roles import Scope
 from valuecrm.common import events
+from valuecrm.common.datetimes import parse_aware_datetime
 from valuecrm.common.errors import (
     Conflict,
     NotFound,
@@ -104,31 +104,6 @@ def _as_aware(value):
     if isinstance(value, datetime) and timezone.is_naive(value):
         return timezone.make_aware(value, timezone.get_default_timezone())
     return value
-
-
-def _parse_moment(value, key: str, errors: dict):
-    """A datetime from a datetime, a date or an ISO string; naive means the site's time zone."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, date) and not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
-    if isinstance(value, datetime):
-        if not 1900 <= value.year <= 2200:
-            errors.setdefault(key, []).append(_("Enter a date/time between 1900 and 2200."))
-            return None
-        return _as_aware(value)
-    try:
-        parsed = parse_datetime(str(value).strip())
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        errors.setdefault(key, []).append(_("Enter a valid date/time."))
-        return None
-    if not 1900 <= parsed.year <= 2200:
-        # Far-off years overflow when converted to UTC for storage.
-        errors.setdefault(key, []).append(_("Enter a date/time between 1900 and 2200."))
-        return None
-    return _as_aware(parsed)
 
 
 def _save(instance, actor, **kwargs) -> None:
@@ -295,7 +270,7 @@ def _apply_customer_data(actor, customer: Customer, data: dict, *, creating: boo
                 errors.setdefault("phone", []).extend(exc.messages)
                 continue
         elif key == "acquired_at":
-            value = _parse_moment(value, key, errors)
+            value = parse_aware_datetime(value, key, errors)
         elif isinstance(value, str) and key in ("name", "job_title", "occupation", "region",
                                                "city", "acquisition_source", "source",
                                                "external_id"):
@@ -509,7 +484,7 @@ def _apply_interaction_data(interaction: Interaction, data: dict) -> dict:
             continue
         _check_text(errors, key, value)
         if key == "occurred_at":
-            value = _parse_moment(value, key, errors)
+            value = parse_aware_datetime(value, key, errors)
             if value is None and key not in errors:
                 errors[key] = [_("This field cannot be blank.")]
                 continue
@@ -587,7 +562,7 @@ def _apply_task_data(actor, task: Task, data: dict, errors: dict) -> None:
             continue
         _check_text(errors, key, value)
         if key == "due_at":
-            task.due_at = _parse_moment(value, key, errors)
+            task.due_at = parse_aware_datetime(value, key, errors)
         elif key == "assignee_id":
             if value in (None, ""):
                 task.assignee = None

@@ -7,17 +7,15 @@ summed directly by the value engine.
 """
 
 import uuid
-from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from valuecrm.common import events
+from valuecrm.common.datetimes import parse_aware_datetime
 from valuecrm.common.errors import (
     Conflict,
     NotFound,
@@ -81,31 +79,6 @@ def _decimal(value, key: str, errors: dict, *, default=None, minimum=Decimal("0"
         )
         return default
     return number
-
-
-def _moment(value, key: str, errors: dict):
-    """A timezone-aware datetime; naive values are read in settings.TIME_ZONE."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, date):
-        parsed = datetime(value.year, value.month, value.day)
-    else:
-        try:
-            parsed = parse_datetime(str(value).strip())
-        except ValueError:
-            parsed = None
-        if parsed is None:
-            errors.setdefault(key, []).append(_("Enter a valid date/time."))
-            return None
-    if not 1900 <= parsed.year <= 2200:
-        # Far-off years overflow when converted to UTC for storage.
-        errors.setdefault(key, []).append(_("Enter a date/time between 1900 and 2200."))
-        return None
-    if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
-    return parsed
 
 
 def _currency(value, key: str, errors: dict) -> str:
@@ -300,7 +273,7 @@ def order_create(*, actor, data: dict) -> tuple[Order, bool]:
         order.channel = data["channel"]
     if data.get("status") not in (None, ""):
         order.status = data["status"]
-    placed_at = _moment(data.get("placed_at"), "placed_at", errors)
+    placed_at = parse_aware_datetime(data.get("placed_at"), "placed_at", errors)
     if placed_at is not None:
         order.placed_at = placed_at
     order.currency = _currency(data.get("currency"), "currency", errors)
