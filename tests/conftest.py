@@ -1,11 +1,23 @@
 """Shared fixtures: users in roles and teams, and a logged-in API client."""
 
-import os
-
 import pytest
 
-# Background jobs run inline in tests, so a test sees the job's effect.
-os.environ.setdefault("VALUECRM_HUEY_IMMEDIATE", "1")
+
+@pytest.fixture(autouse=True)
+def huey_immediate():
+    """Run background jobs inline in every test: a test sees the job's effect and
+    nothing reaches the real queue in VALUECRM_DATA_DIR.
+
+    Set on the Huey instance because the settings are already loaded when this
+    file is imported (pytest-django configures Django first), so an environment
+    variable set here would come too late. Request it by name to get the instance.
+    """
+    from huey.contrib.djhuey import HUEY
+
+    before = HUEY.immediate
+    HUEY.immediate = True
+    yield HUEY
+    HUEY.immediate = before
 
 
 @pytest.fixture

@@ -42,14 +42,3 @@ def add_orders(db):
 @pytest.fixture
 def analyst(make_user):
     return make_user("analyst", role="analyst")
-
-
-@pytest.fixture
-def huey_immediate():
-    """Run Huey tasks inline (settings are loaded before tests/conftest.py sets the env var)."""
-    from huey.contrib.djhuey import HUEY
-
-    before = HUEY.immediate
-    HUEY.immediate = True
-    yield HUEY
-    HUEY.immediate = before

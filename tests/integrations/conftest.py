@@ -64,15 +64,3 @@ def fill_customer(admin_user, score_run):
         return customer
 
     return _fill
-
-
-@pytest.fixture(autouse=True)
-def huey_immediate():
-    """Run background jobs inline, whatever the environment: a test sees the job's effect
-    and nothing is left in a real queue."""
-    from huey.contrib.djhuey import HUEY
-
-    previous = HUEY.immediate
-    HUEY.immediate = True
-    yield
-    HUEY.immediate = previous
