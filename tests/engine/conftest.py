@@ -8,11 +8,19 @@ import pytest
 
 from valuecrm.engine.summary import summarize
 
-CDNOW_DIR = Path(
-    os.environ.get(
-        "VALUECRM_CDNOW_DIR", Path(__file__).resolve().parents[3] / "shared/datasets/cdnow"
-    )
-)
+
+def _find_cdnow_dir() -> Path:
+    """$VALUECRM_CDNOW_DIR, else shared/datasets/cdnow beside the checkout (or a worktree in it)."""
+    if os.environ.get("VALUECRM_CDNOW_DIR"):
+        return Path(os.environ["VALUECRM_CDNOW_DIR"])
+    here = Path(__file__).resolve()
+    for parent in here.parents[2:]:
+        if (parent / "shared/datasets/cdnow").is_dir():
+            return parent / "shared/datasets/cdnow"
+    return here.parents[3] / "shared/datasets/cdnow"
+
+
+CDNOW_DIR = _find_cdnow_dir()
 CDNOW_CALIBRATION_END = "1997-09-30"
 
 
@@ -35,6 +43,21 @@ def cdnow_transactions() -> pd.DataFrame:
     )
     raw["date"] = pd.to_datetime(raw["date"], format="%Y%m%d")
     return raw[["customer_id", "date", "amount"]]
+
+
+@pytest.fixture(scope="session")
+def cdnow_master() -> pd.DataFrame:
+    """CDNOW_master.txt (all 23,570 customers) as ``customer_id``, ``date``, ``cds``, ``amount``."""
+    frame = pd.read_csv(
+        _cdnow_path("CDNOW_master.txt"),
+        sep=r"\s+",
+        skiprows=1,
+        header=None,
+        names=["customer_id", "date", "cds", "amount"],
+        dtype={"date": str},
+    )
+    frame["date"] = pd.to_datetime(frame["date"], format="%Y%m%d")
+    return frame
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,25 +12,6 @@ from valuecrm.engine.churn import (
     evaluate_churn,
     predict_churn_risk,
 )
-
-CDNOW = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "cdnow"  # ../shared
-
-
-@pytest.fixture(scope="module")
-def cdnow_master():
-    path = CDNOW / "CDNOW_master.txt"
-    if not path.exists():
-        pytest.fail(f"CDNOW master data not found at {path}")
-    frame = pd.read_csv(
-        path,
-        sep=r"\s+",
-        skiprows=1,
-        header=None,
-        names=["customer_id", "date", "cds", "amount"],
-        dtype={"date": str},
-    )
-    frame["date"] = pd.to_datetime(frame["date"], format="%Y%m%d")
-    return frame
 
 
 @pytest.fixture(autouse=True, scope="module")

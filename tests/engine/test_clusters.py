@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,7 +5,6 @@ from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
 from valuecrm.engine.clusters import cluster_customers, describe_cluster
-from valuecrm.engine.summary import summarize
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -16,25 +13,6 @@ def _one_openmp_thread():
     with threadpool_limits(limits=1, user_api="openmp"):
         yield
 
-
-CDNOW_DIR = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "cdnow"
-
-
-@pytest.fixture(scope="module")
-def cdnow_sample_summary():
-    """Weekly CDNOW sample summary of the FHL 2005 calibration period (to 1997-09-30)."""
-    path = CDNOW_DIR / "CDNOW_sample.txt"
-    if not path.exists():
-        pytest.fail(f"CDNOW sample not found at {path}")
-    tx = pd.read_csv(
-        path,
-        sep=r"\s+",
-        header=None,
-        names=["master_id", "customer_id", "date", "cds", "amount"],
-        dtype={"date": str},
-    )
-    tx["date"] = pd.to_datetime(tx["date"], format="%Y%m%d")
-    return summarize(tx, unit="W", observation_end="1997-09-30")
 
 
 def _three_groups(seed=1, n=(300, 500, 1200)):
@@ -117,12 +95,12 @@ def test_describe_cluster_with_other_features():
     assert zh == "低频，tickets高"
 
 
-def test_cluster_customers_on_cdnow(cdnow_sample_summary):
+def test_cluster_customers_on_cdnow(cdnow_summary):
     feats = pd.DataFrame(
         {
-            "recency_days": (cdnow_sample_summary["T"] - cdnow_sample_summary["recency"]) * 7,
-            "frequency": cdnow_sample_summary["frequency"],
-            "monetary": cdnow_sample_summary["monetary_value"],
+            "recency_days": (cdnow_summary["T"] - cdnow_summary["recency"]) * 7,
+            "frequency": cdnow_summary["frequency"],
+            "monetary": cdnow_summary["monetary_value"],
         }
     )
     result = cluster_customers(feats, k_range=(2, 6), random_state=0)

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,29 +6,12 @@ from valuecrm.engine.evaluation import evaluate_holdout, select_model, tracking_
 from valuecrm.engine.models.bgnbd import BetaGeo
 from valuecrm.engine.summary import summarize
 
-CDNOW_DIR = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "cdnow"  # ../shared
 CAL_END, OBS_END = "1997-09-30", "1998-06-30"
 
 
 @pytest.fixture(scope="module")
-def cdnow_sample_tx():
-    path = CDNOW_DIR / "CDNOW_sample.txt"
-    if not path.exists():
-        pytest.fail(f"CDNOW sample not found at {path}")
-    tx = pd.read_csv(
-        path,
-        sep=r"\s+",
-        header=None,
-        names=["master_id", "customer_id", "date", "cds", "amount"],
-        dtype={"date": str},
-    )
-    tx["date"] = pd.to_datetime(tx["date"], format="%Y%m%d")
-    return tx
-
-
-@pytest.fixture(scope="module")
-def cdnow_holdout(cdnow_sample_tx):
-    return summarize(cdnow_sample_tx, unit="W", calibration_end=CAL_END, observation_end=OBS_END)
+def cdnow_holdout(cdnow_transactions):
+    return summarize(cdnow_transactions, unit="W", calibration_end=CAL_END, observation_end=OBS_END)
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +58,9 @@ def test_holdout_by_calibration_frequency_like_fhl_fig4(bgnbd_holdout):
     assert by.loc["7+", "mean_expected"] == pytest.approx(by.loc["7+", "mean_actual"], rel=0.1)
 
 
-def test_tracking_data_cumulative_repeat_purchases(bgnbd_holdout, cdnow_sample_tx):
+def test_tracking_data_cumulative_repeat_purchases(bgnbd_holdout, cdnow_transactions):
     model, _ = bgnbd_holdout
-    track = tracking_data(model, cdnow_sample_tx, CAL_END, OBS_END)
+    track = tracking_data(model, cdnow_transactions, CAL_END, OBS_END)
     assert len(track) == 78
     assert track.index[0] == 1
     assert track["period_end"].iloc[0] == pd.Timestamp("1997-01-08")
@@ -97,9 +78,9 @@ def test_tracking_data_cumulative_repeat_purchases(bgnbd_holdout, cdnow_sample_t
     assert track["expected"].sum() == pytest.approx(track["expected_cumulative"].iloc[-1])
 
 
-def test_tracking_data_needs_fitted_model(cdnow_sample_tx):
+def test_tracking_data_needs_fitted_model(cdnow_transactions):
     with pytest.raises(ValueError, match="must be fitted"):
-        tracking_data(BetaGeo(), cdnow_sample_tx, CAL_END, OBS_END)
+        tracking_data(BetaGeo(), cdnow_transactions, CAL_END, OBS_END)
 
 
 def test_evaluate_holdout_validates_summary():

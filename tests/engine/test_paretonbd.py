@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,10 +14,6 @@ from valuecrm.engine.models import MODELS
 from valuecrm.engine.models.base import collapse_rows
 from valuecrm.engine.models.paretonbd import ParetoNBD, simulate_paretonbd
 
-CDNOW = Path(__file__).resolve().parents[3] / "shared/datasets/cdnow/cdnow_customers_summary.csv"
-if not CDNOW.exists():  # the worktree may sit one level deeper
-    CDNOW = Path("/work/shared/datasets/cdnow/cdnow_customers_summary.csv")
-
 # Fader, Hardie & Lee (2005), "A note on implementing the Pareto/NBD model in MATLAB",
 # http://brucehardie.com/notes/008/ : CDNOW sample, weeks, calibration to 1997-09-30.
 PUBLISHED = {"r": 0.5534, "alpha": 10.5802, "s": 0.6061, "beta": 11.6562}
@@ -27,8 +21,8 @@ PUBLISHED_LL = -9594.98
 
 
 @pytest.fixture(scope="module")
-def cdnow() -> pd.DataFrame:
-    return pd.read_csv(CDNOW)
+def cdnow(cdnow_published_summary) -> pd.DataFrame:
+    return cdnow_published_summary
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,26 +12,6 @@ from valuecrm.engine.rfm import (
     rfm_scores,
     rfm_segment,
 )
-from valuecrm.engine.summary import summarize
-
-CDNOW_DIR = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "cdnow"
-
-
-@pytest.fixture(scope="module")
-def cdnow_sample_summary():
-    """Weekly CDNOW sample summary of the FHL 2005 calibration period (to 1997-09-30)."""
-    path = CDNOW_DIR / "CDNOW_sample.txt"
-    if not path.exists():
-        pytest.fail(f"CDNOW sample not found at {path}")
-    tx = pd.read_csv(
-        path,
-        sep=r"\s+",
-        header=None,
-        names=["master_id", "customer_id", "date", "cds", "amount"],
-        dtype={"date": str},
-    )
-    tx["date"] = pd.to_datetime(tx["date"], format="%Y%m%d")
-    return summarize(tx, unit="W", observation_end="1997-09-30")
 
 
 def test_every_rf_cell_matches_exactly_one_design_rule():
@@ -133,10 +111,10 @@ def test_rfm_scores_from_arrays_validates_input():
         rfm_scores(pd.DataFrame({"frequency": [1], "recency": [1.0], "T": [2.0]}))
 
 
-def test_rfm_scores_on_cdnow_sample_are_sensible(cdnow_sample_summary):
-    scores = rfm_scores(cdnow_sample_summary)
+def test_rfm_scores_on_cdnow_sample_are_sensible(cdnow_summary):
+    scores = rfm_scores(cdnow_summary)
     assert len(scores) == 2357
-    one_timers = cdnow_sample_summary["frequency"].to_numpy() == 0
+    one_timers = cdnow_summary["frequency"].to_numpy() == 0
     assert (scores["f_score"].to_numpy()[one_timers] == 1).all()
     assert (scores["f_score"].to_numpy()[~one_timers] >= 2).all()
     assert set(scores["segment"]) <= set(SEGMENTS)
