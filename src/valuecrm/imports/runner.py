@@ -40,7 +40,7 @@ from valuecrm.imports.readers import FileInfo, read_rows
 from valuecrm.imports.validate import CleanRow, RowCleaner
 from valuecrm.sales.models import Order, OrderChannel, OrderStatus, Product
 
-BATCH = 5000
+BATCH = 20_000
 MAX_STORED_ERRORS = 100_000
 MAX_REVIEW = 500
 LOOKUP_CHUNK = 900
@@ -159,7 +159,7 @@ class Engine:
         writer = WRITERS[self.run.kind](self)
         with transaction.atomic():
             for chunk in batched(read_rows(self.run.file_path, self.info), BATCH):
-                rows = [self.cleaner.clean(r.number, r.values, r.problem) for r in chunk]
+                rows = self.cleaner.clean_batch(chunk)
                 self.outcome.total += len(rows)
                 writer.write([r for r in rows if not r.errors])
                 self._record_errors(rows)

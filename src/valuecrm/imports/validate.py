@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from valuecrm.customers.custom_fields import clean_value
@@ -23,6 +24,7 @@ from valuecrm.customers.models import (
     IncomeBand,
     InteractionKind,
 )
+from valuecrm.imports import fastpath
 from valuecrm.imports import normalize_values as nv
 from valuecrm.imports.mapping import CUSTOM_FIELD_PREFIX
 from valuecrm.imports.models import ImportKind
@@ -110,6 +112,8 @@ class RowCleaner:
         self.required = {t for t in _REQUIRED_ROW[kind]}
         self.mapped = {target: header for _i, header, target, _h in self.columns}
         self.unmapped_required = [t for t in _REQUIRED_ROW[kind] if t not in self.mapped]
+        self.batch_columns = [(index, header, target, self._batch_column(target, handle))
+                              for index, header, target, handle in self.columns]
 
     # ------------------------------------------------------------ value handlers
 
@@ -121,6 +125,7 @@ class RowCleaner:
             if "\x00" in text:
                 raise ValueError(_("Null characters are not allowed."))
             return text
+        handle.max_length = max_length
         return handle
 
     def _choice(self, enum, words) -> Callable:
@@ -197,6 +202,27 @@ class RowCleaner:
             "occurred_at": self._moment, "subject": self._text(200), "body": self._text(20000),
         }
 
+    def _batch_column(self, target: str, handle: Callable) -> Callable:
+        """The column cleaner `clean_batch` uses: a fast path where one exists that is
+        sure to agree with `handle`, memoised `handle` for pure value-lists."""
+        if target in ("birthday",):
+            return fastpath.column(handle, fastpath.date, memo=True)
+        if target in ("placed_at", "occurred_at", "acquired_at"):
+            return fastpath.column(handle, fastpath.moment(timezone.get_default_timezone()),
+                                   memo=True)
+        if target in ("email", "customer_email"):
+            return fastpath.column(handle, fastpath.email)
+        if target in ("phone", "customer_phone"):
+            return fastpath.column(handle, fastpath.phone(self.region or ""))
+        if target in ("total_amount", "total_cost", "acquisition_cost", "price", "unit_cost"):
+            return fastpath.column(handle, fastpath.amount(self.decimal_comma))
+        if getattr(handle, "max_length", None):
+            return fastpath.column(handle, fastpath.text(handle.max_length))
+        if target == "tags":
+            return fastpath.column(handle)  # lists: never shared between rows
+        # choices, yes/no, currencies, custom fields: pure functions of the cell
+        return fastpath.column(handle, memo=True)
+
     def _tags(self, value):
         tags = nv.split_tags(value)
         for tag in tags:
@@ -239,6 +265,61 @@ class RowCleaner:
                                                 "customer_phone") if t in self.mapped]
             row.errors.append((" / ".join(columns), _("Give the customer's id, email or phone.")))
         return row
+
+    def clean_batch(self, rows: list) -> list[CleanRow]:
+        """`clean` for a batch of reader Rows, one column at a time (see fastpath):
+        the same values and the same errors, in the same order, as `clean` row by row."""
+        if len(set(self.mapped)) != len(self.columns):  # a target fed twice: the slow way
+            return [self.clean(row.number, row.values, row.problem) for row in rows]
+        good = [row for row in rows if not row.problem]
+        raws = [row.values for row in good]
+        widest = max((index for index, *_rest in self.batch_columns), default=-1)
+        full = all(len(raw) > widest for raw in raws)
+        targets, columns, specials = [], [], []
+        for index, _header, target, run in self.batch_columns:
+            cells = ([raw[index] for raw in raws] if full
+                     else [raw[index] if index < len(raw) else None for raw in raws])
+            values, special = run(cells)
+            targets.append(target)
+            columns.append(values)
+            specials.append(special)
+        # Every cell goes in at once; the few empty or failed ones come out again below.
+        dicts = [dict(zip(targets, values, strict=True)) for values in zip(*columns, strict=True)] \
+            if columns else [{} for _row in good]
+        cleaned = [CleanRow(row.number, row.values, values, []) for row, values in zip(good, dicts,
+                                                                                      strict=True)]
+        required_message = _("This field is required.")
+        empty, failed = fastpath.EMPTY, fastpath.Failed
+        for (_index, header, target, _run), values, special in zip(
+                self.batch_columns, columns, specials, strict=True):
+            custom = target.startswith(CUSTOM_FIELD_PREFIX)
+            if custom:
+                special = range(len(values))
+            required = target in self.required
+            for position in special:
+                row, value = cleaned[position], values[position]
+                row.values.pop(target, None)
+                if value is empty:
+                    if required:
+                        row.errors.append((header, required_message))
+                elif type(value) is failed:
+                    row.errors.append((header, value.message))
+                elif value is not None:  # a custom field's value
+                    row.values.setdefault("custom_fields", {})[target[len(CUSTOM_FIELD_PREFIX):]] = value
+        refs = ("customer_external_id", "customer_email", "customer_phone")
+        needs_ref = self.kind in (ImportKind.ORDERS, ImportKind.INTERACTIONS)
+        if self.unmapped_required or needs_ref:
+            for row in cleaned:
+                for target in self.unmapped_required:
+                    row.errors.append(("", _("No column is mapped to “%(field)s”.")
+                                       % {"field": target}))
+                if needs_ref and not row.errors and not any(row.values.get(t) for t in refs):
+                    columns = [self.mapped[t] for t in refs if t in self.mapped]
+                    row.errors.append((" / ".join(columns),
+                                       _("Give the customer's id, email or phone.")))
+        by_number = iter(cleaned)
+        return [CleanRow(row.number, row.values, {}, [("", row.problem)]) if row.problem
+                else next(by_number) for row in rows]
 
 
 _REQUIRED_ROW = {

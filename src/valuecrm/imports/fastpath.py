@@ -1,0 +1,177 @@
+"""Column-at-a-time cleaning for large imports: cheap answers for the common spellings.
+
+`validate.RowCleaner.clean` (cell by cell, through normalize_values) is the reference.
+A batch is cleaned here one column at a time: each cell first meets a fast path
+that only answers when it is sure to give exactly what the reference gives
+(ASCII-only regexes for ISO and y/m/d dates, plain amounts with ¥/￥/$/RMB and
+thousands separators, ordinary e-mail addresses, 11-digit mobiles); everything
+else — every invalid cell included — goes through the reference handler, so the
+error messages are the reference's own. Handlers that are pure functions of the
+cell (dates, choices, yes/no, currencies) are memoised per column, since a file
+repeats those values endlessly. tests/imports/test_fastpath.py checks agreement
+with the reference on generated valid and invalid cells.
+
+Why not pyarrow.compute: measured on 50,000 amounts, cast-to-decimal plus
+to_pylist took 190 ms against 34 ms for the regex loop below (building Python
+Decimals dominates), and pyarrow's strptime reads 2024/02/30 as 1 March instead
+of rejecting it.
+"""
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from decimal import Decimal
+
+from valuecrm.customers.normalize import half_width
+from valuecrm.imports import normalize_values as nv
+
+MISS = object()
+EMPTY = object()
+MEMO_LIMIT = 100_000
+CENT = Decimal("0.01")
+
+
+class Failed:
+    """A cell the reference handler rejected, with its message."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str):
+        self.message = message
+
+
+# [0-9] and re.ASCII throughout: Python's \d also matches other scripts' digits,
+# which the reference reads through half_width/int with its own rules.
+_DATE = re.compile(r"([0-9]{4})[-/.]([0-9]{1,2})[-/.]([0-9]{1,2})|([0-9]{4})([0-9]{2})([0-9]{2})",
+                   re.ASCII)
+_MOMENT = re.compile(r"([0-9]{4})[-/.]([0-9]{1,2})[-/.]([0-9]{1,2})"
+                     r"(?:[ T]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?)?", re.ASCII)
+_AMOUNT = re.compile(r"(?:[¥￥$]|RMB ?)?([0-9]{1,3}(?:,[0-9]{3}){1,3}|[0-9]{1,12})(?:\.([0-9]{1,2}))?")
+# A strict subset of what Django's EmailValidator accepts (dot-atom local part of
+# common characters, LDH labels, alphabetic top-level domain).
+_EMAIL = re.compile(r"[a-z0-9_%+\-]+(?:\.[a-z0-9_%+\-]+)*@"
+                    r"(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.ASCII)
+
+
+def text(max_length: int) -> Callable:
+    def fast(cell):
+        if type(cell) is str:
+            value = (cell if cell.isascii() else half_width(cell)).strip()
+            if len(value) <= max_length and "\x00" not in value:
+                return value
+        return MISS
+    return fast
+
+
+def email(cell):
+    if type(cell) is str:
+        value = (cell if cell.isascii() else half_width(cell)).strip().lower()
+        if len(value) <= 254 and _EMAIL.fullmatch(value):
+            return value
+    return MISS
+
+
+def phone(region: str) -> Callable | None:
+    if region.upper() != "CN":
+        return None
+
+    def fast(cell):
+        if type(cell) is str:
+            digits = cell.strip()
+            if (len(digits) == 11 and digits[0] == "1" and digits.isascii() and digits.isdigit()
+                    and nv._mobile_prefix_valid(digits[:7])):
+                return "+86" + digits
+        return MISS
+    return fast
+
+
+def amount(decimal_comma: bool) -> Callable | None:
+    if decimal_comma:
+        return None
+
+    def fast(cell):
+        if type(cell) is str:
+            match = _AMOUNT.fullmatch(cell.strip())
+            if match:
+                whole, cents = match.group(1, 2)
+                number = whole.replace(",", "") + ("." + cents if cents else "")
+                return Decimal(number).quantize(CENT)
+        return MISS
+    return fast
+
+
+def _year_ok(year: int) -> bool:
+    return nv.MIN_YEAR <= year <= nv.MAX_YEAR
+
+
+def date(cell):
+    if type(cell) is str:
+        match = _DATE.fullmatch(cell.strip())
+        if match:
+            parts = match.group(1, 2, 3) if match.group(1) else match.group(4, 5, 6)
+            year = int(parts[0])
+            if _year_ok(year):
+                try:
+                    return dt.date(year, int(parts[1]), int(parts[2]))
+                except ValueError:
+                    pass
+    return MISS
+
+
+def moment(zone) -> Callable:
+    def fast(cell):
+        if type(cell) is str:
+            match = _MOMENT.fullmatch(cell.strip())
+            if match:
+                year, month, day, hour, minute, second = match.groups()
+                year = int(year)
+                if _year_ok(year):
+                    try:
+                        return dt.datetime(year, int(month), int(day), int(hour or 0),
+                                           int(minute or 0), int(second or 0), tzinfo=zone)
+                    except ValueError:
+                        pass
+        return MISS
+    return fast
+
+
+def column(handle: Callable, fast: Callable | None = None, memo: bool = False) -> Callable:
+    """A function cleaning a list of cells → (values, positions of empty or failed cells);
+    an empty cell (None or blank text, as `RowCleaner.clean` sees it) gives EMPTY."""
+    cache: dict = {}
+
+    def run(cells: list) -> tuple[list, list[int]]:
+        out = []
+        special = []
+        append = out.append
+        for position, cell in enumerate(cells):
+            if cell is None or (isinstance(cell, str) and not cell.strip()):
+                special.append(position)
+                append(EMPTY)
+                continue
+            if fast is not None:
+                value = fast(cell)
+                if value is not MISS:
+                    append(value)
+                    continue
+            keyed = memo and type(cell) is str
+            if keyed:
+                value = cache.get(cell, MISS)
+                if value is not MISS:
+                    if type(value) is Failed:
+                        special.append(position)
+                    append(value)
+                    continue
+            try:
+                value = handle(cell)
+            except ValueError as exc:
+                value = Failed(str(exc))
+            if keyed:
+                if len(cache) >= MEMO_LIMIT:
+                    cache.clear()
+                cache[cell] = value
+            if type(value) is Failed:
+                special.append(position)
+            append(value)
+        return out, special
+    return run
