@@ -162,8 +162,9 @@ def import_preview(request, pk):
             cells.append({"raw": raw, "value": stored, "errors": row["errors"].get(header, [])})
         table.append({"number": row["number"], "cells": cells,
                       "row_errors": row["errors"].get("", [])})
+    has_errors = any(row["row_errors"] or any(c["errors"] for c in row["cells"]) for row in table)
     return render(request, "imports/preview.html", {
-        "run": run, "mapped": mapped, "table": table, "step": 3,
+        "run": run, "mapped": mapped, "table": table, "has_errors": has_errors, "step": 3,
     })
 
 
