@@ -55,6 +55,18 @@ def test_product_bad_input(api_client_for, admin_user, tea, payload, field):
     assert Product.objects.count() == 1
 
 
+def test_product_patch_refuses_null_for_required_fields(api_client_for, admin_user, tea):
+    client = api_client_for(admin_user)
+    url = f"/api/v1/products/{tea.pk}"
+    body = assert_problem(send(client, "patch", url, {"name": "Green", "price": None, "active": None}),
+                          422, "price", "active")
+    assert set(body["errors"]) == {"price", "active"}
+    tea.refresh_from_db()
+    assert (tea.name, str(tea.price), tea.active) == ("Longjing tea", "88.00", True)
+    # A field that may be empty takes null.
+    assert send(client, "patch", url, {"category": None}).status_code == 200
+
+
 # ---------------------------------------------------------------- orders
 
 def test_order_totals_come_from_lines(api_client_for, rep_north, north_customer, tea):

@@ -16,6 +16,7 @@ from ninja import Path, Query, Router, Status
 
 from valuecrm.accounts.models import User
 from valuecrm.common.errors import ValidationFailed
+from valuecrm.common.patch import patch_data
 from valuecrm.customers import activities, services
 from valuecrm.customers.filters import CUSTOM_FIELD_PREFIX
 from valuecrm.customers.history import customer_history
@@ -132,10 +133,7 @@ def get_customer(request, customer_id: int = PathId):
 @router.patch("/customers/{customer_id}", response={200: CustomerOut, **ERRORS})
 def update_customer(request, payload: CustomerPatch, customer_id: int = PathId):
     customer = customer_get(user=request.auth, pk=customer_id)
-    data = payload.model_dump(exclude_unset=True)
-    nulls = {k: [_("This field may not be null.")] for k in PATCH_NOT_NULL if k in data and data[k] is None}
-    if nulls:
-        raise ValidationFailed(_("Validation failed"), errors=nulls)
+    data = patch_data(payload, PATCH_NOT_NULL)
     services.customer_update(actor=request.auth, customer=customer, data=data)
     return customer_get(user=request.auth, pk=customer_id)
 
@@ -233,11 +231,7 @@ def get_interaction(request, interaction_id: int = PathId):
 @router.patch("/interactions/{interaction_id}", response={200: InteractionOut, **ERRORS})
 def update_interaction(request, payload: InteractionPatch, interaction_id: int = PathId):
     interaction = activities.interaction_get(user=request.auth, pk=interaction_id)
-    data = payload.model_dump(exclude_unset=True)
-    nulls = {k: [_("This field may not be null.")] for k in ("kind", "direction", "occurred_at")
-             if k in data and data[k] is None}
-    if nulls:
-        raise ValidationFailed(_("Validation failed"), errors=nulls)
+    data = patch_data(payload, ("kind", "direction", "occurred_at"))
     return services.interaction_update(actor=request.auth, interaction=interaction, data=data)
 
 
@@ -312,11 +306,7 @@ def get_task(request, task_id: int = PathId):
 @router.patch("/tasks/{task_id}", response={200: TaskOut, **ERRORS})
 def update_task(request, payload: TaskPatch, task_id: int = PathId):
     task = activities.task_get(user=request.auth, pk=task_id)
-    data = payload.model_dump(exclude_unset=True)
-    nulls = {k: [_("This field may not be null.")] for k in ("title", "done")
-             if k in data and data[k] is None}
-    if nulls:
-        raise ValidationFailed(_("Validation failed"), errors=nulls)
+    data = patch_data(payload, ("title", "done"))
     return services.task_update(actor=request.auth, task=task, data=data)
 
 

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from ninja import Path, Query, Router, Status
 
 from valuecrm.common.errors import ValidationFailed
+from valuecrm.common.patch import patch_data
 from valuecrm.customers.schemas import MAX_ID, ProblemOut, Text
 from valuecrm.sales import selectors, services
 from valuecrm.sales.schemas import (
@@ -60,11 +61,7 @@ def get_product(request, product_id: int = PathId):
 @router.patch("/products/{product_id}", response={200: ProductOut, **ERRORS})
 def update_product(request, payload: ProductPatch, product_id: int = PathId):
     product = selectors.product_get(pk=product_id)
-    data = payload.model_dump(exclude_unset=True)
-    nulls = {k: [_("This field may not be null.")] for k in PRODUCT_PATCH_NOT_NULL
-             if k in data and data[k] is None}
-    if nulls:
-        raise ValidationFailed(_("Validation failed"), errors=nulls)
+    data = patch_data(payload, PRODUCT_PATCH_NOT_NULL)
     return services.product_update(actor=request.auth, product=product, data=data)
 
 
