@@ -32,7 +32,8 @@ def _simulate_purchases(
     cohort_days: int,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (customer index, purchase day) of every purchase, and each first day."""
+    """Return (customer index, purchase day) of every purchase, sorted by customer
+    then day, and each customer's first day."""
     if n_customers <= 0:
         raise ValueError("n_customers must be positive")
     if not 0 < cohort_days <= observation_days:
@@ -57,7 +58,9 @@ def _simulate_purchases(
         customers.append(active)
         days.append(first_day[active] + np.floor(time_of_day[active] + clock[active]).astype(int))
         active = active[rng.random(active.size) >= dropout[active]]
-    return np.concatenate(customers), np.concatenate(days), first_day
+    customer, day = np.concatenate(customers), np.concatenate(days)
+    order = np.lexsort((day, customer))
+    return customer[order], day[order], first_day
 
 
 def simulate_bgnbd_transactions(
@@ -102,8 +105,6 @@ def simulate_bgnbd_transactions(
     customer, day, _ = _simulate_purchases(
         n_customers, r, alpha, a, b, observation_days, cohort_days, rng
     )
-    order = np.lexsort((day, customer))
-    customer, day = customer[order], day[order]
     spend_rate = rng.gamma(spend_q, 1.0 / spend_gamma, n_customers)
     amount = rng.gamma(spend_p, 1.0 / spend_rate[customer])
     return pd.DataFrame(
@@ -141,8 +142,6 @@ def simulate_bgnbd_summary(
     customer, day, first_day = _simulate_purchases(
         n_customers, r, alpha, a, b, observation_days, cohort_days, rng
     )
-    order = np.lexsort((day, customer))
-    customer, day = customer[order], day[order]
     new_day = np.ones(customer.size, bool)
     new_day[1:] = (customer[1:] != customer[:-1]) | (day[1:] != day[:-1])
     frequency = np.bincount(customer[new_day], minlength=n_customers) - 1
