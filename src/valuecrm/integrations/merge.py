@@ -36,16 +36,13 @@ from valuecrm.customers.models import (
     Customer,
     CustomFieldDefinition,
 )
+from valuecrm.customers.services import CUSTOMER_FIELDS
 from valuecrm.customers.visibility import can_see_customer
 from valuecrm.integrations.models import CustomerMerge
 
-# The customer fields a user chooses between, in form order (FKs by attname).
-MERGE_FIELDS = (
-    "kind", "name", "company_id", "job_title", "email", "phone", "birthday", "gender",
-    "age_band", "occupation", "income_band", "region", "city", "acquisition_source",
-    "acquisition_channel", "acquisition_cost", "acquired_at", "owner_id", "team_id",
-    "consent_email", "consent_sms", "consent_phone", "consent_wechat", "source", "external_id",
-)
+# The customer fields a user chooses between, in form order (FKs by attname): every
+# field a customer write may set, so a new one is offered here without a second list.
+MERGE_FIELDS = CUSTOMER_FIELDS
 CUSTOM_PREFIX = "custom_fields."
 SURVIVOR, MERGED = "survivor", "merged"
 
