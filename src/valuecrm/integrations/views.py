@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from valuecrm.accounts.models import User
 from valuecrm.common.errors import DomainError, PermissionDenied
 from valuecrm.customers.models import Customer, CustomFieldDefinition
-from valuecrm.customers.views.listing import read_list_query
+from valuecrm.customers.views.listing import read_list_query, refuse_bad_export
 from valuecrm.customers.visibility import visible_customers
 from valuecrm.integrations import exports, selectors, services, webhooks
 from valuecrm.integrations.inbound import inbound_source_create
@@ -253,9 +253,8 @@ def merge_undo_view(request, pk: int):
 @require_GET
 def customer_export_xlsx(request):
     query = read_list_query(request)
-    if query.errors:
-        text = "; ".join(f"{key}: {' '.join(msgs)}" for key, msgs in query.errors.items())
-        return HttpResponseBadRequest(text, content_type="text/plain; charset=utf-8")
+    if refused := refuse_bad_export(query):
+        return refused
     import tempfile
 
     handle = tempfile.TemporaryFile(suffix=".xlsx")

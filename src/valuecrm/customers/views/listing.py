@@ -93,6 +93,18 @@ def read_list_query(request, params: QueryDict | None = None) -> ListQuery:
     return query
 
 
+def refuse_bad_export(query: ListQuery) -> HttpResponseBadRequest | None:
+    """A 400 naming each bad parameter, or None when the query is sound.
+
+    An export must be exactly the view the user asked for, or nothing: a list page
+    can drop a bad filter and say so, a file cannot.
+    """
+    if not query.errors:
+        return None
+    text = "; ".join(f"{key}: {' '.join(msgs)}" for key, msgs in query.errors.items())
+    return HttpResponseBadRequest(text, content_type="text/plain; charset=utf-8")
+
+
 def _url(base: str, qd: QueryDict, **changes) -> str:
     qd = qd.copy()
     for key, value in changes.items():
@@ -352,10 +364,8 @@ def customer_bulk_action(request):
 @require_GET
 def customer_export(request):
     query = read_list_query(request)
-    if query.errors:
-        # An export must be exactly the view the user asked for, or nothing.
-        text = "; ".join(f"{key}: {' '.join(msgs)}" for key, msgs in query.errors.items())
-        return HttpResponseBadRequest(text, content_type="text/plain; charset=utf-8")
+    if refused := refuse_bad_export(query):
+        return refused
     lines = customer_csv_lines(user=request.user, search=query.search, filters=query.filters,
                                sort=query.sort)
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
