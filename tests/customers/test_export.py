@@ -1,21 +1,11 @@
 import csv
 import io
 
-from django.test import Client
 from django.urls import reverse
 
 from valuecrm.customers.models import Customer, CustomFieldDefinition, Tag
 
-
-def client_for(user):
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def make(name, owner=None, **kw):
-    team = kw.pop("team", owner.team if owner is not None else None)
-    return Customer.objects.create(name=name, owner=owner, team=team, **kw)
+from .helpers import client_for, make
 
 
 def download(client, **params):

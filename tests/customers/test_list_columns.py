@@ -4,21 +4,16 @@ import datetime as dt
 import re
 from decimal import Decimal
 
-from django.test import Client
 from django.urls import reverse
 
 from valuecrm.customers.columns import DEFAULT_COLUMNS
 from valuecrm.customers.models import Customer
 from valuecrm.insights.models import CustomerValue
 
+from .helpers import client_for
+
 DEFAULT_HEADERS = ["Name", "Company", "Email", "Phone", "Owner", "City", "CLV", "Churn risk",
                    "Value tier", "Lifecycle stage"]
-
-
-def _client(user):
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _headers(html: str) -> list[str]:
@@ -46,7 +41,7 @@ def test_high_value_at_risk_shows_the_numbers_that_define_it(admin_user):
     _scored("Li Lei", admin_user, clv=Decimal("10"), churn_risk=0.1, tier="C", stage="loyal")
     Customer.objects.create(name="Not scored", owner=admin_user)
 
-    html = _client(admin_user).get(reverse("customer-list"), {"preset": "high_value_at_risk"}).content.decode()
+    html = client_for(admin_user).get(reverse("customer-list"), {"preset": "high_value_at_risk"}).content.decode()
 
     assert _headers(html) == DEFAULT_HEADERS
     row = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
@@ -57,14 +52,14 @@ def test_high_value_at_risk_shows_the_numbers_that_define_it(admin_user):
 
 def test_unscored_customers_show_dashes_in_value_columns(admin_user):
     Customer.objects.create(name="Not scored", owner=admin_user)
-    response = _client(admin_user).get(reverse("customer-list"))
+    response = client_for(admin_user).get(reverse("customer-list"))
     assert response.status_code == 200
     assert "Not scored" in response.content.decode()
 
 
 def test_a_users_column_choice_still_wins(admin_user):
     Customer.objects.create(name="Wang Fang", owner=admin_user, city="Hangzhou")
-    client = _client(admin_user)
+    client = client_for(admin_user)
     client.post(reverse("customer-columns"), {"columns": ["name", "city", "tags"]})
 
     html = client.get(reverse("customer-list")).content.decode()
@@ -94,7 +89,7 @@ def test_every_column_renders_without_a_query_per_row(admin_user, django_assert_
     from valuecrm.customers.selectors import customer_list
 
     _every_column_page(admin_user)
-    client = _client(admin_user)
+    client = client_for(admin_user)
     client.post(reverse("customer-columns"), {"columns": [c.key for c in COLUMNS]})
     client.get(reverse("customer-list"))  # warm the session
 
@@ -114,7 +109,7 @@ def test_every_column_renders_without_a_query_per_row(admin_user, django_assert_
 def test_row_cells_escape_what_users_typed(admin_user):
     Customer.objects.create(name='<img src=x onerror="alert(1)">', owner=admin_user, city="<b>city</b>",
                             email='"quote"@example.com')
-    html = _client(admin_user).get(reverse("customer-list")).content.decode()
+    html = client_for(admin_user).get(reverse("customer-list")).content.decode()
     body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
     assert "<img" not in body and "<b>" not in body
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in body

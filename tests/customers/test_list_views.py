@@ -4,18 +4,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from valuecrm.customers.models import Customer, SavedView, Tag
+from valuecrm.customers.models import SavedView, Tag
 
-
-def client_for(user):
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def make(name, owner=None, **kw):
-    team = kw.pop("team", owner.team if owner is not None else None)
-    return Customer.objects.create(name=name, owner=owner, team=team, **kw)
+from .helpers import client_for, make
 
 
 def row_names(html: str) -> list[str]:

@@ -13,10 +13,7 @@ from valuecrm.customers.selectors import (
 )
 from valuecrm.sales.models import Order
 
-
-def make(name, owner=None, **kw):
-    team = kw.pop("team", owner.team if owner is not None else None)
-    return Customer.objects.create(name=name, owner=owner, team=team, **kw)
+from .helpers import make
 
 
 def names(rows):
