@@ -10,6 +10,7 @@ Django's bulk_create relies on the same).
 
 import json
 from datetime import UTC
+from itertools import chain, repeat
 
 from django.db import connection
 from django.db.models import Field, Model
@@ -79,7 +80,7 @@ class TableWriter:
             if kind == "DateField":
                 return lambda v: v.isoformat()
             if kind == "JSONField" and f.encoder is None:
-                return lambda v: json.dumps(v)
+                return lambda v: "{}" if type(v) is dict and not v else json.dumps(v)
             if kind == "DecimalField":
                 return str
             if kind == "DateTimeField":
@@ -89,32 +90,35 @@ class TableWriter:
         return lambda v, f=f: f.get_db_prep_save(v, connection)
 
     def insert(self, rows: list[dict]) -> list[int]:
-        """Insert `rows` (attname → python value); returns their new ids in order."""
-        # Per column: a constant, or (attname, name, converter, default when None).
-        plan = []
+        """Insert `rows` (attname or name → python value); returns their new ids in order."""
+        columns = {}
+        for f in self.given:
+            attname, name = f.attname, f.name
+            columns[attname] = ([row.get(name) for row in rows] if attname == name else
+                                [row[attname] if attname in row else row.get(name) for row in rows])
+        return self.insert_columns(len(rows), columns)
+
+    def insert_columns(self, count: int, columns: dict[str, object]) -> list[int]:
+        """Insert `count` rows given column by column: attname → a list of python values
+        (None takes the column's default) or one value for every row."""
+        built = []
         for f in self.order:
-            if f in self.given:
-                convert = self.converters[self.given.index(f)]
-                default = None if f.null else self.constant_default(f)
-                if default is not None and convert is not None:
-                    default = convert(default)
-                plan.append((f.attname, f.name, convert, default))
+            if f not in self.given:
+                built.append(repeat(self.constant[f.attname], count))
+                continue
+            convert = self.converters[self.given.index(f)]
+            default = None if f.null else self.constant_default(f)
+            if default is not None and convert is not None:
+                default = convert(default)
+            given = columns.get(f.attname, columns.get(f.name))
+            if not isinstance(given, list):
+                value = default if given is None else (convert(given) if convert else given)
+                built.append(repeat(value, count))
+            elif convert is None:
+                built.append([default if v is None else v for v in given])
             else:
-                plan.append(self.constant[f.attname])
-        tuples = []
-        for row in rows:
-            values = []
-            for step in plan:
-                if type(step) is not tuple:
-                    values.append(step)
-                    continue
-                attname, name, convert, default = step
-                value = row.get(attname, row.get(name)) if attname != name else row.get(name)
-                if value is None:
-                    values.append(default)
-                else:
-                    values.append(convert(value) if convert is not None else value)
-            tuples.append(values)
+                built.append([default if v is None else convert(v) for v in given])
+        tuples = list(zip(*built, strict=True))
         ids: list[int] = []
         width = len(self.columns)
         sqlite = connection.vendor == "sqlite"
@@ -125,11 +129,17 @@ class TableWriter:
         # over the whole statement, which for 30,000 placeholders costs more than the insert.
         cursor = connection.connection.cursor() if sqlite else connection.cursor()
         try:
+            full_sql = None
             for start in range(0, len(tuples), self.rows_per_statement):
                 chunk = tuples[start:start + self.rows_per_statement]
-                sql = (f"INSERT INTO {self.table} ({self.column_sql}) VALUES "
-                       + ", ".join([placeholder] * len(chunk)) + f" RETURNING {self.pk_column}")
-                cursor.execute(sql, [value for row in chunk for value in row])
+                if len(chunk) == self.rows_per_statement and full_sql:
+                    sql = full_sql
+                else:
+                    sql = (f"INSERT INTO {self.table} ({self.column_sql}) VALUES "
+                           + ", ".join([placeholder] * len(chunk)) + f" RETURNING {self.pk_column}")
+                    if len(chunk) == self.rows_per_statement:
+                        full_sql = sql
+                cursor.execute(sql, list(chain.from_iterable(chunk)))
                 ids.extend(r[0] for r in cursor.fetchall())
         finally:
             cursor.close()
@@ -168,9 +178,11 @@ def merge_ranges(ranges: list[list[int]]) -> list[list[int]]:
 
 
 def lookup(table_model: type[Model], key_column: str, values: list, *, extra: str = "",
-           extra_params: tuple = (), select: str = "id", chunk: int = 900) -> list[tuple]:
+           extra_params: tuple = (), select: str = "id", chunk: int = 0) -> list[tuple]:
     """Rows (key, *select columns) of `table_model` whose `key_column` is in `values`,
-    one query per chunk, through the driver's cursor (no ORM compilation per batch)."""
+    one query per chunk (as many keys as the database takes, up to 5,000), through the
+    driver's cursor (no ORM compilation per batch)."""
+    chunk = chunk or max(1, min(5000, max_variables() - len(extra_params)))
     quote = connection.ops.quote_name
     table = quote(table_model._meta.db_table)
     sqlite = connection.vendor == "sqlite"

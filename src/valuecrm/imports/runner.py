@@ -222,6 +222,7 @@ class CustomerWriter:
                    "created_by_id", "kind"]
         self.customers = TableWriter(Customer, columns)
         self.points = TableWriter(ContactPoint, ["customer_id", "kind", "value", "is_primary"])
+        self.tag_links = TableWriter(Customer.tags.through, ["customer_id", "tag_id"])
         self.company_ids: dict[str, int] = {}
 
     def created_ranges(self) -> dict[str, list[list[int]]]:
@@ -472,34 +473,42 @@ class CustomerWriter:
     def _create(self, rows: list[CleanRow]) -> None:
         if not rows:
             return
-        inserts = []
-        for row in rows:
-            values = row.values
-            record = {name: values[name] for name in self.writes if name in values}
-            record.update(owner_id=self.owner_id, team_id=self.team_id,
-                          custom_fields=values.get("custom_fields") or {},
-                          source=self.engine.source, created_by_id=self.actor.pk,
-                          company_id=self.company_ids.get(values.get("company") or ""))
-            record.setdefault("kind", CustomerKind.PERSON)
-            inserts.append(record)
-        ids = self.customers.insert(inserts)
+        # Column by column (no dict per row); a value missing from a row is None, which
+        # the writer turns into the column's default — as for the ORM.
+        values = [row.values for row in rows]
+        columns: dict[str, object] = {name: [v.get(name) for v in values]
+                                      for name in self.writes if name != "kind"}
+        columns["kind"] = [v.get("kind", CustomerKind.PERSON) for v in values]
+        company_ids = self.company_ids
+        columns.update(
+            owner_id=self.owner_id, team_id=self.team_id, source=self.engine.source,
+            created_by_id=self.actor.pk,
+            custom_fields=[v.get("custom_fields") or {} for v in values],
+            company_id=[company_ids.get(v.get("company") or "") for v in values])
+        ids = self.customers.insert_columns(len(rows), columns)
         self.created.add(ids, [r.number for r in rows])
         self.engine.outcome.created += len(ids)
-        points = []
+        point_customers, point_kinds, point_values = [], [], []
         links = []
-        for pk, row in zip(ids, rows, strict=True):
-            for kind in (ContactPointKind.EMAIL, ContactPointKind.PHONE):
-                if row.values.get(kind):
-                    points.append({"customer_id": pk, "kind": kind, "value": row.values[kind],
-                                   "is_primary": True})
-            if row.values.get("tags"):
-                links.extend((pk, t) for t in self._tag_ids(row.values["tags"]))
-        if points:
-            self.contact_point_ranges.extend(id_ranges(self.points.insert(points)))
+        for pk, v in zip(ids, values, strict=True):
+            email, phone = v.get("email"), v.get("phone")
+            if email:
+                point_customers.append(pk)
+                point_kinds.append(ContactPointKind.EMAIL)
+                point_values.append(email)
+            if phone:
+                point_customers.append(pk)
+                point_kinds.append(ContactPointKind.PHONE)
+                point_values.append(phone)
+            if v.get("tags"):
+                links.extend((pk, t) for t in self._tag_ids(v["tags"]))
+        if point_customers:
+            self.contact_point_ranges.extend(id_ranges(self.points.insert_columns(
+                len(point_customers), {"customer_id": point_customers, "kind": point_kinds,
+                                       "value": point_values, "is_primary": True})))
         if links:
-            through = Customer.tags.through
-            through.objects.bulk_create([through(customer_id=c, tag_id=t) for c, t in links],
-                                        batch_size=2000)
+            self.tag_links.insert_columns(len(links), {"customer_id": [c for c, _t in links],
+                                                       "tag_id": [t for _c, t in links]})
 
 
 def _json_safe(value):
@@ -610,26 +619,23 @@ class OrderWriter:
         if not fresh:
             return
         customers = self.refs.resolve(fresh)
-        inserts, numbers = [], []
-        actor_id = engine.actor.pk
-        for row in fresh:
-            if row.errors:
-                continue
-            values = row.values
-            inserts.append({
-                "customer_id": customers[row.number], "source": source,
-                "external_id": values["external_id"],
-                "channel": values.get("channel") or OrderChannel.ONLINE,
-                "status": values.get("status") or OrderStatus.PAID,
-                "placed_at": values["placed_at"], "currency": values.get("currency") or None,
-                "total_amount": values["total_amount"], "total_cost": values.get("total_cost"),
-                "created_by_id": actor_id,
-            })
-            numbers.append(row.number)
-        if inserts:
-            new_ids = self.orders.insert(inserts)
-            self.created.add(new_ids, numbers)
-            engine.outcome.created += len(new_ids)
+        fresh = [row for row in fresh if not row.errors]
+        if not fresh:
+            return
+        values = [row.values for row in fresh]
+        new_ids = self.orders.insert_columns(len(fresh), {
+            "customer_id": [customers[row.number] for row in fresh], "source": source,
+            "external_id": [v["external_id"] for v in values],
+            "channel": [v.get("channel") or OrderChannel.ONLINE for v in values],
+            "status": [v.get("status") or OrderStatus.PAID for v in values],
+            "placed_at": [v["placed_at"] for v in values],
+            "currency": [v.get("currency") or None for v in values],
+            "total_amount": [v["total_amount"] for v in values],
+            "total_cost": [v.get("total_cost") for v in values],
+            "created_by_id": engine.actor.pk,
+        })
+        self.created.add(new_ids, [row.number for row in fresh])
+        engine.outcome.created += len(new_ids)
 
 
 # ---------------------------------------------------------------- products and interactions

@@ -217,7 +217,7 @@ class RowCleaner:
         if target in ("total_amount", "total_cost", "acquisition_cost", "price", "unit_cost"):
             return fastpath.column(handle, fastpath.amount(self.decimal_comma))
         if getattr(handle, "max_length", None):
-            return fastpath.column(handle, fastpath.text(handle.max_length))
+            return fastpath.text_column(handle, handle.max_length)
         if target == "tags":
             return fastpath.column(handle)  # lists: never shared between rows
         # choices, yes/no, currencies, custom fields: pure functions of the cell
