@@ -4,6 +4,17 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
+def english_by_default():
+    """Each test starts in English: a page rendered in 中文 by an earlier test leaves
+    that language active in the thread (the test client never deactivates it)."""
+    from django.utils import translation
+
+    translation.activate("en")
+    yield
+    translation.activate("en")
+
+
+@pytest.fixture(autouse=True)
 def huey_immediate():
     """Run background jobs inline in every test: a test sees the job's effect and
     nothing reaches the real queue in VALUECRM_DATA_DIR.
