@@ -251,10 +251,20 @@ def test_iter_streams_all_matching_rows_in_batches(admin_user):
 def test_capped_count(admin_user, rep_north):
     for i in range(7):
         make(f"C{i}", rep_north if i < 3 else None)
-    assert str(customer_count(user=admin_user, cap=5)) == "5+"
-    assert customer_count(user=admin_user, cap=5).capped is True
+    assert str(customer_count(user=admin_user, search="C", cap=5)) == "5+"
+    assert customer_count(user=admin_user, search="C", cap=5).capped is True
     exact = customer_count(user=rep_north, cap=5)
     assert (exact.value, exact.capped, str(exact)) == (3, False, "3")
+
+
+def test_unfiltered_count_of_the_whole_base_is_exact(admin_user, rep_north):
+    for i in range(7):
+        make(f"C{i}", rep_north if i < 3 else None)
+
+    whole = customer_count(user=admin_user, cap=5)
+
+    assert (whole.value, whole.capped, str(whole)) == (7, False, "7")
+    assert customer_count(user=rep_north, cap=2).capped is True  # own scope stays capped
 
 
 def test_list_query_count_does_not_grow_with_rows(admin_user, rep_north, django_assert_max_num_queries):
