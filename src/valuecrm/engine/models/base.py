@@ -19,6 +19,7 @@ hyper-parameters only, ``fit`` returns ``self`` and learned attributes end in ``
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import time
 import warnings
@@ -172,7 +173,7 @@ def _single_threaded_blas() -> Iterator[None]:
 # --------------------------------------------------------------------------- the base class
 
 
-class MLEModel:
+class MLEModel(abc.ABC):
     """Base class for models fitted by maximum likelihood on log-parameters.
 
     Parameters
@@ -230,11 +231,11 @@ class MLEModel:
     def model_name(self) -> str:
         return type(self).__name__
 
+    @abc.abstractmethod
     def _negative_log_likelihood_and_gradient(
         self, log_params: np.ndarray, data: tuple[np.ndarray, ...], weights: np.ndarray
     ) -> tuple[float, np.ndarray]:
         """Weighted-sum negative log-likelihood and its gradient w.r.t. log-params."""
-        raise NotImplementedError
 
     def _prepare(self, data: tuple[np.ndarray, ...], weights: np.ndarray) -> tuple[np.ndarray, ...]:
         """Hook to precompute data-only quantities once per fit (default: none)."""
