@@ -29,6 +29,7 @@ def date_cells(draw):
     if draw(st.booleans()):
         hour, minute = draw(st.integers(0, 25)), draw(st.integers(0, 61))
         text += draw(st.sampled_from([f" {hour:02d}:{minute:02d}", f"T{hour:02d}:{minute:02d}:05",
+                                      f" {hour:02d}:{minute:02d}:{minute % 62:02d}",
                                       f" {hour}:{minute}", "Z", " 下午2:30"]))
     return draw(st.sampled_from(["", " ", "\u3000"])) + text + draw(st.sampled_from(["", " "]))
 

@@ -44,8 +44,9 @@ class Failed:
 # which the reference reads through half_width/int with its own rules.
 _DATE = re.compile(r"([0-9]{4})[-/.]([0-9]{1,2})[-/.]([0-9]{1,2})|([0-9]{4})([0-9]{2})([0-9]{2})",
                    re.ASCII)
-_MOMENT = re.compile(r"([0-9]{4})[-/.]([0-9]{1,2})[-/.]([0-9]{1,2})"
-                     r"(?:[ T]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?)?", re.ASCII)
+_DAY = re.compile(r"([0-9]{4})[-/.]([0-9]{1,2})[-/.]([0-9]{1,2})", re.ASCII)
+_CLOCK = re.compile(r"([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?", re.ASCII)
+MIDNIGHT = dt.time(0, 0)
 _AMOUNT = re.compile(r"(?:[¥￥$]|RMB ?)?([0-9]{1,3}(?:,[0-9]{3}){1,3}|[0-9]{1,12})(?:\.([0-9]{1,2}))?")
 # A strict subset of what Django's EmailValidator accepts (dot-atom local part of
 # common characters, LDH labels, alphabetic top-level domain).
@@ -83,7 +84,7 @@ def text(max_length: int) -> Callable:
     def fast(cell):
         if type(cell) is str:
             value = (cell if cell.isascii() else half_width(cell)).strip()
-            if len(value) <= max_length and "\x00" not in value:
+            if value and len(value) <= max_length and "\x00" not in value:
                 return value
         return MISS
     return fast
@@ -120,8 +121,12 @@ def amount(decimal_comma: bool) -> Callable | None:
             match = _AMOUNT.fullmatch(cell.strip())
             if match:
                 whole, cents = match.group(1, 2)
-                number = whole.replace(",", "") + ("." + cents if cents else "")
-                return Decimal(number).quantize(CENT)
+                whole = whole.replace(",", "")
+                if cents is None:
+                    return Decimal(whole + ".00")
+                if len(cents) == 2:
+                    return Decimal(whole + "." + cents)
+                return Decimal(whole + "." + cents).quantize(CENT)
         return MISS
     return fast
 
@@ -145,59 +150,83 @@ def date(cell):
 
 
 def moment(zone) -> Callable:
+    """Date-times as "2024-03-05", "2024/3/5 14:30" or "2024-03-05 14:30:05". The date
+    and the time of day are memoised apart: an order export repeats each day thousands
+    of times and has at most 86,400 times of day, so a cell costs two dict lookups."""
+    days: dict[str, dt.date] = {}
+    clocks: dict[str, dt.time] = {}
+    combine = dt.datetime.combine
+
     def fast(cell):
-        if type(cell) is str:
-            match = _MOMENT.fullmatch(cell.strip())
-            if match:
-                year, month, day, hour, minute, second = match.groups()
-                year = int(year)
-                if _year_ok(year):
-                    try:
-                        return dt.datetime(year, int(month), int(day), int(hour or 0),
-                                           int(minute or 0), int(second or 0), tzinfo=zone)
-                    except ValueError:
-                        pass
-        return MISS
+        if type(cell) is not str:
+            return MISS
+        day_text, _space, clock_text = cell.strip().partition(" ")
+        day = days.get(day_text)
+        if day is None:
+            match = _DAY.fullmatch(day_text)
+            if not match:
+                return MISS
+            year, month, date_of_month = (int(part) for part in match.group(1, 2, 3))
+            if not _year_ok(year):
+                return MISS
+            try:
+                day = dt.date(year, month, date_of_month)
+            except ValueError:
+                return MISS
+            if len(days) >= MEMO_LIMIT:
+                days.clear()
+            days[day_text] = day
+        if not clock_text:
+            return combine(day, MIDNIGHT, zone)
+        clock = clocks.get(clock_text)
+        if clock is None:
+            match = _CLOCK.fullmatch(clock_text)
+            if not match:
+                return MISS
+            hour, minute, second = match.group(1, 2, 3)
+            try:
+                clock = dt.time(int(hour), int(minute), int(second or 0))
+            except ValueError:
+                return MISS
+            clocks[clock_text] = clock  # bounded: 24 × 60 × 61 spellings at most
+        return combine(day, clock, zone)
     return fast
 
 
 def column(handle: Callable, fast: Callable | None = None, memo: bool = False) -> Callable:
     """A function cleaning a list of cells → (values, positions of empty or failed cells);
-    an empty cell (None or blank text, as `RowCleaner.clean` sees it) gives EMPTY."""
+    an empty cell (None or blank text, as `RowCleaner.clean` sees it) gives EMPTY.
+
+    Every fast path answers MISS for an empty cell (no pattern matches blank text), so
+    the common case is one comprehension over the column; only the misses come back
+    for the empty check, the memo and the reference handler."""
     cache: dict = {}
 
+    def slow(cell):
+        if cell is None or (isinstance(cell, str) and not cell.strip()):
+            return EMPTY
+        keyed = memo and type(cell) is str
+        if keyed:
+            value = cache.get(cell, MISS)
+            if value is not MISS:
+                return value
+        try:
+            value = handle(cell)
+        except ValueError as exc:
+            value = Failed(str(exc))
+        if keyed:
+            if len(cache) >= MEMO_LIMIT:
+                cache.clear()
+            cache[cell] = value
+        return value
+
     def run(cells: list) -> tuple[list, list[int]]:
-        out = []
-        special = []
-        append = out.append
-        for position, cell in enumerate(cells):
-            if cell is None or (isinstance(cell, str) and not cell.strip()):
-                special.append(position)
-                append(EMPTY)
-                continue
-            if fast is not None:
-                value = fast(cell)
-                if value is not MISS:
-                    append(value)
-                    continue
-            keyed = memo and type(cell) is str
-            if keyed:
-                value = cache.get(cell, MISS)
-                if value is not MISS:
-                    if type(value) is Failed:
-                        special.append(position)
-                    append(value)
-                    continue
-            try:
-                value = handle(cell)
-            except ValueError as exc:
-                value = Failed(str(exc))
-            if keyed:
-                if len(cache) >= MEMO_LIMIT:
-                    cache.clear()
-                cache[cell] = value
-            if type(value) is Failed:
-                special.append(position)
-            append(value)
+        if fast is None:
+            out = [slow(cell) for cell in cells]
+        else:
+            out = [fast(cell) for cell in cells]
+            for position in [i for i, value in enumerate(out) if value is MISS]:
+                out[position] = slow(cells[position])
+        special = [i for i, value in enumerate(out) if value is EMPTY or type(value) is Failed]
         return out, special
     return run

@@ -16,6 +16,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from django.utils.translation import gettext as _
 
@@ -46,8 +47,10 @@ class FileInfo:
     headers: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
+    """One data row. A named tuple rather than a dataclass: a million of them are made
+    per million-row import, and a tuple is made several times faster."""
+
     number: int
     values: list  # in header order
     problem: str = ""  # set when the row itself is malformed (truncated, wrong width)
@@ -231,32 +234,17 @@ def _xlsx_rows(path: Path, info: FileInfo) -> Iterator[Row]:
 
 # ---------------------------------------------------------------- CSV
 
-class _LineCounter:
-    """Feeds csv.reader while remembering the physical line each record starts on."""
-
-    def __init__(self, handle):
-        self.handle = handle
-        self.line = 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        text = next(self.handle)
-        self.line += 1
-        return text
-
-
 def _csv_rows(path: Path, info: FileInfo) -> Iterator[Row]:
     width = len(info.headers)
     with open(path, encoding=info.encoding, newline="") as handle:
-        counter = _LineCounter(handle)
-        reader = csv.reader(counter, delimiter=info.delimiter, strict=True)
+        reader = csv.reader(handle, delimiter=info.delimiter, strict=True)
         try:
             for _index in range(info.header_row):
                 next(reader)
             while True:
-                start = counter.line + 1
+                # line_num counts the physical lines read so far (a quoted cell may span
+                # several), so the record about to be read starts on the next one.
+                start = reader.line_num + 1
                 try:
                     values = next(reader)
                 except StopIteration:
@@ -279,7 +267,7 @@ def _csv_rows(path: Path, info: FileInfo) -> Iterator[Row]:
                 yield Row(start, values)
         except UnicodeDecodeError:
             raise _fail(_("The file is not valid %(encoding)s text after line %(line)d.")
-                        % {"encoding": info.encoding, "line": counter.line}) from None
+                        % {"encoding": info.encoding, "line": reader.line_num}) from None
 
 
 # ---------------------------------------------------------------- JSON
@@ -340,3 +328,24 @@ def read_rows(path: Path | str, info: FileInfo) -> Iterator[Row]:
     if info.format in ("json", "jsonl"):
         return _json_rows(path, info)
     return _csv_rows(path, info)
+
+
+def estimate_rows(path: Path | str, info: FileInfo) -> int | None:
+    """About how many data rows the file holds, without reading it all: the file size
+    over the bytes per line of its first megabyte (text formats), or the sheet's stated
+    size (XLSX). Good enough to choose how to load; never used as a count."""
+    path = Path(path)
+    size = path.stat().st_size
+    if info.format == "xlsx":
+        workbook = _open_workbook(path)
+        try:
+            rows = workbook.worksheets[0].max_row
+        finally:
+            workbook.close()
+        return max(0, rows - info.header_row) if rows else None
+    if info.format == "json":
+        return None
+    with open(path, "rb") as handle:
+        sample = handle.read(1 << 20)
+    lines = sample.count(b"\n") or 1
+    return max(0, round(size / len(sample) * lines) - info.header_row) if sample else 0

@@ -33,11 +33,18 @@ from valuecrm.customers.models import (
 )
 from valuecrm.customers.visibility import visible_customers
 from valuecrm.imports import dedupe
-from valuecrm.imports.bulk import TableWriter, id_ranges, lookup, merge_ranges
+from valuecrm.imports.bulk import (
+    BackgroundWrites,
+    DeferredIndexes,
+    TableWriter,
+    id_ranges,
+    lookup,
+    merge_ranges,
+)
 from valuecrm.imports.models import ImportChange, ImportKind, ImportMode, ImportRun
 from valuecrm.imports.progress import progress_write
-from valuecrm.imports.readers import FileInfo, read_rows
-from valuecrm.imports.validate import CleanRow, RowCleaner
+from valuecrm.imports.readers import FileInfo, estimate_rows, read_rows
+from valuecrm.imports.validate import CleanBatch, CleanRow, RowCleaner
 from valuecrm.sales.models import Order, OrderChannel, OrderStatus, Product
 
 BATCH = 20_000
@@ -120,6 +127,7 @@ class Engine:
                              delimiter=run.delimiter, header_row=run.header_row,
                              headers=list(run.headers))
         self.cleaner = RowCleaner(run.kind, self.info.headers, run.mapping, self.options)
+        self.expected_rows = estimate_rows(run.file_path, self.info)
         self._last_progress = 0.0
 
     # ------------------------------------------------------------ reporting
@@ -135,6 +143,14 @@ class Engine:
             for column, reason in row.errors:
                 if len(self.outcome.errors) < MAX_STORED_ERRORS:
                     self.outcome.errors.append((row.number, column, reason, row.raw))
+
+    def _record_batch_errors(self, batch: CleanBatch) -> None:
+        for position in sorted(p for p, found in batch.errors.items() if found):
+            row = batch.rows[position]
+            self.outcome.failed += 1
+            for column, reason in batch.errors[position]:
+                if len(self.outcome.errors) < MAX_STORED_ERRORS:
+                    self.outcome.errors.append((row.number, column, reason, row.values))
 
     def review(self, entry: dict) -> None:
         if len(self.outcome.review) < MAX_REVIEW:
@@ -158,13 +174,22 @@ class Engine:
         started = time.perf_counter()
         writer = WRITERS[self.run.kind](self)
         with transaction.atomic():
-            for chunk in batched(read_rows(self.run.file_path, self.info), BATCH):
-                rows = self.cleaner.clean_batch(chunk)
-                self.outcome.total += len(rows)
-                writer.write([r for r in rows if not r.errors])
-                self._record_errors(rows)
-                self._progress()
-            writer.finish()
+            try:
+                for chunk in batched(read_rows(self.run.file_path, self.info), BATCH):
+                    if getattr(writer, "columnar", False):
+                        batch = self.cleaner.clean_columns(chunk)
+                        self.outcome.total += len(batch)
+                        writer.write_columns(batch)
+                        self._record_batch_errors(batch)
+                    else:
+                        rows = self.cleaner.clean_batch(chunk)
+                        self.outcome.total += len(rows)
+                        writer.write([r for r in rows if not r.errors])
+                        self._record_errors(rows)
+                    self._progress()
+                writer.finish()
+            finally:
+                writer.close()
             keep = not self.dry_run and (self.mode == ImportMode.PARTIAL or not self.outcome.failed)
             if not keep:
                 transaction.set_rollback(True)
@@ -230,6 +255,9 @@ class CustomerWriter:
                 "contact_points": self.contact_point_ranges}
 
     def finish(self) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
     # -------------------------------------------------------- lookups
@@ -525,7 +553,11 @@ def _json_safe(value):
 # ---------------------------------------------------------------- customer references
 
 class CustomerRefs:
-    """Finds the customer an order or interaction row names: external id, email or phone."""
+    """Finds the customer an order or interaction row names: external id, email or phone
+    (the first of them the row gives that names a known customer)."""
+
+    LOOKUPS = {"customer_external_id": "external_id", "customer_email": "email",
+               "customer_phone": "phone"}
 
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -533,40 +565,73 @@ class CustomerRefs:
 
     def resolve(self, rows: list[CleanRow]) -> dict[int, int]:
         """row number → customer id; rows that name no known customer get an error."""
-        lookups = {"customer_external_id": ("external_id", {}), "customer_email": ("email", {}),
-                   "customer_phone": ("phone", {})}
-        for target, (column, found) in lookups.items():
-            values = sorted({r.values[target] for r in rows if r.values.get(target)})
+        batch = CleanBatch.from_rows(rows, list(self.LOOKUPS))
+        found = self.resolve_columns(batch, range(len(rows)))
+        return {rows[position].number: pk for position, pk in found.items()}
+
+    def resolve_columns(self, batch: CleanBatch, positions) -> dict[int, int]:
+        """position → customer id for the batch rows at `positions`; the others get an error."""
+        columns = batch.columns
+        searched = []  # (cleaned values of the column, value → customer id)
+        for target, column in self.LOOKUPS.items():
+            cells = columns.get(target)
+            if cells is None:
+                continue
+            values = sorted({cells[i] for i in positions if cells[i]})
             extra = ("source = %s", (self.source,)) if column == "external_id" else ("", ())
+            found: dict[str, int] = {}
+            # Lowest id first, so a value two customers share names the older one.
             for value, pk in sorted(lookup(Customer, column, values, extra=extra[0],
                                            extra_params=extra[1]), key=lambda r: r[1]):
                 found.setdefault(value, pk)
+            searched.append((cells, found))
         resolved: dict[int, int] = {}
-        for row in rows:
-            for target, (_column, found) in lookups.items():
-                value = row.values.get(target)
-                if value and value in found:
-                    resolved[row.number] = found[value]
-                    break
+        if len(searched) == 1:  # the usual file: one column names the customer
+            cells, found = searched[0]
+            get = found.get
+            for i in positions:
+                pk = get(cells[i])
+                if pk is not None:
+                    resolved[i] = pk
+        else:
+            for i in positions:
+                for cells, found in searched:
+                    pk = found.get(cells[i])
+                    if pk is not None:
+                        resolved[i] = pk
+                        break
         visible = self.engine.visible_ids(resolved.values())
+        if len(resolved) == len(positions) and len(visible) == len(set(resolved.values())):
+            return resolved
         mapped = self.engine.cleaner.mapped
-        for row in rows:
-            pk = resolved.get(row.number)
-            named = next((t for t in lookups if row.values.get(t)), "")
+        for i in positions:
+            pk = resolved.get(i)
+            if pk is not None and pk in visible:
+                continue
+            named = next((t for t in self.LOOKUPS if columns.get(t) and columns[t][i]), "")
+            value = columns[named][i] if named else ""
             if pk is None:
-                self.engine.fail_row(row, mapped.get(named, ""), _(
-                    "No customer with %(value)s.") % {"value": row.values.get(named, "")})
-            elif pk not in visible:
-                resolved.pop(row.number)
-                self.engine.fail_row(row, mapped.get(named, ""), _(
-                    "The customer %(value)s is not visible to you.")
-                    % {"value": row.values.get(named, "")})
+                batch.fail(i, mapped.get(named, ""), _("No customer with %(value)s.")
+                           % {"value": value})
+            else:
+                resolved.pop(i)
+                batch.fail(i, mapped.get(named, ""), _("The customer %(value)s is not visible to you.")
+                           % {"value": value})
         return resolved
 
 
 # ---------------------------------------------------------------- orders
 
 class OrderWriter:
+    """Orders, idempotent on (source, external id), written column by column.
+
+    A batch's INSERTs run in the background while the engine cleans the next batch,
+    and a large load sets the orders table's customer and date indexes aside and
+    rebuilds them at the end (see bulk.BackgroundWrites and bulk.DeferredIndexes).
+    """
+
+    columnar = True
+
     def __init__(self, engine: Engine):
         self.engine = engine
         self.refs = CustomerRefs(engine)
@@ -574,68 +639,87 @@ class OrderWriter:
         self.orders = TableWriter(Order, ["customer_id", "source", "external_id", "channel",
                                           "status", "placed_at", "currency", "total_amount",
                                           "total_cost", "created_by_id"])
+        self.background = BackgroundWrites()
+        self.indexes = DeferredIndexes(Order, ("customer_id", "placed_at"))
+        self.started = False
 
     def created_ranges(self):
         return {"orders": self.created.ranges()}
 
     def finish(self) -> None:
-        pass
+        self.background.settle()
+        self.indexes.restore()
 
-    def write(self, rows: list[CleanRow]) -> None:
-        if not rows:
-            return
+    def close(self) -> None:
+        self.background.close()
+
+    def write_columns(self, batch: CleanBatch) -> None:
         engine = self.engine
+        # The previous batch's orders must be in before this batch looks for existing ones
+        # (that is how a repeated order id further down the file is found).
+        self.background.settle()
+        if not self.started:
+            self.started = True
+            if self.indexes.worthwhile(engine.expected_rows):
+                self.indexes.drop()
+        valid = batch.valid()
+        if not valid:
+            return
         source = engine.source
-        existing: dict[str, tuple[int, int]] = {}
-        ids = sorted({r.values["external_id"] for r in rows})
-        for external_id, pk, customer_id in lookup(Order, "external_id", ids, extra="source = %s",
-                                                   extra_params=(source,),
-                                                   select="id, customer_id"):
-            existing[external_id] = (pk, customer_id)
+        columns, rows = batch.columns, batch.rows
+        external_ids = columns["external_id"]
+        existing: dict[str, int] = {}
+        for external_id, pk in lookup(Order, "external_id", sorted({external_ids[i] for i in valid}),
+                                      extra="source = %s", extra_params=(source,)):
+            existing[external_id] = pk
         fresh = []
         seen: dict[str, int] = {}
-        for row in rows:
-            external_id = row.values["external_id"]
-            if external_id in seen:
-                engine.outcome.skipped += 1
-                engine.review({"row": row.number, "kind": "in_file", "reason": "external_id",
-                               "earlier_row": seen[external_id], "action": "skip",
-                               "name": external_id, "score": 100})
-                continue
-            seen[external_id] = row.number
-            if external_id in existing:
-                pk, customer_id = existing[external_id]
-                earlier = self.created.row_of(pk)
-                if earlier:
-                    engine.outcome.skipped += 1
-                    engine.review({"row": row.number, "kind": "in_file", "reason": "external_id",
-                                   "earlier_row": earlier, "action": "skip",
-                                   "name": external_id, "score": 100})
-                else:
+        for i in valid:
+            external_id, number = external_ids[i], rows[i].number
+            earlier = seen.get(external_id)
+            if earlier is None:
+                seen[external_id] = number
+                if external_id not in existing:
+                    fresh.append(i)
+                    continue
+                earlier = self.created.row_of(existing[external_id])
+                if earlier is None:
                     # Re-sent orders are left as they are, like sales.services.order_create.
                     engine.outcome.unchanged += 1
-                continue
-            fresh.append(row)
+                    continue
+            engine.outcome.skipped += 1
+            engine.review({"row": number, "kind": "in_file", "reason": "external_id",
+                           "earlier_row": earlier, "action": "skip",
+                           "name": external_id, "score": 100})
         if not fresh:
             return
-        customers = self.refs.resolve(fresh)
-        fresh = [row for row in fresh if not row.errors]
-        if not fresh:
-            return
-        values = [row.values for row in fresh]
-        new_ids = self.orders.insert_columns(len(fresh), {
-            "customer_id": [customers[row.number] for row in fresh], "source": source,
-            "external_id": [v["external_id"] for v in values],
-            "channel": [v.get("channel") or OrderChannel.ONLINE for v in values],
-            "status": [v.get("status") or OrderStatus.PAID for v in values],
-            "placed_at": [v["placed_at"] for v in values],
-            "currency": [v.get("currency") or None for v in values],
-            "total_amount": [v["total_amount"] for v in values],
-            "total_cost": [v.get("total_cost") for v in values],
+        customers = self.refs.resolve_columns(batch, fresh)
+        if len(customers) != len(fresh):
+            fresh = [i for i in fresh if i in customers]
+
+        def pick(target: str, default=None):
+            cells = columns.get(target)
+            if cells is None:
+                return default
+            return [cells[i] or default for i in fresh]
+
+        insert = self.orders.prepare_columns(len(fresh), {
+            "customer_id": [customers[i] for i in fresh], "source": source,
+            "external_id": [external_ids[i] for i in fresh],
+            "channel": pick("channel", OrderChannel.ONLINE),
+            "status": pick("status", OrderStatus.PAID),
+            "placed_at": pick("placed_at"),
+            "currency": pick("currency"),
+            "total_amount": pick("total_amount"),
+            "total_cost": pick("total_cost"),
             "created_by_id": engine.actor.pk,
         })
-        self.created.add(new_ids, [row.number for row in fresh])
-        engine.outcome.created += len(new_ids)
+        numbers = [rows[i].number for i in fresh]
+
+        def inserted(new_ids: list[int]) -> None:
+            self.created.add(new_ids, numbers)
+            engine.outcome.created += len(new_ids)
+        self.background.submit(insert, inserted)
 
 
 # ---------------------------------------------------------------- products and interactions
@@ -651,6 +735,9 @@ class ProductWriter:
         return {"products": id_ranges(self.created)}
 
     def finish(self) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
     def write(self, rows: list[CleanRow]) -> None:
@@ -702,6 +789,9 @@ class InteractionWriter:
         return {"interactions": id_ranges(self.created)}
 
     def finish(self) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
     def write(self, rows: list[CleanRow]) -> None:

@@ -28,6 +28,7 @@ from valuecrm.imports import fastpath
 from valuecrm.imports import normalize_values as nv
 from valuecrm.imports.mapping import CUSTOM_FIELD_PREFIX
 from valuecrm.imports.models import ImportKind
+from valuecrm.imports.readers import Row
 from valuecrm.sales.models import OrderChannel, OrderStatus
 
 TAG_MAX_LENGTH = 50
@@ -271,55 +272,132 @@ class RowCleaner:
         the same values and the same errors, in the same order, as `clean` row by row."""
         if len(set(self.mapped)) != len(self.columns):  # a target fed twice: the slow way
             return [self.clean(row.number, row.values, row.problem) for row in rows]
+        return self.clean_columns(rows).clean_rows()
+
+    def clean_columns(self, rows: list) -> "CleanBatch":
+        """A batch of reader Rows cleaned one column at a time, kept as columns (see
+        CleanBatch); `clean_batch` turns it into CleanRows."""
+        if len(set(self.mapped)) != len(self.columns):  # a target fed twice: the slow way
+            return CleanBatch.from_rows([self.clean(row.number, row.values, row.problem)
+                                         for row in rows], list(self.mapped))
         good = [row for row in rows if not row.problem]
         raws = [row.values for row in good]
         widest = max((index for index, *_rest in self.batch_columns), default=-1)
         full = all(len(raw) > widest for raw in raws)
-        targets, columns, specials = [], [], []
-        for index, _header, target, run in self.batch_columns:
+        errors: dict[int, list[tuple[str, str]]] = {}
+        columns: dict[str, list] = {}
+        required_message = _("This field is required.")
+        empty, failed = fastpath.EMPTY, fastpath.Failed
+        for index, header, target, run in self.batch_columns:
             cells = ([raw[index] for raw in raws] if full
                      else [raw[index] if index < len(raw) else None for raw in raws])
             values, special = run(cells)
-            targets.append(target)
-            columns.append(values)
-            specials.append(special)
-        # Every cell goes in at once; the few empty or failed ones come out again below.
-        dicts = [dict(zip(targets, values, strict=True)) for values in zip(*columns, strict=True)] \
-            if columns else [{} for _row in good]
-        cleaned = [CleanRow(row.number, row.values, values, []) for row, values in zip(good, dicts,
-                                                                                      strict=True)]
-        required_message = _("This field is required.")
-        empty, failed = fastpath.EMPTY, fastpath.Failed
-        for (_index, header, target, _run), values, special in zip(
-                self.batch_columns, columns, specials, strict=True):
-            custom = target.startswith(CUSTOM_FIELD_PREFIX)
-            if custom:
+            if target.startswith(CUSTOM_FIELD_PREFIX):
                 special = range(len(values))
             required = target in self.required
+            # Every cell goes in at once; the few empty or failed ones are taken out again.
             for position in special:
-                row, value = cleaned[position], values[position]
-                row.values.pop(target, None)
+                value = values[position]
                 if value is empty:
+                    values[position] = None
                     if required:
-                        row.errors.append((header, required_message))
+                        errors.setdefault(position, []).append((header, required_message))
                 elif type(value) is failed:
-                    row.errors.append((header, value.message))
-                elif value is not None:  # a custom field's value
-                    row.values.setdefault("custom_fields", {})[target[len(CUSTOM_FIELD_PREFIX):]] = value
-        refs = ("customer_external_id", "customer_email", "customer_phone")
+                    values[position] = None
+                    errors.setdefault(position, []).append((header, value.message))
+            columns[target] = values
+        refs = [t for t in ("customer_external_id", "customer_email", "customer_phone")
+                if t in columns]
         needs_ref = self.kind in (ImportKind.ORDERS, ImportKind.INTERACTIONS)
         if self.unmapped_required or needs_ref:
-            for row in cleaned:
+            ref_columns = [columns[t] for t in refs]
+            ref_message = (" / ".join(self.mapped[t] for t in refs),
+                           _("Give the customer's id, email or phone."))
+            for position in range(len(good)):
                 for target in self.unmapped_required:
-                    row.errors.append(("", _("No column is mapped to “%(field)s”.")
-                                       % {"field": target}))
-                if needs_ref and not row.errors and not any(row.values.get(t) for t in refs):
-                    columns = [self.mapped[t] for t in refs if t in self.mapped]
-                    row.errors.append((" / ".join(columns),
-                                       _("Give the customer's id, email or phone.")))
-        by_number = iter(cleaned)
-        return [CleanRow(row.number, row.values, {}, [("", row.problem)]) if row.problem
-                else next(by_number) for row in rows]
+                    errors.setdefault(position, []).append(
+                        ("", _("No column is mapped to “%(field)s”.") % {"field": target}))
+                if needs_ref and position not in errors and not any(
+                        column[position] for column in ref_columns):
+                    errors.setdefault(position, []).append(ref_message)
+        batch = CleanBatch(good, columns, errors)
+        if len(good) != len(rows):
+            batch = batch.with_problems(rows)
+        return batch
+
+
+class CleanBatch:
+    """Rows cleaned column by column, for writers that work on columns (orders).
+
+    `columns[target][i]` is the value to store for `rows[i]`, or None where the cell
+    was empty or did not clean; `errors[i]` lists the row's (column, reason) problems
+    in the order `RowCleaner.clean` finds them. A writer adds its own with `fail`.
+    """
+
+    __slots__ = ("rows", "columns", "errors")
+
+    def __init__(self, rows: list, columns: dict[str, list], errors: dict[int, list]):
+        self.rows = rows
+        self.columns = columns
+        self.errors = errors
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @classmethod
+    def from_rows(cls, rows: list[CleanRow], targets: list[str]) -> "CleanBatch":
+        """CleanRows as a batch; `fail` on the batch adds to the rows' own error lists."""
+        columns = {target: [row.values.get(target) for row in rows] for target in targets}
+        return cls([Row(row.number, row.raw) for row in rows], columns,
+                   {i: row.errors for i, row in enumerate(rows)})
+
+    def fail(self, position: int, column: str, reason: str) -> None:
+        self.errors.setdefault(position, []).append((column, reason))
+
+    def valid(self) -> list[int]:
+        """Positions of the rows without errors."""
+        errors = self.errors
+        return [i for i in range(len(self.rows)) if not errors.get(i)] if errors \
+            else list(range(len(self.rows)))
+
+    def with_problems(self, rows: list) -> "CleanBatch":
+        """This batch (of the well-formed rows) spread over all `rows`, the malformed
+        ones carrying their reader problem and no values."""
+        positions = [i for i, row in enumerate(rows) if not row.problem]
+        columns = {target: [None] * len(rows) for target in self.columns}
+        for target, values in self.columns.items():
+            spread = columns[target]
+            for position, value in zip(positions, values, strict=True):
+                spread[position] = value
+        errors = {positions[i]: found for i, found in self.errors.items()}
+        errors.update({i: [("", row.problem)] for i, row in enumerate(rows) if row.problem})
+        return CleanBatch(rows, columns, errors)
+
+    def clean_rows(self) -> list[CleanRow]:
+        """The batch as CleanRows (values hold only the cells that cleaned; custom
+        fields under "custom_fields"), for writers that work row by row."""
+        plain = [(t, v) for t, v in self.columns.items() if not t.startswith(CUSTOM_FIELD_PREFIX)]
+        custom = [(t[len(CUSTOM_FIELD_PREFIX):], v) for t, v in self.columns.items()
+                  if t.startswith(CUSTOM_FIELD_PREFIX)]
+        targets = [t for t, _v in plain]
+        if plain:
+            dicts = [dict(zip(targets, values, strict=True))
+                     for values in zip(*(v for _t, v in plain), strict=True)]
+        else:
+            dicts = [{} for _row in self.rows]
+        errors = self.errors
+        cleaned = []
+        for position, (row, values) in enumerate(zip(self.rows, dicts, strict=True)):
+            if row.problem:
+                cleaned.append(CleanRow(row.number, row.values, {}, [("", row.problem)]))
+                continue
+            if None in values.values():
+                values = {t: v for t, v in values.items() if v is not None}
+            for key, column in custom:
+                if column[position] is not None:
+                    values.setdefault("custom_fields", {})[key] = column[position]
+            cleaned.append(CleanRow(row.number, row.values, values, errors.get(position, [])))
+        return cleaned
 
 
 _REQUIRED_ROW = {
