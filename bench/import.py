@@ -99,6 +99,9 @@ def main() -> None:
             if item.is_file():
                 item.unlink()
     os.environ["VALUECRM_DATA_DIR"] = str(db_dir)
+    # Production settings (no query logging); the key only signs sessions nobody opens.
+    os.environ.setdefault("VALUECRM_DEBUG", "0")
+    os.environ.setdefault("VALUECRM_SECRET_KEY", "bench-import-" + "x" * 40)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "valuecrm.config.settings")
     sys.path.insert(0, str(ROOT / "src"))
 

@@ -221,12 +221,15 @@ def column(handle: Callable, fast: Callable | None = None, memo: bool = False) -
         return value
 
     def run(cells: list) -> tuple[list, list[int]]:
-        if fast is None:
-            out = [slow(cell) for cell in cells]
-        else:
+        if fast is not None:
             out = [fast(cell) for cell in cells]
-            for position in [i for i, value in enumerate(out) if value is MISS]:
-                out[position] = slow(cells[position])
+        elif memo:
+            get = cache.get
+            out = [get(cell, MISS) if type(cell) is str else MISS for cell in cells]
+        else:
+            out = [MISS] * len(cells)
+        for position in [i for i, value in enumerate(out) if value is MISS]:
+            out[position] = slow(cells[position])
         special = [i for i, value in enumerate(out) if value is EMPTY or type(value) is Failed]
         return out, special
     return run

@@ -241,30 +241,30 @@ def _csv_rows(path: Path, info: FileInfo) -> Iterator[Row]:
         try:
             for _index in range(info.header_row):
                 next(reader)
-            while True:
-                # line_num counts the physical lines read so far (a quoted cell may span
-                # several), so the record about to be read starts on the next one.
-                start = reader.line_num + 1
-                try:
-                    values = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as exc:
-                    yield Row(start, [], _("The row is malformed (%(error)s); the file may be cut off.")
-                              % {"error": exc})
-                    return
-                if not values or not "".join(values).strip():
-                    continue
-                if len(values) != width:
-                    if len(values) > width and not any(v.strip() for v in values[width:]):
-                        values = values[:width]
-                    else:
-                        yield Row(start, values, _(
-                            "The row has %(found)d values but the header has %(expected)d "
-                            "columns (is the file cut off or a delimiter missing?)."
-                        ) % {"found": len(values), "expected": width})
+            # line_num counts the physical lines read so far (a quoted cell may span
+            # several), so a record starts on the line after the previous one ended.
+            last = reader.line_num
+            try:
+                for values in reader:
+                    start, last = last + 1, reader.line_num
+                    if len(values) == width and values[0].strip():
+                        yield Row(start, values)  # the usual row, checked no further
                         continue
-                yield Row(start, values)
+                    if not values or not "".join(values).strip():
+                        continue
+                    if len(values) != width:
+                        if len(values) > width and not any(v.strip() for v in values[width:]):
+                            values = values[:width]
+                        else:
+                            yield Row(start, values, _(
+                                "The row has %(found)d values but the header has %(expected)d "
+                                "columns (is the file cut off or a delimiter missing?)."
+                            ) % {"found": len(values), "expected": width})
+                            continue
+                    yield Row(start, values)
+            except csv.Error as exc:
+                yield Row(last + 1, [], _("The row is malformed (%(error)s); the file may be cut off.")
+                          % {"error": exc})
         except UnicodeDecodeError:
             raise _fail(_("The file is not valid %(encoding)s text after line %(line)d.")
                         % {"encoding": info.encoding, "line": reader.line_num}) from None

@@ -36,10 +36,12 @@ from valuecrm.imports import dedupe
 from valuecrm.imports.bulk import (
     BackgroundWrites,
     DeferredIndexes,
+    KeyLookup,
     TableWriter,
     id_ranges,
     lookup,
     merge_ranges,
+    sorts_on_disk,
 )
 from valuecrm.imports.models import ImportChange, ImportKind, ImportMode, ImportRun
 from valuecrm.imports.progress import progress_write
@@ -144,7 +146,7 @@ class Engine:
                 if len(self.outcome.errors) < MAX_STORED_ERRORS:
                     self.outcome.errors.append((row.number, column, reason, row.raw))
 
-    def _record_batch_errors(self, batch: CleanBatch) -> None:
+    def record_batch_errors(self, batch: CleanBatch) -> None:
         for position in sorted(p for p, found in batch.errors.items() if found):
             row = batch.rows[position]
             self.outcome.failed += 1
@@ -173,14 +175,13 @@ class Engine:
     def execute(self) -> Outcome:
         started = time.perf_counter()
         writer = WRITERS[self.run.kind](self)
-        with transaction.atomic():
+        with sorts_on_disk(), transaction.atomic():
             try:
                 for chunk in batched(read_rows(self.run.file_path, self.info), BATCH):
                     if getattr(writer, "columnar", False):
                         batch = self.cleaner.clean_columns(chunk)
                         self.outcome.total += len(batch)
-                        writer.write_columns(batch)
-                        self._record_batch_errors(batch)
+                        writer.write_columns(batch)  # it reports the batch's errors
                     else:
                         rows = self.cleaner.clean_batch(chunk)
                         self.outcome.total += len(rows)
@@ -561,7 +562,10 @@ class CustomerRefs:
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        self.source = (engine.options.get("customer_source") or engine.source)
+        source = engine.options.get("customer_source") or engine.source
+        self.finders = {target: KeyLookup(Customer, column, **(
+            {"extra": "source = %s", "extra_params": (source,)} if column == "external_id" else {}))
+            for target, column in self.LOOKUPS.items()}
 
     def resolve(self, rows: list[CleanRow]) -> dict[int, int]:
         """row number → customer id; rows that name no known customer get an error."""
@@ -571,20 +575,29 @@ class CustomerRefs:
 
     def resolve_columns(self, batch: CleanBatch, positions) -> dict[int, int]:
         """position → customer id for the batch rows at `positions`; the others get an error."""
-        columns = batch.columns
-        searched = []  # (cleaned values of the column, value → customer id)
-        for target, column in self.LOOKUPS.items():
-            cells = columns.get(target)
-            if cells is None:
-                continue
-            values = sorted({cells[i] for i in positions if cells[i]})
-            extra = ("source = %s", (self.source,)) if column == "external_id" else ("", ())
-            found: dict[str, int] = {}
-            # Lowest id first, so a value two customers share names the older one.
-            for value, pk in sorted(lookup(Customer, column, values, extra=extra[0],
-                                           extra_params=extra[1]), key=lambda r: r[1]):
-                found.setdefault(value, pk)
-            searched.append((cells, found))
+        return self.resolve_found(batch, positions, self.prepare_lookups(batch, positions)())
+
+    def prepare_lookups(self, batch: CleanBatch, positions) -> Callable[[], list]:
+        """The queries `resolve_found` needs, ready to run on any thread."""
+        queries = []
+        for target, finder in self.finders.items():
+            cells = batch.columns.get(target)
+            if cells is not None:
+                queries.append((cells, finder.prepare(sorted({cells[i] for i in positions
+                                                              if cells[i]}))))
+
+        def run() -> list[tuple[list, dict]]:
+            searched = []  # (the column's cleaned values, value → customer id)
+            for cells, query in queries:
+                found: dict[str, int] = {}
+                # Lowest id first, so a value two customers share names the older one.
+                for value, pk in sorted(query(), key=lambda r: r[1]):
+                    found.setdefault(value, pk)
+                searched.append((cells, found))
+            return searched
+        return run
+
+    def resolve_found(self, batch: CleanBatch, positions, searched: list) -> dict[int, int]:
         resolved: dict[int, int] = {}
         if len(searched) == 1:  # the usual file: one column names the customer
             cells, found = searched[0]
@@ -603,7 +616,7 @@ class CustomerRefs:
         visible = self.engine.visible_ids(resolved.values())
         if len(resolved) == len(positions) and len(visible) == len(set(resolved.values())):
             return resolved
-        mapped = self.engine.cleaner.mapped
+        columns, mapped = batch.columns, self.engine.cleaner.mapped
         for i in positions:
             pk = resolved.get(i)
             if pk is not None and pk in visible:
@@ -625,9 +638,12 @@ class CustomerRefs:
 class OrderWriter:
     """Orders, idempotent on (source, external id), written column by column.
 
-    A batch's INSERTs run in the background while the engine cleans the next batch,
-    and a large load sets the orders table's customer and date indexes aside and
-    rebuilds them at the end (see bulk.BackgroundWrites and bulk.DeferredIndexes).
+    The database work overlaps the cleaning: while the engine cleans batch k+1, the
+    helper thread (bulk.BackgroundWrites) inserts batch k-1's new orders and then looks
+    up batch k's order numbers and customers; the next `write_columns` call takes those
+    answers, decides batch k and queues its INSERT. A large load also sets the orders
+    table's customer and date indexes aside and rebuilds them at the end
+    (bulk.DeferredIndexes).
     """
 
     columnar = True
@@ -639,63 +655,97 @@ class OrderWriter:
         self.orders = TableWriter(Order, ["customer_id", "source", "external_id", "channel",
                                           "status", "placed_at", "currency", "total_amount",
                                           "total_cost", "created_by_id"])
+        self.order_numbers = KeyLookup(Order, "external_id", extra="source = %s",
+                                       extra_params=(engine.source,), sequential=True)
         self.background = BackgroundWrites()
         self.indexes = DeferredIndexes(Order, ("customer_id", "placed_at"))
         self.started = False
+        self.waiting: tuple[CleanBatch, list[int]] | None = None  # looked up, not yet decided
+        self.found: tuple[dict, list] = ({}, [])
 
     def created_ranges(self):
         return {"orders": self.created.ranges()}
 
+    def write_columns(self, batch: CleanBatch) -> None:
+        # Everything queued is done once this returns: the previous batch's INSERT (so
+        # this batch's lookups, queued after it, see a repeated order number) and the
+        # waiting batch's lookups.
+        self.background.settle()
+        if not self.started:
+            self.started = True
+            if self.indexes.worthwhile(self.engine.expected_rows):
+                self.indexes.drop()
+        if self.waiting is not None:
+            self._decide(*self.waiting, *self.found)
+        valid = batch.valid()
+        self.waiting = (batch, valid)
+        numbers = batch.columns["external_id"] if valid else []
+        find_orders = self.order_numbers.prepare(sorted({numbers[i] for i in valid}))
+        find_customers = self.refs.prepare_lookups(batch, valid)
+
+        def lookups() -> tuple[dict, list]:
+            return dict(find_orders()), find_customers()
+
+        self.background.submit(lookups, self._set_found)
+
+    def _set_found(self, found: tuple[dict, list]) -> None:
+        self.found = found
+
     def finish(self) -> None:
+        self.background.settle()
+        if self.waiting is not None:
+            self._decide(*self.waiting, *self.found)
+            self.waiting = None
         self.background.settle()
         self.indexes.restore()
 
     def close(self) -> None:
         self.background.close()
 
-    def write_columns(self, batch: CleanBatch) -> None:
+    def _decide(self, batch: CleanBatch, valid: list[int], existing: dict, searched: list) -> None:
+        """Which of the batch's rows are new orders; queue their INSERT; report the rest."""
         engine = self.engine
-        # The previous batch's orders must be in before this batch looks for existing ones
-        # (that is how a repeated order id further down the file is found).
-        self.background.settle()
-        if not self.started:
-            self.started = True
-            if self.indexes.worthwhile(engine.expected_rows):
-                self.indexes.drop()
-        valid = batch.valid()
-        if not valid:
-            return
         source = engine.source
         columns, rows = batch.columns, batch.rows
-        external_ids = columns["external_id"]
-        existing: dict[str, int] = {}
-        for external_id, pk in lookup(Order, "external_id", sorted({external_ids[i] for i in valid}),
-                                      extra="source = %s", extra_params=(source,)):
-            existing[external_id] = pk
-        fresh = []
-        seen: dict[str, int] = {}
-        for i in valid:
-            external_id, number = external_ids[i], rows[i].number
-            earlier = seen.get(external_id)
-            if earlier is None:
-                seen[external_id] = number
-                if external_id not in existing:
-                    fresh.append(i)
-                    continue
-                earlier = self.created.row_of(existing[external_id])
-                if earlier is None:
-                    # Re-sent orders are left as they are, like sales.services.order_create.
-                    engine.outcome.unchanged += 1
-                    continue
+        external_ids = columns["external_id"] if valid else []
+        seen: dict[str, int] = {}  # order number → the file row that has it
+
+        def repeated(number: int, external_id: str, earlier: int) -> None:
             engine.outcome.skipped += 1
             engine.review({"row": number, "kind": "in_file", "reason": "external_id",
                            "earlier_row": earlier, "action": "skip",
                            "name": external_id, "score": 100})
+
+        candidates = []
+        for i in valid:
+            external_id, number = external_ids[i], rows[i].number
+            if external_id not in existing:
+                candidates.append(i)
+                continue
+            earlier = seen.get(external_id) or self.created.row_of(existing[external_id])
+            if earlier is not None:  # its first row is earlier in this file
+                repeated(number, external_id, earlier)
+                continue
+            # Re-sent orders are left as they are, like sales.services.order_create.
+            seen[external_id] = number
+            engine.outcome.unchanged += 1
+        # Customers before repeats: a row rejected for its customer must not make a
+        # later, valid row with the same order number look like a repeat.
+        customers = self.refs.resolve_found(batch, candidates, searched) if candidates else {}
+        engine.record_batch_errors(batch)
+        fresh = []
+        for i in candidates:
+            if i not in customers:
+                continue
+            external_id, number = external_ids[i], rows[i].number
+            earlier = seen.get(external_id)
+            if earlier is not None:
+                repeated(number, external_id, earlier)
+                continue
+            seen[external_id] = number
+            fresh.append(i)
         if not fresh:
             return
-        customers = self.refs.resolve_columns(batch, fresh)
-        if len(customers) != len(fresh):
-            fresh = [i for i in fresh if i in customers]
 
         def pick(target: str, default=None):
             cells = columns.get(target)
