@@ -38,10 +38,12 @@ from valuecrm.imports.bulk import (
     DeferredIndexes,
     KeyLookup,
     TableWriter,
+    collect_batch_garbage,
     id_ranges,
     lookup,
     merge_ranges,
     sorts_on_disk,
+    tuned_for_loading,
 )
 from valuecrm.imports.models import ImportChange, ImportKind, ImportMode, ImportRun
 from valuecrm.imports.progress import progress_write
@@ -175,7 +177,7 @@ class Engine:
     def execute(self) -> Outcome:
         started = time.perf_counter()
         writer = WRITERS[self.run.kind](self)
-        with sorts_on_disk(), transaction.atomic():
+        with tuned_for_loading(), sorts_on_disk(), transaction.atomic():
             try:
                 for chunk in batched(read_rows(self.run.file_path, self.info), BATCH):
                     if getattr(writer, "columnar", False):
@@ -187,6 +189,7 @@ class Engine:
                         self.outcome.total += len(rows)
                         writer.write([r for r in rows if not r.errors])
                         self._record_errors(rows)
+                    collect_batch_garbage()
                     self._progress()
                 writer.finish()
             finally:

@@ -283,13 +283,16 @@ class RowCleaner:
         good = [row for row in rows if not row.problem]
         raws = [row.values for row in good]
         widest = max((index for index, *_rest in self.batch_columns), default=-1)
-        full = all(len(raw) > widest for raw in raws)
+        # Readers give every row the header's width; then one zip turns rows into columns
+        # (cut to the shortest row, which still holds every mapped column).
+        transposed = (list(zip(*raws, strict=False)) if raws and min(map(len, raws)) > widest
+                      else None)
         errors: dict[int, list[tuple[str, str]]] = {}
         columns: dict[str, list] = {}
         required_message = _("This field is required.")
         empty, failed = fastpath.EMPTY, fastpath.Failed
         for index, header, target, run in self.batch_columns:
-            cells = ([raw[index] for raw in raws] if full
+            cells = (transposed[index] if transposed is not None
                      else [raw[index] if index < len(raw) else None for raw in raws])
             values, special = run(cells)
             if target.startswith(CUSTOM_FIELD_PREFIX):
