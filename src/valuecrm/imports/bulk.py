@@ -371,7 +371,7 @@ def tuned_for_loading():
     bench/import.py (a million orders: 22.9 → 17.5 s together):
 
     - the cyclic garbage collector is paused; the engine collects the young
-      generations after each batch (`collect_batch_garbage`). A batch makes a million
+      generations every 25 batches (`collect_batch_garbage`). A batch makes a million
       short-lived objects without cycles, and the collector's automatic passes over
       them, triggered every 700 allocations, cost more than the cleaning of a column.
     - a 0.2 ms GIL switch interval instead of 5 ms: the BackgroundWrites thread gives
@@ -391,8 +391,8 @@ def tuned_for_loading():
 
 
 def collect_batch_garbage() -> None:
-    """What the paused collector would have found in a batch: cycles among its objects,
-    which are all in the two young generations."""
+    """What the paused collector would have found since the last call: cycles among
+    the objects made since, which are all in the two young generations."""
     gc.collect(1)
 
 

@@ -60,13 +60,21 @@ def text_column(handle: Callable, max_length: int) -> Callable:
     one = column(handle, text(max_length))
 
     def run(cells: list) -> tuple[list, list[int]]:
-        if not all(type(cell) is str for cell in cells):
+        if not set(map(type, cells)) <= {str}:
             return one(cells)
-        values = [cell.strip() if cell.isascii() else half_width(cell).strip() for cell in cells]
+        whole = "".join(cells)
+        if "\x00" in whole:
+            return one(cells)
+        if whole.isascii():  # the usual column: nothing to fold, strip at C speed
+            values = list(map(str.strip, cells))
+        else:
+            values = [cell.strip() if cell.isascii() else half_width(cell).strip()
+                      for cell in cells]
         # half_width keeps whitespace whitespace, so a folded cell is empty exactly when
         # the raw cell is blank, which is what `clean` calls empty.
-        if "\x00" in "".join(values):
-            return one(cells)
+        lengths = list(map(len, values))
+        if lengths and min(lengths) and max(lengths) <= max_length:
+            return values, []
         special = [i for i, value in enumerate(values) if not value or len(value) > max_length]
         for position in special:
             if not values[position]:

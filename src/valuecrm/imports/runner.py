@@ -15,7 +15,6 @@ import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 
 from django.db import transaction
 from django.utils import timezone
@@ -47,11 +46,12 @@ from valuecrm.imports.bulk import (
 )
 from valuecrm.imports.models import ImportChange, ImportKind, ImportMode, ImportRun
 from valuecrm.imports.progress import progress_write
-from valuecrm.imports.readers import FileInfo, estimate_rows, read_rows
+from valuecrm.imports.readers import FileInfo, estimate_rows, read_batches
 from valuecrm.imports.validate import CleanBatch, CleanRow, RowCleaner
 from valuecrm.sales.models import Order, OrderChannel, OrderStatus, Product
 
 BATCH = 20_000
+GC_EVERY_BATCHES = 25  # see bulk.tuned_for_loading
 MAX_STORED_ERRORS = 100_000
 MAX_REVIEW = 500
 LOOKUP_CHUNK = 900
@@ -82,12 +82,6 @@ class Outcome:
     changes: list[tuple[str, int, dict]] = field(default_factory=list)
     committed: bool = False
     seconds: float = 0.0
-
-
-def batched(items: Iterable, size: int) -> Iterator[list]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
 
 
 def _chunks(values: list, size: int = LOOKUP_CHUNK) -> Iterator[list]:
@@ -179,7 +173,8 @@ class Engine:
         writer = WRITERS[self.run.kind](self)
         with tuned_for_loading(), sorts_on_disk(), transaction.atomic():
             try:
-                for chunk in batched(read_rows(self.run.file_path, self.info), BATCH):
+                for number, chunk in enumerate(read_batches(self.run.file_path, self.info,
+                                                             BATCH)):
                     if getattr(writer, "columnar", False):
                         batch = self.cleaner.clean_columns(chunk)
                         self.outcome.total += len(batch)
@@ -189,7 +184,8 @@ class Engine:
                         self.outcome.total += len(rows)
                         writer.write([r for r in rows if not r.errors])
                         self._record_errors(rows)
-                    collect_batch_garbage()
+                    if number % GC_EVERY_BATCHES == GC_EVERY_BATCHES - 1:
+                        collect_batch_garbage()
                     self._progress()
                 writer.finish()
             finally:

@@ -316,13 +316,20 @@ class RowCleaner:
             ref_columns = [columns[t] for t in refs]
             ref_message = (" / ".join(self.mapped[t] for t in refs),
                            _("Give the customer's id, email or phone."))
-            for position in range(len(good)):
-                for target in self.unmapped_required:
-                    errors.setdefault(position, []).append(
-                        ("", _("No column is mapped to “%(field)s”.") % {"field": target}))
-                if needs_ref and position not in errors and not any(
-                        column[position] for column in ref_columns):
-                    errors.setdefault(position, []).append(ref_message)
+            for target in self.unmapped_required:
+                message = ("", _("No column is mapped to “%(field)s”.") % {"field": target})
+                for position in range(len(good)):
+                    errors.setdefault(position, []).append(message)
+            if needs_ref:
+                if len(ref_columns) == 1:
+                    named = ref_columns[0]
+                elif ref_columns:
+                    named = [any(cells) for cells in zip(*ref_columns, strict=True)]
+                else:
+                    named = [False] * len(good)
+                for position in [i for i, given in enumerate(named) if not given]:
+                    if position not in errors:
+                        errors[position] = [ref_message]
         batch = CleanBatch(good, columns, errors)
         if len(good) != len(rows):
             batch = batch.with_problems(rows)
