@@ -111,13 +111,15 @@ class Customer(TimeStampedModel):
     acquisition_cost = MoneyField(_("acquisition cost"))
     acquired_at = models.DateTimeField(_("acquired at"), null=True, blank=True)
 
+    # owner and team have no single-column index: the (owner, id) and (team, id) indexes
+    # in Meta serve every lookup by either, and each extra index slows large imports.
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="owned_customers", verbose_name=_("owner"),
+        related_name="owned_customers", verbose_name=_("owner"), db_index=False,
     )
     team = models.ForeignKey(
         "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="customers", verbose_name=_("team"),
+        related_name="customers", verbose_name=_("team"), db_index=False,
     )
     tags = models.ManyToManyField(Tag, blank=True, related_name="customers", verbose_name=_("tags"))
     custom_fields = models.JSONField(_("custom fields"), default=dict, blank=True)
@@ -165,7 +167,9 @@ class ContactPointKind(models.TextChoices):
 
 
 class ContactPoint(TimeStampedModel):
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contact_points")
+    # No index of its own: the unique (customer, kind, value) index below leads with it.
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contact_points",
+                                 db_index=False)
     kind = models.CharField(_("kind"), max_length=10, choices=ContactPointKind.choices)
     value = models.CharField(_("value"), max_length=254, db_index=True)
     label = models.CharField(_("label"), max_length=50, blank=True, default="")

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import UTC
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field, Model
 from django.utils import timezone
 
@@ -46,7 +46,11 @@ class TableWriter:
 
     def __init__(self, model: type[Model], columns: list[str]):
         self.model = model
-        self.connection = connection
+        # The wrapper object itself, not Django's per-thread `connection` proxy: rows may be
+        # converted and written on the BackgroundWrites thread, inside this thread's
+        # transaction.
+        self.db = connections[DEFAULT_DB_ALIAS]
+        self.sqlite = self.db.vendor == "sqlite"
         fields = [f for f in model._meta.concrete_fields if not f.primary_key]
         self.fields: list[Field] = fields
         self.given = [f for f in fields if f.attname in columns or f.name in columns]
@@ -63,10 +67,10 @@ class TableWriter:
                 value = None
             else:
                 value = "" if f.get_internal_type() in ("CharField", "TextField") else None
-            self.constant[f.attname] = f.get_db_prep_save(value, connection)
+            self.constant[f.attname] = f.get_db_prep_save(value, self.db)
         # Which given columns need conversion (CharFields go as they are).
         self.converters = [self._converter(f) for f in self.given]
-        quote = connection.ops.quote_name
+        quote = self.db.ops.quote_name
         self.columns = [f.column for f in fields]
         self.order = fields
         self.table = quote(model._meta.db_table)
@@ -74,13 +78,13 @@ class TableWriter:
         self.rows_per_statement = max(1, min(2000, max_variables() // len(self.columns)))
         self.pk_column = quote(model._meta.pk.column)
 
-    @staticmethod
-    def _converter(f: Field):
+    def _converter(self, f: Field):
+        db = self.db
         kind = f.get_internal_type()
         if kind in ("CharField", "TextField", "BigIntegerField", "ForeignKey", "IntegerField",
                     "BooleanField", "PositiveIntegerField", "SlugField"):
             return None
-        if connection.vendor == "sqlite":
+        if self.sqlite:
             # The same text the SQLite backend would store, without its per-value dispatch.
             if kind == "DateField":
                 return lambda v: v.isoformat()
@@ -93,8 +97,8 @@ class TableWriter:
                 # HH:MM:SS[.ffffff]": the UTC isoformat less its "+00:00" (twice as fast
                 # as astimezone + replace + str, which matters at a million rows).
                 return lambda v: v.astimezone(UTC).isoformat(" ")[:-6] \
-                    if getattr(v, "tzinfo", None) else f.get_db_prep_save(v, connection)
-        return lambda v, f=f: f.get_db_prep_save(v, connection)
+                    if getattr(v, "tzinfo", None) else f.get_db_prep_save(v, db)
+        return lambda v, f=f: f.get_db_prep_save(v, db)
 
     def insert(self, rows: list[dict]) -> list[int]:
         """Insert `rows` (attname or name → python value); returns their new ids in order."""
@@ -114,6 +118,21 @@ class TableWriter:
         """`insert_columns` in two halves: the values are converted now, and the returned
         function runs the INSERTs and returns the new ids. It may run on another thread
         (see BackgroundWrites): the cursor is opened here, on the connection's own."""
+        statements = self.statements(count, columns)
+        cursor = self.cursor()
+        return lambda: self.run(cursor, statements)
+
+    def cursor(self):
+        """A cursor for `run`, opened on the calling thread (the transaction's)."""
+        self.db.ensure_connection()
+        # On SQLite the driver's own cursor: Django's wrapper rewrites %s → ? with a regex
+        # over the whole statement, which for 30,000 placeholders costs more than the insert.
+        return self.db.connection.cursor() if self.sqlite else self.db.cursor()
+
+    def statements(self, count: int, columns: dict[str, object]) -> list[tuple[int, list]]:
+        """The INSERTs' parameters for `count` rows given column by column (attname → a
+        list of python values, None taking the column's default, or one value for all):
+        (rows, parameters row after row) per statement. Pure: any thread may call it."""
         built = []  # one list of database values per column, in self.order
         for f in self.order:
             if f not in self.given:
@@ -142,42 +161,38 @@ class TableWriter:
             for position, values in enumerate(built):
                 flat[position::width] = values[start:start + rows]
             statements.append((rows, flat))
-        sqlite = connection.vendor == "sqlite"
-        mark = "?" if sqlite else "%s"
-        placeholder = "(" + ", ".join([mark] * width) + ")"
-        connection.ensure_connection()
-        # On SQLite the driver's own cursor: Django's wrapper rewrites %s → ? with a regex
-        # over the whole statement, which for 30,000 placeholders costs more than the insert.
-        cursor = connection.connection.cursor() if sqlite else connection.cursor()
+        return statements
 
-        def run() -> list[int]:
-            ids: list[int] = []
-            try:
-                full_sql = None
-                for rows, params in statements:
-                    if rows == per_statement and full_sql:
-                        sql = full_sql
-                    else:
-                        sql = (f"INSERT INTO {self.table} ({self.column_sql}) VALUES "
-                               + ", ".join([placeholder] * rows))
-                        if not sqlite:
-                            sql += f" RETURNING {self.pk_column}"
-                        if rows == per_statement:
-                            full_sql = sql
-                    cursor.execute(sql, params)
-                    if sqlite:
-                        # One statement holding the write lock numbers its rows one after
-                        # another, ending at last_insert_rowid. RETURNING would hand the ids
-                        # back a row at a time, each step giving up and retaking the GIL,
-                        # which stalls a background write behind the cleaning thread.
-                        last = cursor.lastrowid
-                        ids.extend(range(last - rows + 1, last + 1))
-                    else:
-                        ids.extend(r[0] for r in cursor.fetchall())
-            finally:
-                cursor.close()
-            return ids
-        return run
+    def run(self, cursor, statements: list[tuple[int, list]]) -> list[int]:
+        """Execute `statements` on `cursor` (then closed); the new ids in insert order."""
+        mark = "?" if self.sqlite else "%s"
+        placeholder = "(" + ", ".join([mark] * len(self.columns)) + ")"
+        ids: list[int] = []
+        try:
+            full_sql = None
+            for rows, params in statements:
+                if rows == self.rows_per_statement and full_sql:
+                    sql = full_sql
+                else:
+                    sql = (f"INSERT INTO {self.table} ({self.column_sql}) VALUES "
+                           + ", ".join([placeholder] * rows))
+                    if not self.sqlite:
+                        sql += f" RETURNING {self.pk_column}"
+                    if rows == self.rows_per_statement:
+                        full_sql = sql
+                cursor.execute(sql, params)
+                if self.sqlite:
+                    # One statement holding the write lock numbers its rows one after
+                    # another, ending at last_insert_rowid. RETURNING would hand the ids
+                    # back a row at a time, each step giving up and retaking the GIL,
+                    # which stalls a background write behind the cleaning thread.
+                    last = cursor.lastrowid
+                    ids.extend(range(last - rows + 1, last + 1))
+                else:
+                    ids.extend(r[0] for r in cursor.fetchall())
+        finally:
+            cursor.close()
+        return ids
 
     @staticmethod
     def constant_default(f: Field):

@@ -249,16 +249,19 @@ class CustomerWriter:
         self.points = TableWriter(ContactPoint, ["customer_id", "kind", "value", "is_primary"])
         self.tag_links = TableWriter(Customer.tags.through, ["customer_id", "tag_id"])
         self.company_ids: dict[str, int] = {}
+        # New customers (with their contact points and tags) are written on a helper
+        # thread while the engine cleans the next batch; see bulk.BackgroundWrites.
+        self.background = BackgroundWrites()
 
     def created_ranges(self) -> dict[str, list[list[int]]]:
         return {"customers": self.created.ranges() + self.orgs.ranges(),
                 "contact_points": self.contact_point_ranges}
 
     def finish(self) -> None:
-        pass
+        self.background.settle()
 
     def close(self) -> None:
-        pass
+        self.background.close()
 
     # -------------------------------------------------------- lookups
 
@@ -316,6 +319,9 @@ class CustomerWriter:
     # -------------------------------------------------------- one batch
 
     def write(self, rows: list[CleanRow]) -> None:
+        # The previous batch's customers must be in before this batch looks for matches
+        # (that is how a repeated key further down the file is found).
+        self.background.settle()
         if not rows:
             return
         engine = self.engine
@@ -513,30 +519,39 @@ class CustomerWriter:
             created_by_id=self.actor.pk,
             custom_fields=[v.get("custom_fields") or {} for v in values],
             company_id=[company_ids.get(v.get("company") or "") for v in values])
-        ids = self.customers.insert_columns(len(rows), columns)
-        self.created.add(ids, [r.number for r in rows])
-        self.engine.outcome.created += len(ids)
-        point_customers, point_kinds, point_values = [], [], []
-        links = []
-        for pk, v in zip(ids, values, strict=True):
-            email, phone = v.get("email"), v.get("phone")
-            if email:
-                point_customers.append(pk)
-                point_kinds.append(ContactPointKind.EMAIL)
-                point_values.append(email)
-            if phone:
-                point_customers.append(pk)
-                point_kinds.append(ContactPointKind.PHONE)
-                point_values.append(phone)
-            if v.get("tags"):
-                links.extend((pk, t) for t in self._tag_ids(v["tags"]))
-        if point_customers:
-            self.contact_point_ranges.extend(id_ranges(self.points.insert_columns(
-                len(point_customers), {"customer_id": point_customers, "kind": point_kinds,
-                                       "value": point_values, "is_primary": True})))
-        if links:
-            self.tag_links.insert_columns(len(links), {"customer_id": [c for c, _t in links],
-                                                       "tag_id": [t for _c, t in links]})
+        tags = [self._tag_ids(v["tags"]) if v.get("tags") else () for v in values]
+        statements = self.customers.statements(len(rows), columns)
+        cursors = (self.customers.cursor(), self.points.cursor(), self.tag_links.cursor())
+
+        def write() -> tuple[list[int], list[int]]:
+            ids = self.customers.run(cursors[0], statements)
+            point_customers, point_kinds, point_values = [], [], []
+            for pk, v in zip(ids, values, strict=True):
+                email, phone = v.get("email"), v.get("phone")
+                if email:
+                    point_customers.append(pk)
+                    point_kinds.append(ContactPointKind.EMAIL)
+                    point_values.append(email)
+                if phone:
+                    point_customers.append(pk)
+                    point_kinds.append(ContactPointKind.PHONE)
+                    point_values.append(phone)
+            point_ids = self.points.run(cursors[1], self.points.statements(len(point_customers), {
+                "customer_id": point_customers, "kind": point_kinds, "value": point_values,
+                "is_primary": True}))
+            links = [(pk, t) for pk, row_tags in zip(ids, tags, strict=True) for t in row_tags]
+            self.tag_links.run(cursors[2], self.tag_links.statements(len(links), {
+                "customer_id": [c for c, _t in links], "tag_id": [t for _c, t in links]}))
+            return ids, point_ids
+
+        numbers = [r.number for r in rows]
+
+        def written(result: tuple[list[int], list[int]]) -> None:
+            ids, point_ids = result
+            self.created.add(ids, numbers)
+            self.engine.outcome.created += len(ids)
+            self.contact_point_ranges.extend(id_ranges(point_ids))
+        self.background.submit(write, written)
 
 
 def _json_safe(value):
