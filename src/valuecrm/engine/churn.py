@@ -36,7 +36,7 @@ ROC-AUC, PR-AUC (average precision), Brier score and a decile calibration table:
 * ``mbgnbd_p_alive``: ``1 − P(alive)`` from MBG/NBD (Batislam et al. 2007), which
   also allows dropout at the first purchase and fixes that;
 * ``bgnbd_p_no_purchase``: the BG/NBD probability of exactly the event being
-  predicted, no purchase in ``(T, T + h]`` (see ``_p_no_purchase``).
+  predicted, no purchase in ``(T, T + h]`` (see ``p_no_purchase``).
 """
 
 from __future__ import annotations
@@ -329,8 +329,8 @@ class ChurnEvaluation:
     baseline: dict
 
 
-def _p_no_purchase(model, x, t_x, t_obs, horizon) -> np.ndarray:
-    """P(no purchase in (T, T + h] | x, t_x, T) for BG/NBD-type models.
+def p_no_purchase(model, x, t_x, t_obs, horizon) -> np.ndarray:
+    """P(no purchase in (T, T + h] | x, t_x, T) for a fitted BG/NBD or MBG/NBD model.
 
     Dropout happens only right after a purchase, so a customer alive at T stays
     alive until the next purchase; with λ | alive ~ Gamma(r + x, α + T):
@@ -361,7 +361,7 @@ def _probabilistic_baselines(
     predictions = {
         "bgnbd_p_alive": 1.0 - np.asarray(bg.p_alive(x, t_x, t_obs), dtype=float),
         "mbgnbd_p_alive": 1.0 - np.asarray(mbg.p_alive(x, t_x, t_obs), dtype=float),
-        "bgnbd_p_no_purchase": _p_no_purchase(bg, x, t_x, t_obs, horizon_days / 7.0),
+        "bgnbd_p_no_purchase": p_no_purchase(bg, x, t_x, t_obs, horizon_days / 7.0),
     }
     return {"bgnbd": bg, "mbgnbd": mbg}, predictions
 

@@ -84,7 +84,9 @@ def report_charts(report: dict) -> dict:
             "observed": [c["observed"] for c in churn.get("calibration", [])],
             "baseline_predicted": [c["mean_predicted"] for c in churn.get("baseline_calibration", [])],
             "baseline_observed": [c["observed"] for c in churn.get("baseline_calibration", [])],
-            "model_name": _("Churn model"), "baseline_name": _("1 − P(alive) baseline"),
+            "model_name": _("Churn model"),
+            "baseline_name": (_("BG/NBD P(no purchase in 90 days)") if churn.get("baseline")
+                              == "p_no_purchase" else _("1 − P(alive) baseline")),
             "ideal_name": _("Perfect calibration"),
             "x_name": _("Predicted churn probability"), "y_name": _("Observed churn share"),
         },
@@ -92,7 +94,8 @@ def report_charts(report: dict) -> dict:
 
 
 def churn_metric_rows(churn: dict) -> list[dict]:
-    """ROC-AUC, PR-AUC and Brier score of the churn model next to the P(alive) baseline."""
+    """ROC-AUC, PR-AUC and Brier score of the churn model next to the BG/NBD baseline;
+    `better` is True where the model wins, False where the baseline does."""
     model = churn.get("metrics") or {}
     baseline = churn.get("baseline_metrics") or {}
     rows = []
