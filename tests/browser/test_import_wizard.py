@@ -1,9 +1,12 @@
 """The import wizard in a real browser, in English and in 中文: upload a messy GBK file with
-Chinese headers, check the suggested mapping, see the bad row flagged, upload a corrected
-file, decide on a duplicate, import, and find the new customers in the list.
+Chinese headers, check the suggested mapping, see the bad row flagged, watch the whole-file
+check run in the worker, upload a corrected file, decide on a duplicate, import, and find
+the new customers in the list.
 
 Every step is saved as import-wizard-<step>-<en|zh>.png.
 """
+
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -24,6 +27,7 @@ FIXED = MESSY.replace("李娜,12345,", "李娜,13700137000,")
 TEXT = {
     "en": {
         "suffix": "en", "cookie": "en", "imports": "Imports", "new": "New import",
+        "checking": "Checking the whole file…", "continue": "Continue",
         "bad_phone": "“12345” is not a valid phone number.",
         "same_phone": "same phone", "action": "create", "action_label": "Create anyway",
         "see": "See the customers", "succeeded": "Succeeded", "upload_again": "upload it again",
@@ -35,6 +39,7 @@ TEXT = {
     },
     "zh": {
         "suffix": "zh", "cookie": "zh-hans", "imports": "导入", "new": "新建导入",
+        "checking": "正在检查整个文件…", "continue": "继续",
         "bad_phone": "“12345”不是有效的电话号码。",
         "same_phone": "电话相同", "action": "skip", "action_label": "跳过",
         "see": "查看客户", "succeeded": "成功", "upload_again": "重新上传", "back": "返回",
@@ -65,6 +70,52 @@ def existing(admin_user):
     }
 
 
+ANALYSIS_POLL = re.compile(r"/imports/\d+/analysis/$")
+
+
+@pytest.fixture
+def held_checks(monkeypatch):
+    """The whole-file check is queued for the worker but waits, so the page shows its
+    progress; release() runs it. (Tests run Huey jobs at once, which would skip the step.)"""
+    from valuecrm.imports import services, tasks
+
+    class Held(list):
+        def release(self):
+            while self:
+                services.import_analyse_execute(*self.pop(0))
+
+    held = Held()
+    monkeypatch.setattr(tasks, "import_analyse_task", lambda *args: held.append(args))
+    return held
+
+
+def check_whole_file(pg, held, t, shot=None):
+    """From the preview: queue the check, see its progress, let the worker run it and
+    land on the review step."""
+    with pg.expect_navigation():
+        pg.click("form[method=post] button.btn-primary")
+    assert pg.url.endswith("/review/")
+    progress = pg.locator("#import-analysis")
+    expect(progress).to_contain_text(t["checking"])
+    expect(progress.locator(".spinner-border")).to_be_visible()
+    expect(progress.locator(".fs-4")).to_have_text(["0", "0"])  # rows checked, with errors
+    expect(pg.locator("[aria-current=step]")).to_contain_text("4 · ")
+    assert len(held) == 1
+    if shot:
+        shot()
+
+    # The worker runs the check while the page's next poll is held back, so the check and
+    # the live server never use the shared test database at the same time.
+    def worker_runs_it(route):
+        held.release()
+        route.continue_()
+
+    pg.route(ANALYSIS_POLL, worker_runs_it, times=1)
+    expect(progress).to_have_count(0, timeout=10_000)  # the poll sent the browser on
+    pg.wait_for_load_state("networkidle")
+    assert pg.url.endswith("/review/") and held == []
+
+
 def upload(pg, name: str, text: str):
     pg.set_input_files("#file", files=[{"name": name, "mimeType": "text/csv", "buffer": text.encode("gbk")}])
     with pg.expect_navigation():
@@ -87,7 +138,8 @@ def counts_on(pg, scope: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_import_wizard_end_to_end(lang, new_page, live_server, login, shoot, admin_user, existing, uploads_dir):
+def test_import_wizard_end_to_end(lang, new_page, live_server, login, shoot, admin_user, existing, uploads_dir,
+                                  held_checks):
     from valuecrm.customers.models import Customer
     from valuecrm.imports.models import ImportRun, ImportStatus
 
@@ -135,10 +187,9 @@ def test_import_wizard_end_to_end(lang, new_page, live_server, login, shoot, adm
     expect(pg.locator(".alert-warning")).to_be_visible()  # and what to do about it
     step("preview-error")
 
-    # The whole-file check lists the same error with row, column and reason.
-    with pg.expect_navigation():
-        pg.click("form[method=post] button.btn-primary")
-    assert pg.url.endswith("/review/")
+    # The whole-file check runs in the worker, with its progress on the page; then it
+    # lists the same error with row, column and reason.
+    check_whole_file(pg, held_checks, t, shot=lambda: step("check-progress"))
     error_rows = pg.locator(".card.border-danger tbody tr")
     expect(error_rows).to_have_count(1)
     expect(error_rows.locator("td")).to_have_text(["3", "手机", t["bad_phone"]])
@@ -165,9 +216,7 @@ def test_import_wizard_end_to_end(lang, new_page, live_server, login, shoot, adm
     # -- 6. the whole-file check: 王芳 is an update (same e-mail, the matching key); 陈静 (row 6)
     # has the phone of an existing customer with another e-mail: the user decides. The counts
     # are those of the suggested decisions (merge 陈静 too, so two updates).
-    with pg.expect_navigation():
-        pg.click("form[method=post] button.btn-primary")
-    assert pg.url.endswith("/review/")
+    check_whole_file(pg, held_checks, t)
     expect(pg.locator(".card.border-danger")).to_have_count(0)
     assert counts_on(pg, "main .row.g-3") == t["review"]
     candidate = pg.locator("tbody tr", has=pg.locator("input[name=decision-6]"))
@@ -218,9 +267,78 @@ def test_import_wizard_end_to_end(lang, new_page, live_server, login, shoot, adm
     step("customer")
 
     # the history lists both uploads: the finished import, and the abandoned draft (no results)
+    # which, being the user's own, can be continued
     open_page(pg, f"{base}/imports/")
     expect(pg.locator("tbody tr")).to_have_count(2)
+    expect(pg.locator("tbody tr").nth(1).get_by_role("link", name=t["continue"])).to_be_visible()
     expect(pg.locator("tbody tr").nth(0).locator("td.text-end")).to_have_text(
         ["5", t["counts"][next(iter(t["counts"]))], "1", "0", "0"])
     expect(pg.locator("tbody tr").nth(1).locator("td.text-end")).to_have_text(["5", "—", "—", "—", "1"])
     step("history")
+
+
+FAILED_TEXT = {
+    "en": {"failed": "The whole file could not be checked.", "again": "Check the whole file again",
+           "removed": "The uploaded file was removed on", "rows": "Rows with errors"},
+    "zh": {"failed": "无法检查整个文件。", "again": "重新检查整个文件", "removed": "上传的文件已于",
+           "rows": "错误行"},
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_failed_check_and_removed_file(lang, new_page, live_server, login, shoot, admin_user,
+                                       uploads_dir, held_checks, monkeypatch):
+    """A check that crashes in the worker comes back to the review step with the reason and
+    a way to check again; a finished import whose file the retention rules removed says so."""
+    from datetime import timedelta
+
+    from valuecrm.imports import services
+    from valuecrm.imports.models import ImportRun, ImportStatus
+
+    t, f = TEXT[lang], FAILED_TEXT[lang]
+    base = live_server.url
+    draft = services.import_configure(actor=admin_user, run=services.import_upload(
+        actor=admin_user, kind="customers", name="客户.csv", chunks=[MESSY.encode()]))
+    finished = services.import_upload(actor=admin_user, kind="customers", name="旧文件.csv",
+                                      chunks=[FIXED.encode()])
+    finished = services.import_run_now(actor=admin_user, run=services.import_configure(
+        actor=admin_user, run=finished))
+    ImportRun.objects.filter(pk=finished.pk).update(
+        finished_at=finished.finished_at - timedelta(days=31))
+    assert services.imports_clean_up()["files"] == 1
+
+    pg = new_page(cookies={"django_language": t["cookie"]}, base_url=base)
+    login(pg, admin_user.username)
+
+    class BrokenEngine:
+        def __init__(self, run, actor, **kw):
+            pass
+
+        def execute(self):
+            raise RuntimeError("the worker ran out of memory")
+
+    engine = services.Engine
+    monkeypatch.setattr(services, "Engine", BrokenEngine)
+    open_page(pg, f"{base}/imports/{draft.pk}/preview/")
+    check_whole_file(pg, held_checks, t)
+    alert = pg.locator(".alert-danger")
+    expect(alert).to_contain_text(f["failed"])
+    draft.refresh_from_db()
+    assert draft.status == ImportStatus.DRAFT and draft.detail
+    expect(alert).to_contain_text(draft.detail)
+    expect(pg.locator("[aria-current=step]")).to_contain_text("4 · ")
+    shoot(pg, f"import-check-failed-{t['suffix']}")
+
+    monkeypatch.setattr(services, "Engine", engine)  # the worker is back: check again
+    with pg.expect_navigation():
+        pg.get_by_role("button", name=f["again"]).click()
+    expect(pg.locator("#import-analysis")).to_contain_text(t["checking"])
+    pg.route(ANALYSIS_POLL, lambda route: (held_checks.release(), route.continue_()), times=1)
+    expect(pg.locator(".card.border-danger .card-header")).to_contain_text(f["rows"],
+                                                                          timeout=10_000)
+    expect(pg.locator(".alert-danger")).to_have_count(0)
+
+    open_page(pg, f"{base}/imports/{finished.pk}/")
+    expect(pg.locator("main")).to_contain_text(f["removed"])
+    expect(pg.locator("#import-progress .badge").first).to_have_text(t["succeeded"])
+    shoot(pg, f"import-file-removed-{t['suffix']}")

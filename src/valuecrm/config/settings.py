@@ -5,6 +5,8 @@ DATABASE_URL        e.g. postgres://user:pw@host/db; default is SQLite (WAL) in 
 VALUECRM_SECRET_KEY required in production (VALUECRM_DEBUG unset)
 VALUECRM_CURRENCY   default CNY
 VALUECRM_TIME_ZONE  default Asia/Shanghai
+VALUECRM_IMPORT_FILE_RETENTION_DAYS  days an uploaded import file is kept after the import
+                    ends (default 30; the run, its counts and failed rows are kept)
 """
 
 import os
@@ -122,6 +124,7 @@ USE_TZ = True
 TIME_ZONE = os.environ.get("VALUECRM_TIME_ZONE", "Asia/Shanghai")
 VALUECRM_CURRENCY = os.environ.get("VALUECRM_CURRENCY", "CNY")
 VALUECRM_PHONE_REGION = os.environ.get("VALUECRM_PHONE_REGION", "CN")
+VALUECRM_IMPORT_FILE_RETENTION_DAYS = int(os.environ.get("VALUECRM_IMPORT_FILE_RETENTION_DAYS", "30"))
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"

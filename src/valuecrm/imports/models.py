@@ -19,6 +19,9 @@ class ImportKind(models.TextChoices):
 
 class ImportStatus(models.TextChoices):
     DRAFT = "draft", _("Draft")
+    # The whole-file check (a dry run) is queued or running in the worker; the run
+    # returns to draft with its outcome, or with the reason in `detail`.
+    ANALYSING = "analysing", _("Checking the file")
     QUEUED = "queued", _("Queued")
     RUNNING = "running", _("Running")
     SUCCEEDED = "succeeded", _("Succeeded")
@@ -44,11 +47,15 @@ class ImportRun(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                    related_name="import_runs", verbose_name=_("imported by"))
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    # Drafts untouched for a day are deleted (services.imports_clean_up).
+    updated_at = models.DateTimeField(_("last changed"), auto_now=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     undone_at = models.DateTimeField(_("undone"), null=True, blank=True)
 
     file_path = models.CharField(max_length=500)  # absolute path of the stored upload
+    # Set when the retention rules deleted the upload; counts and row errors stay.
+    file_removed_at = models.DateTimeField(_("file removed"), null=True, blank=True)
     original_name = models.CharField(_("file"), max_length=255)
     file_format = models.CharField(_("format"), max_length=8, blank=True, default="")
     encoding = models.CharField(_("encoding"), max_length=20, blank=True, default="")
@@ -68,6 +75,8 @@ class ImportRun(models.Model):
     unchanged_count = models.PositiveIntegerField(_("unchanged"), default=0)
     skipped_count = models.PositiveIntegerField(_("skipped"), default=0)
     failed_count = models.PositiveIntegerField(_("failed rows"), default=0)
+    # What happened, for people: the import's outcome, or why the last check of a
+    # draft failed.
     detail = models.TextField(blank=True, default="")
     # Duplicate candidates found by the last analysis, for the review step.
     review = models.JSONField(default=list, blank=True)
@@ -88,7 +97,13 @@ class ImportRun(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
+        """The worker has it (checking, queued or importing): counts come from the progress file."""
+        return self.status in (ImportStatus.ANALYSING, ImportStatus.QUEUED, ImportStatus.RUNNING)
+
+    @property
+    def analysis_error(self) -> str:
+        """Why the last whole-file check of this draft failed ("" if it did not)."""
+        return self.detail if self.status == ImportStatus.DRAFT else ""
 
 
 class ImportRowError(models.Model):

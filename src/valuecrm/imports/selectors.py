@@ -3,11 +3,14 @@
 import csv
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
 from valuecrm.accounts.roles import Scope
-from valuecrm.imports.models import ImportRowError, ImportRun, MappingPreset
+from valuecrm.common.errors import NotFound
+from valuecrm.imports.models import ImportRowError, ImportRun, ImportStatus, MappingPreset
 from valuecrm.imports.progress import progress_read
 from valuecrm.imports.readers import FileInfo, read_rows
 from valuecrm.imports.validate import RowCleaner
@@ -21,6 +24,13 @@ def import_runs_for(user) -> QuerySet[ImportRun]:
     if user.is_superuser or user.can_manage or user.scope == Scope.ALL:
         return runs
     return runs.filter(created_by=user)
+
+
+def import_history_for(user) -> QuerySet[ImportRun]:
+    """The import history: the runs the user may see, less other people's drafts (uploads
+    not imported yet are their own business; the user's own stay, to continue them)."""
+    unfinished = Q(status__in=(ImportStatus.DRAFT, ImportStatus.ANALYSING))
+    return import_runs_for(user).exclude(unfinished & ~Q(created_by=user))
 
 
 def import_run_get(user, pk) -> ImportRun | None:
@@ -39,6 +49,11 @@ def import_progress(run: ImportRun) -> dict:
     return {"processed": run.processed_rows, "created": run.created_count,
             "updated": run.updated_count, "unchanged": run.unchanged_count,
             "skipped": run.skipped_count, "failed": run.failed_count, "total": run.total_rows}
+
+
+def import_file_kept(run: ImportRun) -> bool:
+    """Whether the uploaded file is still stored (the retention rules delete it)."""
+    return run.file_removed_at is None and bool(run.file_path) and Path(run.file_path).is_file()
 
 
 def import_errors(run: ImportRun, limit: int | None = None) -> QuerySet[ImportRowError]:
@@ -80,6 +95,8 @@ def _padded(values: list, headers: list) -> list:
 
 def import_preview(run: ImportRun, limit: int = 20) -> list[dict]:
     """The first rows as they will be stored (no database lookups), with their errors."""
+    if not import_file_kept(run):
+        raise NotFound(_("The uploaded file is no longer stored. Upload it again."))
     info = FileInfo(format=run.file_format, encoding=run.encoding, delimiter=run.delimiter,
                     header_row=run.header_row, headers=list(run.headers))
     cleaner = RowCleaner(run.kind, info.headers, run.mapping, run.options)

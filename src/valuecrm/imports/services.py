@@ -1,15 +1,20 @@
-"""Writes on imports: upload, mapping, analysis, running, undo, mapping presets.
+"""Writes on imports: upload, mapping, the whole-file check, running, undo, mapping
+presets and the retention rules.
 
 Views, the API, the CLI and the worker all call these; permission checks live here.
 """
 
 import logging
 import uuid
+from contextlib import nullcontext
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.db.models.functions import Coalesce
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -24,15 +29,20 @@ from valuecrm.imports.models import (
     ImportStatus,
     MappingPreset,
 )
-from valuecrm.imports.progress import progress_clear
+from valuecrm.imports.progress import progress_clear, progress_path
 from valuecrm.imports.readers import sniff
-from valuecrm.imports.runner import DUPLICATE_ACTIONS, KEYS, Engine
+from valuecrm.imports.runner import DUPLICATE_ACTIONS, KEYS, Engine, Outcome
 from valuecrm.sales.models import Order, Product
 
 logger = logging.getLogger(__name__)
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
 OPTION_KEYS = {"mode", "key", "source", "customer_source", "dayfirst", "decimal_comma",
                "on_duplicate", "decisions", "phone_region", "fuzzy"}
+# A check with no sign of life (its queueing, its progress file) for this long has lost
+# its worker (killed, restarted): the run goes back to draft so it can be started again.
+ANALYSIS_STALE_AFTER = timedelta(minutes=15)
+# Drafts (uploaded, never imported) untouched for this long are deleted with their file.
+DRAFT_KEPT_FOR = timedelta(hours=24)
 
 
 def uploads_dir() -> Path:
@@ -152,6 +162,8 @@ def import_configure(*, actor, run: ImportRun, mapping: dict | None = None,
     _require_own(actor, run)
     _require_importer(actor, run.kind)
     run = ImportRun.objects.select_for_update().get(pk=run.pk)
+    if run.status == ImportStatus.ANALYSING:
+        raise Conflict(_("The whole file is being checked; wait for the check to finish."))
     if run.status != ImportStatus.DRAFT:
         raise Conflict(_("This import has already been started."))
     if mapping is not None:
@@ -172,24 +184,115 @@ def import_configure(*, actor, run: ImportRun, mapping: dict | None = None,
     if options is not None:
         merged = {**run.options, **options}
         run.options = clean_options(run.kind, merged, run.mapping)
-    run.save(update_fields=["mapping", "options"])
+    run.save(update_fields=["mapping", "options", "updated_at"])
     return run
 
 
-def import_analyse(*, actor, run: ImportRun) -> ImportRun:
-    """A dry run of the whole file: counts, row errors and duplicate candidates for the
-    review step; nothing is kept."""
+# ---------------------------------------------------------------- the whole-file check
+
+@transaction.atomic
+def import_analyse_start(*, actor, run: ImportRun) -> ImportRun:
+    """Queue the whole-file check of a draft for the worker (after commit): a dry run that
+    finds the counts, row errors and duplicate candidates for the review step and keeps
+    nothing else. The run is "analysing" until the worker returns it to draft."""
     _require_own(actor, run)
-    if run.status != ImportStatus.DRAFT:
-        raise Conflict(_("This import has already been started."))
-    run = import_configure(actor=actor, run=run)
-    run.dry_run = True
-    outcome = Engine(run, actor).execute()
-    with transaction.atomic():
-        _store_outcome(run, outcome)
-        run.dry_run = False
-        run.save()
+    run = import_configure(actor=actor, run=run)  # a usable mapping; locks the draft
+    run.status = ImportStatus.ANALYSING
+    run.detail = ""
+    run.save(update_fields=["status", "detail", "updated_at"])
+    progress_clear(run.pk)  # an earlier check's counts must not show as this one's
+    from valuecrm.imports.tasks import import_analyse_task
+
+    # The row errors are stored as text: in the language of the user who asked.
+    run_id, actor_id, language = run.pk, actor.pk, translation.get_language()
+    transaction.on_commit(lambda: import_analyse_task(run_id, actor_id, language))
     return run
+
+
+def _in_language(language: str | None):
+    return translation.override(language) if language else nullcontext()
+
+
+def import_analyse_execute(run_id: int, actor_id: int | None = None,
+                           language: str | None = None) -> ImportRun | None:
+    """The worker's half of the check, as the user who asked for it and in their language.
+    Never raises and never leaves the run analysing: it returns to draft with the outcome
+    stored, or with the reason the check failed in `detail` (and no counts)."""
+    with _in_language(language):
+        return _analyse(run_id, actor_id)
+
+
+def _analyse(run_id: int, actor_id: int | None) -> ImportRun | None:
+    run = ImportRun.objects.select_related("created_by").filter(pk=run_id).first()
+    if run is None or run.status != ImportStatus.ANALYSING:
+        return run  # deleted, or given up as stalled, meanwhile
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    actor = actor or run.created_by
+    outcome, detail = None, ""
+    run.dry_run = True
+    try:
+        if actor is None:
+            raise ValidationFailed(_("The user who started the check no longer exists."))
+        outcome = Engine(run, actor).execute()
+    except ValidationFailed as exc:
+        detail = exc.detail
+    except OSError:
+        logger.exception("check of import %s: the file cannot be read", run.pk)
+        detail = _("The uploaded file can no longer be read. Upload it again.")
+    except Exception:
+        logger.exception("check of import %s failed", run.pk)
+        detail = _("The check stopped on an unexpected error; nothing was written. "
+                   "Check the whole file again, or upload the file again.")
+    if not _analysis_end(run, outcome, detail):
+        return ImportRun.objects.filter(pk=run.pk).first()  # as it is now, if still there
+    return run
+
+
+def _analysis_end(run: ImportRun, outcome, detail: str, *,
+                  quiet_since: datetime | None = None) -> bool:
+    """Back to draft with the check's outcome (or none, and the reason), unless the run
+    moved on meanwhile (given up as stalled, deleted, checked again)."""
+    with transaction.atomic():
+        current = ImportRun.objects.select_for_update().filter(
+            pk=run.pk, status=ImportStatus.ANALYSING)
+        if quiet_since is not None:
+            current = current.filter(updated_at__lt=quiet_since)
+        if not current.exists():
+            return False
+        _store_outcome(run, outcome or Outcome())
+        run.status = ImportStatus.DRAFT
+        run.dry_run = False
+        run.detail = detail
+        run.save()
+    progress_clear(run.pk)
+    return True
+
+
+def _last_sign_of_life(run: ImportRun) -> datetime:
+    try:
+        written = progress_path(run.pk).stat().st_mtime
+    except OSError:
+        return run.updated_at
+    return max(run.updated_at, datetime.fromtimestamp(written, tz=UTC))
+
+
+def import_analyses_recover(run_id: int | None = None, *, now: datetime | None = None) -> int:
+    """Give up on checks whose worker died (nothing heard for ANALYSIS_STALE_AFTER): back
+    to draft with a message, so the user can start the check again. The check page's
+    poll asks about its run; the daily clean-up about all. Returns how many."""
+    now = now or timezone.now()
+    quiet_since = now - ANALYSIS_STALE_AFTER
+    stalled = ImportRun.objects.filter(status=ImportStatus.ANALYSING, updated_at__lt=quiet_since)
+    if run_id is not None:
+        stalled = stalled.filter(pk=run_id)
+    recovered = 0
+    for run in stalled:
+        if _last_sign_of_life(run) >= quiet_since:
+            continue  # the worker is still writing progress
+        recovered += _analysis_end(run, None, _(
+            "The check of the whole file did not finish (the background worker stopped). "
+            "Check the whole file again."), quiet_since=quiet_since)
+    return recovered
 
 
 @transaction.atomic
@@ -206,10 +309,11 @@ def import_start(*, actor, run: ImportRun, dry_run: bool = False) -> ImportRun:
     run.options = clean_options(run.kind, run.options, run.mapping)
     run.status = ImportStatus.QUEUED
     run.dry_run = dry_run
-    run.save(update_fields=["status", "dry_run", "options"])
+    run.save(update_fields=["status", "dry_run", "options", "updated_at"])
     from valuecrm.imports.tasks import import_run_task
 
-    transaction.on_commit(lambda: import_run_task(run.pk))
+    language = translation.get_language()  # of the row errors and the outcome's message
+    transaction.on_commit(lambda: import_run_task(run.pk, language))
     return run
 
 
@@ -235,15 +339,20 @@ def _cell(value):
     return str(value)
 
 
-def import_execute(run_id: int) -> ImportRun:
-    """Run a queued import (the worker's job). Never raises for bad data: the outcome,
-    row errors and any failure are stored on the run."""
+def import_execute(run_id: int, language: str | None = None) -> ImportRun:
+    """Run a queued import (the worker's job), in the language of who queued it. Never
+    raises for bad data: the outcome, row errors and any failure are stored on the run."""
+    with _in_language(language):
+        return _execute(run_id)
+
+
+def _execute(run_id: int) -> ImportRun:
     run = ImportRun.objects.select_related("created_by").get(pk=run_id)
     if run.status != ImportStatus.QUEUED:
         return run
     run.status = ImportStatus.RUNNING
     run.started_at = timezone.now()
-    run.save(update_fields=["status", "started_at"])
+    run.save(update_fields=["status", "started_at", "updated_at"])
     try:
         outcome = Engine(run, run.created_by).execute()
     except ValidationFailed as exc:
@@ -284,12 +393,12 @@ def import_run_now(*, actor, run: ImportRun, dry_run: bool = False,
         raise ValidationFailed(_("The column mapping is not usable."), errors=errors)
     run.status = ImportStatus.QUEUED
     run.dry_run = dry_run
-    run.save(update_fields=["status", "dry_run", "options"])
+    run.save(update_fields=["status", "dry_run", "options", "updated_at"])
     if on_progress is None:
         return import_execute(run.pk)
     run.status = ImportStatus.RUNNING
     run.started_at = timezone.now()
-    run.save(update_fields=["status", "started_at"])
+    run.save(update_fields=["status", "started_at", "updated_at"])
     try:
         outcome = Engine(run, actor, on_progress=on_progress).execute()
     except ValidationFailed as exc:
@@ -374,8 +483,66 @@ def import_undo(*, actor, run: ImportRun) -> ImportRun:
             Customer.objects.filter(pk=change.object_id).update(updated_at=timezone.now(), **before)
     run.status = ImportStatus.UNDONE
     run.undone_at = timezone.now()
-    run.save(update_fields=["status", "undone_at"])
+    run.save(update_fields=["status", "undone_at", "updated_at"])
     return run
+
+
+# ---------------------------------------------------------------- retention
+
+def imports_clean_up(*, now: datetime | None = None) -> dict[str, int]:
+    """The retention rules (a daily task): give up on stalled checks; delete drafts
+    untouched for DRAFT_KEPT_FOR with their file and progress; delete the uploaded file
+    of runs finished more than VALUECRM_IMPORT_FILE_RETENTION_DAYS ago, keeping the run,
+    its counts, row errors (the failed-rows CSV) and undo data; delete upload files no
+    run refers to. Returns how many of each."""
+    now = now or timezone.now()
+    done = {"stalled_checks": import_analyses_recover(now=now), "drafts": 0, "files": 0,
+            "orphan_files": 0}
+
+    draft_cutoff = now - DRAFT_KEPT_FOR
+    old_drafts = ImportRun.objects.filter(status=ImportStatus.DRAFT, updated_at__lt=draft_cutoff)
+    for run in old_drafts.only("pk", "file_path"):
+        # The same conditions again: the user may have come back to it meanwhile.
+        deleted, _rows = ImportRun.objects.filter(
+            pk=run.pk, status=ImportStatus.DRAFT, updated_at__lt=draft_cutoff).delete()
+        if deleted:
+            _upload_remove(run.file_path)
+            progress_clear(run.pk)
+            done["drafts"] += 1
+
+    days = max(0, int(settings.VALUECRM_IMPORT_FILE_RETENTION_DAYS))
+    finished = (ImportRun.objects.finished().filter(file_removed_at__isnull=True)
+                .alias(ended=Coalesce("finished_at", "created_at"))
+                .filter(ended__lt=now - timedelta(days=days)))
+    for run in finished.only("pk", "file_path"):
+        _upload_remove(run.file_path)
+        ImportRun.objects.filter(pk=run.pk).update(file_removed_at=now, updated_at=now)
+        done["files"] += 1
+
+    kept = {Path(p).name for p in ImportRun.objects.filter(file_removed_at__isnull=True)
+            .values_list("file_path", flat=True)}
+    for path in uploads_dir().iterdir():
+        # Recent files may belong to an upload whose run is not committed yet.
+        if (path.is_file() and path.name not in kept
+                and datetime.fromtimestamp(path.stat().st_mtime, tz=UTC) < draft_cutoff):
+            path.unlink(missing_ok=True)
+            done["orphan_files"] += 1
+    return done
+
+
+def _upload_remove(file_path: str) -> bool:
+    """Delete a stored upload; only ever a file in the uploads directory."""
+    if not file_path:
+        return False
+    path = Path(file_path).resolve()
+    if path.parent != uploads_dir().resolve():
+        logger.warning("not deleting %s: outside the uploads directory", path)
+        return False
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------- presets

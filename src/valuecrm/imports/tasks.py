@@ -1,10 +1,26 @@
-"""Background job: run a queued import in the worker (Huey)."""
+"""Background jobs (Huey): a queued import, the whole-file check of a draft, and the
+daily clean-up of abandoned drafts and old uploaded files."""
 
-from huey.contrib.djhuey import db_task
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task
 
-from valuecrm.imports.services import import_execute
+from valuecrm.imports.services import import_analyse_execute, import_execute, imports_clean_up
+from valuecrm.insights.tasks import _local_hour_in_huey_clock
 
 
 @db_task()
-def import_run_task(run_id: int) -> str:
-    return import_execute(run_id).status
+def import_run_task(run_id: int, language: str | None = None) -> str:
+    return import_execute(run_id, language).status
+
+
+@db_task()
+def import_analyse_task(run_id: int, actor_id: int | None = None,
+                        language: str | None = None) -> str:
+    run = import_analyse_execute(run_id, actor_id, language)
+    return run.status if run is not None else "missing"
+
+
+@db_periodic_task(crontab(hour=_local_hour_in_huey_clock(4), minute="15"))
+def imports_clean_up_daily() -> dict[str, int]:
+    """Every day at 04:15 (site time), after the nightly scoring: the retention rules."""
+    return imports_clean_up()

@@ -1,15 +1,19 @@
-"""The import wizard: upload → map → preview → duplicates → import → result; and the history.
+"""The import wizard: upload → map → preview → whole-file check (in the worker) →
+duplicates → import → result; and the history.
 
 Thin: each view reads the request, calls a service or selector and renders.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from valuecrm.common.errors import DomainError
 from valuecrm.imports import selectors, services
@@ -28,13 +32,18 @@ def _run_or_404(request, pk):
 
 
 def _draft_or_detail(run):
-    return None if run.status == ImportStatus.DRAFT else redirect("import-detail", pk=run.pk)
+    """None for a draft; else where the run is now: its check in progress, or its result."""
+    if run.status == ImportStatus.DRAFT:
+        return None
+    if run.status == ImportStatus.ANALYSING:
+        return redirect("import-review", pk=run.pk)
+    return redirect("import-detail", pk=run.pk)
 
 
 @login_required
 @require_GET
 def import_history(request):
-    runs = list(selectors.import_runs_for(request.user)[:100])
+    runs = list(selectors.import_history_for(request.user)[:100])
     undoable = services.undoable_run()
     return render(request, "imports/history.html", {
         "runs": runs, "undoable_id": undoable.pk if undoable else None,
@@ -129,13 +138,13 @@ def import_preset_apply(request, pk):
 @login_required
 @require_http_methods(["GET", "POST"])
 def import_preview(request, pk):
-    """Step 3: the first rows as they will be stored; POST checks the whole file."""
+    """Step 3: the first rows as they will be stored; POST queues the whole-file check."""
     run = _run_or_404(request, pk)
     if (done := _draft_or_detail(run)) is not None:
         return done
     if request.method == "POST":
         try:
-            run = services.import_analyse(actor=request.user, run=run)
+            run = services.import_analyse_start(actor=request.user, run=run)
         except DomainError as exc:
             messages.error(request, exc.detail)
             return redirect("import-map", pk=run.pk)
@@ -171,8 +180,14 @@ def import_preview(request, pk):
 @login_required
 @require_http_methods(["GET", "POST"])
 def import_review(request, pk):
-    """Step 4: the whole-file check — row errors and possible duplicates to decide on."""
+    """Step 4: the whole-file check — its progress while the worker checks, then row
+    errors and possible duplicates to decide on (or why the check failed)."""
     run = _run_or_404(request, pk)
+    if run.status == ImportStatus.ANALYSING:
+        if request.method == "POST":
+            return redirect("import-review", pk=run.pk)
+        return render(request, "imports/analysing.html", {
+            "run": run, "progress": selectors.import_progress(run), "step": 4})
     if (done := _draft_or_detail(run)) is not None:
         return done
     if request.method == "POST":
@@ -196,11 +211,27 @@ def import_review(request, pk):
             return redirect("import-review", pk=run.pk)
         return redirect("import-detail", pk=run.pk)
     return render(request, "imports/review.html", {
-        "run": run, "candidates": [e for e in run.review if e.get("kind") == "existing"],
+        "run": run, "analysis_error": run.analysis_error,
+        "candidates": [e for e in run.review if e.get("kind") == "existing"],
         "in_file": [e for e in run.review if e.get("kind") == "in_file"],
         "errors": selectors.import_errors(run, limit=200), "modes": ImportMode.choices,
         "step": 4,
     })
+
+
+@login_required
+@require_GET
+def import_analysis(request, pk):
+    """The whole-file check's progress block, polled by htmx. When the check is over the
+    browser goes on to the review step, which shows its outcome or why it failed."""
+    run = _run_or_404(request, pk)
+    if run.status == ImportStatus.ANALYSING and services.import_analyses_recover(run.pk):
+        run.refresh_from_db()
+    if run.status != ImportStatus.ANALYSING:
+        url = reverse("import-review", args=[run.pk])
+        return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    return render(request, "imports/_analysis.html", {
+        "run": run, "progress": selectors.import_progress(run)})
 
 
 @login_required
@@ -210,8 +241,12 @@ def import_detail(request, pk):
     run = _run_or_404(request, pk)
     if run.status == ImportStatus.DRAFT:
         return redirect("import-map", pk=run.pk)
+    if run.status == ImportStatus.ANALYSING:
+        return redirect("import-review", pk=run.pk)
     context = _result_context(run)
-    context.update(step=5, errors=selectors.import_errors(run, limit=50))
+    context.update(step=5, errors=selectors.import_errors(run, limit=50),
+                   file_kept=selectors.import_file_kept(run),
+                   retention_days=settings.VALUECRM_IMPORT_FILE_RETENTION_DAYS)
     return render(request, "imports/detail.html", context)
 
 
