@@ -35,3 +35,18 @@ def parse_aware_datetime(value, key: str, errors: dict) -> datetime | None:
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
     return parsed
+
+
+def site_hour_in_huey_clock(hour: int) -> str:
+    """The crontab hour at which Huey runs a job at `hour` o'clock site time (Huey
+    evaluates crontabs in UTC unless configured otherwise)."""
+    import datetime as dt
+    import zoneinfo
+
+    from django.conf import settings
+
+    if not settings.HUEY.get("utc", True):
+        return str(hour)
+    zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+    offset = dt.datetime.now(zone).utcoffset() or dt.timedelta(0)
+    return str(int((hour - offset.total_seconds() // 3600) % 24))

@@ -4,8 +4,8 @@ daily clean-up of abandoned drafts and old uploaded files."""
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
+from valuecrm.common.datetimes import site_hour_in_huey_clock
 from valuecrm.imports.services import import_analyse_execute, import_execute, imports_clean_up
-from valuecrm.insights.tasks import _local_hour_in_huey_clock
 
 
 @db_task()
@@ -20,7 +20,7 @@ def import_analyse_task(run_id: int, actor_id: int | None = None,
     return run.status if run is not None else "missing"
 
 
-@db_periodic_task(crontab(hour=_local_hour_in_huey_clock(4), minute="15"))
+@db_periodic_task(crontab(hour=site_hour_in_huey_clock(4), minute="15"))
 def imports_clean_up_daily() -> dict[str, int]:
     """Every day at 04:15 (site time), after the nightly scoring: the retention rules."""
     return imports_clean_up()
