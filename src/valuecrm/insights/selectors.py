@@ -327,3 +327,42 @@ def model_report(run: ScoreRun | None = None) -> dict | None:
         "clv_basis": run.clv_basis,
         "customer_equity": run.customer_equity,
     }
+
+
+# ----------------------------------------------------------------------------- value settings
+# The playbook grid's tier columns: "" is the action for any tier (the fallback).
+PLAYBOOK_TIERS = ("", *Tier.values)
+
+
+def _playbook_cell(table: dict, stage: str, tier: str) -> dict:
+    own = table.get((stage, tier))
+    fallback = table.get((stage, "")) if tier else None
+    entry = own or fallback
+    return {
+        "stage": stage,
+        "stage_label": Stage(stage).label,
+        "tier": tier,
+        "entry": entry,
+        "text": action_text(entry),
+        # No action of its own: the scoring run uses the stage's any-tier action.
+        "inherited": own is None and fallback is not None,
+    }
+
+
+def playbook_grid() -> list[dict]:
+    """The next-best-action playbook as one row per lifecycle stage (funnel order),
+    each with a cell for "any tier" and one per tier: the cell's own action, or
+    the any-tier action it falls back to (as the scoring run does)."""
+    table = playbook_lookup()
+    return [
+        {"stage": stage.value, "label": stage.label,
+         "cells": [_playbook_cell(table, stage.value, tier) for tier in PLAYBOOK_TIERS]}
+        for stage in Stage
+    ]
+
+
+def playbook_cell(stage: str, tier: str) -> dict:
+    """One cell of playbook_grid()."""
+    if stage not in Stage.values or tier not in PLAYBOOK_TIERS:
+        raise NotFound(_("No such playbook cell."))
+    return _playbook_cell(playbook_lookup(), stage, tier)
