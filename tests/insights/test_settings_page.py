@@ -94,6 +94,16 @@ def test_saving_lifecycle_rules_swaps_the_section_with_a_success_note(client, ad
     assert (rules.new_days, rules.at_risk_p_alive, rules.churned_gap_factor) == (60, 0.4, 5.0)
 
 
+def test_run_scoring_now_from_the_success_note_comes_back_here(client, admin_user):
+    from valuecrm.insights.models import ScoreRun
+
+    client.force_login(admin_user)
+    response = client.post("/value/score/", {"next": "/value/settings/"})
+    assert response.status_code == 302 and response["Location"] == "/value/settings/"
+    run = ScoreRun.objects.get()
+    assert f"Scoring run #{run.pk} queued." in client.get(URL).content.decode()
+
+
 def test_saving_tier_policy(client, admin_user):
     client.force_login(admin_user)
     data = {**TIERS, "name_a": "Gold", "share_a": "0.1", "share_b": "0.4", "value_min_reasons": "3"}
