@@ -47,3 +47,18 @@ def test_playbook_defaults_and_edits(admin_user):
     with pytest.raises(ValidationFailed) as info:
         playbook_entry_set(actor=admin_user, stage="sleepy", tier="D", action_code="x", text_en="x", text_zh="x")
     assert set(info.value.errors) == {"stage", "tier"}
+
+
+@pytest.mark.django_db
+def test_a_removed_default_action_stays_removed(admin_user):
+    """Defaults seed an empty playbook only: a tier sent back to its stage's all-tiers
+    action is not given its default again by the next lookup."""
+    from valuecrm.insights.services import playbook_entry_clear
+    from valuecrm.insights.services.playbook import playbook_lookup
+
+    ensure_default_playbook()
+    assert PlaybookEntry.objects.filter(stage="loyal", tier="A").exists()
+    playbook_entry_clear(actor=admin_user, stage="loyal", tier="A")
+    table = playbook_lookup()
+    assert ("loyal", "A") not in table
+    assert table[("loyal", "")].action_code == "referral_invite"

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 import pytest
 from django.utils import translation
 
-from valuecrm.insights import views
+from valuecrm.insights import forms as settings_forms
 from valuecrm.insights.models import LifecycleRules, PlaybookEntry, TierPolicy, WarningPolicy
 
 URL = "/value/settings/"
@@ -347,10 +347,10 @@ def _english_words(html: str) -> list[str]:
             if any(word not in allowed for word in re.findall(r"[A-Za-z]{3,}", text))]
 
 
-def _strings_defined_in_views() -> list[str]:
+def _strings_defined_in_forms() -> list[str]:
     with translation.override("en"):
-        strings = [*map(str, views.POLICY_LABELS.values()), *map(str, views.POLICY_HELP.values())]
-        for section in views.SETTINGS_SECTIONS.values():
+        strings = [*map(str, settings_forms.POLICY_LABELS.values()), *map(str, settings_forms.POLICY_HELP.values())]
+        for section in settings_forms.SETTINGS_SECTIONS.values():
             strings += [str(section.title), str(section.intro)]
             strings += [str(group.note) for group in section.groups]
     return strings
@@ -364,7 +364,7 @@ def test_chinese_page_has_no_english_left(client, admin_user):
                  "负责人 48 小时内致电并提供挽留优惠"):
         assert text in html, text
     assert _english_words(html) == []
-    for text in _strings_defined_in_views():
+    for text in _strings_defined_in_forms():
         assert text not in html, text
 
 
@@ -380,3 +380,39 @@ def test_chinese_errors_and_read_only_note(client, admin_user, rep_north):
     html = client.get(URL).content.decode()
     assert "只有管理员可以修改这些设置" in html
     assert _english_words(html) == []
+
+
+def test_a_tier_can_go_back_to_the_all_tiers_action(client, admin_user):
+    """“Use the all-tiers action” removes the tier's own entry; the cell shows the
+    stage's all-tiers text again."""
+    client.force_login(admin_user)
+    stage = "loyal"
+    url = f"/value/settings/playbook/{stage}/A/"
+    PlaybookEntry.objects.update_or_create(stage=stage, tier="", defaults={
+        "action_code": "thank", "text_en": "Thank them", "text_zh": "感谢"})
+    PlaybookEntry.objects.update_or_create(stage=stage, tier="A", defaults={
+        "action_code": "vip_call", "text_en": "Call personally", "text_zh": "亲自致电"})
+    editing = client.get(url + "?edit=1", HTTP_HX_REQUEST="true")
+    assert 'data-action="clear-cell"' in editing.content.decode()
+    response = client.post(url, {"action": "clear"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert not PlaybookEntry.objects.filter(stage=stage, tier="A").exists()
+    assert "Thank them" in response.content.decode()
+
+
+def test_the_all_tiers_action_cannot_be_removed_and_reps_cannot_remove_any(client, admin_user, rep_north):
+    stage = "loyal"
+    PlaybookEntry.objects.update_or_create(stage=stage, tier="", defaults={
+        "action_code": "thank", "text_en": "Thank them", "text_zh": "感谢"})
+    PlaybookEntry.objects.update_or_create(stage=stage, tier="B", defaults={
+        "action_code": "b_only", "text_en": "B only", "text_zh": "仅 B"})
+    client.force_login(admin_user)
+    response = client.post(f"/value/settings/playbook/{stage}/any/", {"action": "clear"},
+                           HTTP_HX_REQUEST="true")
+    assert response.status_code == 422
+    assert PlaybookEntry.objects.filter(stage=stage, tier="").exists()
+    client.force_login(rep_north)
+    response = client.post(f"/value/settings/playbook/{stage}/B/", {"action": "clear"},
+                           HTTP_HX_REQUEST="true")
+    assert response.status_code == 403
+    assert PlaybookEntry.objects.filter(stage=stage, tier="B").exists()

@@ -1,7 +1,7 @@
 """Writes of the insights app: scoring runs and the policies that steer them."""
 
 from .playbook import ensure_default_playbook
-from .policies import playbook_entry_set, policy_update
+from .policies import can_change_policies, playbook_entry_clear, playbook_entry_set, policy_update
 from .scoring import (
     ensure_not_running,
     score_now,
@@ -13,6 +13,8 @@ from .scoring import (
 __all__ = [
     "ensure_default_playbook",
     "ensure_not_running",
+    "can_change_policies",
+    "playbook_entry_clear",
     "playbook_entry_set",
     "policy_update",
     "score_now",

@@ -32,13 +32,15 @@ DEFAULT_PLAYBOOK = [
 
 
 def ensure_default_playbook() -> None:
-    """Create the default entries that are missing (never overwrite an edited one)."""
-    existing = set(PlaybookEntry.objects.values_list("stage", "tier"))
+    """Seed the default playbook into an empty table. Only then: once there is a
+    playbook, a default entry an administrator removed (a tier going back to its
+    stage's all-tiers action) must stay removed."""
+    if PlaybookEntry.objects.exists():
+        return
     PlaybookEntry.objects.bulk_create([
         PlaybookEntry(stage=stage, tier=tier, action_code=code, text_en=en, text_zh=zh)
         for stage, tier, code, en, zh in DEFAULT_PLAYBOOK
-        if (str(stage), tier) not in existing
-    ])
+    ], ignore_conflicts=True)
 
 
 def playbook_lookup() -> dict[tuple[str, str], PlaybookEntry]:

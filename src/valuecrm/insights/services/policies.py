@@ -32,8 +32,13 @@ EDITABLE = {
 }
 
 
+def can_change_policies(actor) -> bool:
+    """Administrators change the value policies; everyone else may read them."""
+    return bool(actor.is_superuser or actor.role == "admin")
+
+
 def _check_admin(actor) -> None:
-    if not (actor.is_superuser or actor.role == "admin"):
+    if not can_change_policies(actor):
         raise PermissionDenied(_("Only administrators can change value policies."))
 
 
@@ -82,3 +87,15 @@ def playbook_entry_set(*, actor, stage: str, tier: str, action_code: str, text_e
         raise validation_failed_from_django(exc) from None
     entry.save()
     return entry
+
+
+def playbook_entry_clear(*, actor, stage: str, tier: str) -> None:
+    """Remove a tier's own action for a stage, so the stage's all-tiers action applies
+    again. The all-tiers action itself cannot be removed, only changed."""
+    _check_admin(actor)
+    if stage not in Stage.values:
+        raise ValidationFailed(_("Invalid value."), errors={"stage": [_("Unknown stage.")]})
+    if tier not in Tier.values:
+        raise ValidationFailed(_("Invalid value."), errors={
+            "tier": [_("Only a tier's own action can be removed; the all-tiers action can be changed.")]})
+    PlaybookEntry.objects.filter(stage=stage, tier=tier).delete()
