@@ -1,6 +1,7 @@
 """REST API v1: one NinjaAPI; each domain app contributes a router from its api.py."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
 from django.http import HttpRequest, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
@@ -8,6 +9,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer, SessionAuth
 
 from valuecrm.accounts.selectors import user_by_api_token
+from valuecrm.common.busy import busy_problem, is_busy
 from valuecrm.common.errors import DomainError, validation_failed_from_django
 
 PROBLEM = "application/problem+json"
@@ -42,6 +44,13 @@ def problem(request, status: int, title: str, detail: str = "", errors=None, cod
     if code:
         body["code"] = code
     return JsonResponse(body, status=status, content_type=PROBLEM, json_dumps_params={"ensure_ascii": False})
+
+
+@api.exception_handler(OperationalError)
+def on_database_error(request, exc: OperationalError):
+    if is_busy(exc):
+        return busy_problem(request)
+    raise exc
 
 
 @api.exception_handler(DomainError)

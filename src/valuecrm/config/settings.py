@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "valuecrm.common.busy.DatabaseBusyMiddleware",
 ]
 
 ROOT_URLCONF = "valuecrm.config.urls"

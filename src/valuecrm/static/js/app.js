@@ -280,6 +280,30 @@
     initCurrentUrlForms();
     initFragment(document);
   });
+  // A write that found the database busy (503 from common/busy.py, e.g. during a large
+  // import) says so, instead of the click seeming to do nothing.
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    if (!xhr || xhr.status !== 503) return;
+    var box = document.getElementById("vc-busy-alert");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "vc-busy-alert";
+      box.className = "alert alert-warning alert-dismissible position-fixed bottom-0 end-0 m-3 shadow";
+      box.setAttribute("role", "alert");
+      box.style.zIndex = "1080";
+      box.style.maxWidth = "28rem";
+      document.body.appendChild(box);
+    }
+    box.textContent = xhr.responseText;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "btn-close";
+    close.setAttribute("data-bs-dismiss", "alert");
+    close.setAttribute("aria-label", document.documentElement.lang === "zh-hans" ? "关闭" : "Close");
+    box.appendChild(close);
+  });
+
   // htmx swaps new table fragments in; wire their checkboxes and buttons too.
   document.addEventListener("htmx:afterSettle", function (event) {
     initFragment(event.target);
