@@ -82,9 +82,12 @@ def test_admin_edits_value_settings_in_english_and_chinese(page, live_server, lo
     assert (LifecycleRules.current().reactivated_days, LifecycleRules.current().at_risk_p_alive) == (120, 0.45)
 
     # A playbook cell, by keyboard: Enter opens its form, Escape closes it, Enter on Save saves it.
+    # The saved note takes the focus when htmx settles; wait for that before moving on, and
+    # press Enter on the element itself (focus + key in one step) so nothing can slip between.
+    expect(page.locator("#settings-lifecycle [data-settings-saved]")).to_be_focused()
     edit = page.locator("#pb-at_risk-A [data-action=edit-cell]")
-    edit.focus()
-    page.keyboard.press("Enter")
+    with page.expect_response(lambda r: "/value/settings/playbook/at_risk/A/" in r.url):
+        edit.press("Enter")
     text_en = page.locator("#pb-at_risk-A textarea[name=text_en]")
     expect(text_en).to_be_focused()
     page.keyboard.press("Escape")
@@ -98,9 +101,8 @@ def test_admin_edits_value_settings_in_english_and_chinese(page, live_server, lo
     page.locator("#pb-at_risk-A input[name=action_code]").fill("manager_visit")
     page.locator("#pb-at_risk-A textarea[name=text_zh]").screenshot(path="var/screenshots/value-settings-cell-zh-input.png")
     page.locator("#pb-at_risk-A").screenshot(path="var/screenshots/value-settings-cell-form-en-light.png")
-    page.locator("#pb-at_risk-A [data-action=save-cell]").focus()
     with page.expect_response(lambda r: "/value/settings/playbook/at_risk/A/" in r.url and r.request.method == "POST"):
-        page.keyboard.press("Enter")
+        page.locator("#pb-at_risk-A [data-action=save-cell]").press("Enter")
     cell = page.locator("#pb-at_risk-A")
     expect(cell).to_contain_text("Manager visits in person within a week")
     expect(cell.locator("[data-action=edit-cell]")).to_be_focused()
