@@ -175,7 +175,7 @@ class Engine:
             try:
                 for number, chunk in enumerate(read_batches(self.run.file_path, self.info,
                                                              BATCH)):
-                    if getattr(writer, "columnar", False):
+                    if writer.columnar:
                         batch = self.cleaner.clean_columns(chunk)
                         self.outcome.total += len(batch)
                         writer.write_columns(batch)  # it reports the batch's errors
@@ -220,9 +220,27 @@ class Engine:
         return visible
 
 
+# ---------------------------------------------------------------- writers
+
+class Writer:
+    """What the engine calls on a writer, per import kind: `write(rows)` per batch of
+    valid CleanRows — or `write_columns(batch)` with the whole CleanBatch when
+    `columnar`, the writer then reporting the batch's errors — then `finish()` once
+    all batches are in (inside the transaction), and `close()` last, always, even
+    after an error (a writer with a helper thread waits for it there)."""
+
+    columnar = False
+
+    def finish(self) -> None:
+        """Called once after the last batch, inside the import's transaction."""
+
+    def close(self) -> None:
+        """Called last, also when the import fails."""
+
+
 # ---------------------------------------------------------------- customers
 
-class CustomerWriter:
+class CustomerWriter(Writer):
     def __init__(self, engine: Engine):
         self.engine = engine
         options = engine.options
@@ -649,7 +667,7 @@ class CustomerRefs:
 
 # ---------------------------------------------------------------- orders
 
-class OrderWriter:
+class OrderWriter(Writer):
     """Orders, idempotent on (source, external id), written column by column.
 
     The database work overlaps the cleaning: while the engine cleans batch k+1, the
@@ -788,7 +806,7 @@ class OrderWriter:
 
 # ---------------------------------------------------------------- products and interactions
 
-class ProductWriter:
+class ProductWriter(Writer):
     """The catalogue is small; the ORM is fast enough and keeps product rules in one place."""
 
     def __init__(self, engine: Engine):
@@ -797,12 +815,6 @@ class ProductWriter:
 
     def created_ranges(self):
         return {"products": id_ranges(self.created)}
-
-    def finish(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
     def write(self, rows: list[CleanRow]) -> None:
         engine = self.engine
@@ -843,7 +855,7 @@ class ProductWriter:
         engine.outcome.created += len(created)
 
 
-class InteractionWriter:
+class InteractionWriter(Writer):
     def __init__(self, engine: Engine):
         self.engine = engine
         self.refs = CustomerRefs(engine)
@@ -851,12 +863,6 @@ class InteractionWriter:
 
     def created_ranges(self):
         return {"interactions": id_ranges(self.created)}
-
-    def finish(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
     def write(self, rows: list[CleanRow]) -> None:
         engine = self.engine
