@@ -87,3 +87,29 @@ def api_client_for():
         return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
 
     return _client
+
+
+@pytest.fixture
+def event_recorder():
+    """Subscribe a recorder to the outbox: `record = event_recorder("customer.created", …)`
+    gives the list the delivered envelopes are appended to (all names when none given)."""
+    from valuecrm.common import events
+
+    keys = []
+
+    def _record(*names, inline=True, fail=False):
+        seen = []
+
+        def handle(envelopes):
+            if fail:
+                raise RuntimeError("subscriber bug")
+            seen.extend(envelopes)
+
+        key = f"test-recorder-{len(keys)}"
+        keys.append(key)
+        events.subscribe(key, handle, interests=frozenset(names) if names else None, inline=inline)
+        return seen
+
+    yield _record
+    for key in keys:
+        events.unsubscribe(key)

@@ -14,7 +14,6 @@ from valuecrm.insights.models import (
     WarningPolicy,
 )
 from valuecrm.insights.services import score_now
-from valuecrm.insights.signals import customer_stage_changed
 
 AS_OF = dt.date(2025, 6, 30)
 
@@ -71,45 +70,38 @@ def test_run_scores_every_customer_with_stages(shop):
     assert StageChange.objects.filter(run=run, from_stage="").count() == 44
 
 
-def test_stage_changed_events_are_sent_after_commit(shop, add_orders, django_capture_on_commit_callbacks):
-    from valuecrm.insights.signals import customer_stages_changed
+def test_stage_changed_events_are_delivered_after_commit(shop, add_orders, event_recorder,
+                                                         django_capture_on_commit_callbacks):
+    from valuecrm.common.models import OutboxEvent
 
-    seen, batches = [], []
+    seen = event_recorder("customer.stage_changed")
+    finished = event_recorder("score_run.finished")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        run = score_now(as_of=AS_OF)
+    assert seen == finished == []  # nothing delivered before commit
+    for callback in callbacks:
+        callback()
+    # first classification: no per-customer transition events, only the run's end
+    assert seen == []
+    assert [(e.event.run_id, e.event.n_customers) for e in finished] == [(run.pk, 44)]
+    assert OutboxEvent.objects.filter(name="customer.stage_changed").count() == 0
 
-    def receiver(sender, **kw):
-        seen.append((kw["customer_id"], kw["from_stage"], kw["to_stage"], kw["changed_on"]))
-
-    def batch(sender, **kw):
-        batches.append(kw["changes"])
-
-    customer_stage_changed.connect(receiver)
-    customer_stages_changed.connect(batch)
-    try:
-        with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            score_now(as_of=AS_OF)
-        assert seen == batches == []  # nothing before commit
-        for callback in callbacks:
-            callback()
-        # first classification: one batch with everyone, no per-customer transition events
-        assert len(batches) == 1 and len(batches[0]) == 44
-        assert (shop["newbie"].pk, "", "new") in batches[0]
-        assert seen == []
-
-        # the newbie buys again: a real transition, announced once
-        add_orders(shop["newbie"], [AS_OF + dt.timedelta(days=3)])
-        later = AS_OF + dt.timedelta(days=5)
-        with django_capture_on_commit_callbacks(execute=True):
-            score_now(as_of=later)
-        assert (shop["newbie"].pk, "new", "growing", later) in seen
-        # rescoring the same day replaces the snapshot but does not announce again
-        count = len(seen)
-        with django_capture_on_commit_callbacks(execute=True):
-            score_now(as_of=later)
-        assert len(seen) == count
-        assert len(batches) == 2  # nothing new to announce on the rerun
-    finally:
-        customer_stage_changed.disconnect(receiver)
-        customer_stages_changed.disconnect(batch)
+    # the newbie buys again: a real transition, announced once, with its tier and risk
+    add_orders(shop["newbie"], [AS_OF + dt.timedelta(days=3)])
+    later = AS_OF + dt.timedelta(days=5)
+    with django_capture_on_commit_callbacks(execute=True):
+        score_now(as_of=later)
+    transitions = [(e.event.customer_id, e.event.from_stage, e.event.to_stage, e.event.changed_on)
+                   for e in seen]
+    assert (shop["newbie"].pk, "new", "growing", later.isoformat()) in transitions
+    newbie = next(e.event for e in seen if e.event.customer_id == shop["newbie"].pk)
+    assert newbie.tier in ("A", "B", "C") and 0 <= newbie.churn_risk <= 1
+    # rescoring the same day replaces the snapshot but does not announce again
+    count = len(seen)
+    with django_capture_on_commit_callbacks(execute=True):
+        score_now(as_of=later)
+    assert len(seen) == count
+    assert len(finished) == 3
 
 
 def test_same_as_of_twice_gives_the_same_scores_and_replaces_the_snapshot(shop):
@@ -228,25 +220,16 @@ def test_future_as_of_is_rejected(db):
     assert ScoreRun.objects.count() == 0
 
 
-def test_a_failing_listener_does_not_fail_a_committed_run(shop, django_capture_on_commit_callbacks):
-    from valuecrm.insights.signals import customer_stages_changed
+def test_a_failing_subscriber_does_not_fail_a_committed_run(shop, event_recorder,
+                                                           django_capture_on_commit_callbacks):
+    from valuecrm.common.models import OutboxEvent
 
-    batches = []
-
-    def broken(sender, **kw):
-        raise RuntimeError("listener bug")
-
-    def batch(sender, **kw):
-        batches.append(len(kw["changes"]))
-
-    customer_stage_changed.connect(broken)
-    customer_stages_changed.connect(batch)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            run = score_now(as_of=AS_OF)
-    finally:
-        customer_stage_changed.disconnect(broken)
-        customer_stages_changed.disconnect(batch)
+    event_recorder("score_run.finished", fail=True)
+    finished = event_recorder("score_run.finished")
+    with django_capture_on_commit_callbacks(execute=True):
+        run = score_now(as_of=AS_OF)
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED
-    assert batches == [44]
+    assert len(finished) == 1  # the healthy subscriber still got it
+    row = OutboxEvent.objects.get(name="score_run.finished")
+    assert row.dispatched_at is None and "subscriber bug" in row.last_error  # the sweep retries it

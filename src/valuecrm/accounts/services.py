@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from valuecrm.accounts.models import ApiToken, Team, User
 from valuecrm.accounts.roles import Role
+from valuecrm.common import events
 
 
 @transaction.atomic
@@ -20,6 +21,7 @@ def user_create(
     user.set_password(password)
     user.full_clean(exclude=["password"])
     user.save()
+    events.emit(events.ConfigChanged(kind="user", object_id=str(user.pk), action="created"), actor=None)
     return user
 
 
@@ -33,6 +35,7 @@ def admin_ensure(*, username: str, password: str) -> tuple[User, bool]:
     user.is_superuser = user.is_staff = True
     user.set_password(password)
     user.save()
+    events.emit(events.ConfigChanged(kind="user", object_id=str(user.pk), action="created" if created else "updated"), actor=None)
     return user, created
 
 
@@ -42,6 +45,7 @@ def api_token_create(*, user: User, name: str = "") -> tuple[ApiToken, str]:
     token = ApiToken.objects.create(
         user=user, name=name, digest=ApiToken.digest_of(raw), hint=raw[:10]
     )
+    events.emit(events.ConfigChanged(kind="api_token", object_id=str(token.pk), action="created"), actor=user)
     return token, raw
 
 
@@ -49,6 +53,7 @@ def api_token_revoke(*, token: ApiToken) -> None:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        events.emit(events.ConfigChanged(kind="api_token", object_id=str(token.pk), action="revoked"), actor=token.user)
 
 
 def user_preferences_update(*, user: User, language: str | None = None, theme: str | None = None):

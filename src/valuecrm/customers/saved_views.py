@@ -12,6 +12,7 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
 from valuecrm.accounts.roles import Role
+from valuecrm.common import events
 from valuecrm.common.errors import NotFound, PermissionDenied, ValidationFailed
 from valuecrm.customers.columns import clean_columns
 from valuecrm.customers.filters import clean_filters
@@ -65,13 +66,16 @@ def saved_view_create(
         errors.update(exc.errors)
     if errors:
         raise ValidationFailed(_("Validation failed"), errors=errors)
-    return SavedView.objects.create(
+    view = SavedView.objects.create(
         name=name, owner=actor, shared=shared,
         query={"q": search, "filters": filters, "sort": sort, "columns": clean_columns(columns)},
     )
+    events.emit(events.ConfigChanged(kind="saved_view", object_id=str(view.pk), action="created"), actor=actor)
+    return view
 
 
 def saved_view_delete(*, actor, view: SavedView) -> None:
     if not saved_view_can_delete(actor, view):
         raise PermissionDenied(_("Only the owner of a view can delete it."))
+    events.emit(events.ConfigChanged(kind="saved_view", object_id=str(view.pk), action="deleted"), actor=actor)
     view.delete()

@@ -337,8 +337,10 @@ def customer_create(*, actor, data: dict) -> Customer:
         customer.tags.set(_tags_for(tag_names))
     _sync_primary_contact_point(customer, ContactPointKind.EMAIL, customer.email)
     _sync_primary_contact_point(customer, ContactPointKind.PHONE, customer.phone)
-    transaction.on_commit(lambda: events.customer_created.send(
-        sender=Customer, customer_id=customer.pk, actor_id=actor.pk))
+    emitted = [events.CustomerCreated(customer_id=customer.pk)]
+    if tag_names:
+        emitted.append(events.CustomerTagged(customer_id=customer.pk, tags=tuple(sorted(tag_names))))
+    events.emit_many(emitted, actor=actor)
     return customer
 
 
@@ -354,6 +356,7 @@ def customer_update(*, actor, customer: Customer, data: dict) -> Customer:
     # Work on a fresh copy so a refused update leaves the caller's instance untouched.
     fresh = Customer.objects.select_for_update().get(pk=customer.pk)
     old_email, old_phone = fresh.email, fresh.phone
+    before = _customer_state(fresh)
     tag_names, errors = _apply_customer_data(actor, fresh, dict(data), creating=False)
     _raise_if(errors)
     _save(fresh, actor)
@@ -363,9 +366,31 @@ def customer_update(*, actor, customer: Customer, data: dict) -> Customer:
         _sync_primary_contact_point(fresh, ContactPointKind.EMAIL, fresh.email)
     if fresh.phone != old_phone:
         _sync_primary_contact_point(fresh, ContactPointKind.PHONE, fresh.phone)
-    transaction.on_commit(lambda: events.customer_updated.send(
-        sender=Customer, customer_id=fresh.pk, actor_id=actor.pk))
+    _emit_customer_changes(actor, fresh.pk, before, _customer_state(fresh))
     return fresh
+
+
+def _customer_state(customer: Customer) -> dict:
+    state = {f: getattr(customer, f) for f in CUSTOMER_FIELDS}
+    state["custom_fields"] = dict(customer.custom_fields or {})
+    state["tags"] = frozenset(customer.tags.values_list("name", flat=True)) if customer.pk else frozenset()
+    return state
+
+
+def _emit_customer_changes(actor, customer_id: int, before: dict, after: dict) -> None:
+    """customer.updated with the changed fields, plus the specific events rules key on."""
+    changed = tuple(sorted(k for k in after if after[k] != before[k]))
+    if not changed:
+        return
+    emitted: list[events.Event] = [events.CustomerUpdated(customer_id=customer_id, changed_fields=changed)]
+    if "owner_id" in changed:
+        emitted.append(events.CustomerOwnerChanged(
+            customer_id=customer_id, from_owner_id=before["owner_id"], to_owner_id=after["owner_id"]))
+    if added := after["tags"] - before["tags"]:
+        emitted.append(events.CustomerTagged(customer_id=customer_id, tags=tuple(sorted(added))))
+    if removed := before["tags"] - after["tags"]:
+        emitted.append(events.CustomerUntagged(customer_id=customer_id, tags=tuple(sorted(removed))))
+    events.emit_many(emitted, actor=actor)
 
 
 @transaction.atomic
@@ -376,11 +401,13 @@ def customer_delete(*, actor, customer: Customer) -> None:
     if customer.orders.exists():
         raise Conflict(_("This customer has orders and cannot be deleted."))
     customer._history_user = actor
+    customer_id = customer.pk
     try:
         with transaction.atomic():
             customer.delete()
     except IntegrityError as exc:
         raise Conflict(_("This customer is still referenced and cannot be deleted.")) from exc
+    events.emit(events.CustomerDeleted(customer_id=customer_id), actor=actor)
 
 
 # ---------------------------------------------------------------- contact points
@@ -438,6 +465,8 @@ def contact_point_add(*, actor, customer: Customer, kind: str, value: str, label
         setattr(fresh, kind, point.value)
         _save(fresh, actor, update_fields=[kind, "updated_at"])
         setattr(customer, kind, point.value)
+    events.emit(events.ContactPointAdded(customer_id=customer.pk, contact_point_id=point.pk, kind=kind),
+                actor=actor)
     return point
 
 
@@ -446,6 +475,8 @@ def contact_point_delete(*, actor, contact_point: ContactPoint) -> None:
     customer = contact_point.customer
     _require_changeable(actor, customer)
     kind, value, was_primary = contact_point.kind, contact_point.value, contact_point.is_primary
+    events.emit(events.ContactPointDeleted(customer_id=customer.pk, contact_point_id=contact_point.pk,
+                                           kind=kind), actor=actor)
     contact_point.delete()
     if kind in (ContactPointKind.EMAIL, ContactPointKind.PHONE) and was_primary:
         # Promote the next one of the same kind, so the customer keeps a primary address.
@@ -473,6 +504,7 @@ def note_create(*, actor, customer: Customer, body: str) -> Note:
     _raise_if(errors)
     note = Note(customer=customer, author=actor, body=body)
     _save(note, actor)
+    events.emit(events.NoteAdded(customer_id=customer.pk, note_id=note.pk), actor=actor)
     return note
 
 
@@ -510,6 +542,8 @@ def interaction_create(*, actor, customer: Customer, kind: str, direction: str =
         data["occurred_at"] = occurred_at
     _raise_if(_apply_interaction_data(interaction, data))
     _save(interaction, actor)
+    events.emit(events.InteractionLogged(customer_id=customer.pk, interaction_id=interaction.pk,
+                                         kind=interaction.kind), actor=actor)
     return interaction
 
 
@@ -519,6 +553,8 @@ def interaction_update(*, actor, interaction: Interaction, data: dict) -> Intera
     fresh = Interaction.objects.select_related("customer").get(pk=interaction.pk)
     _raise_if(_apply_interaction_data(fresh, dict(data)))
     _save(fresh, actor)
+    events.emit(events.InteractionUpdated(customer_id=fresh.customer_id, interaction_id=fresh.pk),
+                actor=actor)
     return fresh
 
 
@@ -528,6 +564,8 @@ def interaction_delete(*, actor, interaction: Interaction) -> None:
     if interaction.author_id != actor.pk and not actor.can_manage:
         raise PermissionDenied(_("Only the author or a manager can delete this interaction."))
     interaction._history_user = actor
+    events.emit(events.InteractionDeleted(customer_id=interaction.customer_id,
+                                          interaction_id=interaction.pk), actor=actor)
     interaction.delete()
 
 
@@ -620,6 +658,8 @@ def task_create(*, actor, title: str, customer: Customer | None = None, due_at=N
     _apply_task_data(actor, task, data, errors)
     _raise_if(errors)
     _save(task, actor)
+    events.emit(events.TaskCreated(customer_id=task.customer_id, task_id=task.pk,
+                                   assignee_id=task.assignee_id), actor=actor)
     return task
 
 
@@ -629,10 +669,19 @@ def task_update(*, actor, task: Task, data: dict) -> Task:
     if not _may_change_task(actor, task):
         raise PermissionDenied(_("Only the assignee, the creator or a manager can change this task."))
     fresh = Task.objects.select_related("customer", "assignee").get(pk=task.pk)
+    before = {f: getattr(fresh, f) for f in TASK_FIELDS}
     errors: dict[str, list[str]] = {}
     _apply_task_data(actor, fresh, dict(data), errors)
     _raise_if(errors)
     _save(fresh, actor)
+    changed = tuple(sorted(f for f in TASK_FIELDS if getattr(fresh, f) != before[f]))
+    emitted: list[events.Event] = []
+    if changed:
+        emitted.append(events.TaskUpdated(customer_id=fresh.customer_id, task_id=fresh.pk,
+                                          changed_fields=changed))
+    if fresh.done and not before["done"]:
+        emitted.append(events.TaskCompleted(customer_id=fresh.customer_id, task_id=fresh.pk))
+    events.emit_many(emitted, actor=actor)
     return fresh
 
 
@@ -645,6 +694,7 @@ def task_delete(*, actor, task: Task) -> None:
     _require_writer(actor)
     if task.created_by_id != actor.pk and not (actor.can_manage and _may_change_task(actor, task)):
         raise PermissionDenied(_("Only the creator or a manager can delete this task."))
+    events.emit(events.TaskDeleted(customer_id=task.customer_id, task_id=task.pk), actor=actor)
     task.delete()
 
 
@@ -672,8 +722,16 @@ def customers_bulk_tag(*, actor, customer_ids, tag_names) -> int:
         through(customer_id=cid, tag_id=tag.pk)
         for cid in ids for tag in tags if (cid, tag.pk) not in existing
     ]
-    through.objects.bulk_create(new_links, ignore_conflicts=True)
-    return len({link.customer_id for link in new_links})
+    through.objects.bulk_create(new_links, ignore_conflicts=True, batch_size=2000)
+    tag_name = {tag.pk: tag.name for tag in tags}
+    added: dict[int, list[str]] = {}
+    for link in new_links:
+        added.setdefault(link.customer_id, []).append(tag_name[link.tag_id])
+    events.emit_many([
+        events.CustomersBulkChanged(action="tag", count=len(added)),
+        *(events.CustomerTagged(customer_id=cid, tags=tuple(sorted(names))) for cid, names in added.items()),
+    ], actor=actor)
+    return len(added)
 
 
 @transaction.atomic
@@ -697,10 +755,17 @@ def customers_bulk_assign(*, actor, customer_ids, owner: User) -> int:
         .filter(~Q(owner_id=owner.pk) | Q(owner_id__isnull=True)).values_list("pk", flat=True)
     )
     # Lock by primary key only: PostgreSQL refuses FOR UPDATE across the visibility joins.
+    emitted: list[events.Event] = []
     for customer in Customer.objects.filter(pk__in=ids).select_for_update():
+        from_owner, from_team = customer.owner_id, customer.team_id
         customer.owner = owner
         if owner.team_id:
             customer.team_id = owner.team_id
         _save(customer, actor)
         changed += 1
+        fields = ("owner_id", "team_id") if customer.team_id != from_team else ("owner_id",)
+        emitted += [events.CustomerUpdated(customer_id=customer.pk, changed_fields=fields),
+                    events.CustomerOwnerChanged(customer_id=customer.pk, from_owner_id=from_owner,
+                                                to_owner_id=owner.pk)]
+    events.emit_many([events.CustomersBulkChanged(action="assign", count=changed), *emitted], actor=actor)
     return changed

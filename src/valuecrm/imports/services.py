@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from valuecrm.common import events
 from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from valuecrm.customers.models import ContactPoint, Customer, Interaction
 from valuecrm.imports.mapping import check_mapping, suggest_mapping
@@ -378,8 +379,20 @@ def _execute(run_id: int) -> ImportRun:
                            "the file again, or import the valid rows only.") % {"n": outcome.failed}
     run.finished_at = timezone.now()
     run.save()
+    _announce(run)
     progress_clear(run.pk)
     return run
+
+
+def _announce(run: ImportRun) -> None:
+    """One batch event per finished run; rules that care about imported rows start here
+    (imported rows are history, so they do not each raise customer/order events)."""
+    if run.dry_run:
+        return
+    with events.acting(events.ActorKind.IMPORT, "import"):
+        events.emit(events.ImportFinished(run_id=run.pk, kind=run.kind, status=run.status,
+                                          created=run.created_count, updated=run.updated_count,
+                                          failed=run.failed_count), actor=run.created_by)
 
 
 def import_run_now(*, actor, run: ImportRun, dry_run: bool = False,
@@ -413,6 +426,7 @@ def import_run_now(*, actor, run: ImportRun, dry_run: bool = False,
             run.detail = _("Dry run: nothing was written.")
     run.finished_at = timezone.now()
     run.save()
+    _announce(run)
     progress_clear(run.pk)
     return run
 
@@ -484,6 +498,7 @@ def import_undo(*, actor, run: ImportRun) -> ImportRun:
     run.status = ImportStatus.UNDONE
     run.undone_at = timezone.now()
     run.save(update_fields=["status", "undone_at", "updated_at"])
+    events.emit(events.ImportUndone(run_id=run.pk), actor=actor)
     return run
 
 

@@ -9,4 +9,6 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self):
         # Domain events → webhook deliveries.
-        from valuecrm.integrations import receivers  # noqa: F401
+        from valuecrm.integrations import subscribers
+
+        subscribers.register()

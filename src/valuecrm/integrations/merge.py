@@ -288,9 +288,10 @@ def customer_merge(*, actor, survivor: Customer, merged: Customer, field_choices
         survivor_pk=survivor.pk, merged_pk=merged_pk, survivor_name=survivor.name,
         merged_name=merged.name, performed_by=actor, field_choices=choices, snapshot=snapshot,
     )
-    transaction.on_commit(lambda: events.customer_merged.send(
-        sender=CustomerMerge, merge_id=record.pk, survivor_id=record.survivor_pk,
-        merged_id=record.merged_pk, actor_id=actor.pk))
+    events.emit_many([
+        events.CustomerMerged(customer_id=record.survivor_pk, merge_id=record.pk, merged_id=record.merged_pk),
+        events.CustomerDeleted(customer_id=record.merged_pk),
+    ], actor=actor)
     return record
 
 
@@ -347,9 +348,9 @@ def customer_merge_undo(*, actor, merge: CustomerMerge) -> tuple[Customer, Custo
 
     pair_rescore(survivor.pk, merged.pk)
 
-    def after_commit():
-        events.customer_updated.send(sender=Customer, customer_id=survivor.pk, actor_id=actor.pk)
-        events.customer_created.send(sender=Customer, customer_id=merged.pk, actor_id=actor.pk)
-
-    transaction.on_commit(after_commit)
+    events.emit_many([
+        events.MergeUndone(customer_id=survivor.pk, merge_id=merge.pk, merged_id=merged.pk),
+        events.CustomerUpdated(customer_id=survivor.pk, changed_fields=tuple(sorted(merge.field_choices))),
+        events.CustomerCreated(customer_id=merged.pk),
+    ], actor=actor)
     return survivor, merged

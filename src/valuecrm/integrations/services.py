@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from valuecrm.common import events
 from valuecrm.common.errors import NotFound, PermissionDenied
 from valuecrm.integrations.duplicates import ScanResult, duplicate_scan
 from valuecrm.integrations.models import CandidateStatus, DuplicateCandidate
@@ -34,4 +35,5 @@ def duplicate_dismiss(*, actor, pk) -> DuplicateCandidate:
     candidate.dismissed_by = actor
     candidate.dismissed_at = timezone.now()
     candidate.save(update_fields=["status", "dismissed_by", "dismissed_at"])
+    events.emit(events.ConfigChanged(kind="duplicate", object_id=str(candidate.pk), action="dismissed"), actor=actor)
     return candidate

@@ -27,6 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from valuecrm.common import events as domain_events
 from valuecrm.common.errors import NotFound, PermissionDenied, ValidationFailed
 from valuecrm.integrations.models import (
     DeliveryStatus,
@@ -58,16 +59,21 @@ def _body(event: str, event_id: str, data: dict) -> str:
     return json.dumps(envelope, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":"))
 
 
-def event_publish(event: str, data: dict) -> list[WebhookDelivery]:
+def event_publish(event: str, data: dict, *, event_id: str | None = None) -> list[WebhookDelivery]:
     """Queue `event` for every active endpoint subscribed to it and enqueue the sends.
 
-    Called from receivers that already run after commit; the deliveries are rows
-    first, so a worker that is down only delays them.
+    Called by the outbox subscriber after commit with the domain event's id; an
+    endpoint that already has a delivery of that event id gets no second one. The
+    deliveries are rows first, so a worker that is down only delays them.
     """
     endpoints = [e for e in WebhookEndpoint.objects.filter(active=True) if event in e.event_types]
+    if event_id is not None:
+        queued = set(WebhookDelivery.objects.filter(event_id=event_id, endpoint__in=endpoints)
+                     .values_list("endpoint_id", flat=True))
+        endpoints = [e for e in endpoints if e.pk not in queued]
     if not endpoints:
         return []
-    event_id = uuid.uuid4().hex
+    event_id = event_id or uuid.uuid4().hex
     body = _body(event, event_id, data)
     now = timezone.now()
     deliveries = WebhookDelivery.objects.bulk_create([
@@ -196,7 +202,9 @@ def _clean_endpoint(data: dict) -> dict:
 @transaction.atomic
 def endpoint_create(*, actor, data: dict) -> WebhookEndpoint:
     _require_admin(actor)
-    return WebhookEndpoint.objects.create(created_by=actor, **_clean_endpoint(data))
+    endpoint = WebhookEndpoint.objects.create(created_by=actor, **_clean_endpoint(data))
+    domain_events.emit(domain_events.ConfigChanged(kind="webhook_endpoint", object_id=str(endpoint.pk), action="created"), actor=actor)
+    return endpoint
 
 
 @transaction.atomic
@@ -205,12 +213,14 @@ def endpoint_update(*, actor, endpoint: WebhookEndpoint, data: dict) -> WebhookE
     for key, value in _clean_endpoint(data).items():
         setattr(endpoint, key, value)
     endpoint.save()
+    domain_events.emit(domain_events.ConfigChanged(kind="webhook_endpoint", object_id=str(endpoint.pk), action="updated"), actor=actor)
     return endpoint
 
 
 @transaction.atomic
 def endpoint_delete(*, actor, endpoint: WebhookEndpoint) -> None:
     _require_admin(actor)
+    domain_events.emit(domain_events.ConfigChanged(kind="webhook_endpoint", object_id=str(endpoint.pk), action="deleted"), actor=actor)
     endpoint.delete()
 
 

@@ -141,6 +141,7 @@ def product_create(*, actor, data: dict) -> Product:
     product = Product()
     _raise_if(_apply_product_data(product, dict(data)))
     _save(product, actor)
+    events.emit(events.ProductChanged(product_id=product.pk, action="created"), actor=actor)
     return product
 
 
@@ -150,6 +151,7 @@ def product_update(*, actor, product: Product, data: dict) -> Product:
     fresh = Product.objects.get(pk=product.pk)
     _raise_if(_apply_product_data(fresh, dict(data)))
     _save(fresh, actor)
+    events.emit(events.ProductChanged(product_id=fresh.pk, action="updated"), actor=actor)
     return fresh
 
 
@@ -157,6 +159,7 @@ def product_update(*, actor, product: Product, data: dict) -> Product:
 def product_delete(*, actor, product: Product) -> None:
     """Order lines keep their SKU, name and prices, so deleting a product loses no revenue."""
     _require_catalogue_manager(actor)
+    events.emit(events.ProductChanged(product_id=product.pk, action="deleted"), actor=actor)
     product.delete()
 
 
@@ -303,8 +306,8 @@ def order_create(*, actor, data: dict) -> tuple[Order, bool]:
         if existing is None:
             raise
         return existing, False
-    transaction.on_commit(lambda: events.order_created.send(
-        sender=Order, order_id=order.pk, actor_id=actor.pk))
+    events.emit(events.OrderCreated(customer_id=order.customer_id, order_id=order.pk,
+                                    status=order.status, total=str(order.total_amount)), actor=actor)
     return order, True
 
 
@@ -336,6 +339,9 @@ def order_update_status(*, actor, order: Order, status: str) -> Order:
         raise ValidationFailed(_("Validation failed"), errors={"status": [
             _("An order cannot go from %(old)s to %(new)s.") % {"old": fresh.status, "new": status}
         ]})
+    from_status = fresh.status
     fresh.status = status
     _save(fresh, actor)
+    events.emit(events.OrderStatusChanged(customer_id=fresh.customer_id, order_id=fresh.pk,
+                                          from_status=from_status, to_status=status), actor=actor)
     return fresh

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from valuecrm.common import events
 from valuecrm.common.errors import (
     NotFound,
     PermissionDenied,
@@ -65,6 +66,7 @@ def policy_update(*, actor, policy: str, data: dict):
     except ValidationError as exc:
         raise validation_failed_from_django(exc) from None
     obj.save()
+    events.emit(events.ConfigChanged(kind="policy", object_id=str(policy), action="updated"), actor=actor)
     return obj
 
 
@@ -86,6 +88,7 @@ def playbook_entry_set(*, actor, stage: str, tier: str, action_code: str, text_e
     except ValidationError as exc:
         raise validation_failed_from_django(exc) from None
     entry.save()
+    events.emit(events.ConfigChanged(kind="playbook", object_id=str(f"{stage}/{tier}"), action="updated"), actor=actor)
     return entry
 
 
@@ -99,3 +102,5 @@ def playbook_entry_clear(*, actor, stage: str, tier: str) -> None:
         raise ValidationFailed(_("Invalid value."), errors={
             "tier": [_("Only a tier's own action can be removed; the all-tiers action can be changed.")]})
     PlaybookEntry.objects.filter(stage=stage, tier=tier).delete()
+    events.emit(events.ConfigChanged(kind="playbook", object_id=f"{stage}/{tier}", action="deleted"),
+                actor=actor)

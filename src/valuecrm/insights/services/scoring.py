@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from valuecrm.common import events
 from valuecrm.common.errors import Conflict, NotFound, ValidationFailed
 from valuecrm.common.money import quantize
 from valuecrm.customers.models import Customer
@@ -40,11 +41,6 @@ from valuecrm.insights.models import (
     Tier,
     TierPolicy,
     WarningPolicy,
-)
-from valuecrm.insights.signals import (
-    customer_stage_changed,
-    customer_stages_changed,
-    score_run_finished,
 )
 
 from . import churn, data, fitting, playbook, stages, tiers, warnings
@@ -413,22 +409,26 @@ def _write(run: ScoreRun, result: _Result) -> None:
         run.finished_at = timezone.now()
         run.save()
         changes = [c for c in result.changes if c not in announced] if is_current else []
-        # robust: a failing listener is logged and cannot turn a committed run into "failed".
-        transaction.on_commit(lambda: _emit(run, changes), robust=True)
+        _emit(run, changes, dict(ordered) if changes else {})
 
 
-def _emit(run: ScoreRun, changes: list[tuple[int, str, str]]) -> None:
-    """Announce stage changes: all in one batch, and one event per real transition.
+def _emit(run: ScoreRun, changes: list[tuple[int, str, str]], rows: dict) -> None:
+    """Announce stage changes (one event per real transition) and the run's end.
 
     A customer's first stage (from '') is a classification, not a transition, so it
-    is only in the batch — a first run would otherwise send one event per customer.
+    is only counted on the run — a first run would otherwise send one event per customer.
+    Written in the run's transaction: the events exist exactly when the scores do.
     """
-    if changes:
-        customer_stages_changed.send(sender=ScoreRun, run_id=run.pk, changed_on=run.as_of, changes=changes)
-    for cid, before, after in changes:
-        if not before:
-            continue
-        customer_stage_changed.send(sender=ScoreRun, customer_id=cid, from_stage=before,
-                                    to_stage=after, changed_on=run.as_of, run_id=run.pk)
-    score_run_finished.send(sender=ScoreRun, run_id=run.pk, as_of=run.as_of,
-                            n_customers=run.n_customers)
+    tier_at, risk_at = SCORE_COLUMNS.index("tier"), SCORE_COLUMNS.index("churn_risk")
+    as_of = run.as_of.isoformat() if hasattr(run.as_of, "isoformat") else str(run.as_of)
+    emitted: list[events.Event] = [
+        events.CustomerStageChanged(
+            customer_id=cid, from_stage=before, to_stage=after, changed_on=as_of, run_id=run.pk,
+            tier=rows[cid][tier_at] or "" if cid in rows else "",
+            churn_risk=float(rows[cid][risk_at]) if cid in rows and rows[cid][risk_at] is not None else None)
+        for cid, before, after in changes if before
+    ]
+    emitted.append(events.ScoreRunFinished(run_id=run.pk, as_of=as_of, status=run.status,
+                                           n_customers=run.n_customers or 0,
+                                           n_stage_changes=run.n_stage_changes or 0))
+    events.emit_many(emitted, actor=run.requested_by)

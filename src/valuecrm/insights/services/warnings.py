@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from valuecrm.common import events
 from valuecrm.customers.models import Task
 from valuecrm.insights.models import AlertKind, ValueAlert, WarningPolicy
 
@@ -126,4 +127,6 @@ def apply(run, warnings: list[ValueWarning], scored_ids: set[int], owners: dict[
     for alert, task in zip(alerts, tasks, strict=True):
         alert.task_id = task.pk
     ValueAlert.objects.bulk_create(alerts, batch_size=500)
+    events.emit_many([events.ValueAlertRaised(customer_id=a.customer_id, alert_id=a.pk, kind=a.kind,
+                                              tier=a.tier or "") for a in alerts])
     return len(alerts)

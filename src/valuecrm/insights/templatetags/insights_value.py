@@ -30,6 +30,10 @@ def _grouped(value, places: int) -> str:
     value = Decimal(str(value))
     if not value.is_finite():
         return "—"
+    if value.adjusted() >= 15:
+        # Beyond what money or counts reach: a model parameter run to its boundary
+        # (e.g. Gamma-Gamma's p → ∞). Quantizing would overflow the context.
+        return f"{value:.3g}"
     value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     return numberformat.format(
         value, formats.get_format("DECIMAL_SEPARATOR"), decimal_pos=places, grouping=3,

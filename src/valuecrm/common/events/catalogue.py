@@ -1,0 +1,265 @@
+"""The domain events: one frozen dataclass per business fact, named `<record>.<verb>`.
+
+An event carries ids and the few values a rule may test (a stage, a tag, a
+changed field's name), never a copy of the record: subscribers read the record
+fresh, so a payload can never disagree with what is stored. Apps above the
+customers layer (deals, service, marketing, …) declare their own events the same
+way, in their own `events.py`; subclassing `Event` registers the name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
+
+EVENT_TYPES: dict[str, type[Event]] = {}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    name: ClassVar[str] = ""
+    # The customer the event is about, when there is one: automation rules and
+    # the timeline select on it without parsing each payload.
+    customer_id: int | None = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.name or "." not in cls.name:
+            raise TypeError(f"{cls.__name__} needs a dotted name")
+        if cls.name in EVENT_TYPES and EVENT_TYPES[cls.name] is not cls:
+            raise TypeError(f"event name {cls.name!r} is taken by {EVENT_TYPES[cls.name].__name__}")
+        EVENT_TYPES[cls.name] = cls
+
+    def payload(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> Event:
+        known = {f.name for f in fields(cls)}
+        # Lists come back from JSON where tuples went in; tuples keep events hashable.
+        return cls(**{k: tuple(v) if isinstance(v, list) else v
+                      for k, v in payload.items() if k in known})
+
+
+# ---------------------------------------------------------------- customers
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerCreated(Event):
+    name: ClassVar[str] = "customer.created"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerUpdated(Event):
+    name: ClassVar[str] = "customer.updated"
+    changed_fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerDeleted(Event):
+    name: ClassVar[str] = "customer.deleted"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerMerged(Event):
+    """`customer_id` is the survivor."""
+
+    name: ClassVar[str] = "customer.merged"
+    merge_id: int
+    merged_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerOwnerChanged(Event):
+    name: ClassVar[str] = "customer.owner_changed"
+    from_owner_id: int | None
+    to_owner_id: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerTagged(Event):
+    name: ClassVar[str] = "customer.tagged"
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerUntagged(Event):
+    name: ClassVar[str] = "customer.untagged"
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomersBulkChanged(Event):
+    """One event for a bulk action, beside the per-customer events it caused."""
+
+    name: ClassVar[str] = "customers.bulk_changed"
+    action: str  # "tag", "untag", "assign"
+    count: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactPointAdded(Event):
+    name: ClassVar[str] = "contact_point.added"
+    contact_point_id: int
+    kind: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactPointDeleted(Event):
+    name: ClassVar[str] = "contact_point.deleted"
+    contact_point_id: int
+    kind: str
+
+
+# ---------------------------------------------------------------- timeline
+
+@dataclass(frozen=True, kw_only=True)
+class InteractionLogged(Event):
+    name: ClassVar[str] = "interaction.logged"
+    interaction_id: int
+    kind: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class InteractionUpdated(Event):
+    name: ClassVar[str] = "interaction.updated"
+    interaction_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class InteractionDeleted(Event):
+    name: ClassVar[str] = "interaction.deleted"
+    interaction_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoteAdded(Event):
+    name: ClassVar[str] = "note.added"
+    note_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskCreated(Event):
+    name: ClassVar[str] = "task.created"
+    task_id: int
+    assignee_id: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskUpdated(Event):
+    name: ClassVar[str] = "task.updated"
+    task_id: int
+    changed_fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskCompleted(Event):
+    name: ClassVar[str] = "task.completed"
+    task_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskDeleted(Event):
+    name: ClassVar[str] = "task.deleted"
+    task_id: int
+
+
+# ---------------------------------------------------------------- orders and products
+
+@dataclass(frozen=True, kw_only=True)
+class OrderCreated(Event):
+    name: ClassVar[str] = "order.created"
+    order_id: int
+    status: str
+    total: str  # decimal as text: JSON floats would round money
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderStatusChanged(Event):
+    name: ClassVar[str] = "order.status_changed"
+    order_id: int
+    from_status: str
+    to_status: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProductChanged(Event):
+    name: ClassVar[str] = "product.changed"
+    product_id: int
+    action: str  # "created", "updated", "deleted"
+
+
+# ---------------------------------------------------------------- value
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerStageChanged(Event):
+    name: ClassVar[str] = "customer.stage_changed"
+    from_stage: str  # "" when first scored
+    to_stage: str
+    changed_on: str  # ISO date
+    run_id: int
+    tier: str = ""
+    churn_risk: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ValueAlertRaised(Event):
+    name: ClassVar[str] = "value_alert.raised"
+    alert_id: int
+    kind: str
+    tier: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScoreRunFinished(Event):
+    name: ClassVar[str] = "score_run.finished"
+    run_id: int
+    as_of: str
+    status: str
+    n_customers: int
+    n_stage_changes: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyChanged(Event):
+    name: ClassVar[str] = "policy.changed"
+    policy: str  # "stages", "tiers", "warnings", "playbook"
+
+
+# ---------------------------------------------------------------- data in and out
+
+@dataclass(frozen=True, kw_only=True)
+class ImportFinished(Event):
+    name: ClassVar[str] = "import.finished"
+    run_id: int
+    kind: str
+    status: str
+    created: int = 0
+    updated: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportUndone(Event):
+    name: ClassVar[str] = "import.undone"
+    run_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class MergeUndone(Event):
+    name: ClassVar[str] = "customer.merge_undone"
+    merge_id: int
+    merged_id: int
+
+
+# ---------------------------------------------------------------- configuration
+
+@dataclass(frozen=True, kw_only=True)
+class ConfigChanged(Event):
+    """A setting-like object changed: value policies, the playbook, saved views, webhook
+    endpoints, users and API tokens, dismissed duplicate pairs. For audit and webhooks;
+    rules rarely key on these."""
+
+    name: ClassVar[str] = "config.changed"
+    kind: str  # "policy", "playbook", "saved_view", "webhook_endpoint", "user", "api_token", "duplicate"
+    object_id: str
+    action: str  # "created", "updated", "deleted", "revoked", "dismissed"
