@@ -7,7 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from valuecrm.accounts.roles import MANAGER_ROLES, ROLE_SCOPE, WRITER_ROLES, Role, Scope
+from valuecrm.accounts.roles import ROLE_SCOPE, Role, Scope
 
 # Han ideographs (with extension A and compatibility forms), kana and Hangul: names
 # written in these scripts put the family name first, with no space (刘洋, not 洋 刘).
@@ -61,13 +61,27 @@ class User(AbstractUser):
             return Scope.ALL
         return ROLE_SCOPE.get(self.role, Scope.OWN)
 
+    def can(self, capability: str) -> bool:
+        """Whether the role grants `capability` (accounts.capabilities holds the table)."""
+        from valuecrm.accounts.capabilities import has_capability
+
+        return has_capability(self, capability)
+
+    @property
+    def capabilities(self) -> frozenset:
+        """For templates: {% if "deals.change" in user.capabilities %}."""
+        from valuecrm.accounts.capabilities import capabilities_of
+
+        return frozenset(str(c) for c in capabilities_of(self))
+
+    # The two questions most pages ask, kept as names templates can use.
     @property
     def can_write(self) -> bool:
-        return self.is_superuser or self.role in WRITER_ROLES
+        return self.can("customers.change")
 
     @property
     def can_manage(self) -> bool:
-        return self.is_superuser or self.role in MANAGER_ROLES
+        return self.can("customers.reassign")
 
 
 class ApiTokenQuerySet(models.QuerySet):

@@ -35,8 +35,3 @@ ROLE_SCOPE = {
     Role.ANALYST: Scope.ALL,
     Role.READ_ONLY: Scope.TEAM,
 }
-
-# Roles that may create and change customer records (within their scope).
-WRITER_ROLES = {Role.ADMIN, Role.SALES_MANAGER, Role.SALES_REP, Role.SUPPORT_AGENT, Role.MARKETER}
-# Roles that may reassign owners and bulk-edit.
-MANAGER_ROLES = {Role.ADMIN, Role.SALES_MANAGER}

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
-from valuecrm.accounts.roles import Role
+from valuecrm.accounts.capabilities import Capability, has_capability
 from valuecrm.common import events
 from valuecrm.common.errors import NotFound, PermissionDenied, ValidationFailed
 from valuecrm.customers.columns import clean_columns
@@ -36,7 +36,7 @@ def saved_view_get(*, user, pk) -> SavedView:
 
 def saved_view_can_delete(user, view: SavedView) -> bool:
     # Administrators tidy up shared views; nobody else deletes someone else's view.
-    return view.owner_id == user.pk or bool(user.is_superuser) or user.role == Role.ADMIN
+    return view.owner_id == user.pk or has_capability(user, Capability.ADMIN_USERS)
 
 
 @transaction.atomic
@@ -50,7 +50,7 @@ def saved_view_create(
         errors["name"] = [_("Enter a name.")]
     elif len(name) > NAME_MAX_LENGTH:
         errors["name"] = [_("Enter at most %(n)d characters.") % {"n": NAME_MAX_LENGTH}]
-    if shared and not actor.can_manage:
+    if shared and not has_capability(actor, Capability.CUSTOMERS_REASSIGN):
         errors["shared"] = [_("Only managers can share views with everyone.")]
     search = (search or "").strip()
     if len(search) > SEARCH_MAX_LENGTH:

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from valuecrm.accounts.capabilities import Capability, has_capability, require
 from valuecrm.accounts.models import Team, User
 from valuecrm.accounts.roles import Scope
 from valuecrm.common import events
@@ -80,8 +81,7 @@ def _raise_if(errors: dict) -> None:
 
 
 def _require_writer(actor) -> None:
-    if not getattr(actor, "can_write", False):
-        raise PermissionDenied(_("Your role cannot change records."))
+    require(actor, Capability.CUSTOMERS_CHANGE)
 
 
 def _require_visible(actor, customer: Customer) -> None:
@@ -141,7 +141,7 @@ def _resolve_owner_and_team(actor, customer: Customer, data: dict, *, creating: 
                 errors.setdefault("owner_id", []).append(_("Unknown user."))
                 return
         changing = (owner.pk if owner else None) != customer.owner_id or creating
-        if changing and not (owner is not None and owner.pk == actor.pk) and not actor.can_manage:
+        if changing and not (owner is not None and owner.pk == actor.pk) and not has_capability(actor, Capability.CUSTOMERS_REASSIGN):
             raise PermissionDenied(
                 _("You can only assign customers to yourself."),
                 errors={"owner_id": [_("You can only assign customers to yourself.")]},
@@ -396,8 +396,7 @@ def _emit_customer_changes(actor, customer_id: int, before: dict, after: dict) -
 @transaction.atomic
 def customer_delete(*, actor, customer: Customer) -> None:
     _require_visible(actor, customer)
-    if not actor.can_manage:
-        raise PermissionDenied(_("Only managers can delete customers."))
+    require(actor, Capability.CUSTOMERS_DELETE)
     if customer.orders.exists():
         raise Conflict(_("This customer has orders and cannot be deleted."))
     customer._history_user = actor
@@ -561,7 +560,7 @@ def interaction_update(*, actor, interaction: Interaction, data: dict) -> Intera
 @transaction.atomic
 def interaction_delete(*, actor, interaction: Interaction) -> None:
     _require_changeable(actor, interaction.customer)
-    if interaction.author_id != actor.pk and not actor.can_manage:
+    if interaction.author_id != actor.pk and not has_capability(actor, Capability.CUSTOMERS_DELETE):
         raise PermissionDenied(_("Only the author or a manager can delete this interaction."))
     interaction._history_user = actor
     events.emit(events.InteractionDeleted(customer_id=interaction.customer_id,
@@ -740,8 +739,7 @@ def customers_bulk_assign(*, actor, customer_ids, owner: User) -> int:
 
     The team follows the owner. Returns how many customers changed owner.
     """
-    if not actor.can_manage:
-        raise PermissionDenied(_("Only managers can reassign customers."))
+    require(actor, Capability.CUSTOMERS_REASSIGN)
     if owner is None or not owner.is_active:
         raise ValidationFailed(_("Validation failed"), errors={"owner_id": [_("Unknown user.")]})
     if actor.scope != Scope.ALL and owner.pk != actor.pk and owner.team_id != actor.team_id:

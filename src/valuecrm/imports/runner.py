@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from valuecrm.accounts.capabilities import Capability
 from valuecrm.accounts.roles import Scope
 from valuecrm.customers.models import (
     ContactPoint,
@@ -820,7 +821,7 @@ class ProductWriter(Writer):
         engine = self.engine
         if not rows:
             return
-        if not engine.actor.can_manage:
+        if not engine.actor.can(Capability.CATALOGUE_CHANGE):
             for row in rows:
                 engine.fail_row(row, "", _("Only managers can change the product catalogue."))
             return
@@ -868,7 +869,7 @@ class InteractionWriter(Writer):
         engine = self.engine
         if not rows:
             return
-        if not engine.actor.can_write:
+        if not engine.actor.can(Capability.CUSTOMERS_CHANGE):
             for row in rows:
                 engine.fail_row(row, "", _("Your role cannot change records."))
             return

@@ -8,6 +8,7 @@ from pathlib import Path
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
+from valuecrm.accounts.capabilities import Capability
 from valuecrm.accounts.roles import Scope
 from valuecrm.common.errors import NotFound
 from valuecrm.imports.models import ImportRowError, ImportRun, ImportStatus, MappingPreset
@@ -21,7 +22,7 @@ ERROR_COLUMN = "error"
 def import_runs_for(user) -> QuerySet[ImportRun]:
     """Managers and all-scope roles see every import; others their own."""
     runs = ImportRun.objects.select_related("created_by")
-    if user.is_superuser or user.can_manage or user.scope == Scope.ALL:
+    if user.can(Capability.IMPORTS_MANAGE) or user.scope == Scope.ALL:
         return runs
     return runs.filter(created_by=user)
 

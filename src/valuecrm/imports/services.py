@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from valuecrm.accounts.capabilities import Capability, has_capability, require
 from valuecrm.common import events
 from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from valuecrm.customers.models import ContactPoint, Customer, Interaction
@@ -53,14 +54,13 @@ def uploads_dir() -> Path:
 
 
 def _require_importer(actor, kind: str) -> None:
-    if not getattr(actor, "can_write", False):
-        raise PermissionDenied(_("Your role cannot import records."))
-    if kind == ImportKind.PRODUCTS and not actor.can_manage:
-        raise PermissionDenied(_("Only managers can change the product catalogue."))
+    require(actor, Capability.IMPORTS_RUN, _("Your role cannot import records."))
+    if kind == ImportKind.PRODUCTS:
+        require(actor, Capability.CATALOGUE_CHANGE, _("Only managers can change the product catalogue."))
 
 
 def _require_own(actor, run: ImportRun) -> None:
-    if run.created_by_id != actor.pk and not actor.can_manage:
+    if run.created_by_id != actor.pk and not has_capability(actor, Capability.IMPORTS_MANAGE):
         raise NotFound(_("Import not found."))
 
 
@@ -447,8 +447,7 @@ def _id_filter(ranges) -> list[tuple[int, int]]:
 def import_undo(*, actor, run: ImportRun) -> ImportRun:
     """Delete what the run created and restore what it changed on existing records."""
     _require_own(actor, run)
-    if not getattr(actor, "can_write", False):
-        raise PermissionDenied(_("Your role cannot change records."))
+    require(actor, Capability.IMPORTS_RUN, _("Your role cannot change records."))
     run = ImportRun.objects.select_for_update().get(pk=run.pk)
     latest = undoable_run()
     if run.status != ImportStatus.SUCCEEDED or run.dry_run or latest is None or latest.pk != run.pk:
@@ -599,6 +598,6 @@ def preset_apply(*, actor, run: ImportRun, preset: MappingPreset) -> ImportRun:
 
 @transaction.atomic
 def preset_delete(*, actor, preset: MappingPreset) -> None:
-    if preset.created_by_id != actor.pk and not actor.can_manage:
+    if preset.created_by_id != actor.pk and not has_capability(actor, Capability.IMPORTS_MANAGE):
         raise PermissionDenied(_("Only its author or a manager can delete this preset."))
     preset.delete()

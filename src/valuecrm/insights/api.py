@@ -6,8 +6,8 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from ninja import Path, Query, Router
 
-from valuecrm.accounts.roles import Role
-from valuecrm.common.errors import NotFound, PermissionDenied
+from valuecrm.accounts.capabilities import Capability, require
+from valuecrm.common.errors import NotFound
 from valuecrm.customers.schemas import MAX_ID, ProblemOut
 from valuecrm.insights import selectors
 from valuecrm.insights.schemas import KpiOut, ScoreRunIn, ScoreRunOut, ValueHistoryOut, ValueOut
@@ -19,7 +19,6 @@ router = Router(tags=["customer value"])
 READ_ERRORS = {404: ProblemOut, 422: ProblemOut}
 WRITE_ERRORS = {403: ProblemOut, 409: ProblemOut, 422: ProblemOut}
 PathId = Path(..., ge=1, le=MAX_ID)
-SCORING_ROLES = {Role.ADMIN, Role.ANALYST}
 
 
 @router.get("/customers/{customer_id}/value", response={200: ValueOut, **READ_ERRORS})
@@ -65,8 +64,7 @@ def score_run_list(request, limit: int = Query(50, ge=1, le=200)):
 def score_run_start(request, payload: ScoreRunIn):
     """Queue a scoring run (administrators and analysts). The worker executes it."""
     user = request.user
-    if not (user.is_superuser or user.role in SCORING_ROLES):
-        raise PermissionDenied(_("Only administrators and analysts can start a scoring run."))
+    require(user, Capability.SCORING_RUN, _("Only administrators and analysts can start a scoring run."))
     from valuecrm.insights.tasks import score_run_task
 
     ensure_not_running()

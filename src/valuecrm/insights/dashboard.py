@@ -19,7 +19,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from valuecrm.accounts.roles import Role, Scope
+from valuecrm.accounts.capabilities import Capability, has_capability
+from valuecrm.accounts.roles import Scope
 from valuecrm.customers.visibility import visible_customers
 from valuecrm.engine.rfm import SEGMENT_GRID
 from valuecrm.insights.models import CustomerValue, RunStatus, ScoreRun, Segment, Stage, Tier
@@ -32,12 +33,11 @@ RANGE_PRESETS = (
     (90, gettext_lazy("Last 90 days")),
     (365, gettext_lazy("Last 365 days")),
 )
-SCORING_ROLES = {Role.ADMIN, Role.ANALYST}
 
 
 def can_run_scoring(user) -> bool:
     """Administrators and analysts start scoring runs (same rule as POST /api/v1/score-runs)."""
-    return bool(user.is_authenticated and (user.is_superuser or user.role in SCORING_ROLES))
+    return has_capability(user, Capability.SCORING_RUN)
 
 
 def customer_list_url(**filters) -> str:

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
-from valuecrm.common.errors import PermissionDenied
+from valuecrm.accounts.capabilities import Capability, require
 from valuecrm.customers.exports import customer_export_table
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -122,8 +122,7 @@ def account_export(directory: Path | str) -> dict[str, int]:
 
 
 def require_account_exporter(actor) -> None:
-    if not (actor.is_superuser or actor.role == "admin"):
-        raise PermissionDenied(_("Only administrators can export the whole account."))
+    require(actor, Capability.DATA_EXPORT_ALL, _("Only administrators can export the whole account."))
 
 
 def account_export_zip(*, actor) -> Path:

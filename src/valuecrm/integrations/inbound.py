@@ -24,6 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from valuecrm.accounts.capabilities import Capability
 from valuecrm.common.errors import DomainError, ValidationFailed
 from valuecrm.customers.models import ContactPoint, Customer
 from valuecrm.customers.normalize import normalize_email, normalize_phone
@@ -166,7 +167,7 @@ def inbound_source_create(*, actor, key: str, name: str, run_as) -> InboundSourc
     if "key" not in errors and InboundSource.objects.filter(key=key).exists():
         errors["key"] = [_("A source with this key already exists.")]
     name = (name or "").strip() or key
-    if run_as is None or not run_as.is_active or not run_as.can_write:
+    if run_as is None or not run_as.is_active or not run_as.can(Capability.ORDERS_CHANGE):
         errors["run_as"] = [_("Choose an active user who may change records.")]
     if errors:
         raise ValidationFailed(_("Validation failed"), errors=errors)

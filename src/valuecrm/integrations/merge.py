@@ -28,8 +28,9 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from valuecrm.accounts.capabilities import Capability, require
 from valuecrm.common import events
-from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from valuecrm.common.errors import Conflict, NotFound, ValidationFailed
 from valuecrm.customers.models import (
     ContactPoint,
     ContactPointKind,
@@ -185,8 +186,7 @@ def _clean_choices(survivor: Customer, merged: Customer, field_choices) -> dict[
 # ---------------------------------------------------------------- permission
 
 def _require_merger(actor, *customers: Customer) -> None:
-    if not getattr(actor, "can_manage", False):
-        raise PermissionDenied(_("Only managers and administrators can merge customers."))
+    require(actor, Capability.CUSTOMERS_MERGE, _("Only managers and administrators can merge customers."))
     for customer in customers:
         if not can_see_customer(actor, customer):
             raise NotFound(_("Customer not found."))

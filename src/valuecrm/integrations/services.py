@@ -7,16 +7,16 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from valuecrm.accounts.capabilities import Capability, require
 from valuecrm.common import events
-from valuecrm.common.errors import NotFound, PermissionDenied
+from valuecrm.common.errors import NotFound
 from valuecrm.integrations.duplicates import ScanResult, duplicate_scan
 from valuecrm.integrations.models import CandidateStatus, DuplicateCandidate
 from valuecrm.integrations.selectors import duplicate_candidate_get
 
 
 def require_duplicate_manager(actor) -> None:
-    if not getattr(actor, "can_manage", False):
-        raise PermissionDenied(_("Only managers and administrators can review duplicates."))
+    require(actor, Capability.CUSTOMERS_MERGE, _("Only managers and administrators can review duplicates."))
 
 
 def duplicate_scan_run(*, actor) -> ScanResult:

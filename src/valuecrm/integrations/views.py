@@ -17,6 +17,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from valuecrm.accounts.capabilities import Capability, has_capability
 from valuecrm.accounts.models import User
 from valuecrm.common.errors import DomainError, PermissionDenied
 from valuecrm.customers.models import Customer, CustomFieldDefinition
@@ -50,7 +51,7 @@ def _error_text(exc: DomainError) -> str:
 
 
 def _is_admin(user) -> bool:
-    return user.is_superuser or user.role == "admin"
+    return has_capability(user, Capability.INTEGRATIONS_MANAGE)
 
 
 def _require_admin(request) -> None:
@@ -282,7 +283,7 @@ def integrations_home(request):
         "endpoints": endpoints,
         "sources": InboundSource.objects.select_related("run_as"),
         "events": WebhookEvent.values,
-        "writers": [u for u in User.objects.filter(is_active=True).order_by("username") if u.can_write],
+        "writers": [u for u in User.objects.filter(is_active=True).order_by("username") if u.can(Capability.ORDERS_CHANGE)],
         "inbound_base": request.build_absolute_uri("/api/v1/inbound/orders/"),
     })
 

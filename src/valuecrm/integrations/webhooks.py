@@ -27,8 +27,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from valuecrm.accounts.capabilities import Capability, require
 from valuecrm.common import events as domain_events
-from valuecrm.common.errors import NotFound, PermissionDenied, ValidationFailed
+from valuecrm.common.errors import NotFound, ValidationFailed
 from valuecrm.integrations.models import (
     DeliveryStatus,
     WebhookDelivery,
@@ -152,8 +153,7 @@ def deliveries_due(now=None) -> list[int]:
 
 
 def _require_admin(actor) -> None:
-    if not (actor.is_superuser or actor.role == "admin"):
-        raise PermissionDenied(_("Only administrators can manage integrations."))
+    require(actor, Capability.INTEGRATIONS_MANAGE)
 
 
 @transaction.atomic

@@ -14,12 +14,12 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from valuecrm.accounts.capabilities import Capability, require
 from valuecrm.common import events
 from valuecrm.common.datetimes import parse_aware_datetime
 from valuecrm.common.errors import (
     Conflict,
     NotFound,
-    PermissionDenied,
     ValidationFailed,
     validation_failed_from_django,
 )
@@ -102,8 +102,7 @@ def _save(instance, actor) -> None:
 # ---------------------------------------------------------------- products
 
 def _require_catalogue_manager(actor) -> None:
-    if not getattr(actor, "can_manage", False):
-        raise PermissionDenied(_("Only managers can change the product catalogue."))
+    require(actor, Capability.CATALOGUE_CHANGE, _("Only managers can change the product catalogue."))
 
 
 def _apply_product_data(product: Product, data: dict) -> dict:
@@ -237,8 +236,7 @@ def order_create(*, actor, data: dict) -> tuple[Order, bool]:
     unit_price, unit_cost}]; with lines the totals are their sums, without lines
     total_amount/total_cost are taken as given.
     """
-    if not getattr(actor, "can_write", False):
-        raise PermissionDenied(_("Your role cannot change records."))
+    require(actor, Capability.ORDERS_CHANGE)
     data = dict(data)
     errors: dict[str, list[str]] = {}
     for key in data:
@@ -326,8 +324,7 @@ def _save_order(order: Order, lines: list[OrderLine], actor) -> None:
 def order_update_status(*, actor, order: Order, status: str) -> Order:
     if not can_see_customer(actor, order.customer):
         raise NotFound(_("Order not found."))
-    if not getattr(actor, "can_write", False):
-        raise PermissionDenied(_("Your role cannot change records."))
+    require(actor, Capability.ORDERS_CHANGE)
     if status not in OrderStatus.values:
         raise ValidationFailed(_("Validation failed"), errors={"status": [
             _("Choose one of: %(choices)s.") % {"choices": ", ".join(OrderStatus.values)}

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from valuecrm.accounts.capabilities import Capability, has_capability
 from valuecrm.common import events
 from valuecrm.common.errors import (
     NotFound,
@@ -35,7 +36,7 @@ EDITABLE = {
 
 def can_change_policies(actor) -> bool:
     """Administrators change the value policies; everyone else may read them."""
-    return bool(actor.is_superuser or actor.role == "admin")
+    return has_capability(actor, Capability.POLICIES_CHANGE)
 
 
 def _check_admin(actor) -> None:
