@@ -11,6 +11,7 @@ from ninja.security import HttpBearer, SessionAuth
 from valuecrm.accounts.selectors import user_by_api_token
 from valuecrm.common.busy import busy_problem, is_busy
 from valuecrm.common.errors import DomainError, validation_failed_from_django
+from valuecrm.common.events.context import ActorKind, set_origin
 
 PROBLEM = "application/problem+json"
 
@@ -20,6 +21,8 @@ class BearerToken(HttpBearer):
         user = user_by_api_token(token)
         if user is not None:
             request.user = user
+            # Events this request emits name the token (reset by EventOriginMiddleware).
+            set_origin(ActorKind.API_TOKEN, "api", getattr(user, "api_token_id", None))
         return user
 
 

@@ -15,6 +15,9 @@ def django_setup():
     import django
 
     django.setup()
+    from valuecrm.common.events.context import ActorKind, set_origin
+
+    set_origin(ActorKind.SYSTEM, "cli")
 
 
 def _register_subapps():

@@ -215,3 +215,26 @@ def test_order_created_and_customer_merged_events(admin_user, receiver, django_c
     assert events[0]["data"]["order"]["total_amount"] == "9.90"
     assert events[1]["data"]["merge_id"] == merge.pk
     assert events[1]["data"]["survivor_id"] == a.pk and events[1]["data"]["merged_id"] == b.pk
+
+
+def test_a_redelivered_event_queues_no_second_delivery(admin_user, receiver, django_capture_on_commit_callbacks):
+    from valuecrm.common import events
+    from valuecrm.common.models import OutboxEvent
+    from valuecrm.customers.services import customer_create
+
+    server = receiver()
+    _endpoint(admin_user, server.url)
+    with django_capture_on_commit_callbacks(execute=False):  # the process dies after commit
+        customer_create(actor=admin_user, data={"name": "李雷"})
+    assert WebhookDelivery.objects.count() == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        events.redeliver_stale(older_than=timedelta(0))
+    row = OutboxEvent.objects.get(name="customer.created")
+    (delivery,) = WebhookDelivery.objects.all()
+    assert delivery.event_id == row.event_id.hex  # the webhook id is the domain event's id
+    # A delivery row exists but the receipt was lost (crash in between): still one delivery.
+    row.receipts.all().delete()
+    OutboxEvent.objects.filter(pk=row.pk).update(dispatched_at=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        events.redeliver_stale(older_than=timedelta(0))
+    assert WebhookDelivery.objects.count() == 1 and len(server.requests) == 1

@@ -16,4 +16,5 @@ def user_by_api_token(raw: str) -> User | None:
     # Touch at most once a minute: a write per API call would serialise SQLite.
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    token.user.api_token_id = token.pk  # for the envelope of events the request emits
     return token.user

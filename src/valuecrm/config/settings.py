@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "valuecrm.common.busy.DatabaseBusyMiddleware",
+    "valuecrm.common.events.middleware.EventOriginMiddleware",
 ]
 
 ROOT_URLCONF = "valuecrm.config.urls"

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from valuecrm.accounts.capabilities import Capability
+from valuecrm.common import events
 from valuecrm.common.errors import DomainError, ValidationFailed
 from valuecrm.customers.models import ContactPoint, Customer
 from valuecrm.customers.normalize import normalize_email, normalize_phone
@@ -171,4 +172,7 @@ def inbound_source_create(*, actor, key: str, name: str, run_as) -> InboundSourc
         errors["run_as"] = [_("Choose an active user who may change records.")]
     if errors:
         raise ValidationFailed(_("Validation failed"), errors=errors)
-    return InboundSource.objects.create(key=key, name=name[:100], run_as=run_as)
+    source = InboundSource.objects.create(key=key, name=name[:100], run_as=run_as)
+    events.emit(events.ConfigChanged(kind="inbound_source", object_id=str(source.pk), action="created"),
+                actor=actor)
+    return source

@@ -1,0 +1,261 @@
+"""Every public service function that changes data emits a domain event.
+
+The list of functions is read from the service modules themselves, so a new write
+function fails this test until it is either exercised below (and emits) or put in
+NOT_A_BUSINESS_WRITE with the reason it has no event.
+"""
+
+import datetime as dt
+import importlib
+import inspect
+from decimal import Decimal
+
+import pytest
+
+from valuecrm.common.models import OutboxEvent
+
+SERVICE_MODULES = [
+    "valuecrm.accounts.services",
+    "valuecrm.customers.services",
+    "valuecrm.customers.saved_views",
+    "valuecrm.sales.services",
+    "valuecrm.integrations.merge",
+    "valuecrm.integrations.services",
+    "valuecrm.integrations.webhooks",
+    "valuecrm.integrations.inbound",
+    "valuecrm.imports.services",
+    "valuecrm.insights.services.policies",
+    "valuecrm.insights.services.scoring",
+]
+
+# Reads, checks and helpers, or writes that only move a job's own bookkeeping
+# (a run's draft/progress state, a user's UI preference). Each says why.
+NOT_A_BUSINESS_WRITE = {
+    "saved_views_for": "read", "saved_view_get": "read", "saved_view_can_delete": "check",
+    "row_snapshot": "helper", "row_restore": "helper used inside customer_merge_undo",
+    "customer_relations": "read", "custom_field_keys": "read", "merge_fields": "read",
+    "default_choices": "read", "require_duplicate_manager": "check",
+    "duplicate_scan_run": "recomputes derived candidate pairs; no record changes",
+    "sign": "helper", "signature_valid": "check", "deliveries_due": "read", "endpoint_get": "read",
+    "event_publish": "the webhook subscriber's own write (deliveries of an event)",
+    "delivery_attempt": "delivery bookkeeping of an already-emitted event",
+    "delivery_resend": "re-sends an already-emitted event",
+    "verify": "check", "inbound_order": "calls sales.services.order_create (covered)",
+    "uploads_dir": "helper", "clean_options": "helper", "undoable_run": "read",
+    "import_upload": "draft run bookkeeping", "import_configure": "draft run bookkeeping",
+    "import_analyse_start": "draft run bookkeeping", "import_analyse_execute": "draft run bookkeeping",
+    "import_analyses_recover": "draft run bookkeeping", "import_start": "queues a run; its end emits",
+    "import_execute": "the worker half of import_run_now (covered)",
+    "imports_clean_up": "retention of drafts and uploaded files",
+    "preset_save": "a user's mapping preset (UI state)", "preset_apply": "a user's mapping preset",
+    "preset_delete": "a user's mapping preset",
+    "can_change_policies": "check",
+    "score_run_create": "queues a run; its end emits score_run.finished",
+    "score_run_execute": "the worker half of score_now (covered)",
+    "score_runs_resume_stale": "restarts interrupted runs; their end emits",
+    "ensure_not_running": "check",
+    "user_preferences_update": "a user's language/theme (UI state)",
+    "task_complete": "wrapper of task_update (covered)",
+}
+
+
+def _public_functions():
+    for module_name in SERVICE_MODULES:
+        module = importlib.import_module(module_name)
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if not name.startswith("_") and fn.__module__ == module_name:
+                yield name
+
+
+@pytest.fixture
+def world(admin_user, rep_north, tmp_path, settings, add_orders_for):
+    from valuecrm.customers.models import Customer, Interaction, Note, Task  # noqa: F401
+    from valuecrm.customers.services import (
+        contact_point_add,
+        customer_create,
+        interaction_create,
+        task_create,
+    )
+    from valuecrm.sales.services import order_create, product_create
+
+    settings.DATA_DIR = tmp_path
+    a = customer_create(actor=admin_user, data={"name": "王芳", "email": "wf@example.cn", "city": "上海"})
+    b = customer_create(actor=admin_user, data={"name": "王芳", "email": "wf2@example.cn"})
+    order, _ = order_create(actor=admin_user, data={
+        "customer_id": a.pk, "external_id": "A-1", "placed_at": "2026-01-02T10:00:00+08:00",
+        "status": "pending", "total_amount": "120.00"})
+    add_orders_for(a)
+    return {
+        "admin": admin_user, "rep": rep_north, "a": a, "b": b, "order": order, "tmp": tmp_path,
+        "point": contact_point_add(actor=admin_user, customer=a, kind="wechat", value="wf_wx"),
+        "interaction": interaction_create(actor=admin_user, customer=a, kind="call"),
+        "task": task_create(actor=admin_user, title="回访", customer=a),
+        "product": product_create(actor=admin_user, data={"sku": "SKU-1", "name": "茶叶", "price": "88"}),
+    }
+
+
+@pytest.fixture
+def add_orders_for(db):
+    from valuecrm.sales.models import Order
+
+    def _add(customer):
+        base = dt.datetime(2025, 1, 5, 12, tzinfo=dt.UTC)
+        Order.objects.bulk_create([
+            Order(customer=customer, external_id=f"h{i}", placed_at=base + dt.timedelta(days=30 * i),
+                  total_amount=Decimal("100"), total_cost=Decimal("40"), status="paid")
+            for i in range(6)])
+
+    return _add
+
+
+def _import(w):
+    from valuecrm.imports import services
+
+    path = w["tmp"] / "c.csv"
+    path.write_text("name,email\n李雷,lilei@example.cn\n", encoding="utf-8")
+    run = services.import_upload(actor=w["admin"], kind="customers", name="c.csv", chunks=[path.read_bytes()])
+    run = services.import_configure(actor=w["admin"], run=run)
+    return services.import_run_now(actor=w["admin"], run=run)
+
+
+def _undo_import(w):
+    from valuecrm.imports import services
+
+    run = _import(w)
+    return services.import_undo(actor=w["admin"], run=run)
+
+
+def _merge(w):
+    from valuecrm.integrations.merge import customer_merge
+
+    return customer_merge(actor=w["admin"], survivor=w["a"], merged=w["b"])
+
+
+def _merge_undo(w):
+    from valuecrm.integrations.merge import customer_merge_undo
+
+    return customer_merge_undo(actor=w["admin"], merge=_merge(w))
+
+
+def _dismiss(w):
+    from valuecrm.integrations.duplicates import duplicate_scan
+    from valuecrm.integrations.models import DuplicateCandidate
+    from valuecrm.integrations.services import duplicate_dismiss
+
+    duplicate_scan()
+    candidate = DuplicateCandidate.objects.first()
+    if candidate is None:  # the scan found nothing: make the pair by hand
+        lo, hi = sorted([w["a"].pk, w["b"].pk])
+        candidate = DuplicateCandidate.objects.create(customer_a_id=lo, customer_b_id=hi, score=50)
+    return duplicate_dismiss(actor=w["admin"], pk=candidate.pk)
+
+
+def _endpoint(w):
+    from valuecrm.integrations.webhooks import endpoint_create
+
+    return endpoint_create(actor=w["admin"], data={"name": "m", "url": "http://127.0.0.1:9/",
+                                                   "event_types": ["customer.created"]})
+
+
+def _score(w):
+    from valuecrm.insights.services.scoring import score_now
+
+    return score_now(as_of=dt.date(2025, 7, 1), requested_by=w["admin"])
+
+
+def S(module, name):  # noqa: N802 — reads like the import it stands for
+    return getattr(importlib.import_module(f"valuecrm.{module}"), name)
+
+
+# function name → (call, an event name it must emit)
+CALLS = {
+    "user_create": (lambda w: S("accounts.services", "user_create")(username="new", password="pw-1234567890"),
+                    "config.changed"),
+    "admin_ensure": (lambda w: S("accounts.services", "admin_ensure")(username="boss", password="pw-1234567890"),
+                     "config.changed"),
+    "api_token_create": (lambda w: S("accounts.services", "api_token_create")(user=w["admin"]), "config.changed"),
+    "api_token_revoke": (lambda w: S("accounts.services", "api_token_revoke")(
+        token=S("accounts.services", "api_token_create")(user=w["admin"])[0]), "config.changed"),
+    "customer_create": (lambda w: S("customers.services", "customer_create")(
+        actor=w["admin"], data={"name": "新客户"}), "customer.created"),
+    "customer_update": (lambda w: S("customers.services", "customer_update")(
+        actor=w["admin"], customer=w["a"], data={"city": "苏州"}), "customer.updated"),
+    "customer_delete": (lambda w: S("customers.services", "customer_delete")(
+        actor=w["admin"], customer=w["b"]), "customer.deleted"),
+    "contact_point_add": (lambda w: S("customers.services", "contact_point_add")(
+        actor=w["admin"], customer=w["a"], kind="phone", value="13800138000"), "contact_point.added"),
+    "contact_point_delete": (lambda w: S("customers.services", "contact_point_delete")(
+        actor=w["admin"], contact_point=w["point"]), "contact_point.deleted"),
+    "note_create": (lambda w: S("customers.services", "note_create")(
+        actor=w["admin"], customer=w["a"], body="备注"), "note.added"),
+    "interaction_create": (lambda w: S("customers.services", "interaction_create")(
+        actor=w["admin"], customer=w["a"], kind="email"), "interaction.logged"),
+    "interaction_update": (lambda w: S("customers.services", "interaction_update")(
+        actor=w["admin"], interaction=w["interaction"], data={"subject": "回电"}), "interaction.updated"),
+    "interaction_delete": (lambda w: S("customers.services", "interaction_delete")(
+        actor=w["admin"], interaction=w["interaction"]), "interaction.deleted"),
+    "task_create": (lambda w: S("customers.services", "task_create")(
+        actor=w["admin"], title="跟进", customer=w["a"]), "task.created"),
+    "task_update": (lambda w: S("customers.services", "task_update")(
+        actor=w["admin"], task=w["task"], data={"done": True}), "task.completed"),
+    "task_delete": (lambda w: S("customers.services", "task_delete")(actor=w["admin"], task=w["task"]),
+                    "task.deleted"),
+    "customers_bulk_tag": (lambda w: S("customers.services", "customers_bulk_tag")(
+        actor=w["admin"], customer_ids=[w["a"].pk], tag_names=["挽回"]), "customer.tagged"),
+    "customers_bulk_assign": (lambda w: S("customers.services", "customers_bulk_assign")(
+        actor=w["admin"], customer_ids=[w["a"].pk], owner=w["rep"]), "customer.owner_changed"),
+    "saved_view_create": (lambda w: S("customers.saved_views", "saved_view_create")(
+        actor=w["admin"], name="高价值"), "config.changed"),
+    "saved_view_delete": (lambda w: S("customers.saved_views", "saved_view_delete")(
+        actor=w["admin"], view=S("customers.saved_views", "saved_view_create")(actor=w["admin"], name="x")),
+        "config.changed"),
+    "product_create": (lambda w: S("sales.services", "product_create")(
+        actor=w["admin"], data={"sku": "SKU-2", "name": "茶具", "price": "10"}), "product.changed"),
+    "product_update": (lambda w: S("sales.services", "product_update")(
+        actor=w["admin"], product=w["product"], data={"name": "红茶"}), "product.changed"),
+    "product_delete": (lambda w: S("sales.services", "product_delete")(actor=w["admin"], product=w["product"]),
+                       "product.changed"),
+    "order_create": (lambda w: S("sales.services", "order_create")(actor=w["admin"], data={
+        "customer_id": w["a"].pk, "external_id": "A-2", "placed_at": "2026-01-03T10:00:00+08:00",
+        "total_amount": "50.00"}), "order.created"),
+    "order_update_status": (lambda w: S("sales.services", "order_update_status")(
+        actor=w["admin"], order=w["order"], status="paid"), "order.status_changed"),
+    "customer_merge": (_merge, "customer.merged"),
+    "customer_merge_undo": (_merge_undo, "customer.merge_undone"),
+    "duplicate_dismiss": (_dismiss, "config.changed"),
+    "endpoint_create": (_endpoint, "config.changed"),
+    "endpoint_update": (lambda w: S("integrations.webhooks", "endpoint_update")(
+        actor=w["admin"], endpoint=_endpoint(w), data={"name": "n", "url": "http://127.0.0.1:9/",
+                                                       "event_types": ["order.created"]}), "config.changed"),
+    "endpoint_delete": (lambda w: S("integrations.webhooks", "endpoint_delete")(
+        actor=w["admin"], endpoint=_endpoint(w)), "config.changed"),
+    "inbound_source_create": (lambda w: S("integrations.inbound", "inbound_source_create")(
+        actor=w["admin"], key="shop", name="Shop", run_as=w["admin"]), "config.changed"),
+    "import_run_now": (_import, "import.finished"),
+    "import_undo": (_undo_import, "import.undone"),
+    "policy_update": (lambda w: S("insights.services.policies", "policy_update")(
+        actor=w["admin"], policy="warning_policy", data={"task_due_days": 3}), "config.changed"),
+    "playbook_entry_set": (lambda w: S("insights.services.policies", "playbook_entry_set")(
+        actor=w["admin"], stage="at_risk", tier="A", action_code="call", text_en="Call", text_zh="致电"),
+        "config.changed"),
+    "playbook_entry_clear": (lambda w: S("insights.services.policies", "playbook_entry_clear")(
+        actor=w["admin"], stage="at_risk", tier="A"), "config.changed"),
+    "score_now": (_score, "score_run.finished"),
+}
+
+
+def test_every_public_service_function_is_classified():
+    found = set(_public_functions())
+    unclassified = sorted(found - set(CALLS) - set(NOT_A_BUSINESS_WRITE))
+    assert unclassified == [], f"new service functions need an event (or a reason): {unclassified}"
+    assert sorted(set(CALLS) - found) == []  # no stale entries
+    assert sorted(set(NOT_A_BUSINESS_WRITE) - found) == []
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_service_emits(name, world):
+    call, expected = CALLS[name]
+    before = OutboxEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    call(world)
+    emitted = set(OutboxEvent.objects.filter(seq__gt=before).values_list("name", flat=True))
+    assert expected in emitted, f"{name} emitted {sorted(emitted)}"
