@@ -12,6 +12,12 @@ const files = {
   "bootstrap-icons/font/fonts": "bootstrap-icons/fonts",
   "htmx.org/dist/htmx.min.js": "htmx/htmx.min.js",
   "alpinejs/dist/cdn.min.js": "alpinejs/alpine.min.js",
+  // The build without eval: pages run under a Content-Security-Policy without 'unsafe-eval'.
+  "@alpinejs/csp/dist/cdn.min.js": "alpinejs/alpine-csp.min.js",
+  // The API docs page (/api/docs) works offline: Swagger UI is served from here, not a CDN.
+  "swagger-ui-dist/swagger-ui-bundle.js": "swagger-ui/swagger-ui-bundle.js",
+  "swagger-ui-dist/swagger-ui.css": "swagger-ui/swagger-ui.css",
+  "swagger-ui-dist/favicon-32x32.png": "swagger-ui/favicon-32x32.png",
   "echarts/dist/echarts.min.js": "echarts/echarts.min.js",
   "sortablejs/Sortable.min.js": "sortablejs/Sortable.min.js",
 };

@@ -31,6 +31,13 @@ def huey_immediate():
     HUEY.immediate = before
 
 
+@pytest.fixture(autouse=True)
+def mfa_not_required(settings):
+    """Most tests sign users in with force_login and no authenticator: the second step
+    is required only where a test asks for it (tests/security/ sets it back)."""
+    settings.VALUECRM_MFA_REQUIRED_ROLES = frozenset()
+
+
 @pytest.fixture
 def team_north(db):
     from valuecrm.accounts.models import Team

@@ -1,19 +1,23 @@
 """REST API v1: one NinjaAPI; each domain app contributes a router from its api.py."""
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import OperationalError
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.openapi.docs import DocsBase
 from ninja.security import HttpBearer, SessionAuth
 
 from valuecrm.accounts.selectors import user_by_api_token
 from valuecrm.common.busy import busy_problem, is_busy
 from valuecrm.common.errors import DomainError, validation_failed_from_django
 from valuecrm.common.events.context import ActorKind, set_origin
+from valuecrm.common.problems import PROBLEM_CONTENT_TYPE, domain_error_response, problem_response
 
-PROBLEM = "application/problem+json"
+PROBLEM = PROBLEM_CONTENT_TYPE
 
 
 class BearerToken(HttpBearer):
@@ -26,6 +30,17 @@ class BearerToken(HttpBearer):
         return user
 
 
+class OfflineSwagger(DocsBase):
+    """Swagger UI from our own static files (npm swagger-ui-dist, copied by
+    scripts/vendor-assets.mjs): the docs work without internet and under our CSP."""
+
+    def render_page(self, request, api, **kwargs):
+        from django.shortcuts import render
+
+        settings = {"url": self.get_openapi_url(api, kwargs), "layout": "BaseLayout", "deepLinking": True}
+        return render(request, "api/docs.html", {"api": api, "swagger_settings": settings})
+
+
 api = NinjaAPI(
     title="ValueCRM API",
     version="1",
@@ -35,18 +50,19 @@ api = NinjaAPI(
     auth=[BearerToken(), SessionAuth()],
     urls_namespace="api-1",
     docs_url="/docs",
+    docs=OfflineSwagger(),
 )
 
 
 def problem(request, status: int, title: str, detail: str = "", errors=None, code: str = ""):
-    body = {"type": f"about:blank#{code or status}", "title": title, "status": status}
-    if detail:
-        body["detail"] = detail
-    if errors:
-        body["errors"] = errors
-    if code:
-        body["code"] = code
-    return JsonResponse(body, status=status, content_type=PROBLEM, json_dumps_params={"ensure_ascii": False})
+    return problem_response(status, title, detail=detail, errors=errors, code=code)
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_body_too_big(request, exc):
+    # Normally refused by RequestLimitsMiddleware from Content-Length; this catches
+    # a body whose length was not announced.
+    return problem(request, 413, _("Request body too large"), code="payload_too_large")
 
 
 @api.exception_handler(OperationalError)
@@ -58,7 +74,7 @@ def on_database_error(request, exc: OperationalError):
 
 @api.exception_handler(DomainError)
 def on_domain_error(request, exc: DomainError):
-    return problem(request, exc.status, exc.detail, errors=exc.errors, code=str(exc.code))
+    return domain_error_response(exc)
 
 
 @api.exception_handler(DjangoValidationError)

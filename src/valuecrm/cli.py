@@ -106,13 +106,20 @@ def createadmin(
     """Create (or reset) an administrator. Non-interactive when both options are given."""
     django_setup()
     from valuecrm.accounts.services import admin_ensure
+    from valuecrm.common.errors import ValidationFailed
 
-    _, created = admin_ensure(username=username, password=password)
+    try:
+        _, created = admin_ensure(username=username, password=password)
+    except ValidationFailed as exc:
+        for message in exc.errors.get("password", [exc.detail]):
+            typer.echo(f"Password refused: {message}", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(f"{'Created' if created else 'Updated'} admin '{username}'.")
 
 
 @token_app.command("create")
-def token_create(user: str = typer.Option(..., "--user"), name: str = "cli"):
+def token_create(user: str = typer.Option(..., "--user"), name: str = "cli",
+                 days: int = typer.Option(0, help="Expire after this many days (0: until revoked).")):
     """Print a new API token for USER (shown once; only its hash is stored)."""
     django_setup()
     from valuecrm.accounts.models import User
@@ -122,7 +129,14 @@ def token_create(user: str = typer.Option(..., "--user"), name: str = "cli"):
     if account is None:
         typer.echo(f"No such user: {user}", err=True)
         raise typer.Exit(2)
-    _, raw = api_token_create(user=account, name=name)
+    expires_at = None
+    if days > 0:
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        expires_at = timezone.now() + timedelta(days=days)
+    _, raw = api_token_create(user=account, name=name, expires_at=expires_at)
     typer.echo(raw)
 
 

@@ -56,6 +56,10 @@ NOT_A_BUSINESS_WRITE = {
     "ensure_not_running": "check",
     "user_preferences_update": "a user's language/theme (UI state)",
     "task_complete": "wrapper of task_update (covered)",
+    "retry_possible": "check",
+    "import_retry_valid_rows": "queues a new run of the stored file; its end emits import.finished",
+    "task_assignments_seen": "the assignee's own read state of their inbox (UI state)",
+    "password_check": "check",
 }
 
 
@@ -202,6 +206,10 @@ CALLS = {
                     "task.deleted"),
     "customers_bulk_tag": (lambda w: S("customers.services", "customers_bulk_tag")(
         actor=w["admin"], customer_ids=[w["a"].pk], tag_names=["挽回"]), "customer.tagged"),
+    "customers_bulk_untag": (lambda w: (S("customers.services", "customers_bulk_tag")(
+        actor=w["admin"], customer_ids=[w["a"].pk], tag_names=["挽回"]),
+        S("customers.services", "customers_bulk_untag")(
+        actor=w["admin"], customer_ids=[w["a"].pk], tag_names=["挽回"])), "customer.untagged"),
     "customers_bulk_assign": (lambda w: S("customers.services", "customers_bulk_assign")(
         actor=w["admin"], customer_ids=[w["a"].pk], owner=w["rep"]), "customer.owner_changed"),
     "saved_view_create": (lambda w: S("customers.saved_views", "saved_view_create")(

@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from valuecrm.customers.columns import COLUMNS_BY_KEY
+from valuecrm.customers.columns import column_by_key
 from valuecrm.customers.models import Customer, Note
 
 
@@ -35,7 +35,7 @@ def test_timeline_author_and_topbar_show_family_name_first(liu):
 
 
 def test_csv_owner_column_uses_the_same_rule():
-    text = COLUMNS_BY_KEY["owner"].text
+    text = column_by_key()["owner"].text
     assert text({"owner__first_name": "洋", "owner__last_name": "刘", "owner__username": "u"}) == "刘洋"
     assert text({"owner__first_name": "Ada", "owner__last_name": "Lovelace", "owner__username": "u"}) == "Ada Lovelace"
     assert text({"owner__first_name": "", "owner__last_name": "", "owner__username": "u"}) == "u"

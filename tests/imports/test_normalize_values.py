@@ -100,7 +100,7 @@ def test_header_suggestions_in_chinese_and_english(db):
     assert suggest_mapping("customers", headers) == {
         "姓名": "name", "手机号": "phone", "电子邮件": "email", "公司": "company", "城市": "city",
         "省份": "region", "性别": "gender", "生日": "birthday", "标签": "tags",
-        "客户编号": "external_id", "Notes": "",
+        "客户编号": "external_id", "Notes": "note",
     }
     order_headers = ["订单号", "客户ID", "下单时间", "实付金额", "Order Status"]
     assert suggest_mapping("orders", order_headers) == {

@@ -43,13 +43,13 @@ def test_truncated_csv_reports_the_cut_row(write_csv):
                      raw_tail=b"B,1390")
     rows = list(read_rows(path, sniff(path)))
     assert rows[1].number == 3
-    assert "2 values but the header has 3" in rows[1].problem
+    assert "2 values but the header has 3" in str(rows[1].problem)
 
 
 def test_csv_cut_inside_quotes_is_reported(write_csv):
     path = write_csv("c.csv", [["name", "note"], ["A", "ok"]], raw_tail=b'B,"never closed')
     rows = list(read_rows(path, sniff(path)))
-    assert rows[-1].number == 3 and "malformed" in rows[-1].problem
+    assert rows[-1].number == 3 and "malformed" in str(rows[-1].problem)
 
 
 def test_xlsx_with_merged_title_row(data_dir):

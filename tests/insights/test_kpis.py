@@ -34,6 +34,10 @@ def test_period_metrics(base, admin_user):
     assert m["average_lifetime_days"] == 60    # 1 / 0.5 periods of 30 days
     assert m["clv"] == 400                     # ARPU × lifetime
     assert m["gross_margin"] == pytest.approx(1 - 160 / 400)
+    # A year-long range with the same single churn: 1 / 0.5 = 2 years, capped at 12 months.
+    year = {k: v["value"] for k, v in kpis(admin_user, "2024-07-01", "2025-06-30")["metrics"].items()}
+    assert year["churn_rate"] > 0
+    assert year["average_lifetime_days"] == 365
     assert result["previous_period"] == {"start": D(2025, 5, 2), "end": D(2025, 5, 31)}
     assert result["metrics"]["revenue"]["previous"] == 0
     assert result["cohort_retention"] == {"cohorts": ["2025-06"], "offsets": [0], "sizes": [1], "matrix": [[1.0]]}

@@ -76,7 +76,8 @@ def test_presets_are_named_filter_dicts(scored):
     month_start = selectors.preset_filters("new_this_month")["stage_since_after"]
     assert dt.date.fromisoformat(month_start).day == 1
     winback = selectors.apply_value_filters(Customer.objects.all(), {"preset": "win_back_candidates"})
-    assert ids(winback) == set(CustomerValue.objects.filter(stage="churned", tier__in=["A", "B"])
+    # churned (the stage) AND a value customer (docs/metrics.md)
+    assert ids(winback) == set(CustomerValue.objects.filter(stage="churned", is_value_customer=True)
                                .values_list("customer_id", flat=True))
 
 

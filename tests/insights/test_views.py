@@ -97,14 +97,18 @@ def test_click_through_urls_carry_the_filter(admin_user, scored_shop):
     data = dashboard(admin_user)
     charts = data["charts"]
     assert [t["url"] for t in charts["tiers"]["items"]] == [
-        "/customers/?tier=A", "/customers/?tier=B", "/customers/?tier=C"]
+        "/customers/?tier=A", "/customers/?tier=B", "/customers/?tier=C", "/customers/?tier=N"]
     funnel = {s["stage"]: s["url"] for s in charts["funnel"]["items"]}
     assert funnel["at_risk"] == "/customers/?stage=at_risk"
-    cells = {(c["r"], c["f"]): c["url"] for c in charts["rfm"]["cells"]}
-    if (5, 5) in cells:
-        assert cells[(5, 5)] == "/customers/?segment=champions"
-    if (1, 1) in cells:
-        assert cells[(1, 1)] == "/customers/?segment=hibernating"
+    # Each RFM cell opens exactly its own customers (not its whole segment).
+    from valuecrm.customers.models import Customer
+    from valuecrm.insights.selectors import apply_value_filters
+
+    assert charts["rfm"]["cells"]
+    for cell in charts["rfm"]["cells"]:
+        assert cell["url"] == f"/customers/?r_score={cell['r']}&f_score={cell['f']}"
+        listed = apply_value_filters(Customer.objects.all(), {"r_score": str(cell["r"]), "f_score": str(cell["f"])})
+        assert listed.count() == cell["count"]
     first_bin = charts["clv_histogram"]["bins"][0]
     assert first_bin["url"] == f"/customers/?clv_min={first_bin['from']}&clv_max={first_bin['to']}"
     channels = {c["channel"]: c["url"] for c in charts["cac"]["items"]}
@@ -294,7 +298,7 @@ def test_list_offers_value_presets_columns_and_sorts(client, admin_user, scored_
     assert '<option value="-clv">CLV (highest)</option>' in html
     client.post("/customers/columns/", {"columns": ["name", "clv", "tier"]})
     html = client.get("/customers/?preset=win_back_candidates&sort=-clv").content.decode()
-    expected = CustomerValue.objects.filter(stage="churned", tier__in=["A", "B"]).count()
+    expected = CustomerValue.objects.filter(stage="churned", is_value_customer=True).count()
     assert html.count('data-vc-select-row') == expected
     assert "Win-back candidates" in html
 

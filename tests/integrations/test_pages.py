@@ -79,6 +79,6 @@ def test_duplicates_api(admin_user, rep_north, make_customer, api_client_for):
     assert listing["total"] == 1
     item = listing["items"][0]
     assert (item["customer_a"]["id"], item["customer_b"]["id"]) == (a.pk, b.pk)
-    assert item["matched_on"] == ["email", "name"] and item["score"] == 100
+    assert item["matched_on"] == ["email", "name"] and item["score"] == 73  # same e-mail 50 + same name 23
     assert api_client_for(rep_north).get("/api/v1/duplicates").status_code == 403
     assert api_client_for(rep_north).post("/api/v1/duplicates/scan").status_code == 403

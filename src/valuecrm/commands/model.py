@@ -55,8 +55,11 @@ def _read_table(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if suffix in {".parquet", ".pq"}:
         return pd.read_parquet(path)
-    if suffix in {".csv", ".txt"}:
-        return pd.read_csv(path)
+    if suffix in {".csv", ".txt", ".tsv"}:
+        from valuecrm.engine.transaction_files import read_csv_frame
+
+        # The same forgiving reader as transaction files: line endings, BOM, ;/tab, GBK.
+        return read_csv_frame(path)
     raise CommandError(f"input must be a .csv or .parquet file, got {path.name}")
 
 
@@ -148,8 +151,11 @@ def _run(action) -> None:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     except ValueError as exc:  # the engine's input and convergence errors
+        from valuecrm.engine.transaction_files import TransactionFileError
+
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        # An unreadable file is the user's to fix, like a bad flag.
+        raise typer.Exit(2 if isinstance(exc, TransactionFileError) else 1) from None
 
 
 # --------------------------------------------------------------------------- commands

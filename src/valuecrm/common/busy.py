@@ -26,10 +26,9 @@ def busy_message() -> str:
 
 
 def busy_problem(request) -> JsonResponse:
-    body = {"type": "about:blank#busy", "title": _("Database busy"), "status": 503,
-            "detail": busy_message(), "code": "busy"}
-    response = JsonResponse(body, status=503, content_type="application/problem+json",
-                            json_dumps_params={"ensure_ascii": False})
+    from valuecrm.common.problems import problem_response
+
+    response = problem_response(503, _("Database busy"), detail=busy_message(), code="busy")
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 

@@ -13,6 +13,8 @@ class ErrorCode(StrEnum):
     PERMISSION_DENIED = "permission_denied"
     CONFLICT = "conflict"
     UNAUTHENTICATED = "unauthenticated"
+    MALFORMED = "malformed"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
 
 
 class DomainError(Exception):
@@ -29,6 +31,18 @@ class DomainError(Exception):
 class ValidationFailed(DomainError):
     status = 422
     code = ErrorCode.INVALID
+
+
+class Malformed(DomainError):
+    """The request cannot be read at all (e.g. JSON nested deeper than the limit)."""
+
+    status = 400
+    code = ErrorCode.MALFORMED
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = ErrorCode.PAYLOAD_TOO_LARGE
 
 
 class NotFound(DomainError):

@@ -2,7 +2,23 @@
 
 VALUECRM_DATA_DIR   where the SQLite database, Huey queue and uploads live (default ./var)
 DATABASE_URL        e.g. postgres://user:pw@host/db; default is SQLite (WAL) in the data dir
-VALUECRM_SECRET_KEY required in production (VALUECRM_DEBUG unset)
+VALUECRM_DEBUG      1 turns on Django's debug pages (never on a server reachable by others)
+VALUECRM_SECRET_KEY signing key; when unset, one is generated once and kept in
+                    DATA_DIR/secret_key (mode 0600)
+VALUECRM_TLS        1 behind HTTPS: Secure cookies, HSTS, redirect to https, and trust the
+                    proxy's X-Forwarded-Proto (VALUECRM_HSTS_SECONDS, default one year)
+VALUECRM_PROXY_COUNT  reverse proxies in front of the app (default 0); the client address
+                    for login throttling is taken that many hops from the right of
+                    X-Forwarded-For, so a client cannot spoof it
+VALUECRM_SESSION_HOURS  how long a sign-in lasts (default 12)
+VALUECRM_LOGIN_FAILURE_LIMIT  failed sign-ins from one address before it is locked (default 10)
+VALUECRM_LOGIN_USER_FAILURE_LIMIT  failed sign-ins for one username, from anywhere, before
+                    that username is locked (default 50)
+VALUECRM_LOCKOUT_MINUTES  how long a lock lasts (default 15)
+VALUECRM_MFA_REQUIRED_ROLES  roles that must use a one-time code (default "admin"; superusers
+                    always count as admins); the others may enrol if they want to
+VALUECRM_EMAIL_*    outgoing mail for password resets (HOST, PORT, USER, PASSWORD, TLS, FROM);
+                    without a host, mails are written to DATA_DIR/mail
 VALUECRM_CURRENCY   default CNY
 VALUECRM_TIME_ZONE  default Asia/Shanghai
 VALUECRM_IMPORT_FILE_RETENTION_DAYS  days an uploaded import file is kept after the import
@@ -10,20 +26,20 @@ VALUECRM_IMPORT_FILE_RETENTION_DAYS  days an uploaded import file is kept after 
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
+
+from valuecrm.config import secret_key
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("VALUECRM_DATA_DIR", "var")).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = os.environ.get("VALUECRM_DEBUG", "1") == "1"
-SECRET_KEY = os.environ.get("VALUECRM_SECRET_KEY") or (
-    "dev-insecure-key-change-me" if DEBUG else None
-)
-if not SECRET_KEY:
-    raise RuntimeError("Set VALUECRM_SECRET_KEY when VALUECRM_DEBUG=0")
+DEBUG = os.environ.get("VALUECRM_DEBUG", "0") == "1"
+SECRET_KEY = os.environ.get("VALUECRM_SECRET_KEY") or secret_key.load_or_create(DATA_DIR)
 ALLOWED_HOSTS = os.environ.get("VALUECRM_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 CSRF_TRUSTED_ORIGINS = [
     o for o in os.environ.get("VALUECRM_CSRF_TRUSTED_ORIGINS", "").split(",") if o
@@ -41,6 +57,10 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "simple_history",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "huey.contrib.djhuey",
     "valuecrm.common",
     "valuecrm.accounts",
@@ -53,12 +73,16 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # 413 for an oversized body, 400 for JSON nested too deep: before anything reads it.
+    "valuecrm.common.http.RequestLimitsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "valuecrm.accounts.middleware.MfaRequiredMiddleware",
     "valuecrm.accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -66,6 +90,9 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     "valuecrm.common.busy.DatabaseBusyMiddleware",
     "valuecrm.common.events.middleware.EventOriginMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "valuecrm.config.urls"
@@ -110,7 +137,15 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    # Refuses a locked-out client before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -127,6 +162,86 @@ TIME_ZONE = os.environ.get("VALUECRM_TIME_ZONE", "Asia/Shanghai")
 VALUECRM_CURRENCY = os.environ.get("VALUECRM_CURRENCY", "CNY")
 VALUECRM_PHONE_REGION = os.environ.get("VALUECRM_PHONE_REGION", "CN")
 VALUECRM_IMPORT_FILE_RETENTION_DAYS = int(os.environ.get("VALUECRM_IMPORT_FILE_RETENTION_DAYS", "30"))
+
+# --- Sign-in and transport security -------------------------------------------------------
+SESSION_COOKIE_AGE = int(float(os.environ.get("VALUECRM_SESSION_HOURS", "12")) * 3600)
+SESSION_COOKIE_SAMESITE = "Lax"
+# Sessions live in files in the data dir, not in the database: signing in or opening a
+# page must not wait for the database's write lock while an import runs.
+SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+SESSION_CACHE_ALIAS = "sessions"
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "sessions": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(DATA_DIR / "sessions"),
+        "TIMEOUT": None,  # each session carries its own expiry (SESSION_COOKIE_AGE)
+        # The file cache culls a third of its entries when full: keep it far from full.
+        "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+    },
+}
+VALUECRM_TLS = os.environ.get("VALUECRM_TLS", "0") == "1"
+if VALUECRM_TLS:
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = LANGUAGE_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("VALUECRM_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = os.environ.get("VALUECRM_HSTS_SUBDOMAINS", "1") == "1"
+    SECURE_HSTS_PRELOAD = os.environ.get("VALUECRM_HSTS_PRELOAD", "1") == "1"
+    # The TLS-terminating proxy says whether the browser used https; it must overwrite
+    # (never pass through) this header.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+VALUECRM_PROXY_COUNT = int(os.environ.get("VALUECRM_PROXY_COUNT", "0"))
+
+# django-axes: a client address is locked after LOGIN_FAILURE_LIMIT failures, a username
+# (from any address) only after the much higher LOGIN_USER_FAILURE_LIMIT, so one attacker
+# is stopped long before they can lock a real user out (accounts/lockout.py).
+AXES_HANDLER = "valuecrm.accounts.lockout.LockoutHandler"
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_FAILURE_LIMIT = int(os.environ.get("VALUECRM_LOGIN_FAILURE_LIMIT", "10"))
+VALUECRM_LOGIN_USER_FAILURE_LIMIT = int(os.environ.get("VALUECRM_LOGIN_USER_FAILURE_LIMIT", "50"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("VALUECRM_LOCKOUT_MINUTES", "15")))
+AXES_CLIENT_IP_CALLABLE = "valuecrm.accounts.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "valuecrm.accounts.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+
+# Roles that must sign in with a one-time code (superusers always); others may opt in.
+VALUECRM_MFA_REQUIRED_ROLES = frozenset(
+    r.strip() for r in os.environ.get("VALUECRM_MFA_REQUIRED_ROLES", "admin").split(",") if r.strip()
+)
+OTP_TOTP_ISSUER = "ValueCRM"
+
+# Content-Security-Policy: scripts only from our own static files (no inline script, no
+# eval). Styles allow inline `style` attributes, which the UI kit and charts set.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# Password reset mails.
+EMAIL_HOST = os.environ.get("VALUECRM_EMAIL_HOST", "")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = int(os.environ.get("VALUECRM_EMAIL_PORT", "587"))
+    EMAIL_HOST_USER = os.environ.get("VALUECRM_EMAIL_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("VALUECRM_EMAIL_PASSWORD", "")
+    EMAIL_USE_TLS = os.environ.get("VALUECRM_EMAIL_TLS", "1") == "1"
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = DATA_DIR / "mail"
+DEFAULT_FROM_EMAIL = os.environ.get("VALUECRM_EMAIL_FROM", "ValueCRM <noreply@localhost>")
+PASSWORD_RESET_TIMEOUT = 3600 * 2
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"

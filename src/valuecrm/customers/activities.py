@@ -14,10 +14,8 @@ from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from valuecrm.accounts.roles import Scope
 from valuecrm.common.errors import NotFound, ValidationFailed
 from valuecrm.customers.models import ContactPoint, Interaction, Note, Task
-from valuecrm.customers.visibility import visible_customers
 
 MAX_LIMIT = 200
 
@@ -86,8 +84,7 @@ def contact_points_of(*, customer) -> list[ContactPoint]:
 
 def contact_point_get(*, user, pk) -> ContactPoint:
     point = (
-        ContactPoint.objects.select_related("customer")
-        .filter(pk=pk, customer__in=visible_customers(user).values("pk")).first()
+        ContactPoint.objects.visible_to(user).select_related("customer").filter(pk=pk).first()
     )
     if point is None:
         raise NotFound(_("Contact point not found."))
@@ -97,14 +94,14 @@ def contact_point_get(*, user, pk) -> ContactPoint:
 # ---------------------------------------------------------------- notes
 
 def note_list(*, user, customer, after: str | None = None, limit: int = 50):
-    qs = Note.objects.filter(customer=customer, customer__in=visible_customers(user).values("pk"))
+    qs = Note.objects.visible_to(user).filter(customer=customer)
     return _page(qs.select_related("author"), time_field=None, after=after, limit=limit)
 
 
 # ---------------------------------------------------------------- interactions
 
 def visible_interactions(user) -> QuerySet:
-    return Interaction.objects.filter(customer__in=visible_customers(user).values("pk"))
+    return Interaction.objects.visible_to(user)
 
 
 def interaction_list(*, user, customer_id: int | None = None, kind: str | None = None,
@@ -127,18 +124,7 @@ def interaction_get(*, user, pk) -> Interaction:
 # ---------------------------------------------------------------- tasks
 
 def visible_tasks(user) -> QuerySet:
-    """Tasks about a visible customer; tasks about no customer when the user is
-    involved (assignee or creator), a team-mate is the assignee (team scope), or the
-    user sees everything."""
-    if not user or not user.is_authenticated:
-        return Task.objects.none()
-    about_visible = Q(customer__in=visible_customers(user).values("pk"))
-    if user.scope == Scope.ALL:
-        return Task.objects.filter(Q(customer__isnull=True) | about_visible)
-    involved = Q(assignee_id=user.pk) | Q(created_by_id=user.pk)
-    if user.scope == Scope.TEAM and user.team_id:
-        involved |= Q(assignee__team_id=user.team_id)
-    return Task.objects.filter((Q(customer__isnull=True) & involved) | about_visible)
+    return Task.objects.visible_to(user)
 
 
 def task_list(*, user, assignee_id: int | None = None, customer_id: int | None = None,

@@ -6,7 +6,7 @@ exactly as the pages do: an object the caller cannot see is a 404, a write the
 caller may not make is a 403, bad input is a 422 naming the field.
 """
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal
 
 from django.db import transaction
@@ -31,12 +31,15 @@ from valuecrm.customers.schemas import (
     CustomerOut,
     CustomerPage,
     CustomerPatch,
+    CustomerWriteOut,
+    Day,
     HistoryEntryOut,
     InteractionIn,
     InteractionOut,
     InteractionPage,
     InteractionPatch,
     KindValue,
+    Moment,
     NoteIn,
     NoteOut,
     NotePage,
@@ -48,7 +51,7 @@ from valuecrm.customers.schemas import (
     Text,
     choices_literal,
 )
-from valuecrm.customers.selectors import SORTS, customer_get, customer_list
+from valuecrm.customers.selectors import SORTS, contact_clashes, customer_get, customer_list
 from valuecrm.customers.visibility import visible_customers
 
 router = Router(tags=["customers"])
@@ -89,8 +92,8 @@ def list_customers(
     city: Text | None = Query(None, max_length=100),
     region: Text | None = Query(None, max_length=100),
     acquisition_channel: ChannelValue | None = None,
-    created_after: date | None = None,
-    created_before: date | None = None,
+    created_after: Day | None = None,
+    created_before: Day | None = None,
     sort: SortValue = "-id",
     cursor: Text | None = Query(None, max_length=500),
     limit: int = Query(50, ge=1, le=MAX_PAGE),
@@ -119,10 +122,25 @@ def list_customers(
     return {"items": rows, "next_cursor": next_cursor}
 
 
-@router.post("/customers", response={201: CustomerOut, **ERRORS})
+def _with_warnings(user, customer: Customer) -> Customer:
+    """The customer as the API returns it after a write, with its contact-point warnings."""
+    customer.warnings = []
+    for clash in contact_clashes(user=user, customer=customer):
+        detail = (_("%(name)s already has this e-mail.") if clash.field == "email"
+                  else _("%(name)s already has this phone number.")) % {"name": clash.customer_name}
+        customer.warnings.append({
+            "code": f"{clash.field}_in_use", "field": clash.field, "value": clash.value,
+            "customer_id": clash.customer_id, "customer_name": clash.customer_name, "detail": detail,
+        })
+    return customer
+
+
+@router.post("/customers", response={201: CustomerWriteOut, **ERRORS})
 def create_customer(request, payload: CustomerIn):
+    """Create a customer. A phone or e-mail another customer already has is not refused: the
+    response lists those customers in `warnings`."""
     customer = services.customer_create(actor=request.auth, data=payload.model_dump(exclude_unset=True))
-    return Status(201, customer_get(user=request.auth, pk=customer.pk))
+    return Status(201, _with_warnings(request.auth, customer_get(user=request.auth, pk=customer.pk)))
 
 
 @router.get("/customers/{customer_id}", response={200: CustomerOut, **READ_ERRORS})
@@ -130,12 +148,13 @@ def get_customer(request, customer_id: int = PathId):
     return customer_get(user=request.auth, pk=customer_id)
 
 
-@router.patch("/customers/{customer_id}", response={200: CustomerOut, **ERRORS})
+@router.patch("/customers/{customer_id}", response={200: CustomerWriteOut, **ERRORS})
 def update_customer(request, payload: CustomerPatch, customer_id: int = PathId):
+    """Change a customer; `warnings` as for create."""
     customer = customer_get(user=request.auth, pk=customer_id)
     data = patch_data(payload, PATCH_NOT_NULL)
     services.customer_update(actor=request.auth, customer=customer, data=data)
-    return customer_get(user=request.auth, pk=customer_id)
+    return _with_warnings(request.auth, customer_get(user=request.auth, pk=customer_id))
 
 
 @router.delete("/customers/{customer_id}", response={204: None, **ERRORS})
@@ -154,6 +173,7 @@ def get_customer_history(request, customer_id: int = PathId,
         {
             "when": entry.when, "who": entry.who, "subject": entry.subject,
             "action": HISTORY_ACTIONS[entry.action],
+            "via": entry.via, "reason": entry.reason,
             "changes": [
                 {"field": c.field, "before": c.before, "after": c.after} for c in entry.changes
             ],
@@ -260,8 +280,8 @@ def list_tasks(
     assignee: Text | None = Query(None, max_length=20, description="'me' or a user id."),
     customer_id: int | None = Query(None, ge=1, le=MAX_ID),
     done: bool | None = None,
-    due_after: datetime | None = None,
-    due_before: datetime | None = None,
+    due_after: Moment | None = None,
+    due_before: Moment | None = None,
     cursor: Text | None = Query(None, max_length=500),
     limit: int = Query(50, ge=1, le=MAX_PAGE),
 ):

@@ -14,8 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from valuecrm.accounts.models import person_name
+from valuecrm.customers.extensions import registry
 from valuecrm.customers.models import AcquisitionChannel, CustomerKind
-from valuecrm.insights.list_fields import VALUE_COLUMN_SPECS
 
 
 def _person(row: dict) -> str:
@@ -52,12 +52,9 @@ class Column:
 
 
 _kind_text = _choice_text(CustomerKind.choices)
-# Shown by default: the value presets ("high value at risk") are defined by these numbers,
-# so a list that hides them cannot show why a customer is in the view.
-DEFAULT_VALUE_COLUMNS = {"clv", "churn_risk", "tier", "stage"}
 _channel_text = _choice_text(AcquisitionChannel.choices)
 
-COLUMNS: tuple[Column, ...] = (
+OWN_COLUMNS: tuple[Column, ...] = (
     Column("name", _("Name"), ("name",), lambda r: r["name"], sort="name", required=True),
     Column("kind", _("Kind"), ("kind",), lambda r: _kind_text(r["kind"]), default=False),
     Column("company", _("Company"), ("company__name",), lambda r: r["company__name"] or ""),
@@ -72,17 +69,27 @@ COLUMNS: tuple[Column, ...] = (
     Column("tags", _("Tags"), (), lambda r: ", ".join(r["tags"]), default=False),
     Column("created", _("Created"), ("created_at",), lambda r: _local(r["created_at"]), sort="created",
            default=False),
-    # customer value (insights): CLV, P(alive), churn risk, value at risk, tier, stage, segment
-    *(Column(key, label, fields, text, sort=sort, default=key in DEFAULT_VALUE_COLUMNS)
-      for key, label, fields, text, sort in VALUE_COLUMN_SPECS),
 )
-COLUMNS_BY_KEY = {column.key: column for column in COLUMNS}
-DEFAULT_COLUMNS = tuple(column.key for column in COLUMNS if column.default)
+
+
+def all_columns() -> tuple[Column, ...]:
+    """Our columns, then those other apps registered (customer value: CLV, churn risk, …)."""
+    return (*OWN_COLUMNS, *(Column(c.key, c.label, c.fields, c.text, sort=c.sort, default=c.default)
+                            for c in registry.columns))
+
+
+def column_by_key() -> dict[str, Column]:
+    return {column.key: column for column in all_columns()}
+
+
+def default_columns() -> tuple[str, ...]:
+    return tuple(column.key for column in all_columns() if column.default)
 
 
 def clean_columns(keys: Iterable[str] | None) -> list[str]:
     """Known keys in the canonical order, always with the required ones; defaults if empty."""
-    chosen = {key for key in (keys or []) if key in COLUMNS_BY_KEY}
+    columns = all_columns()
+    chosen = {key for key in (keys or []) if key in {c.key for c in columns}}
     if not chosen:
-        return list(DEFAULT_COLUMNS)
-    return [c.key for c in COLUMNS if c.key in chosen or c.required]
+        return list(default_columns())
+    return [c.key for c in columns if c.key in chosen or c.required]

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from django.utils.translation import get_language, override
 from django.utils.translation import gettext as _
 
-from valuecrm.customers.columns import COLUMNS
+from valuecrm.customers.columns import all_columns
 from valuecrm.customers.filters import ActiveFilter, clean_filters
 from valuecrm.customers.models import Customer, CustomFieldDefinition
 from valuecrm.customers.selectors import (
@@ -62,11 +62,11 @@ def customer_export_table(
             return yes_no[0] if value else yes_no[1]
         return "" if value is None else str(value)
 
-    columns = [(str(column.label), column.text) for column in COLUMNS]
+    columns = [(str(column.label), column.text) for column in all_columns()]
     header = (["ID"] + [label for label, _text in columns]
               + [(d.label_zh if zh and d.label_zh else d.label) for d in definitions])
     language = get_language()
-    fields = tuple(f for column in COLUMNS for f in column.fields) + ("custom_fields",)
+    fields = tuple(f for column in all_columns() for f in column.fields) + ("custom_fields",)
     through = Customer.tags.through
 
     def rows() -> Iterator[list]:

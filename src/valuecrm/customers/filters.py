@@ -13,12 +13,12 @@ import datetime
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from valuecrm.common.datetimes import parse_bounded_date
 from valuecrm.common.errors import ValidationFailed
 from valuecrm.customers.models import (
     AcquisitionChannel,
@@ -75,13 +75,9 @@ def _text(raw: str, user) -> str:
 
 
 def _date(raw: str, user) -> datetime.date:
-    try:
-        value = parse_date(raw.strip())
-    except ValueError:
-        value = None
-    if value is None:
-        raise ValueError(_("Enter a date as YYYY-MM-DD."))
-    return value
+    # The shared bounds: year 1 or 9999 would overflow when local midnight is
+    # converted to UTC for the query.
+    return parse_bounded_date(raw)
 
 
 def _boolean(raw: str, user) -> bool:
@@ -119,13 +115,6 @@ def _team(raw: str, user) -> int | None:
 def _start_of_day(day: datetime.date) -> datetime.datetime:
     # "Created on or after 3 May" means local midnight, not UTC midnight.
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
-
-
-def _has_orders_q(value: bool) -> Q:
-    from valuecrm.sales.models import Order
-
-    exists = Exists(Order.objects.filter(customer_id=OuterRef("pk")))
-    return Q(exists) if value else ~Q(exists)
 
 
 def _tag_q(name: str) -> Q:
@@ -223,9 +212,12 @@ STATIC_FILTERS: tuple[FilterSpec, ...] = (
     FilterSpec("created_to", gettext_lazy("Created until"), "date", _date,
                lambda v: Q(created_at__lt=_start_of_day(v + datetime.timedelta(days=1))),
                lambda v: v.isoformat()),
-    FilterSpec("has_orders", gettext_lazy("Has orders"), "boolean", _boolean,
-               _has_orders_q, _yes_no, _yes_no_choices),
 )
+
+
+def boolean_filter(key: str, label, to_q) -> FilterSpec:
+    """A yes/no filter (for the apps that register filters: see customers.extensions)."""
+    return FilterSpec(key, label, "boolean", _boolean, to_q, _yes_no, _yes_no_choices)
 
 
 # ---------------------------------------------------------------- custom fields
@@ -265,9 +257,10 @@ def _custom_field_spec(definition: CustomFieldDefinition, language: str = "") ->
 
 def filter_specs(language: str = "") -> dict[str, FilterSpec]:
     """All filters by key: the fixed ones, then one per custom field definition."""
-    from valuecrm.insights.list_fields import value_filter_specs
+    from valuecrm.customers.extensions import registry
 
-    specs = {spec.key: spec for spec in (*STATIC_FILTERS, *value_filter_specs())}
+    registered = [spec for provider in registry.filter_providers for spec in provider()]
+    specs = {spec.key: spec for spec in (*STATIC_FILTERS, *registered)}
     for definition in CustomFieldDefinition.objects.all():
         spec = _custom_field_spec(definition, language)
         specs[spec.key] = spec

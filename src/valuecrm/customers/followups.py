@@ -14,8 +14,11 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from valuecrm.accounts.models import User
+from valuecrm.accounts.roles import Scope
 from valuecrm.customers.models import Task
-from valuecrm.customers.visibility import visible_customers
+
+NEW_LIMIT = 50
 
 UPCOMING_DAYS = 7
 GROUP_LIMIT = 100
@@ -34,6 +37,8 @@ class FollowUps:
     now: datetime
     groups: dict[str, FollowUpGroup]
     later_count: int  # due after the upcoming window; not listed
+    # Open follow-ups someone else gave the user that they have not seen yet.
+    new_assignments: list[Task] = field(default_factory=list)
 
     @property
     def open_count(self) -> int:
@@ -56,9 +61,7 @@ def user_follow_ups(*, user, now: datetime | None = None) -> FollowUps:
     One query for the counts, then one capped query per non-empty group."""
     now = now or timezone.now()
     _start, tomorrow, window_end = day_bounds(now)
-    tasks = Task.objects.open().filter(assignee=user).filter(
-        Q(customer__isnull=True) | Q(customer__in=visible_customers(user))
-    )
+    tasks = Task.objects.visible_to(user).open().filter(assignee=user)
     conditions = {
         "overdue": Q(due_at__lt=now),
         "today": Q(due_at__gte=now, due_at__lt=tomorrow),
@@ -78,4 +81,54 @@ def user_follow_ups(*, user, now: datetime | None = None) -> FollowUps:
                 tasks.filter(condition).select_related("customer")
                 .order_by("due_at", "id")[:GROUP_LIMIT]
             )
-    return FollowUps(now=now, groups=groups, later_count=counts["later"] or 0)
+    new = list(tasks.filter(assigned_by__isnull=False, assignment_seen_at__isnull=True)
+               .select_related("customer", "assigned_by").order_by("-assigned_at", "-id")[:NEW_LIMIT])
+    return FollowUps(now=now, groups=groups, later_count=counts["later"] or 0,
+                     new_assignments=new)
+
+
+# ---------------------------------------------------------------- who can be given a follow-up
+
+def visible_users(user):
+    """The active users `user` can see: everyone for an all-scope role, else their team
+    (and themselves)."""
+    users = User.objects.filter(is_active=True)
+    if getattr(user, "scope", Scope.OWN) == Scope.ALL:
+        return users
+    if user.team_id:
+        return users.filter(Q(team_id=user.team_id) | Q(pk=user.pk))
+    return users.filter(pk=user.pk)
+
+
+def user_visible_to(user, other) -> bool:
+    return visible_users(user).filter(pk=other.pk).exists()
+
+
+def assignable_users(user, customer=None) -> list[User]:
+    """Whom `user` can give a follow-up: the users they can see (only themselves without
+    the right to write) — and, for a follow-up about `customer`, only those who can see
+    that customer (a task about a customer its assignee cannot see would be lost)."""
+    if not user.can_write:
+        return [user]
+    users = visible_users(user)
+    if customer is not None:
+        users = users.filter(users_who_see_q(customer) | Q(pk=user.pk))
+    return list(users.order_by("first_name", "last_name", "username"))
+
+
+def users_who_see_q(customer) -> Q:
+    """A Q over User: who can see `customer` — customers.visibility's rule read the
+    other way round (one query for a whole list of users instead of one per user;
+    tests/customers/test_followups_assign.py holds the two to agreement)."""
+    from valuecrm.accounts.roles import ROLE_SCOPE
+
+    def roles(scope):
+        return [role for role, s in ROLE_SCOPE.items() if s == scope]
+
+    q = Q(is_superuser=True) | Q(role__in=roles(Scope.ALL))
+    if customer.owner_id:
+        q |= Q(pk=customer.owner_id)
+    teams = {customer.team_id, customer.owner.team_id if customer.owner_id else None} - {None}
+    if teams:
+        q |= Q(role__in=roles(Scope.TEAM), team_id__in=teams)
+    return q

@@ -28,7 +28,7 @@ from valuecrm.customers.visibility import visible_customers
 
 CUSTOM_FIELD_PREFIX = "cf_"
 # Service error keys that name a form field differently.
-ERROR_KEY_TO_FIELD = {"owner_id": "owner", "team_id": "team", "company_id": "company"}
+ERROR_KEY_TO_FIELD = {"owner_id": "owner", "team_id": "team", "company_id": "company", "assignee_id": "assignee"}
 # Tags may be separated by ASCII or Chinese commas (，、) and semicolons.
 TAG_SEPARATORS = re.compile(r"[,，、;；]")
 
@@ -261,7 +261,20 @@ class TaskForm(ServiceErrorsMixin, forms.Form):
     description = forms.CharField(
         label=_("description"), max_length=10000, required=False, widget=forms.Textarea(attrs={"rows": 2}),
     )
+    assignee = forms.TypedChoiceField(label=_("assign to"), coerce=int, required=False, empty_value=None)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, customer=None, **kwargs):
+        from valuecrm.customers.followups import assignable_users
+
         super().__init__(*args, **kwargs)
+        # Anyone the user can see who can also see the customer (services check it again).
+        users = assignable_users(user, customer) if user is not None else []
+        me = _("%(name)s (me)")
+        self.fields["assignee"].choices = [
+            (u.pk, me % {"name": u.display_name} if user is not None and u.pk == user.pk
+             else u.display_name) for u in users]
+        if user is not None:
+            self.fields["assignee"].initial = user.pk
+        if len(users) <= 1:
+            self.fields["assignee"].widget = forms.HiddenInput()
         _styled(self)

@@ -17,8 +17,8 @@ from django.utils import formats, timezone
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
+from valuecrm.customers.extensions import registry
 from valuecrm.customers.models import Customer, CustomFieldDefinition, Interaction
-from valuecrm.sales.models import Order
 
 DEFAULT_LIMIT = 50
 
@@ -46,6 +46,10 @@ class HistoryEntry:
     subject: str  # "Customer", "Order web:1001", "Interaction: Call"
     action: str  # "+", "~" or "-"
     changes: list[FieldChange] = field(default_factory=list)
+    # How the change came in ("through the API", "by import #12"); "" when unknown.
+    via: str = ""
+    # The raw reason code ("api", "import:12"), for the API.
+    reason: str = ""
 
     @property
     def action_label(self) -> str:
@@ -60,7 +64,7 @@ def customer_history(*, customer: Customer, limit: int = DEFAULT_LIMIT) -> list[
     # One extra row per source lets the oldest shown change be diffed against its predecessor.
     sources = [
         (Customer, Customer.history.filter(id=customer.pk)),
-        (Order, Order.history.filter(customer_id=customer.pk)),
+        *((source.model, source.rows(customer)) for source in registry.history_sources),
         (Interaction, Interaction.history.filter(customer_id=customer.pk)),
     ]
     rows_by_model = []
@@ -96,15 +100,19 @@ def _entries_for(model, rows, names, custom_labels) -> list[HistoryEntry]:
             previous = versions[index - 1] if index else None
             if row.history_type == "~" and previous is None:
                 continue  # its predecessor is beyond the window; a diff would be a guess
+            reason = row.history_change_reason or ""
             entry = HistoryEntry(
                 when=row.history_date,
                 who=_user_label(row.history_user),
                 subject=_subject(model, row),
                 action=row.history_type,
+                via=via_label(reason),
+                reason=reason,
             )
             if row.history_type == "~":
                 entry.changes = _diff(fields, previous, row, names, custom_labels)
-                if not entry.changes:
+                # A merge or its undo is worth a line even when no field changed.
+                if not entry.changes and not reason.startswith("merge"):
                     continue  # a save that changed nothing the user can see
             entries.append(entry)
     return entries
@@ -204,10 +212,36 @@ def _user_label(user) -> str:
     return user.display_name
 
 
+_ORIGINS = {
+    "web": gettext_lazy("on the web"),
+    "api": gettext_lazy("through the API"),
+    "cli": gettext_lazy("from the command line"),
+    "import": gettext_lazy("by an import"),
+    "automation": gettext_lazy("by an automation rule"),
+    "worker": gettext_lazy("by a background job"),
+}
+_WITH_ID = {
+    "import": gettext_lazy("by import #%(id)s"),
+    "import-undo": gettext_lazy("undo of import #%(id)s"),
+    "merge": gettext_lazy("merged with #%(id)s"),
+    "merge-undo": gettext_lazy("undo of the merge with #%(id)s"),
+    "automation": gettext_lazy("by automation rule #%(id)s"),
+}
+
+
+def via_label(reason: str) -> str:
+    """How a change came in, from its history reason (common/history.py)."""
+    kind, _sep, ident = reason.partition(":")
+    if ident and kind in _WITH_ID:
+        return str(_WITH_ID[kind]) % {"id": ident}
+    return str(_ORIGINS.get(kind, ""))
+
+
 def _subject(model, row) -> str:
     if model is Customer:
         return _("Customer")
-    if model is Order:
-        return _("Order %(number)s") % {"number": row.external_id}
+    source = next((s for s in registry.history_sources if s.model is model), None)
+    if source is not None:
+        return source.subject(row)
     kind = dict(model._meta.get_field("kind").flatchoices).get(row.kind, row.kind)
     return _("Interaction: %(kind)s") % {"kind": kind}

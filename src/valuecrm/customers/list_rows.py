@@ -11,30 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from django.core.exceptions import ObjectDoesNotExist
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
+from valuecrm.customers.extensions import registry
 from valuecrm.customers.models import Customer, CustomerKind
-from valuecrm.insights.list_fields import VALUE_CELLS
 
 DASH = mark_safe('<span class="text-body-tertiary">—</span>')  # noqa: S308 - constant markup
 LINK = "link-body-emphasis text-decoration-none"
+# The value chips of a card on a phone, from the columns the value app registers.
+CARD_CHIPS = ("tier", "stage", "clv", "churn_risk")
 
 
 def _detail_prefix() -> str:
     # "/customers/0/" → "/customers/": one reverse() per page instead of two per row.
     return reverse("customer-detail", args=[0])[: -len("0/")]
-
-
-def _value(customer: Customer):
-    try:
-        return customer.value  # select_related: no query, None-like when never scored
-    except ObjectDoesNotExist:
-        return None
 
 
 class RowBuilder:
@@ -78,12 +72,52 @@ class RowBuilder:
         return format_html('<td><div class="vc-customer-cell">{}<div class="min-w-0"><a href="{}{}/">{}</a>{}</div>'
                            '</div></td>', avatar, self.prefix, c.pk, c.name, sub)
 
+    # ----------------------------------------------------------------- phone cards
+    def cards(self, customers: Iterable[Customer]) -> list[SafeString]:
+        """The same page as cards, for narrow screens: name, phone tail, city, owner and
+        the value chips (tier, stage, CLV, churn risk) whatever the chosen columns."""
+        if not hasattr(self, "_chips"):
+            registered = {c.key: c for c in registry.columns if c.cell}
+            self._chips = [(registered[k].label, registered[k].cell[1]) for k in CARD_CHIPS
+                           if k in registered]
+            self.phone_label = _("Phone ending %(tail)s")
+        return [self.card(c) for c in customers]
+
+    def card(self, c: Customer) -> SafeString:
+        check = format_html(
+            '<input class="form-check-input vc-mcard-check" type="checkbox" value="{}" '
+            'data-vc-select-row aria-label="{}">', c.pk, self.select_label % {"name": c.name}) \
+            if self.can_bulk else ""
+        is_org = c.kind == CustomerKind.ORGANIZATION
+        avatar = (format_html('<span class="vc-initials vc-av-{} vc-initials--org" aria-hidden="true">'
+                              '<i class="bi bi-building"></i></span>', c.avatar_colour) if is_org else
+                  format_html('<span class="vc-initials vc-av-{}" aria-hidden="true">{}</span>',
+                              c.avatar_colour, c.initials))
+        meta = []
+        if c.phone:
+            tail = c.phone[-4:]
+            meta.append(format_html('<a class="{}" href="tel:{}" aria-label="{}"><i class="bi bi-telephone me-1" '
+                                    'aria-hidden="true"></i>···{}</a>', LINK, c.phone,
+                                    self.phone_label % {"tail": tail}, tail))
+        if c.city:
+            meta.append(format_html('<span><i class="bi bi-geo-alt me-1" aria-hidden="true"></i>{}</span>', c.city))
+        meta.append(format_html('<span><i class="bi bi-person me-1" aria-hidden="true"></i>{}</span>',
+                                c.owner.display_name if c.owner else _("Unassigned")))
+        chips = format_html_join("", '<span class="vc-mchip"><span class="vc-mchip-label">{}</span> {}</span>',
+                                 ((label, inner(c)) for label, inner in self._chips))
+        return format_html(
+            '<li class="vc-mcard" data-vc-card>{}<div class="min-w-0 flex-grow-1">'
+            '<div class="vc-customer-cell">{}<a class="vc-mcard-name text-truncate" href="{}{}/">{}</a></div>'
+            '<div class="vc-mcard-meta">{}</div><div class="vc-mcard-chips">{}</div></div></li>',
+            check, avatar, self.prefix, c.pk, c.name, mark_safe(" ".join(meta)), chips)  # noqa: S308
+
     # ----------------------------------------------------------------- column cells
     def _cell(self, key: str) -> Callable[[Customer], SafeString]:
-        if key in VALUE_CELLS:
-            css, inner = VALUE_CELLS[key]
+        registered = next((c.cell for c in registry.columns if c.key == key and c.cell), None)
+        if registered is not None:
+            css, inner = registered
             opening = format_html('<td class="{}">', css) if css else mark_safe("<td>")
-            return lambda c: format_html("{}{}</td>", opening, inner(_value(c)))
+            return lambda c: format_html("{}{}</td>", opening, inner(c))
         return getattr(self, f"cell_{key}")
 
     def cell_kind(self, c: Customer) -> SafeString:

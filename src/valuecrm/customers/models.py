@@ -13,6 +13,11 @@ from simple_history.models import HistoricalRecords
 
 from valuecrm.common.models import TimeStampedModel
 from valuecrm.common.money import MoneyField
+from valuecrm.customers.visibility import (
+    AboutCustomerQuerySet,
+    customer_visibility_q,
+    task_visibility_q,
+)
 
 
 class CustomerKind(models.TextChoices):
@@ -73,6 +78,9 @@ class Tag(models.Model):
 
 
 class CustomerQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        return self.filter(customer_visibility_q(user))
+
     def persons(self):
         return self.filter(kind=CustomerKind.PERSON)
 
@@ -175,6 +183,8 @@ class ContactPoint(TimeStampedModel):
     label = models.CharField(_("label"), max_length=50, blank=True, default="")
     is_primary = models.BooleanField(_("primary"), default=False)
 
+    objects = AboutCustomerQuerySet.as_manager()
+
     class Meta:
         ordering = ["-is_primary", "kind", "id"]
         constraints = [
@@ -191,6 +201,8 @@ class Address(TimeStampedModel):
     region = models.CharField(_("region"), max_length=100, blank=True, default="")
     postal_code = models.CharField(_("postal code"), max_length=20, blank=True, default="")
     country = models.CharField(_("country"), max_length=2, default="CN")
+
+    objects = AboutCustomerQuerySet.as_manager()
 
 
 class CustomFieldType(models.TextChoices):
@@ -248,6 +260,7 @@ class Interaction(TimeStampedModel):
     subject = models.CharField(_("subject"), max_length=200, blank=True, default="")
     body = models.TextField(_("text"), blank=True, default="")
 
+    objects = AboutCustomerQuerySet.as_manager()
     history = HistoricalRecords(excluded_fields=["updated_at"])
 
     class Meta:
@@ -256,6 +269,9 @@ class Interaction(TimeStampedModel):
 
 
 class TaskQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        return self.filter(task_visibility_q(user))
+
     def open(self):
         return self.filter(done=False)
 
@@ -282,6 +298,14 @@ class Task(TimeStampedModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )
+    # Who gave the task to its assignee, when that was someone else; the assignee's inbox
+    # shows it as new until they have seen it (assignment_seen_at).
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", verbose_name=_("assigned by"),
+    )
+    assigned_at = models.DateTimeField(_("assigned at"), null=True, blank=True)
+    assignment_seen_at = models.DateTimeField(_("assignment seen at"), null=True, blank=True)
 
     objects = TaskQuerySet.as_manager()
 
@@ -299,6 +323,8 @@ class Note(TimeStampedModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     body = models.TextField(_("note"))
+
+    objects = AboutCustomerQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -6,6 +6,8 @@ format. Everything is stored in one canonical form: e-mail lower-case and trimme
 phones in E.164 (+8613800138000).
 """
 
+import re
+
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -60,3 +62,37 @@ def normalize_phone(value: str | None, region: str | None = None) -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValidationError(_("Enter a valid phone number.")) from None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_search_prefixes(text: str, region: str | None = None) -> list[str]:
+    """The E.164 prefixes typed phone digits can be the start of — the one place that turns
+    a phone search into keys (a future blind index replaces this function, not its callers).
+
+    '1519960' → ['+861519960'] (national digits in the default region); '021 6123' →
+    ['+86216123'] (trunk 0 dropped); '+852 9123' or '00852 9123' → ['+8529123'];
+    '86 151 9960' → ['+86861519960', '+861519960'] (the country code typed without '+').
+    Stored phones are E.164, so each prefix is a range on the indexed phone column.
+    """
+    raw = half_width(text or "").strip()
+    digits = re.sub(r"\D", "", raw)
+    if not digits:
+        return []
+    if raw.startswith("+") or digits.startswith("00"):
+        return ["+" + digits.removeprefix("00")]
+    region = (region or settings.VALUECRM_PHONE_REGION or "CN").upper()
+    code = str(phonenumbers.country_code_for_region(region) or "")
+    national = digits.lstrip("0") or digits
+    prefixes = [f"+{code}{national}"]
+    if code and digits.startswith(code) and len(digits) > len(code) + 3:
+        prefixes.append("+" + digits)
+    return prefixes
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The smallest digit string above every string starting with ``prefix`` (None if none):
+    '+861519960' → '+861519961', '+86159' → '+8616'. Digit strings sort alike in every
+    collation, so ``prefix <= value < bound`` is an index range on SQLite and PostgreSQL."""
+    head = prefix.rstrip("9")
+    if not head or not head[-1].isdigit():
+        return None
+    return head[:-1] + str(int(head[-1]) + 1)

@@ -6,15 +6,13 @@ the customer has; related records go through the visibility rule like any read.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
 
 import phonenumbers
-from django.db.models import Count, Max, Q, Sum
 from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from valuecrm.customers.extensions import registry
 from valuecrm.customers.forms import custom_field_label
 from valuecrm.customers.models import (
     Customer,
@@ -23,7 +21,6 @@ from valuecrm.customers.models import (
     CustomFieldType,
 )
 from valuecrm.customers.visibility import visible_customers
-from valuecrm.sales.models import REVENUE_STATUSES, Order
 
 RELATED_LIMIT = 20
 CONTACT_ICONS = {"email": "envelope", "phone": "telephone", "wechat": "wechat", "other": "at"}
@@ -50,13 +47,6 @@ class ContactLine:
 
 
 @dataclass(frozen=True)
-class OrderStats:
-    count: int
-    revenue: Decimal
-    last_order_at: datetime | None
-
-
-@dataclass(frozen=True)
 class CustomFieldLine:
     key: str
     label: str
@@ -66,7 +56,7 @@ class CustomFieldLine:
 @dataclass
 class CustomerProfile:
     customer: Customer
-    stats: OrderStats
+    facts: dict  # key → what the app that registered the fact computed (customers.extensions)
     tags: list
     contacts: list[ContactLine]
     addresses: list
@@ -94,16 +84,6 @@ def _contact_line(kind: str, value: str, label: str, primary: bool) -> ContactLi
     if kind == "email":
         return ContactLine(kind, label, value, value, f"mailto:{value}", primary)
     return ContactLine(kind, label, value, value, "", primary)
-
-
-def customer_order_stats(*, customer: Customer) -> OrderStats:
-    """Paid and fulfilled orders only: a cancelled or refunded order is not revenue."""
-    row = Order.objects.filter(customer=customer).aggregate(
-        count=Count("id", filter=Q(status__in=REVENUE_STATUSES)),
-        revenue=Sum("total_amount", filter=Q(status__in=REVENUE_STATUSES)),
-        last=Max("placed_at", filter=Q(status__in=REVENUE_STATUSES)),
-    )
-    return OrderStats(row["count"] or 0, row["revenue"] or Decimal("0"), row["last"])
 
 
 def _custom_field_lines(customer: Customer) -> list[CustomFieldLine]:
@@ -156,7 +136,7 @@ def customer_profile(*, user, customer: Customer) -> CustomerProfile:
 
     profile = CustomerProfile(
         customer=customer,
-        stats=customer_order_stats(customer=customer),
+        facts={fact.key: fact.compute(customer) for fact in registry.profile_facts},
         tags=list(customer.tags.all()),
         contacts=contacts,
         addresses=list(customer.addresses.order_by("id")),

@@ -10,8 +10,17 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
-from pydantic import AfterValidator
 
+from valuecrm.common.schemas import (  # noqa: F401 - the names other apps' schemas used from here
+    MAX_ID,
+    Day,
+    Id,
+    Moment,
+    Money,
+    ProblemOut,
+    Text,
+    choices_literal,
+)
 from valuecrm.customers.models import (
     AcquisitionChannel,
     AgeBand,
@@ -23,46 +32,6 @@ from valuecrm.customers.models import (
     InteractionKind,
 )
 
-# Largest value of a 64-bit signed primary key (SQLite and PostgreSQL bigint).
-MAX_ID = 2**63 - 1
-
-
-def _storable(text: str) -> str:
-    # PostgreSQL refuses NUL bytes and no database stores lone UTF-16 surrogates.
-    if "\x00" in text:
-        raise ValueError("Null characters are not allowed.")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("Invalid characters (lone surrogates).") from None
-    return text
-
-
-def _plausible_moment(value: datetime) -> datetime:
-    # Far-off years overflow when converted to UTC for storage; no CRM event is that old.
-    if not 1900 <= value.year <= 2200:
-        raise ValueError("Enter a date/time between the years 1900 and 2200.")
-    return value
-
-
-def _plausible_date(value: date) -> date:
-    if not 1900 <= value.year <= 2200:
-        raise ValueError("Enter a date between the years 1900 and 2200.")
-    return value
-
-
-Text = Annotated[str, AfterValidator(_storable)]
-Moment = Annotated[datetime, AfterValidator(_plausible_moment)]
-Day = Annotated[date, AfterValidator(_plausible_date)]
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2, ge=0, allow_inf_nan=False)]
-
-
-def choices_literal(choices):
-    """A Literal of a TextChoices' values: the OpenAPI schema lists them as an enum."""
-    return Literal[tuple(choices.values)]
-
-
 KindValue = choices_literal(CustomerKind)
 GenderValue = choices_literal(Gender)
 AgeBandValue = choices_literal(AgeBand)
@@ -72,17 +41,6 @@ ContactKindValue = choices_literal(ContactPointKind)
 InteractionKindValue = choices_literal(InteractionKind)
 DirectionValue = choices_literal(Direction)
 CustomValue = Text | int | float | bool | None
-
-
-class ProblemOut(Schema):
-    """RFC 9457 problem details; `errors` maps a field to its messages."""
-
-    type: str
-    title: str
-    status: int
-    detail: str | None = None
-    code: str | None = None
-    errors: dict[str, list[str]] | None = None
 
 
 # ---------------------------------------------------------------- customers
@@ -195,6 +153,24 @@ class CustomerOut(Schema):
         return [tag.name for tag in obj.tags.all()]
 
 
+class ContactWarningOut(Schema):
+    code: str = Field(description='"email_in_use" or "phone_in_use".')
+    field: str
+    value: str
+    customer_id: int = Field(description="The other customer holding this value.")
+    customer_name: str
+    detail: str
+
+
+class CustomerWriteOut(CustomerOut):
+    """A created or updated customer, with warnings that did not stop the write."""
+
+    warnings: list[ContactWarningOut] = Field(
+        default_factory=list,
+        description="Other customers (visible to you) that already have this phone or e-mail: "
+                    "possibly the same customer. The write succeeded; merge them if so.")
+
+
 class CustomerPage(Schema):
     items: list[CustomerOut]
     next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page.")
@@ -212,6 +188,10 @@ class HistoryEntryOut(Schema):
     subject: str
     action: Literal["created", "changed", "deleted"]
     changes: list[FieldChangeOut]
+    via: str = Field("", description="How the change came in, in the request's language.")
+    reason: str = Field("", description='Machine form: "web", "api", "cli", "import:<run id>", '
+                        '"import-undo:<run id>", "merge:<customer id>", "merge-undo:<customer id>", '
+                        '"automation", "baseline" (the stored row before its first tracked change).')
 
 
 # ---------------------------------------------------------------- contact points and notes

@@ -28,8 +28,8 @@ from django.utils.translation import gettext as _
 from valuecrm.accounts.roles import Scope
 from valuecrm.common.errors import NotFound, ValidationFailed
 from valuecrm.customers.filters import ActiveFilter, clean_filters, filters_q
-from valuecrm.customers.models import Customer
-from valuecrm.customers.normalize import half_width
+from valuecrm.customers.models import ContactPoint, ContactPointKind, Customer
+from valuecrm.customers.normalize import half_width, phone_search_prefixes, prefix_upper_bound
 from valuecrm.customers.visibility import visible_customers
 
 DEFAULT_SORT = "-id"
@@ -38,6 +38,9 @@ COUNT_CAP = 1000
 SEARCH_MAX_LENGTH = 200
 # Fewer digits than this match too many phone numbers to be a phone search.
 PHONE_SEARCH_MIN_DIGITS = 4
+# Up to this many digits a phone search also matches the end of numbers; longer ones are
+# prefixes only, so they stay on the index.
+TAIL_SEARCH_MAX_DIGITS = 6
 
 
 @dataclass(frozen=True)
@@ -82,18 +85,30 @@ def parse_sort(sort: str | None) -> tuple[SortKey, bool]:
 
 # ---------------------------------------------------------------- search
 
+def _phone_q(text: str) -> Q:
+    """Phone digits: a prefix of the number (index range on the E.164 column) or its tail."""
+    q = Q()
+    for prefix in phone_search_prefixes(text):
+        bound = prefix_upper_bound(prefix)
+        q |= Q(phone__gte=prefix, phone__lt=bound) if bound else Q(phone__startswith=prefix)
+    digits = re.sub(r"\D", "", half_width(text))
+    if len(digits) > TAIL_SEARCH_MAX_DIGITS:
+        return q
+    # A few digits may be the tail ("…1234", read off a caller id or a receipt). A suffix
+    # cannot use the index, so only short searches pay for the scan (bench/duplicates.py).
+    return q | Q(phone__endswith=digits.lstrip("0") or digits)
+
+
 def _search_q(search: str) -> Q:
     text = half_width(search).strip()
     if not text:
         return Q()
-    q = Q(name__icontains=text) | Q(email__icontains=text) | Q(company__name__icontains=text)
     digits = re.sub(r"\D", "", text)
-    # "138 0013 8000", "(0)138-0013-8000" and "+86 138…" all find "+8613800138000":
-    # phones are stored in E.164, so the typed digits are a suffix of it (a leading
-    # trunk 0 is dropped first, as E.164 has none).
+    # "1519960", "138 0013 8000", "(0)138-0013-8000", "+86 138…": a phone search only, so
+    # the query stays on the phone index instead of scanning names and e-mails for digits.
     if len(digits) >= PHONE_SEARCH_MIN_DIGITS and re.fullmatch(r"[\d\s()+\-.]+", text):
-        q |= Q(phone__endswith=digits.lstrip("0") or digits)
-    return q
+        return _phone_q(text)
+    return Q(name__icontains=text) | Q(email__icontains=text) | Q(company__name__icontains=text)
 
 
 def _clean_search(search: str | None) -> str:
@@ -293,3 +308,35 @@ def customer_get(*, user, pk) -> Customer:
     if customer is None:
         raise NotFound(_("Customer not found."))
     return customer
+
+
+# ---------------------------------------------------------------- contact-point warnings
+
+@dataclass(frozen=True)
+class ContactClash:
+    """Another visible customer already holding a phone or e-mail being saved."""
+
+    field: str  # "email" | "phone"
+    value: str
+    customer_id: int
+    customer_name: str
+
+
+MAX_CLASHES = 5
+
+
+def contact_clashes(*, user, customer: Customer) -> list[ContactClash]:
+    """Other customers ``user`` can see with ``customer``'s primary e-mail or phone, as their
+    primary value or as an extra contact point — a warning for the form and the API, never
+    a refusal (a household may share a line). Customers the user cannot see are not named."""
+    visible = visible_customers(user).exclude(pk=customer.pk)
+    clashes: list[ContactClash] = []
+    for field, kind in (("email", ContactPointKind.EMAIL), ("phone", ContactPointKind.PHONE)):
+        value = getattr(customer, field)
+        if not value:
+            continue
+        by_point = ContactPoint.objects.filter(kind=kind, value=value).values("customer_id")
+        matches = (visible.filter(Q(**{field: value}) | Q(pk__in=by_point))
+                   .order_by("id").values_list("pk", "name")[:MAX_CLASHES])
+        clashes += [ContactClash(field, value, pk, name) for pk, name in matches]
+    return clashes

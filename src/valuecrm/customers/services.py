@@ -14,7 +14,7 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -571,12 +571,14 @@ def interaction_delete(*, actor, interaction: Interaction) -> None:
 # ---------------------------------------------------------------- tasks
 
 def _may_assign_to(actor, assignee: User) -> bool:
-    if assignee.pk == actor.pk or actor.scope == Scope.ALL and actor.can_manage:
+    """Whether `actor` may give a task to `assignee`: any user they can see (see
+    customers.followups.assignable_users: everyone for an all-scope role, else their
+    team), if they may write at all."""
+    from valuecrm.customers.followups import user_visible_to
+
+    if assignee.pk == actor.pk:
         return True
-    # Delegating within one's team is normal; across teams is a manager's call.
-    return bool(actor.team_id) and assignee.team_id == actor.team_id and (
-        actor.can_manage or actor.can_write
-    )
+    return bool(actor.can_write) and user_visible_to(actor, assignee)
 
 
 def _may_change_task(actor, task: Task) -> bool:
@@ -637,8 +639,14 @@ def _apply_task_data(actor, task: Task, data: dict, errors: dict) -> None:
             task.description = "" if value is None else value
         elif key == "title":
             task.title = value.strip() if isinstance(value, str) else value
+    # A task about a customer its assignee cannot see would vanish from their inbox.
+    if task.assignee is not None and task.customer is not None and "assignee_id" not in errors \
+            and not can_see_customer(task.assignee, task.customer):
+        errors.setdefault("assignee_id", []).append(
+            _("%(user)s cannot see this customer, so cannot work on this follow-up.")
+            % {"user": task.assignee.display_name})
     try:
-        task.full_clean(exclude=["customer", "assignee", "created_by", *errors])
+        task.full_clean(exclude=["customer", "assignee", "created_by", "assigned_by", *errors])
     except ValidationError as exc:
         _merge(errors, _errors_from(exc))
 
@@ -656,6 +664,7 @@ def task_create(*, actor, title: str, customer: Customer | None = None, due_at=N
         data["assignee_id"] = assignee.pk
     _apply_task_data(actor, task, data, errors)
     _raise_if(errors)
+    _note_assignment(actor, task, previous_assignee_id=actor.pk)
     _save(task, actor)
     events.emit(events.TaskCreated(customer_id=task.customer_id, task_id=task.pk,
                                    assignee_id=task.assignee_id), actor=actor)
@@ -672,6 +681,7 @@ def task_update(*, actor, task: Task, data: dict) -> Task:
     errors: dict[str, list[str]] = {}
     _apply_task_data(actor, fresh, dict(data), errors)
     _raise_if(errors)
+    _note_assignment(actor, fresh, previous_assignee_id=before["assignee_id"])
     _save(fresh, actor)
     changed = tuple(sorted(f for f in TASK_FIELDS if getattr(fresh, f) != before[f]))
     emitted: list[events.Event] = []
@@ -682,6 +692,29 @@ def task_update(*, actor, task: Task, data: dict) -> Task:
         emitted.append(events.TaskCompleted(customer_id=fresh.customer_id, task_id=fresh.pk))
     events.emit_many(emitted, actor=actor)
     return fresh
+
+
+def _note_assignment(actor, task: Task, *, previous_assignee_id) -> None:
+    """A task given to someone else is new in their inbox until they have seen it."""
+    if task.assignee_id == previous_assignee_id:
+        return
+    if task.assignee_id is None or task.assignee_id == actor.pk:
+        task.assigned_by, task.assigned_at, task.assignment_seen_at = None, None, None
+        return
+    task.assigned_by = actor
+    task.assigned_at = timezone.now()
+    task.assignment_seen_at = None
+
+
+@transaction.atomic
+def task_assignments_seen(*, actor, task_ids=None) -> int:
+    """The assignee has seen the follow-ups others gave them (all, or those in
+    `task_ids`); they stop showing as new in the inbox. Returns how many."""
+    tasks = Task.objects.filter(assignee=actor, assigned_by__isnull=False,
+                                assignment_seen_at__isnull=True)
+    if task_ids is not None:
+        tasks = tasks.filter(pk__in=list(task_ids))
+    return tasks.update(assignment_seen_at=timezone.now())
 
 
 def task_complete(*, actor, task: Task) -> Task:
@@ -699,9 +732,34 @@ def task_delete(*, actor, task: Task) -> None:
 
 # ---------------------------------------------------------------- bulk actions
 
+BULK_CHUNK = 2000  # ids per IN (...) list: far below every database's variable limit
+
+
+def _bulk_ids(actor, customer_ids) -> list[int]:
+    """The visible customers among `customer_ids`: a list of ids (the rows ticked on a
+    page) or a queryset of customers (everything matching the list's filter, applied on
+    the server — never the ids the page happened to show)."""
+    if isinstance(customer_ids, QuerySet):
+        selection = customer_ids.values("pk")
+        return list(visible_customers(actor).filter(pk__in=selection).order_by("pk")
+                    .values_list("pk", flat=True))
+    wanted = sorted({int(pk) for pk in customer_ids})
+    ids: list[int] = []
+    for start in range(0, len(wanted), BULK_CHUNK):
+        ids += visible_customers(actor).filter(pk__in=wanted[start:start + BULK_CHUNK]) \
+            .values_list("pk", flat=True)
+    return sorted(ids)
+
+
+def _chunks(ids: list[int]):
+    for start in range(0, len(ids), BULK_CHUNK):
+        yield ids[start:start + BULK_CHUNK]
+
+
 @transaction.atomic
 def customers_bulk_tag(*, actor, customer_ids, tag_names) -> int:
-    """Add tags to the visible, changeable customers among `customer_ids`.
+    """Add tags to the visible, changeable customers among `customer_ids` (ids, or a
+    queryset of customers: see _bulk_ids).
 
     Returns how many customers gained at least one tag.
     """
@@ -712,15 +770,14 @@ def customers_bulk_tag(*, actor, customer_ids, tag_names) -> int:
     if not names:
         raise ValidationFailed(_("Validation failed"), errors={"tags": [_("Choose at least one tag.")]})
     tags = _tags_for(names)
-    ids = list(visible_customers(actor).filter(pk__in=list(customer_ids)).values_list("pk", flat=True))
+    ids = _bulk_ids(actor, customer_ids)
     through = Customer.tags.through
-    existing = set(
-        through.objects.filter(customer_id__in=ids, tag__in=tags).values_list("customer_id", "tag_id")
-    )
-    new_links = [
-        through(customer_id=cid, tag_id=tag.pk)
-        for cid in ids for tag in tags if (cid, tag.pk) not in existing
-    ]
+    new_links = []
+    for chunk in _chunks(ids):
+        existing = set(through.objects.filter(customer_id__in=chunk, tag__in=tags)
+                       .values_list("customer_id", "tag_id"))
+        new_links += [through(customer_id=cid, tag_id=tag.pk)
+                      for cid in chunk for tag in tags if (cid, tag.pk) not in existing]
     through.objects.bulk_create(new_links, ignore_conflicts=True, batch_size=2000)
     tag_name = {tag.pk: tag.name for tag in tags}
     added: dict[int, list[str]] = {}
@@ -734,8 +791,45 @@ def customers_bulk_tag(*, actor, customer_ids, tag_names) -> int:
 
 
 @transaction.atomic
+def customers_bulk_untag(*, actor, customer_ids, tag_names) -> int:
+    """Remove tags (matched by name, ignoring case) from the visible customers among
+    `customer_ids` (ids or a queryset, see _bulk_ids). Tags themselves stay.
+
+    Returns how many customers lost at least one tag.
+    """
+    _require_writer(actor)
+    errors: dict[str, list[str]] = {}
+    names = _clean_tag_names(list(tag_names or []), errors)
+    _raise_if(errors)
+    if not names:
+        raise ValidationFailed(_("Validation failed"), errors={"tags": [_("Choose at least one tag.")]})
+    name_q = Q()
+    for name in names:
+        name_q |= Q(name__iexact=name)
+    tags = {tag.pk: tag.name for tag in Tag.objects.filter(name_q)}
+    if not tags:
+        raise ValidationFailed(_("Validation failed"), errors={"tags": [
+            _("No tag named %(names)s.") % {"names": ", ".join(names)}]})
+    ids = _bulk_ids(actor, customer_ids)
+    through = Customer.tags.through
+    removed: dict[int, list[str]] = {}
+    for chunk in _chunks(ids):
+        links = through.objects.filter(customer_id__in=chunk, tag_id__in=list(tags))
+        for cid, tid in links.values_list("customer_id", "tag_id"):
+            removed.setdefault(cid, []).append(tags[tid])
+        links.delete()
+    events.emit_many([
+        events.CustomersBulkChanged(action="untag", count=len(removed)),
+        *(events.CustomerUntagged(customer_id=cid, tags=tuple(sorted(gone)))
+          for cid, gone in removed.items()),
+    ], actor=actor)
+    return len(removed)
+
+
+@transaction.atomic
 def customers_bulk_assign(*, actor, customer_ids, owner: User) -> int:
-    """Reassign the visible customers among `customer_ids` to `owner` (managers only).
+    """Reassign the visible customers among `customer_ids` (ids or a queryset, see
+    _bulk_ids) to `owner` (managers only).
 
     The team follows the owner. Returns how many customers changed owner.
     """
@@ -748,22 +842,22 @@ def customers_bulk_assign(*, actor, customer_ids, owner: User) -> int:
             errors={"owner_id": [_("You can only assign customers to members of your team.")]},
         )
     changed = 0
-    ids = list(
-        visible_customers(actor).filter(pk__in=list(customer_ids))
-        .filter(~Q(owner_id=owner.pk) | Q(owner_id__isnull=True)).values_list("pk", flat=True)
-    )
-    # Lock by primary key only: PostgreSQL refuses FOR UPDATE across the visibility joins.
+    ids = _bulk_ids(actor, customer_ids)
     emitted: list[events.Event] = []
-    for customer in Customer.objects.filter(pk__in=ids).select_for_update():
-        from_owner, from_team = customer.owner_id, customer.team_id
-        customer.owner = owner
-        if owner.team_id:
-            customer.team_id = owner.team_id
-        _save(customer, actor)
-        changed += 1
-        fields = ("owner_id", "team_id") if customer.team_id != from_team else ("owner_id",)
-        emitted += [events.CustomerUpdated(customer_id=customer.pk, changed_fields=fields),
-                    events.CustomerOwnerChanged(customer_id=customer.pk, from_owner_id=from_owner,
-                                                to_owner_id=owner.pk)]
+    for chunk in _chunks(ids):
+        # Lock by primary key only: PostgreSQL refuses FOR UPDATE across the visibility joins.
+        rows = Customer.objects.filter(pk__in=chunk).filter(
+            ~Q(owner_id=owner.pk) | Q(owner_id__isnull=True)).select_for_update()
+        for customer in rows:
+            from_owner, from_team = customer.owner_id, customer.team_id
+            customer.owner = owner
+            if owner.team_id:
+                customer.team_id = owner.team_id
+            _save(customer, actor)
+            changed += 1
+            fields = ("owner_id", "team_id") if customer.team_id != from_team else ("owner_id",)
+            emitted += [events.CustomerUpdated(customer_id=customer.pk, changed_fields=fields),
+                        events.CustomerOwnerChanged(customer_id=customer.pk, from_owner_id=from_owner,
+                                                    to_owner_id=owner.pk)]
     events.emit_many([events.CustomersBulkChanged(action="assign", count=changed), *emitted], actor=actor)
     return changed

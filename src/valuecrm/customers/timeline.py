@@ -17,15 +17,30 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from valuecrm.customers.extensions import TimelineSource, registry
 from valuecrm.customers.models import Customer, Interaction, Note, Task
-from valuecrm.sales.models import Order
 
-TIMELINE_TYPES = ("order", "interaction", "task", "note")
+# Our own entry types; other apps add theirs (orders, tickets, …) via customers.extensions.
+OWN_TYPES = ("interaction", "task", "note")
 DEFAULT_LIMIT = 30
 OPEN_TASKS_LIMIT = 50
 # Entries at the same instant with the same primary key (different tables) are ordered
 # by type, so every entry has a distinct sort key (at, pk, rank) and a cursor is exact.
-TYPE_RANK = {"order": 3, "interaction": 2, "note": 1, "task": 0}
+OWN_RANK = {"interaction": 2, "note": 1, "task": 0}
+OWN_ICONS = {"task": "check2-square", "note": "sticky"}
+
+
+def timeline_types() -> tuple[str, ...]:
+    return (*(s.type for s in registry.timeline_sources), *OWN_TYPES)
+
+
+def _source(type_: str) -> TimelineSource | None:
+    return next((s for s in registry.timeline_sources if s.type == type_), None)
+
+
+def _rank(type_: str) -> int:
+    source = _source(type_)
+    return source.rank if source else OWN_RANK[type_]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -43,7 +58,7 @@ INTERACTION_ICONS = {
 
 @dataclass(frozen=True)
 class TimelineEntry:
-    type: str  # one of TIMELINE_TYPES
+    type: str  # one of timeline_types()
     at: datetime | None
     obj: object
     overdue: bool = False
@@ -52,11 +67,18 @@ class TimelineEntry:
     def icon(self) -> str:
         if self.type == "interaction":
             return INTERACTION_ICONS.get(self.obj.kind, "chat")
-        return {"order": "bag", "task": "check2-square", "note": "sticky"}[self.type]
+        source = _source(self.type)
+        return source.icon if source else OWN_ICONS[self.type]
+
+    @property
+    def template(self) -> str:
+        """The entry body template of a registered source ("" for our own types)."""
+        source = _source(self.type)
+        return source.template if source else ""
 
     @property
     def sort_key(self) -> tuple:
-        return (self.at, self.obj.pk, TYPE_RANK[self.type])
+        return (self.at, self.obj.pk, _rank(self.type))
 
 
 @dataclass(frozen=True)
@@ -77,14 +99,14 @@ class Cursor:
         if len(parts) != 3 or not all(p.isdigit() for p in parts) or len(parts[0]) > 17:
             return None
         micros, pk, rank = (int(p) for p in parts)
-        if rank not in TYPE_RANK.values():
+        if rank not in {_rank(t) for t in timeline_types()}:
             return None
         return cls(_EPOCH + micros * _MICROSECOND, pk, rank)
 
     def after(self, at_field: str, type_: str) -> Q:
         """Rows of one source that sort after this cursor (newest first)."""
         q = Q(**{f"{at_field}__lt": self.at}) | Q(**{at_field: self.at, "pk__lt": self.pk})
-        if TYPE_RANK[type_] < self.rank:
+        if _rank(type_) < self.rank:
             q |= Q(**{at_field: self.at, "pk": self.pk})
         return q
 
@@ -98,13 +120,18 @@ class Timeline:
     next_cursor: str = ""  # "" = this is the last page
 
     @property
+    def sources(self) -> list[TimelineSource]:
+        """The registered entry types, for the filter tabs."""
+        return list(registry.timeline_sources)
+
+    @property
     def truncated(self) -> bool:
         return bool(self.next_cursor)
 
 
 def timeline_type_clean(value: str | None) -> str:
     """A ?type= value from the query string; anything unknown means "all"."""
-    return value if value in TIMELINE_TYPES else ""
+    return value if value in timeline_types() else ""
 
 
 def customer_timeline(
@@ -118,8 +145,9 @@ def customer_timeline(
     may see `customer`.
     """
     now = now or timezone.now()
-    wanted = (type,) if type in TIMELINE_TYPES else TIMELINE_TYPES
-    timeline = Timeline(customer=customer, type=type if type in TIMELINE_TYPES else "")
+    types = timeline_types()
+    wanted = (type,) if type in types else types
+    timeline = Timeline(customer=customer, type=type if type in types else "")
     stream: list[TimelineEntry] = []
 
     def page(queryset, at_field: str, type_: str):
@@ -127,9 +155,10 @@ def customer_timeline(
             queryset = queryset.filter(before.after(at_field, type_))
         return list(queryset.order_by(F(at_field).desc(), "-pk")[: limit + 1])
 
-    if "order" in wanted:
-        stream += [TimelineEntry("order", o.placed_at, o)
-                   for o in page(Order.objects.filter(customer=customer), "placed_at", "order")]
+    for source in registry.timeline_sources:
+        if source.type in wanted:
+            fetched = source.fetch(customer, lambda qs, at_field, t=source.type: page(qs, at_field, t))
+            stream += [TimelineEntry(source.type, at, obj) for at, obj in fetched]
     if "interaction" in wanted:
         interactions = Interaction.objects.filter(customer=customer).select_related("author")
         stream += [TimelineEntry("interaction", i.occurred_at, i)

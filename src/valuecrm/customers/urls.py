@@ -23,4 +23,5 @@ urlpatterns = [
     path("customers/<int:pk>/tasks/", record.customer_task_add, name="customer-task-add"),
     path("tasks/<int:pk>/done/", record.task_done, name="task-done"),
     path("inbox/", inbox.inbox, name="inbox"),
+    path("inbox/seen/", inbox.inbox_assignments_seen, name="inbox-assignments-seen"),
 ]

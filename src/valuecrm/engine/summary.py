@@ -27,6 +27,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .transaction_files import (
+    TransactionFileError,
+    locate_bad_value,
+    read_csv_table,
+    read_parquet_table,
+)
+
 __all__ = ["UNIT_DAYS", "summarize", "to_ibis_table", "unit_days"]
 
 UNIT_DAYS = {"D": 1.0, "W": 7.0, "M": 30.0}
@@ -56,7 +63,8 @@ def to_ibis_table(transactions: Any) -> ibis.Table:
 
     Accepts an Ibis table (used as is, on its own backend), a pandas or polars
     frame, a pyarrow Table, or a path to a ``.csv`` / ``.parquet`` file (read by
-    DuckDB).
+    DuckDB, or by the forgiving reader of :mod:`.transaction_files` when DuckDB's
+    sniffer refuses the CSV).
     """
     if isinstance(transactions, ibis.Table):
         return transactions
@@ -67,9 +75,9 @@ def to_ibis_table(transactions: Any) -> ibis.Table:
         suffix = path.suffix.lower()
         con = ibis.duckdb.connect()
         if suffix in {".parquet", ".pq"}:
-            return con.read_parquet(str(path))
+            return read_parquet_table(path, con)
         if suffix in {".csv", ".txt", ".tsv"}:
-            return con.read_csv(str(path))
+            return read_csv_table(path, con)
         raise ValueError(f"transactions file must be .csv or .parquet, got {path.name}")
     if isinstance(transactions, pd.DataFrame | pa.Table):
         return ibis.memtable(transactions)
@@ -220,16 +228,54 @@ def summarize(
     if split is not None:
         per_customer = per_customer.filter(per_customer.first_purchase <= split)
 
+    source = Path(transactions) if isinstance(transactions, str | Path) else None
     try:
         frame = per_customer.to_pyarrow().to_pandas()
     except Exception as exc:  # a backend failing to cast a text date, for example
+        if source is not None:
+            _raise_located(source, datetime_col, monetary_value_col)
         raise ValueError(
             f"could not summarise the transactions (check column {datetime_col!r} holds "
             f"dates and {monetary_value_col!r} numbers): {exc}"
         ) from exc
-    return _finish(
-        frame, scale, observation, calibration, has_money, datetime_col, monetary_value_col
-    )
+    try:
+        return _finish(
+            frame, scale, observation, calibration, has_money, datetime_col, monetary_value_col
+        )
+    except _BadColumn:
+        if source is not None:
+            _raise_located(source, datetime_col, monetary_value_col)
+        raise
+
+
+class _BadColumn(ValueError):
+    """A value check failed; for a file, the caller looks up the first offending line."""
+
+
+def _not_a_date(text: str) -> bool:
+    text = text.strip()
+    return not text or pd.isna(pd.to_datetime(text, errors="coerce"))
+
+
+def _not_an_amount(text: str) -> bool:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return True
+    return not np.isfinite(value) or value < 0
+
+
+def _raise_located(path: Path, datetime_col: str, monetary_value_col: str | None) -> None:
+    """Raise a TransactionFileError at the first bad date or amount in ``path``, if one is found."""
+    checks = [(datetime_col, _not_a_date, "is not a date")]
+    if monetary_value_col:
+        checks.append((monetary_value_col, _not_an_amount,
+                       "is not an amount (a number ≥ 0; net refunds into their orders)"))
+    for column, is_bad, problem in checks:
+        found = locate_bad_value(path, column, is_bad)
+        if found is not None:
+            line, raw = found
+            raise TransactionFileError(path, f"{raw!r} {problem}", line=line, column=column)
 
 
 def _backend_name(table: ibis.Table) -> str:
@@ -249,13 +295,13 @@ def _finish(
     monetary_value_col: str | None,
 ) -> pd.DataFrame:
     if frame["bad_day"].fillna(0).sum() > 0:
-        raise ValueError(f"column {datetime_col!r} has values that are not dates")
+        raise _BadColumn(f"column {datetime_col!r} has values that are not dates")
     if frame["missing_day"].fillna(0).sum() > 0:
-        raise ValueError(f"column {datetime_col!r} has missing dates")
+        raise _BadColumn(f"column {datetime_col!r} has missing dates")
     if has_money and frame["missing_amount"].fillna(0).sum() > 0:
-        raise ValueError(f"column {monetary_value_col!r} has missing values")
+        raise _BadColumn(f"column {monetary_value_col!r} has missing values")
     if has_money and frame["negative"].fillna(0).sum() > 0:
-        raise ValueError(
+        raise _BadColumn(
             f"column {monetary_value_col!r} has negative amounts; remove refunds or net "
             f"them into their orders first"
         )

@@ -1,15 +1,14 @@
 """API v1: imports. POST a file with its mapping and options to run an import;
 read the history, one run and its error file."""
 
-import json
-
 from django.http import StreamingHttpResponse
 from django.utils.translation import gettext as _
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
-from valuecrm.common.errors import NotFound, ValidationFailed
-from valuecrm.customers.schemas import ProblemOut
+from valuecrm.common.errors import Malformed, NotFound, ValidationFailed
+from valuecrm.common.http import JsonTooDeep, loads_bounded_json
+from valuecrm.common.schemas import ProblemOut
 from valuecrm.imports import selectors, services
 from valuecrm.imports.models import ImportRun
 
@@ -38,6 +37,7 @@ class ImportRunOut(Schema):
     skipped: int
     failed: int
     detail: str
+    retry_of: int | None
     errors_url: str
     duplicates: list[dict]
 
@@ -54,7 +54,8 @@ def _out(run: ImportRun) -> dict:
         "total_rows": run.total_rows, "processed_rows": progress.get("processed", 0),
         "created": progress.get("created", 0), "updated": progress.get("updated", 0),
         "unchanged": progress.get("unchanged", 0), "skipped": progress.get("skipped", 0),
-        "failed": progress.get("failed", 0), "detail": run.detail,
+        "failed": progress.get("failed", 0), "detail": run.detail_text,
+        "retry_of": run.retry_of_id,
         "errors_url": f"/api/v1/imports/{run.pk}/errors.csv", "duplicates": run.review[:100],
     }
 
@@ -63,7 +64,9 @@ def _json_field(name: str, text: str | None) -> dict | None:
     if text in (None, ""):
         return None
     try:
-        value = json.loads(text)
+        value = loads_bounded_json(text)
+    except JsonTooDeep as exc:
+        raise Malformed(_("Validation failed"), errors={name: [str(exc)]}) from None
     except ValueError:
         raise ValidationFailed(_("Validation failed"), errors={name: [_("Expected JSON.")]}) from None
     if not isinstance(value, dict):
@@ -113,6 +116,18 @@ def import_errors_csv(request, run_id: int):
                                      content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="import-{run.pk}-errors.csv"'
     return response
+
+
+@router.post("/imports/{run_id}/valid-rows", response={201: ImportRunOut, **ERRORS})
+def import_retry_valid_rows(request, run_id: int):
+    """Import the valid rows of a failed all-or-nothing run: a new run over the same
+    stored file in partial mode, linked by `retry_of`. Asking again returns that run."""
+    run = selectors.import_run_get(request.user, run_id)
+    if run is None:
+        raise NotFound(_("Import not found."))
+    retry = services.import_retry_valid_rows(actor=request.user, run=run)
+    retry.refresh_from_db()
+    return Status(201, _out(retry))
 
 
 @router.post("/imports/{run_id}/undo", response={200: ImportRunOut, **ERRORS})

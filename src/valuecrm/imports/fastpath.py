@@ -24,6 +24,7 @@ from decimal import Decimal
 
 from valuecrm.customers.normalize import half_width
 from valuecrm.imports import normalize_values as nv
+from valuecrm.imports.row_errors import RowProblem
 
 MISS = object()
 EMPTY = object()
@@ -32,12 +33,13 @@ CENT = Decimal("0.01")
 
 
 class Failed:
-    """A cell the reference handler rejected, with its message."""
+    """A cell the reference handler rejected, with its reason: a row_errors.RowProblem
+    (rendered in the reader's language later) or, from handlers without codes, text."""
 
     __slots__ = ("message",)
 
-    def __init__(self, message: str):
-        self.message = message
+    def __init__(self, exc: ValueError):
+        self.message = exc if isinstance(exc, RowProblem) else str(exc)
 
 
 # [0-9] and re.ASCII throughout: Python's \d also matches other scripts' digits,
@@ -83,7 +85,7 @@ def text_column(handle: Callable, max_length: int) -> Callable:
                 try:
                     values[position] = handle(cells[position])
                 except ValueError as exc:
-                    values[position] = Failed(str(exc))
+                    values[position] = Failed(exc)
         return values, special
     return run
 
@@ -221,7 +223,7 @@ def column(handle: Callable, fast: Callable | None = None, memo: bool = False) -
         try:
             value = handle(cell)
         except ValueError as exc:
-            value = Failed(str(exc))
+            value = Failed(exc)
         if keyed:
             if len(cache) >= MEMO_LIMIT:
                 cache.clear()

@@ -35,6 +35,11 @@ CUSTOMER_TARGETS = {
     "consent_sms": _("SMS consent"),
     "consent_phone": _("Phone consent"),
     "consent_wechat": _("WeChat consent"),
+    # Not fields of the customer: each non-empty cell is added to the customer's timeline.
+    "note": _("Note (added to the customer's timeline)"),
+    "interaction": _("Interaction text (logged on the timeline)"),
+    "interaction_kind": _("Interaction type (default: call)"),
+    "interaction_at": _("Interaction date (default: now)"),
 }
 CUSTOMER_REF_TARGETS = {
     "customer_external_id": _("Customer external id"),
@@ -112,6 +117,14 @@ _SYNONYMS = {
     "consent_sms": ["consentsms", "smsconsent", "smsoptin", "短信订阅"],
     "consent_phone": ["consentphone", "phoneconsent"],
     "consent_wechat": ["consentwechat", "wechatconsent", "微信订阅"],
+    "note": ["note", "notes", "remark", "remarks", "memo", "comment", "comments", "备注",
+             "备注信息", "说明", "留言"],
+    "interaction": ["interaction", "contactlog", "followup", "followupnote", "跟进记录",
+                    "沟通记录", "联系记录", "拜访记录", "通话记录"],
+    "interaction_kind": ["interactiontype", "interactionkind", "contacttype", "跟进方式",
+                         "沟通方式"],
+    "interaction_at": ["interactiondate", "interactionat", "lastcontact", "lastcontacted",
+                       "跟进时间", "沟通时间", "最近联系时间", "最后联系时间"],
 }
 _ORDER_SYNONYMS = {
     "external_id": ["externalid", "orderid", "orderno", "ordernumber", "order", "id",

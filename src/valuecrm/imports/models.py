@@ -78,6 +78,14 @@ class ImportRun(models.Model):
     # What happened, for people: the import's outcome, or why the last check of a
     # draft failed.
     detail = models.TextField(blank=True, default="")
+    # The outcome as a code and parameters (see row_errors.RUN_MESSAGES), so `detail_text`
+    # is in the reader's language; "" for details that are plain text.
+    detail_code = models.CharField(max_length=40, blank=True, default="")
+    detail_params = models.JSONField(default=dict, blank=True)
+    # "Import the valid rows" of a failed all-or-nothing run: the same stored file again,
+    # in partial mode, as a new run pointing back at the failed one.
+    retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="retries", verbose_name=_("retry of"))
     # Duplicate candidates found by the last analysis, for the review step.
     review = models.JSONField(default=list, blank=True)
     # {"customers": [[first_id, last_id], …], "orders": …, "contact_points": …}
@@ -101,6 +109,13 @@ class ImportRun(models.Model):
         return self.status in (ImportStatus.ANALYSING, ImportStatus.QUEUED, ImportStatus.RUNNING)
 
     @property
+    def detail_text(self) -> str:
+        """What happened, in the active language."""
+        from valuecrm.imports.row_errors import render_run
+
+        return render_run(self.detail_code, self.detail_params, self.detail)
+
+    @property
     def analysis_error(self) -> str:
         """Why the last whole-file check of this draft failed ("" if it did not)."""
         return self.detail if self.status == ImportStatus.DRAFT else ""
@@ -110,8 +125,18 @@ class ImportRowError(models.Model):
     run = models.ForeignKey(ImportRun, on_delete=models.CASCADE, related_name="row_errors")
     row_number = models.PositiveIntegerField(_("row"))  # the file's line (CSV) or sheet row
     column = models.CharField(_("column"), max_length=255, blank=True, default="")
-    reason = models.TextField(_("reason"))
+    reason = models.TextField(_("reason"))  # as first written; see `message`
+    # The reason as a code and parameters (imports.row_errors), "" when it is plain text.
+    code = models.CharField(max_length=40, blank=True, default="")
+    params = models.JSONField(default=dict, blank=True)
     values = models.JSONField(default=list)  # the row as read, for the error file
+
+    @property
+    def message(self) -> str:
+        """The reason in the active language (the stored text when it has no code)."""
+        from valuecrm.imports.row_errors import render
+
+        return render(self.code, self.params, self.reason)
 
     class Meta:
         ordering = ["row_number", "id"]

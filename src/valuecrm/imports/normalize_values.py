@@ -15,9 +15,9 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from valuecrm.customers.normalize import half_width, normalize_email, normalize_phone
+from valuecrm.imports.row_errors import RowProblem
 
 EXCEL_EPOCH = dt.date(1899, 12, 30)
 MIN_YEAR, MAX_YEAR = 1900, 2200
@@ -48,8 +48,7 @@ def clean_text(value) -> str:
 
 def _check_year(year: int) -> None:
     if not MIN_YEAR <= year <= MAX_YEAR:
-        raise ValueError(_("Enter a date between %(min)d and %(max)d.") % {"min": MIN_YEAR,
-                                                                           "max": MAX_YEAR})
+        raise RowProblem("date_range", min=MIN_YEAR, max=MAX_YEAR)
 
 
 def _make_date(year, month, day) -> dt.date:
@@ -58,8 +57,7 @@ def _make_date(year, month, day) -> dt.date:
     try:
         return dt.date(year, month, day)
     except ValueError:
-        raise ValueError(_("%(value)s is not a calendar date.")
-                         % {"value": f"{year:04d}-{month:02d}-{day:02d}"}) from None
+        raise RowProblem("not_calendar_date", value=f"{year:04d}-{month:02d}-{day:02d}") from None
 
 
 def _parse_time(text: str) -> dt.time | None:
@@ -78,19 +76,19 @@ def _parse_time(text: str) -> dt.time | None:
         body = body[:-1]
     timed = _TIME.match(body)
     if not timed:
-        raise ValueError(_("“%(value)s” is not a time of day.") % {"value": text})
+        raise RowProblem("not_time", value=text)
     hour, minute, second = int(timed.group(1)), int(timed.group(2)), int(timed.group(3) or 0)
     if afternoon and hour < 12:
         hour += 12
     try:
         return dt.time(hour, minute, second)
     except ValueError:
-        raise ValueError(_("“%(value)s” is not a time of day.") % {"value": text}) from None
+        raise RowProblem("not_time", value=text) from None
 
 
 def _excel_serial(number: float) -> dt.datetime:
     if not 1 <= number < 2958466:
-        raise ValueError(_("%(value)s is not a spreadsheet date number.") % {"value": number})
+        raise RowProblem("not_serial_date", value=str(number))
     moment = dt.datetime.combine(EXCEL_EPOCH, dt.time()) + dt.timedelta(days=number)
     _check_year(moment.year)
     return moment.replace(microsecond=0)
@@ -114,7 +112,7 @@ def parse_moment(value, *, dayfirst: bool = False) -> tuple[dt.date, dt.time | N
             return moment.date(), (moment.time() if moment.time() != dt.time() else None)
     text = clean_text(value)
     if not text:
-        raise ValueError(_("Enter a date."))
+        raise RowProblem("date_missing")
     if len(text) == 10 and text[4] == "-" and text[7] == "-":
         try:  # the common case, 20× faster than the regexes
             day = dt.date.fromisoformat(text)
@@ -149,8 +147,7 @@ def parse_moment(value, *, dayfirst: bool = False) -> tuple[dt.date, dt.time | N
     if re.fullmatch(r"\d+(\.\d+)?", text):
         moment = _excel_serial(float(text))
         return moment.date(), (moment.time() if moment.time() != dt.time() else None)
-    raise ValueError(_("“%(value)s” is not a date (use e.g. 2024-03-05 or 2024年3月5日).")
-                     % {"value": text})
+    raise RowProblem("not_date", value=text)
 
 
 def parse_date(value, *, dayfirst: bool = False) -> dt.date:
@@ -171,7 +168,7 @@ def parse_amount(value, *, decimal_comma: bool = False, allow_negative: bool = F
     """'¥1,234.50', '￥1234.5', 'RMB 1,234.50', '$1,234', '1.234,50' (with
     `decimal_comma`), '1 234,50 €' → Decimal with two places."""
     if isinstance(value, bool):
-        raise ValueError(_("Enter an amount."))
+        raise RowProblem("amount_missing")
     if isinstance(value, int):
         number = Decimal(value)
     elif isinstance(value, float):
@@ -181,7 +178,7 @@ def parse_amount(value, *, decimal_comma: bool = False, allow_negative: bool = F
     else:
         text = clean_text(value)
         if not text:
-            raise ValueError(_("Enter an amount."))
+            raise RowProblem("amount_missing")
         negative = text.startswith("(") and text.endswith(")")
         if negative:
             text = text[1:-1]
@@ -199,13 +196,13 @@ def parse_amount(value, *, decimal_comma: bool = False, allow_negative: bool = F
         try:
             number = Decimal(sign + text)
         except InvalidOperation:
-            raise ValueError(_("“%(value)s” is not an amount.") % {"value": clean_text(value)}) from None
+            raise RowProblem("not_amount", value=clean_text(value)) from None
         if negative:
             number = -number
     if not number.is_finite() or abs(number) >= MONEY_LIMIT:
-        raise ValueError(_("“%(value)s” is not an amount.") % {"value": value})
+        raise RowProblem("not_amount", value=str(value))
     if number < 0 and not allow_negative:
-        raise ValueError(_("The amount must not be negative (%(value)s).") % {"value": value})
+        raise RowProblem("negative_amount", value=str(value))
     return number.quantize(Decimal("0.01"))
 
 
@@ -221,7 +218,7 @@ def parse_bool(value) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise ValueError(_("“%(value)s” is not yes or no.") % {"value": text})
+    raise RowProblem("not_yes_no", value=text)
 
 
 def parse_choice(value, choices: dict[str, str], synonyms: dict[str, str] | None = None) -> str:
@@ -237,8 +234,7 @@ def parse_choice(value, choices: dict[str, str], synonyms: dict[str, str] | None
     for stored, label in choices.items():
         if lowered == str(label).lower():
             return stored
-    raise ValueError(_("“%(value)s” is not one of: %(choices)s.")
-                     % {"value": text, "choices": ", ".join(c for c in choices if c)})
+    raise RowProblem("not_choice", value=text, choices=", ".join(c for c in choices if c))
 
 
 @lru_cache(maxsize=65536)
@@ -265,11 +261,11 @@ def phone_e164(value, region: str | None = None) -> str:
         digits = match.group(1)
         if _mobile_prefix_valid(digits[:7]):
             return "+86" + digits
-        raise ValueError(_("“%(value)s” is not a valid phone number.") % {"value": text})
+        raise RowProblem("not_phone", value=text)
     try:
         return normalize_phone(text, region or None)
     except ValidationError:
-        raise ValueError(_("“%(value)s” is not a valid phone number.") % {"value": text}) from None
+        raise RowProblem("not_phone", value=text) from None
 
 
 def email_address(value) -> str:
@@ -277,8 +273,7 @@ def email_address(value) -> str:
     try:
         return normalize_email(clean_text(value))
     except ValidationError:
-        raise ValueError(_("“%(value)s” is not a valid email address.")
-                         % {"value": clean_text(value)}) from None
+        raise RowProblem("not_email", value=clean_text(value)) from None
 
 
 def split_tags(value) -> list[str]:

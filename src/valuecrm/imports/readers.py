@@ -22,6 +22,7 @@ from typing import NamedTuple
 from django.utils.translation import gettext as _
 
 from valuecrm.common.errors import ValidationFailed
+from valuecrm.imports.row_errors import RowProblem
 
 SAMPLE_BYTES = 64 * 1024
 DELIMITERS = ",;\t|"
@@ -54,7 +55,8 @@ class Row(NamedTuple):
 
     number: int
     values: list  # in header order
-    problem: str = ""  # set when the row itself is malformed (truncated, wrong width)
+    # set when the row itself is malformed (truncated, wrong width): a RowProblem
+    problem: "RowProblem | str" = ""
 
 
 def _fail(message: str) -> ValidationFailed:
@@ -261,8 +263,7 @@ def _csv_batches(path: Path, info: FileInfo, size: int) -> Iterator[list[Row]]:
                         batch = []
                         append = batch.append
             except csv.Error as exc:
-                append(Row(last + 1, [], _("The row is malformed (%(error)s); the file may be "
-                                           "cut off.") % {"error": exc}))
+                append(Row(last + 1, [], RowProblem("row_malformed", error=str(exc))))
         except UnicodeDecodeError:
             raise _fail(_("The file is not valid %(encoding)s text after line %(line)d.")
                         % {"encoding": info.encoding, "line": reader.line_num}) from None
@@ -275,10 +276,7 @@ def _odd_row(start: int, values: list, width: int) -> Row:
     if len(values) > width and not any(v.strip() for v in values[width:]):
         return Row(start, values[:width])  # trailing empty cells, as spreadsheets write
     if len(values) != width:
-        return Row(start, values, _(
-            "The row has %(found)d values but the header has %(expected)d "
-            "columns (is the file cut off or a delimiter missing?)."
-        ) % {"found": len(values), "expected": width})
+        return Row(start, values, RowProblem("row_width", found=len(values), expected=width))
     return Row(start, values)
 
 
@@ -325,9 +323,9 @@ def _json_items(path: Path, info: FileInfo) -> Iterator[tuple[int, object]]:
 def _json_rows(path: Path, info: FileInfo) -> Iterator[Row]:
     for number, item in _json_items(path, info):
         if isinstance(item, ValueError):
-            yield Row(number, [], _("The line is not valid JSON (%(error)s).") % {"error": item})
+            yield Row(number, [], RowProblem("json_line", error=str(item)))
         elif not isinstance(item, dict):
-            yield Row(number, [], _("Expected an object with fields."))
+            yield Row(number, [], RowProblem("json_not_object"))
         else:
             yield Row(number, [item.get(h) for h in info.headers])
 

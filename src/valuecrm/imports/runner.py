@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from valuecrm.accounts.capabilities import Capability
 from valuecrm.accounts.roles import Scope
+from valuecrm.common import history
 from valuecrm.customers.models import (
     ContactPoint,
     ContactPointKind,
@@ -29,6 +29,8 @@ from valuecrm.customers.models import (
     CustomerKind,
     CustomFieldDefinition,
     Interaction,
+    InteractionKind,
+    Note,
     Tag,
 )
 from valuecrm.customers.visibility import visible_customers
@@ -48,6 +50,7 @@ from valuecrm.imports.bulk import (
 from valuecrm.imports.models import ImportChange, ImportKind, ImportMode, ImportRun
 from valuecrm.imports.progress import progress_write
 from valuecrm.imports.readers import FileInfo, estimate_rows, read_batches
+from valuecrm.imports.row_errors import RowProblem
 from valuecrm.imports.validate import CleanBatch, CleanRow, RowCleaner
 from valuecrm.sales.models import Order, OrderChannel, OrderStatus, Product
 
@@ -207,6 +210,12 @@ class Engine:
         changes = [ImportChange(run_id=self.run.pk, model=model, object_id=pk, before=before)
                    for model, pk, before in self.outcome.changes]
         ImportChange.objects.bulk_create(changes, batch_size=2000)
+        # The updates went through QuerySet.update(); put them on the records' history.
+        for key, model in (("customer", Customer), ("product", Product)):
+            befores = history.changed_ids(self.outcome.changes, key)
+            if befores and hasattr(model, "history"):
+                history.record_bulk_changes(model, befores, actor=self.actor,
+                                            reason=f"import:{self.run.pk}")
 
     # ------------------------------------------------------------ visibility
 
@@ -267,6 +276,8 @@ class CustomerWriter(Writer):
         self.customers = TableWriter(Customer, columns)
         self.points = TableWriter(ContactPoint, ["customer_id", "kind", "value", "is_primary"])
         self.tag_links = TableWriter(Customer.tags.through, ["customer_id", "tag_id"])
+        # A column mapped to a note or an interaction adds one to the customer's timeline.
+        self.timeline = TimelineEntries(engine, mapped)
         self.company_ids: dict[str, int] = {}
         # New customers (with their contact points and tags) are written on a helper
         # thread while the engine cleans the next batch; see bulk.BackgroundWrites.
@@ -274,7 +285,7 @@ class CustomerWriter(Writer):
 
     def created_ranges(self) -> dict[str, list[list[int]]]:
         return {"customers": self.created.ranges() + self.orgs.ranges(),
-                "contact_points": self.contact_point_ranges}
+                "contact_points": self.contact_point_ranges, **self.timeline.created_ranges()}
 
     def finish(self) -> None:
         self.background.settle()
@@ -361,9 +372,8 @@ class CustomerWriter(Writer):
             pk = matches.get(value) if value else None
             if pk is not None:
                 if pk not in visible:
-                    engine.fail_row(row, engine.cleaner.mapped.get(key, key), _(
-                        "A customer with this %(key)s exists but is not visible to you.")
-                        % {"key": key})
+                    engine.fail_row(row, engine.cleaner.mapped.get(key, key),
+                                    RowProblem("key_not_visible", key=key))
                     continue
                 earlier = self.created.row_of(pk) or self.updated_rows.get(pk)
                 if earlier:
@@ -385,6 +395,8 @@ class CustomerWriter(Writer):
             if row.errors:
                 continue
             self._update(row, pk, stored.get(pk), merge_only)
+        self.timeline.add_for_existing([(pk, row.values) for row, pk, _merge in updates
+                                        if not row.errors])
 
         new_rows = []
         for row in creates:
@@ -392,8 +404,7 @@ class CustomerWriter(Writer):
                 continue
             missing = [k for k in self.required_custom if k not in row.values.get("custom_fields", {})]
             if missing:
-                engine.fail_row(row, "", _("Required custom field missing: %(keys)s.")
-                                % {"keys": ", ".join(missing)})
+                engine.fail_row(row, "", RowProblem("custom_required", keys=", ".join(missing)))
                 continue
             new_rows.append(row)
         self._create(new_rows)
@@ -451,7 +462,7 @@ class CustomerWriter(Writer):
                 except ValueError:
                     target = None
                 if target is None or not engine.visible_ids([target]):
-                    engine.fail_row(row, "", _("The customer to merge into was not found."))
+                    engine.fail_row(row, "", RowProblem("merge_target_missing"))
                     continue
                 if target in self.updated_rows or self.created.row_of(target):
                     engine.outcome.skipped += 1  # already written from an earlier row
@@ -467,7 +478,7 @@ class CustomerWriter(Writer):
     def _update(self, row: CleanRow, pk: int, current: dict | None, merge_only: bool) -> None:
         outcome = self.engine.outcome
         if current is None:
-            self.engine.fail_row(row, "", _("The customer was not found."))
+            self.engine.fail_row(row, "", RowProblem("customer_missing"))
             return
         values = row.values
         changes: dict = {}
@@ -541,6 +552,7 @@ class CustomerWriter(Writer):
         tags = [self._tag_ids(v["tags"]) if v.get("tags") else () for v in values]
         statements = self.customers.statements(len(rows), columns)
         cursors = (self.customers.cursor(), self.points.cursor(), self.tag_links.cursor())
+        add_entries = self.timeline.prepare_for_new(values)
 
         def write() -> tuple[list[int], list[int]]:
             ids = self.customers.run(cursors[0], statements)
@@ -561,6 +573,7 @@ class CustomerWriter(Writer):
             links = [(pk, t) for pk, row_tags in zip(ids, tags, strict=True) for t in row_tags]
             self.tag_links.run(cursors[2], self.tag_links.statements(len(links), {
                 "customer_id": [c for c, _t in links], "tag_id": [t for _c, t in links]}))
+            add_entries(ids)
             return ids, point_ids
 
         numbers = [r.number for r in rows]
@@ -582,6 +595,85 @@ def _json_safe(value):
     if isinstance(value, Decimal):
         return str(value)
     return value
+
+
+# ---------------------------------------------------------------- notes and interactions
+
+class TimelineEntries:
+    """Notes and interactions a customer import adds from columns mapped to "note" and
+    "interaction" (with "interaction_kind" and "interaction_at"): one per non-empty cell,
+    by the importing user. For an existing customer a note or interaction with the same
+    text already there is not added again, so importing a file twice adds nothing twice."""
+
+    def __init__(self, engine: Engine, mapped: set[str]):
+        self.engine = engine
+        self.notes = TableWriter(Note, ["customer_id", "author_id", "body"]) \
+            if "note" in mapped else None
+        self.interactions = TableWriter(Interaction, [
+            "customer_id", "author_id", "kind", "direction", "occurred_at", "body",
+        ]) if "interaction" in mapped else None
+        self.note_ids: list[int] = []
+        self.interaction_ids: list[int] = []
+
+    def created_ranges(self) -> dict[str, list[list[int]]]:
+        ranges = {}
+        if self.note_ids:
+            ranges["notes"] = id_ranges(sorted(self.note_ids))
+        if self.interaction_ids:
+            ranges["interactions"] = id_ranges(sorted(self.interaction_ids))
+        return ranges
+
+    def _rows(self, pairs: list[tuple[int, dict]]) -> tuple[list, list]:
+        now = timezone.now()
+        author = self.engine.actor.pk
+        notes = [{"customer_id": pk, "author_id": author, "body": v["note"]}
+                 for pk, v in pairs if self.notes is not None and v.get("note")]
+        interactions = [{"customer_id": pk, "author_id": author,
+                         "kind": v.get("interaction_kind") or InteractionKind.CALL,
+                         "direction": "outbound", "occurred_at": v.get("interaction_at") or now,
+                         "body": v["interaction"]}
+                        for pk, v in pairs if self.interactions is not None and v.get("interaction")]
+        return notes, interactions
+
+    def add_for_existing(self, pairs: list[tuple[int, dict]]) -> None:
+        """On the engine's thread (no background write is running then)."""
+        notes, interactions = self._rows(pairs)
+        if notes:
+            have = set(Note.objects.filter(customer_id__in={n["customer_id"] for n in notes},
+                                           body__in={n["body"] for n in notes})
+                       .values_list("customer_id", "body"))
+            notes = [n for n in notes if (n["customer_id"], n["body"]) not in have]
+            self.note_ids.extend(self.notes.insert(notes) if notes else [])
+        if interactions:
+            have = set(Interaction.objects.filter(
+                customer_id__in={i["customer_id"] for i in interactions},
+                body__in={i["body"] for i in interactions}).values_list("customer_id", "body"))
+            interactions = [i for i in interactions if (i["customer_id"], i["body"]) not in have]
+            self.interaction_ids.extend(self.interactions.insert(interactions)
+                                        if interactions else [])
+
+    def prepare_for_new(self, values: list[dict]) -> Callable[[list[int]], None]:
+        """For customers not written yet: cursors now (the engine's thread), the INSERTs in
+        the returned function, given the new customers' ids (on the writer's thread)."""
+        if not any(v.get("note") or v.get("interaction") for v in values):
+            return lambda ids: None
+        cursors = (self.notes.cursor() if self.notes else None,
+                   self.interactions.cursor() if self.interactions else None)
+
+        def add(ids: list[int]) -> None:
+            notes, interactions = self._rows(list(zip(ids, values, strict=True)))
+            if notes:
+                self.note_ids.extend(self.notes.run(cursors[0], self.notes.statements(
+                    len(notes), _columns(notes))))
+            if interactions:
+                self.interaction_ids.extend(self.interactions.run(
+                    cursors[1], self.interactions.statements(len(interactions),
+                                                             _columns(interactions))))
+        return add
+
+
+def _columns(rows: list[dict]) -> dict[str, list]:
+    return {key: [row[key] for row in rows] for key in rows[0]}
 
 
 # ---------------------------------------------------------------- customer references
@@ -657,12 +749,11 @@ class CustomerRefs:
             named = next((t for t in self.LOOKUPS if columns.get(t) and columns[t][i]), "")
             value = columns[named][i] if named else ""
             if pk is None:
-                batch.fail(i, mapped.get(named, ""), _("No customer with %(value)s.")
-                           % {"value": value})
+                batch.fail(i, mapped.get(named, ""), RowProblem("no_customer_with", value=str(value)))
             else:
                 resolved.pop(i)
-                batch.fail(i, mapped.get(named, ""), _("The customer %(value)s is not visible to you.")
-                           % {"value": value})
+                batch.fail(i, mapped.get(named, ""),
+                           RowProblem("customer_not_visible", value=str(value)))
         return resolved
 
 
@@ -823,7 +914,7 @@ class ProductWriter(Writer):
             return
         if not engine.actor.can(Capability.CATALOGUE_CHANGE):
             for row in rows:
-                engine.fail_row(row, "", _("Only managers can change the product catalogue."))
+                engine.fail_row(row, "", RowProblem("catalogue_forbidden"))
             return
         skus = [r.values["sku"] for r in rows]
         existing = {p.sku: p for p in Product.objects.filter(sku__in=skus)}
@@ -871,7 +962,7 @@ class InteractionWriter(Writer):
             return
         if not engine.actor.can(Capability.CUSTOMERS_CHANGE):
             for row in rows:
-                engine.fail_row(row, "", _("Your role cannot change records."))
+                engine.fail_row(row, "", RowProblem("role_cannot_change"))
             return
         customers = self.refs.resolve(rows)
         now = timezone.now()

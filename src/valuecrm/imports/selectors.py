@@ -6,12 +6,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from django.db.models import Q, QuerySet
+from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from valuecrm.accounts.capabilities import Capability
 from valuecrm.accounts.roles import Scope
 from valuecrm.common.errors import NotFound
-from valuecrm.imports.models import ImportRowError, ImportRun, ImportStatus, MappingPreset
+from valuecrm.imports.models import (
+    ImportKind,
+    ImportRowError,
+    ImportRun,
+    ImportStatus,
+    MappingPreset,
+)
 from valuecrm.imports.progress import progress_read
 from valuecrm.imports.readers import FileInfo, read_rows
 from valuecrm.imports.validate import RowCleaner
@@ -57,14 +65,36 @@ def import_file_kept(run: ImportRun) -> bool:
     return run.file_removed_at is None and bool(run.file_path) and Path(run.file_path).is_file()
 
 
+def import_customers_url(run: ImportRun) -> str:
+    """The customer list filtered to the customers this run created or changed (the
+    `import_run` filter, see imports.customer_filter), or "" when there are none to show."""
+    if run.kind == ImportKind.PRODUCTS or run.dry_run or run.status != ImportStatus.SUCCEEDED:
+        return ""
+    if not (run.created_count or run.updated_count or run.created_ids):
+        return ""
+    return f"{reverse('customer-list')}?import_run={run.pk}"
+
+
 def import_errors(run: ImportRun, limit: int | None = None) -> QuerySet[ImportRowError]:
     errors = run.row_errors.all()
     return errors[:limit] if limit else errors
 
 
-def error_csv_lines(run: ImportRun) -> Iterator[str]:
+def error_csv_lines(run: ImportRun, language: str | None = None) -> Iterator[str]:
     """The failed rows with their original values and an error column, as CSV lines
-    (UTF-8 with BOM so spreadsheet programs read Chinese correctly). Fix and re-import."""
+    (UTF-8 with BOM so spreadsheet programs read Chinese correctly). Fix and re-import.
+    The reasons are in `language` (the requester's; the response streams after the
+    request's translation may have moved on), else the active one."""
+    # Read now, not when the first line is asked for: that is after the view returned.
+    language = language or translation.get_language()
+
+    def lines() -> Iterator[str]:
+        with translation.override(language):
+            yield from _error_csv_lines(run)
+    return lines()
+
+
+def _error_csv_lines(run: ImportRun) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 
@@ -83,7 +113,7 @@ def error_csv_lines(run: ImportRun) -> Iterator[str]:
             yield flush()
             reasons = []
         current, values = error.row_number, error.values
-        reasons.append(f"{error.column}: {error.reason}" if error.column else error.reason)
+        reasons.append(f"{error.column}: {error.message}" if error.column else error.message)
     if current is not None:
         writer.writerow([current, *_padded(values, run.headers), "; ".join(reasons)])
         yield flush()

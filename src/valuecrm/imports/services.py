@@ -18,9 +18,9 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from valuecrm.accounts.capabilities import Capability, has_capability, require
-from valuecrm.common import events
+from valuecrm.common import events, history
 from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from valuecrm.customers.models import ContactPoint, Customer, Interaction
+from valuecrm.customers.models import ContactPoint, Customer, Interaction, Note
 from valuecrm.imports.mapping import check_mapping, suggest_mapping
 from valuecrm.imports.models import (
     ImportChange,
@@ -33,6 +33,7 @@ from valuecrm.imports.models import (
 )
 from valuecrm.imports.progress import progress_clear, progress_path
 from valuecrm.imports.readers import sniff
+from valuecrm.imports.row_errors import coded, render_run
 from valuecrm.imports.runner import DUPLICATE_ACTIONS, KEYS, Engine, Outcome
 from valuecrm.sales.models import Order, Product
 
@@ -199,8 +200,8 @@ def import_analyse_start(*, actor, run: ImportRun) -> ImportRun:
     _require_own(actor, run)
     run = import_configure(actor=actor, run=run)  # a usable mapping; locks the draft
     run.status = ImportStatus.ANALYSING
-    run.detail = ""
-    run.save(update_fields=["status", "detail", "updated_at"])
+    run.detail, run.detail_code, run.detail_params = "", "", {}
+    run.save(update_fields=["status", "detail", "detail_code", "detail_params", "updated_at"])
     progress_clear(run.pk)  # an earlier check's counts must not show as this one's
     from valuecrm.imports.tasks import import_analyse_task
 
@@ -263,7 +264,7 @@ def _analysis_end(run: ImportRun, outcome, detail: str, *,
         _store_outcome(run, outcome or Outcome())
         run.status = ImportStatus.DRAFT
         run.dry_run = False
-        run.detail = detail
+        run.detail, run.detail_code, run.detail_params = detail, "", {}
         run.save()
     progress_clear(run.pk)
     return True
@@ -329,9 +330,21 @@ def _store_outcome(run: ImportRun, outcome) -> None:
     run.created_ids = outcome.created_ids
     ImportRowError.objects.filter(run=run).delete()
     ImportRowError.objects.bulk_create(
-        [ImportRowError(run=run, row_number=number, column=column[:255], reason=reason,
-                        values=[_cell(v) for v in raw])
+        [_row_error(run, number, column, reason, raw)
          for number, column, reason, raw in outcome.errors], batch_size=2000)
+
+
+def _row_error(run: ImportRun, number: int, column: str, reason, raw) -> ImportRowError:
+    code, params, text = coded(reason)
+    return ImportRowError(run=run, row_number=number, column=column[:255], reason=text,
+                          code=code, params=params, values=[_cell(v) for v in raw])
+
+
+def _set_detail(run: ImportRun, code: str = "", text: str = "", **params) -> None:
+    """The run's outcome: as a code (rendered for each reader) or as plain text."""
+    run.detail_code = code
+    run.detail_params = params
+    run.detail = render_run(code, params, text) if code else text
 
 
 def _cell(value):
@@ -358,25 +371,26 @@ def _execute(run_id: int) -> ImportRun:
         outcome = Engine(run, run.created_by).execute()
     except ValidationFailed as exc:
         run.status = ImportStatus.FAILED
-        run.detail = exc.detail
+        _set_detail(run, text=exc.detail)
     except Exception:
         # Leave a readable state behind rather than a run stuck in "running".
         logger.exception("import %s failed", run.pk)
         run.status = ImportStatus.FAILED
-        run.detail = _("The import stopped on an unexpected error; nothing was written.")
+        _set_detail(run, text=_("The import stopped on an unexpected error; nothing was written."))
     else:
         _store_outcome(run, outcome)
         if run.dry_run:
             run.status = ImportStatus.SUCCEEDED
-            run.detail = _("Dry run: nothing was written.")
+            _set_detail(run, "dry_run")
         elif outcome.committed:
             run.status = ImportStatus.SUCCEEDED
-            run.detail = (_("%(n)d rows had errors and were not imported.") % {"n": outcome.failed}
-                          if outcome.failed else "")
+            if outcome.failed:
+                _set_detail(run, "rows_not_imported", n=outcome.failed)
+            else:
+                _set_detail(run)
         else:
             run.status = ImportStatus.FAILED
-            run.detail = _("Nothing was imported: %(n)d rows have errors. Fix them and import "
-                           "the file again, or import the valid rows only.") % {"n": outcome.failed}
+            _set_detail(run, "nothing_imported", n=outcome.failed)
     run.finished_at = timezone.now()
     run.save()
     _announce(run)
@@ -415,20 +429,62 @@ def import_run_now(*, actor, run: ImportRun, dry_run: bool = False,
     try:
         outcome = Engine(run, actor, on_progress=on_progress).execute()
     except ValidationFailed as exc:
-        run.status, run.detail = ImportStatus.FAILED, exc.detail
+        run.status = ImportStatus.FAILED
+        _set_detail(run, text=exc.detail)
     else:
         _store_outcome(run, outcome)
         run.status = ImportStatus.SUCCEEDED if (outcome.committed or dry_run) else ImportStatus.FAILED
         if run.status == ImportStatus.FAILED:
-            run.detail = _("Nothing was imported: %(n)d rows have errors. Fix them and import "
-                           "the file again, or import the valid rows only.") % {"n": outcome.failed}
+            _set_detail(run, "nothing_imported", n=outcome.failed)
         elif dry_run:
-            run.detail = _("Dry run: nothing was written.")
+            _set_detail(run, "dry_run")
+        elif outcome.failed:
+            _set_detail(run, "rows_not_imported", n=outcome.failed)
     run.finished_at = timezone.now()
     run.save()
     _announce(run)
     progress_clear(run.pk)
     return run
+
+
+# ---------------------------------------------------------------- the valid rows of a failed run
+
+def retry_possible(run: ImportRun) -> bool:
+    """Whether "import the valid rows" applies: an all-or-nothing run that wrote nothing
+    because some rows failed, whose file is still stored."""
+    return (run.status == ImportStatus.FAILED and not run.dry_run and run.failed_count > 0
+            and run.mode == ImportMode.ALL_OR_NOTHING and run.file_removed_at is None
+            and bool(run.file_path) and Path(run.file_path).is_file())
+
+
+@transaction.atomic
+def import_retry_valid_rows(*, actor, run: ImportRun) -> ImportRun:
+    """Import the valid rows of a failed all-or-nothing run: a new run over the same
+    stored file, with the same mapping and duplicate decisions, in partial mode, linked
+    to the failed one (`retry_of`) and queued for the worker. The failed run keeps its
+    row errors (and so its error file). Asking twice gives the run made the first time,
+    unless that one failed too."""
+    _require_own(actor, run)
+    _require_importer(actor, run.kind)
+    run = ImportRun.objects.select_for_update().get(pk=run.pk)
+    earlier = run.retries.exclude(status=ImportStatus.FAILED).order_by("-id").first()
+    if earlier is not None:
+        return earlier
+    if not retry_possible(run):
+        if run.status == ImportStatus.FAILED and run.failed_count and (
+            run.file_removed_at is not None or not Path(run.file_path).is_file()
+        ):
+            raise Conflict(_("The uploaded file is no longer stored. Upload it again."))
+        raise Conflict(_("Only an all-or-nothing import that failed on row errors can import "
+                         "its valid rows."))
+    retry = ImportRun.objects.create(
+        kind=run.kind, created_by=actor, file_path=run.file_path,
+        original_name=run.original_name, file_format=run.file_format, encoding=run.encoding,
+        delimiter=run.delimiter, header_row=run.header_row, headers=run.headers,
+        mapping=run.mapping, options={**run.options, "mode": ImportMode.PARTIAL},
+        retry_of=run,
+    )
+    return import_start(actor=actor, run=retry)
 
 
 # ---------------------------------------------------------------- undo
@@ -466,6 +522,8 @@ def import_undo(*, actor, run: ImportRun) -> ImportRun:
         Order.objects.filter(pk__gte=lo, pk__lte=hi).delete()
     for lo, hi in _id_filter(created.get("interactions")):
         Interaction.objects.filter(pk__gte=lo, pk__lte=hi).delete()
+    for lo, hi in _id_filter(created.get("notes")):
+        Note.objects.filter(pk__gte=lo, pk__lte=hi).delete()
     for lo, hi in _id_filter(created.get("contact_points")):
         ContactPoint.objects.filter(pk__gte=lo, pk__lte=hi).delete()
     for lo, hi in customer_ranges:
@@ -473,6 +531,7 @@ def import_undo(*, actor, run: ImportRun) -> ImportRun:
             Customer.objects.filter(pk__gte=start, pk__lte=min(hi, start + 4999)).delete()
     for lo, hi in _id_filter(created.get("products")):
         Product.objects.filter(pk__gte=lo, pk__lte=hi).delete()
+    restored: set[int] = set()
     for change in ImportChange.objects.filter(run=run).order_by("-id"):
         before = dict(change.before)
         if change.model == "product":
@@ -494,6 +553,11 @@ def import_undo(*, actor, run: ImportRun) -> ImportRun:
                                             value=before[kind]).update(is_primary=True)
         if before:
             Customer.objects.filter(pk=change.object_id).update(updated_at=timezone.now(), **before)
+            restored.add(change.object_id)
+    # The restores went through QuerySet.update(); put them on the records' history.
+    surviving = set(Customer.objects.filter(pk__in=restored).values_list("pk", flat=True))
+    history.record_bulk_changes(Customer, {pk: {} for pk in surviving}, actor=actor,
+                                reason=f"import-undo:{run.pk}")
     run.status = ImportStatus.UNDONE
     run.undone_at = timezone.now()
     run.save(update_fields=["status", "undone_at", "updated_at"])
@@ -520,7 +584,7 @@ def imports_clean_up(*, now: datetime | None = None) -> dict[str, int]:
         deleted, _rows = ImportRun.objects.filter(
             pk=run.pk, status=ImportStatus.DRAFT, updated_at__lt=draft_cutoff).delete()
         if deleted:
-            _upload_remove(run.file_path)
+            _upload_release(run)
             progress_clear(run.pk)
             done["drafts"] += 1
 
@@ -529,7 +593,7 @@ def imports_clean_up(*, now: datetime | None = None) -> dict[str, int]:
                 .alias(ended=Coalesce("finished_at", "created_at"))
                 .filter(ended__lt=now - timedelta(days=days)))
     for run in finished.only("pk", "file_path"):
-        _upload_remove(run.file_path)
+        _upload_release(run)
         ImportRun.objects.filter(pk=run.pk).update(file_removed_at=now, updated_at=now)
         done["files"] += 1
 
@@ -542,6 +606,15 @@ def imports_clean_up(*, now: datetime | None = None) -> dict[str, int]:
             path.unlink(missing_ok=True)
             done["orphan_files"] += 1
     return done
+
+
+def _upload_release(run: ImportRun) -> bool:
+    """Delete a run's stored upload unless another run still keeps the same file (a run
+    importing the valid rows of a failed one reads the failed run's upload)."""
+    if ImportRun.objects.filter(file_path=run.file_path, file_removed_at__isnull=True) \
+            .exclude(pk=run.pk).exists():
+        return False
+    return _upload_remove(run.file_path)
 
 
 def _upload_remove(file_path: str) -> bool:

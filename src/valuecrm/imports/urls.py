@@ -14,4 +14,5 @@ urlpatterns = [
     path("imports/<int:pk>/progress/", views.import_progress, name="import-progress"),
     path("imports/<int:pk>/errors.csv", views.import_errors_csv, name="import-errors"),
     path("imports/<int:pk>/undo/", views.import_undo, name="import-undo"),
+    path("imports/<int:pk>/valid-rows/", views.import_retry, name="import-retry"),
 ]

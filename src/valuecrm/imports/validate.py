@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from valuecrm.customers.custom_fields import clean_value
 from valuecrm.customers.models import (
@@ -29,6 +28,7 @@ from valuecrm.imports import normalize_values as nv
 from valuecrm.imports.mapping import CUSTOM_FIELD_PREFIX
 from valuecrm.imports.models import ImportKind
 from valuecrm.imports.readers import Row
+from valuecrm.imports.row_errors import RowProblem
 from valuecrm.sales.models import OrderChannel, OrderStatus
 
 TAG_MAX_LENGTH = 50
@@ -122,9 +122,9 @@ class RowCleaner:
         def handle(value):
             text = nv.clean_text(value)
             if len(text) > max_length:
-                raise ValueError(_("Enter at most %(n)d characters.") % {"n": max_length})
+                raise RowProblem("too_long", n=max_length)
             if "\x00" in text:
-                raise ValueError(_("Null characters are not allowed."))
+                raise RowProblem("null_character")
             return text
         handle.max_length = max_length
         return handle
@@ -146,7 +146,7 @@ class RowCleaner:
             return settings.VALUECRM_CURRENCY
         code = CURRENCY_WORDS.get(text.lower(), text.upper())
         if len(code) != 3 or not code.isascii() or not code.isalpha():
-            raise ValueError(_("Enter a three-letter currency code such as CNY."))
+            raise RowProblem("currency")
         return code
 
     def _custom(self, definition) -> Callable:
@@ -180,6 +180,9 @@ class RowCleaner:
                 "tags": self._tags, "external_id": self._text(100),
                 "consent_email": nv.parse_bool, "consent_sms": nv.parse_bool,
                 "consent_phone": nv.parse_bool, "consent_wechat": nv.parse_bool,
+                "note": self._text(20000), "interaction": self._text(20000),
+                "interaction_kind": self._choice(InteractionKind, INTERACTION_WORDS),
+                "interaction_at": self._moment,
             }
         refs = {"customer_external_id": self._text(100), "customer_email": nv.email_address,
                 "customer_phone": phone}
@@ -208,7 +211,7 @@ class RowCleaner:
         sure to agree with `handle`, memoised `handle` for pure value-lists."""
         if target in ("birthday",):
             return fastpath.column(handle, fastpath.date, memo=True)
-        if target in ("placed_at", "occurred_at", "acquired_at"):
+        if target in ("placed_at", "occurred_at", "acquired_at", "interaction_at"):
             return fastpath.column(handle, fastpath.moment(timezone.get_default_timezone()),
                                    memo=True)
         if target in ("email", "customer_email"):
@@ -228,8 +231,7 @@ class RowCleaner:
         tags = nv.split_tags(value)
         for tag in tags:
             if len(tag) > TAG_MAX_LENGTH:
-                raise ValueError(_("Tag names must be at most %(n)d characters.")
-                                 % {"n": TAG_MAX_LENGTH})
+                raise RowProblem("tag_too_long", n=TAG_MAX_LENGTH)
         return tags
 
     # ------------------------------------------------------------ rows
@@ -244,12 +246,12 @@ class RowCleaner:
             cell = raw[index] if index < len(raw) else None
             if cell is None or (isinstance(cell, str) and not cell.strip()):
                 if target in self.required:
-                    row.errors.append((header, _("This field is required.")))
+                    row.errors.append((header, RowProblem("required")))
                 continue
             try:
                 value = handle(cell)
             except ValueError as exc:
-                row.errors.append((header, str(exc)))
+                row.errors.append((header, exc if isinstance(exc, RowProblem) else str(exc)))
                 continue
             if target.startswith(CUSTOM_FIELD_PREFIX):
                 if value is not None:
@@ -257,14 +259,14 @@ class RowCleaner:
             else:
                 values[target] = value
         for target in self.unmapped_required:
-            row.errors.append(("", _("No column is mapped to “%(field)s”.") % {"field": target}))
+            row.errors.append(("", RowProblem("column_unmapped", field=target)))
         if self.kind in (ImportKind.ORDERS, ImportKind.INTERACTIONS) and not row.errors and not (
             values.get("customer_external_id") or values.get("customer_email")
             or values.get("customer_phone")
         ):
             columns = [self.mapped[t] for t in ("customer_external_id", "customer_email",
                                                 "customer_phone") if t in self.mapped]
-            row.errors.append((" / ".join(columns), _("Give the customer's id, email or phone.")))
+            row.errors.append((" / ".join(columns), RowProblem("customer_ref_missing")))
         return row
 
     def clean_batch(self, rows: list) -> list[CleanRow]:
@@ -289,7 +291,7 @@ class RowCleaner:
                       else None)
         errors: dict[int, list[tuple[str, str]]] = {}
         columns: dict[str, list] = {}
-        required_message = _("This field is required.")
+        required_message = RowProblem("required")
         empty, failed = fastpath.EMPTY, fastpath.Failed
         for index, header, target, run in self.batch_columns:
             cells = (transposed[index] if transposed is not None
@@ -315,9 +317,9 @@ class RowCleaner:
         if self.unmapped_required or needs_ref:
             ref_columns = [columns[t] for t in refs]
             ref_message = (" / ".join(self.mapped[t] for t in refs),
-                           _("Give the customer's id, email or phone."))
+                           RowProblem("customer_ref_missing"))
             for target in self.unmapped_required:
-                message = ("", _("No column is mapped to “%(field)s”.") % {"field": target})
+                message = ("", RowProblem("column_unmapped", field=target))
                 for position in range(len(good)):
                     errors.setdefault(position, []).append(message)
             if needs_ref:

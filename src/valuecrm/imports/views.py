@@ -252,8 +252,12 @@ def import_detail(request, pk):
 
 def _result_context(run) -> dict:
     undoable = services.undoable_run()
+    retries = list(run.retries.order_by("id")) if not run.is_active else []
     return {"run": run, "progress": selectors.import_progress(run),
-            "can_undo": undoable is not None and undoable.pk == run.pk}
+            "can_undo": undoable is not None and undoable.pk == run.pk,
+            "can_retry": not retries and services.retry_possible(run),
+            "retries": retries, "valid_rows": max(0, run.total_rows - run.failed_count),
+            "customers_url": selectors.import_customers_url(run)}
 
 
 @login_required
@@ -271,6 +275,19 @@ def import_errors_csv(request, pk):
                                      content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="import-{run.pk}-errors.csv"'
     return response
+
+
+@login_required
+@require_POST
+def import_retry(request, pk):
+    """"Import the valid rows" of a failed all-or-nothing run: one click, a new linked run."""
+    run = _run_or_404(request, pk)
+    try:
+        retry = services.import_retry_valid_rows(actor=request.user, run=run)
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+        return redirect("import-detail", pk=run.pk)
+    return redirect("import-detail", pk=retry.pk)
 
 
 @login_required

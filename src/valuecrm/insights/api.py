@@ -1,6 +1,5 @@
 """API v1: customer value, value history, KPIs and scoring runs (thin: selectors/services do the work)."""
 
-from datetime import date
 
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -8,7 +7,7 @@ from ninja import Path, Query, Router
 
 from valuecrm.accounts.capabilities import Capability, require
 from valuecrm.common.errors import NotFound
-from valuecrm.customers.schemas import MAX_ID, ProblemOut
+from valuecrm.common.schemas import MAX_ID, Day, ProblemOut
 from valuecrm.insights import selectors
 from valuecrm.insights.schemas import KpiOut, ScoreRunIn, ScoreRunOut, ValueHistoryOut, ValueOut
 from valuecrm.insights.services import ensure_not_running, score_run_create
@@ -49,7 +48,7 @@ def customer_value_history(request, customer_id: int = PathId, limit: int = Quer
 
 
 @router.get("/kpis", response={200: KpiOut, **READ_ERRORS})
-def customer_kpis(request, start: date | None = None, end: date | None = None):
+def customer_kpis(request, start: Day | None = None, end: Day | None = None):
     """Customer KPIs for [start, end] (default: the last 30 days) and the period before it."""
     return kpis(request.user, start, end)
 

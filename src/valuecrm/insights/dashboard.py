@@ -89,10 +89,11 @@ KPI_SPECS = (
             help=gettext_lazy("Customers with 2+ orders ÷ customers with 1+ order.")),
     KpiSpec("arpu", gettext_lazy("ARPU"), "money",
             help=gettext_lazy("Revenue in the period ÷ customers who bought in it.")),
-    KpiSpec("average_lifetime_days", gettext_lazy("Average lifetime"), "days",
-            help=gettext_lazy("1 ÷ churn rate, in days.")),
-    KpiSpec("clv", gettext_lazy("CLV = ARPU × lifetime"), "money",
-            help=gettext_lazy("The simple CLV the business quotes.")),
+    KpiSpec("average_lifetime_days", gettext_lazy("Average lifetime (capped at 12 months)"), "days",
+            help=gettext_lazy("1 ÷ churn rate, in days, never more than the 12-month horizon of the model CLV.")),
+    KpiSpec("clv", gettext_lazy("Seed formula: CLV = ARPU × lifetime"), "money",
+            help=gettext_lazy("The simple CLV the business quotes, over at most 12 months. The model CLV "
+                              "(customer equity) is per customer, from their own purchase history.")),
 )
 
 
@@ -161,7 +162,8 @@ def chart_payloads(data: dict, tiers: list[dict]) -> dict:
             "x_name": _("Frequency score (F)"), "y_name": _("Recency score (R)"), "series_name": _("Customers"),
             "cells": [{"r": c["r"], "f": c["f"], "count": c["count"], "clv": c["clv"],
                        "segment": segment_labels[_segment_at(c["r"], c["f"])],
-                       "url": customer_list_url(segment=_segment_at(c["r"], c["f"]))}
+                       # The cell, not its whole segment: the list shows exactly the count drawn.
+                       "url": customer_list_url(r_score=c["r"], f_score=c["f"])}
                       for c in data["rfm_heatmap"]],
         },
         "cohorts": {

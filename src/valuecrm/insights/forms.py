@@ -17,10 +17,10 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 from valuecrm.common.errors import ValidationFailed
 from valuecrm.insights import selectors
 from valuecrm.insights.models import (
+    RANKED_TIERS,
     LifecycleRules,
     PlaybookEntry,
     Stage,
-    Tier,
     TierPolicy,
     WarningPolicy,
 )
@@ -185,7 +185,7 @@ SETTINGS_SECTIONS = {section.key: section for section in (
 
 def _tier_choices() -> list[tuple[str, str]]:
     names = selectors.tier_names()
-    return [(tier, tier if names[tier] == tier else f"{tier} · {names[tier]}") for tier in Tier.values]
+    return [(tier, tier if names[tier] == tier else f"{tier} · {names[tier]}") for tier in RANKED_TIERS]
 
 
 class ServiceErrorsForm(forms.Form):
@@ -242,7 +242,7 @@ class PolicyForm(ServiceErrorsForm):
     def to_service_data(self) -> dict:
         data = dict(self.cleaned_data)
         if "tiers" in data:
-            data["tiers"] = "".join(tier for tier in Tier.values if tier in data["tiers"])
+            data["tiers"] = "".join(tier for tier in RANKED_TIERS if tier in data["tiers"])
         return data
 
 

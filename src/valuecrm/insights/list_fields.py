@@ -13,6 +13,7 @@ import datetime as dt
 from decimal import Decimal
 from urllib.parse import urlencode
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.dateparse import parse_date
@@ -62,6 +63,9 @@ VALUE_SORT_CHOICES = (
     ("-churn_risk", gettext_lazy("Churn risk (highest)")),
 )
 DESCENDING_FIRST = {"clv", "value_at_risk", "churn_risk"}
+# Shown by default: the value presets ("high value at risk") are defined by these numbers,
+# so a list that hides them cannot show why a customer is in the view.
+DEFAULT_VALUE_COLUMNS = {"clv", "churn_risk", "tier", "stage"}
 
 
 # ----------------------------------------------------------------------------- filters
@@ -114,6 +118,10 @@ def value_filter_specs() -> list[FilterSpec]:
               lambda user: stage_choices),
         _spec("segment", gettext_lazy("RFM segment"), "select", _choices_display(segment_choices),
               lambda user: segment_choices),
+        _spec("r_score", gettext_lazy("RFM recency score (R)"), "select", str,
+              lambda user: [(str(i), str(i)) for i in range(5, 0, -1)]),
+        _spec("f_score", gettext_lazy("RFM frequency score (F)"), "select", str,
+              lambda user: [(str(i), str(i)) for i in range(5, 0, -1)]),
         _spec("clv_min", gettext_lazy("CLV at least"), "number"),
         _spec("clv_max", gettext_lazy("CLV at most"), "number"),
         _spec("p_alive_min", gettext_lazy("P(alive) at least (0–1)"), "number"),
@@ -168,3 +176,26 @@ VALUE_CELLS = {
     "stage": ("text-nowrap", lambda v: v.get_stage_display() if v is not None else _DASH),
     "segment": ("text-nowrap", lambda v: v.get_segment_display() if v is not None and v.segment else _DASH),
 }
+
+
+def _value(customer):
+    try:
+        return customer.value  # select_related: no query, None-like when never scored
+    except ObjectDoesNotExist:
+        return None
+
+
+def register() -> None:
+    """Put customer value into the customer list (called from InsightsConfig.ready)."""
+    from valuecrm.customers.extensions import ListColumn, SortChoice, registry
+
+    for key, label, fields, text, sort in VALUE_COLUMN_SPECS:
+        css, inner = VALUE_CELLS[key]
+        registry.add_column(ListColumn(
+            key, label, fields, text, sort=sort, default=key in DEFAULT_VALUE_COLUMNS,
+            descending_first=key in DESCENDING_FIRST,
+            cell=(css, lambda customer, inner=inner: inner(_value(customer)))))
+    registry.add_filters(value_filter_specs)
+    for key, label in VALUE_SORT_CHOICES:
+        registry.add_sort_choice(SortChoice(key, label))
+    registry.add_preset_links(preset_links)

@@ -32,6 +32,13 @@ class Tier(models.TextChoices):
     A = "A", "A"
     B = "B", "B"
     C = "C", "C"
+    # Too little history to rank by predicted CLV (one order, or a first order less than
+    # one usual interval ago): the model's number would be the population prior.
+    N = "N", _("N — new, not yet tiered")
+
+
+# The tiers that come from ranking by CLV (policies, warnings and the playbook use these).
+RANKED_TIERS = (Tier.A.value, Tier.B.value, Tier.C.value)
 
 
 class Segment(models.TextChoices):
@@ -113,6 +120,8 @@ class ScoreRun(models.Model):
     tracking = models.JSONField(_("tracking"), default=dict, blank=True)
     # {"method": "classifier"|"p_alive", "metrics": {...}, "calibration": [...]}
     churn_metrics = models.JSONField(_("churn metrics"), default=dict, blank=True)
+    # {"pairs": [{"code", "disagree", "explained", "unexplained", "rules": {rule: n}}], "total": {...}}
+    consistency = models.JSONField(_("signal consistency"), default=dict, blank=True)
 
     data_start = models.DateField(_("first order"), null=True, blank=True)
     data_end = models.DateField(_("last order"), null=True, blank=True)
@@ -142,6 +151,11 @@ class ScoreFields(models.Model):
 
     as_of = models.DateField(_("as of"))
     clv = MoneyField(_("predicted CLV (12 months)"))
+    # Tier N only: the 10-90 % range of 12-month value among customers who were at the
+    # same point (engine.cohorts.first_repeat_quantiles); NULL when not shown as a range.
+    clv_low = MoneyField(_("CLV range from"), null=True, blank=True, default=None)
+    clv_high = MoneyField(_("CLV range to"), null=True, blank=True, default=None)
+    clv_range_basis = models.JSONField(_("CLV range basis"), default=dict, blank=True)
     historical_revenue = MoneyField(_("historical revenue"))
     historical_margin = MoneyField(_("historical margin"))
     n_orders = models.PositiveIntegerField(_("orders"), default=0)
@@ -294,6 +308,9 @@ class LifecycleRules(SingletonPolicy):
     at_risk_gap_factor = models.FloatField(_("at risk: gap > × own interval"), default=2.0)
     at_risk_p_alive = models.FloatField(_("at risk: P(alive) below"), default=0.5)
     at_risk_spend_drop = models.FloatField(_("at risk: spend down more than (share)"), default=0.5)
+    # A signal above only makes a customer "at risk" when the churn model agrees; otherwise
+    # they are "slowing down" in their active stage (docs/metrics.md, "One story").
+    at_risk_min_churn_risk = models.FloatField(_("at risk: churn risk at least"), default=0.5)
     churned_p_alive = models.FloatField(_("churned: P(alive) below"), default=0.1)
     churned_gap_factor = models.FloatField(_("churned: gap > × own interval"), default=4.0)
     churned_min_gap_days = models.PositiveIntegerField(_("churned: gap at least (days)"), default=365)
@@ -305,7 +322,8 @@ class LifecycleRules(SingletonPolicy):
         verbose_name_plural = _("lifecycle rules")
 
     def clean(self):
-        check_ranges(self, shares=("at_risk_p_alive", "at_risk_spend_drop", "churned_p_alive"),
+        check_ranges(self, shares=("at_risk_p_alive", "at_risk_spend_drop", "churned_p_alive",
+                                   "at_risk_min_churn_risk"),
                      positives=("at_risk_gap_factor", "churned_gap_factor"))
 
 

@@ -48,8 +48,11 @@ def param_rows(model: str, params: list[dict]) -> list[dict]:
         # log-scale Wald interval mapped back (same rule as the engine's summary()).
         ci = None
         if se is not None and p["value"] > 0:
-            spread = math.exp(1.959964 * se / p["value"])
-            ci = (p["value"] / spread, p["value"] * spread)
+            try:
+                spread = math.exp(1.959964 * se / p["value"])
+                ci = (p["value"] / spread, p["value"] * spread)
+            except OverflowError:  # an unidentified parameter: no finite interval to show
+                ci = None
         rows.append({**p, "meaning": param_meaning(model, p["name"]), "ci": ci})
     return rows
 

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from ninja import Schema
 
+from valuecrm.common.schemas import Day
+
 
 class RfmOut(Schema):
     r: int
@@ -63,7 +65,7 @@ class ValueHistoryOut(Schema):
 
 
 class ScoreRunIn(Schema):
-    as_of: date | None = None
+    as_of: Day | None = None
     unit: Literal["D", "W"] = "D"
     model_choice: Literal["auto", "bgnbd", "paretonbd"] = "auto"
 

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy
 from valuecrm.common.errors import NotFound, ValidationFailed
 from valuecrm.customers.visibility import visible_customers
 from valuecrm.insights.models import (
+    RANKED_TIERS,
     AlertKind,
     CustomerScore,
     CustomerValue,
@@ -55,6 +56,8 @@ def value_summary(value: CustomerValue | None) -> dict | None:
     return {
         "as_of": value.as_of,
         "clv": value.clv,
+        "clv_range": ({"low": value.clv_low, "high": value.clv_high, **(value.clv_range_basis or {})}
+                      if value.clv_low is not None and value.clv_high is not None else None),
         "historical_revenue": value.historical_revenue,
         "historical_margin": value.historical_margin,
         "n_orders": value.n_orders,
@@ -74,12 +77,47 @@ def value_summary(value: CustomerValue | None) -> dict | None:
         "stage_since": value.stage_since,
         "is_value_customer": value.is_value_customer,
         "value_reasons": [{"code": c, "label": ValueReason(c).label} for c in value.value_reasons],
+        "story": value_story(value),
         "next_best_action": {
             "code": value.next_best_action,
             "text": action_text(entry) if entry and entry.action_code == value.next_best_action else "",
             "reason": reason_text(value.nba_reason),
         },
     }
+
+
+def value_story(value: CustomerValue) -> str:
+    """One sentence on how stage, churn risk, tier, RFM and the value-customer flag fit together."""
+    if value.stage == Stage.PROSPECT:
+        return _("No paid order yet: stage, risk and tier start with the first order.")
+    risk = round(100 * (value.churn_risk or 0))
+    segment = Segment(value.segment).label if value.segment else _("not scored")
+    flag = _(" a value customer by their history,") if value.is_value_customer else ""
+    reason = value.nba_reason or {}
+    if value.tier == Tier.N:
+        return _("Too early to tier (%(orders)s order(s)): the CLV is the range of customers at the same "
+                 "point, not a forecast for this person; churn risk %(risk)s%%, RFM %(segment)s.") % {
+            "orders": value.n_orders, "risk": risk, "segment": segment}
+    if reason.get("code") == "slowing_expected":
+        return _("Slowing down but not at risk: the gap is longer than usual, yet the churn model still "
+                 "expects a purchase (%(pct)s%%), so the stage stays %(stage)s;%(flag)s tier %(tier)s by "
+                 "predicted CLV, RFM %(segment)s.") % {
+            "pct": round(100 * reason["p_purchase"]), "stage": Stage(value.stage).label, "flag": flag,
+            "tier": value.tier, "segment": segment}
+    if value.stage == Stage.CHURNED:
+        return _("Churned: %(reason)s; RFM %(segment)s and the value-customer flag describe the past"
+                 "%(winback)s.") % {
+            "reason": reason_text(reason), "segment": segment,
+            "winback": _(" — a win-back candidate") if value.is_value_customer else ""}
+    if value.stage == Stage.AT_RISK:
+        return _("At risk and the churn model agrees (%(risk)s%% churn risk): %(reason)s;%(flag)s tier "
+                 "%(tier)s by predicted CLV, RFM %(segment)s.") % {
+            "risk": risk, "reason": reason_text(reason), "flag": flag, "tier": value.tier,
+            "segment": segment}
+    return _("%(stage)s and buying on their own rhythm (churn risk %(risk)s%%);%(flag)s tier %(tier)s by "
+             "predicted CLV, RFM %(segment)s compares their recency and frequency with all customers.") % {
+        "stage": Stage(value.stage).label, "risk": risk, "flag": flag, "tier": value.tier,
+        "segment": segment}
 
 
 def customer_value(user, customer_id: int, *, history_limit: int = 24) -> dict:
@@ -130,7 +168,8 @@ def tier_names() -> dict[str, str]:
     from valuecrm.insights.models import TierPolicy
 
     policy = TierPolicy.current()
-    return {Tier.A: policy.name_a, Tier.B: policy.name_b, Tier.C: policy.name_c}
+    return {Tier.A: policy.name_a, Tier.B: policy.name_b, Tier.C: policy.name_c,
+            Tier.N: str(Tier.N.label)}
 
 
 # ----------------------------------------------------------------------------- list filters
@@ -148,6 +187,7 @@ VALUE_SORTS = {
 VALUE_FILTER_KEYS = (
     "tier", "stage", "segment", "value_customer", "clv_min", "clv_max", "p_alive_min", "p_alive_max",
     "churn_risk_min", "churn_risk_max", "value_at_risk_min", "stage_since_after", "preset",
+    "r_score", "f_score",
 )
 
 
@@ -212,6 +252,13 @@ def apply_value_filters(queryset: QuerySet, params) -> QuerySet:
             errors[key] = [_("Unknown value(s): %(values)s.") % {"values": ", ".join(bad)}]
         elif wanted:
             q &= Q(**{f"{field}__in": wanted})
+    for key, field in (("r_score", "value__r_score"), ("f_score", "value__f_score")):
+        wanted = _many(params, key)
+        bad = [v for v in wanted if v not in ("1", "2", "3", "4", "5")]
+        if bad:
+            errors[key] = [_("Use scores from 1 to 5.")]
+        elif wanted:
+            q &= Q(**{f"{field}__in": [int(v) for v in wanted]})
     flag = params.get("value_customer")
     if flag not in (None, ""):
         if str(flag).lower() not in ("1", "0", "true", "false"):
@@ -267,7 +314,8 @@ PRESETS = {
     },
     "win_back_candidates": {
         "label": gettext_lazy("Win-back candidates"),
-        "filters": {"stage": "churned", "tier": "A,B"},
+        # Churned (the lifecycle stage, as the funnel counts it) and a value customer by history.
+        "filters": {"stage": "churned", "value_customer": "1"},
         "sort": "-clv",
     },
 }
@@ -326,12 +374,13 @@ def model_report(run: ScoreRun | None = None) -> dict | None:
                    "alerts": run.n_alerts, "stage_changes": run.n_stage_changes},
         "clv_basis": run.clv_basis,
         "customer_equity": run.customer_equity,
+        "consistency": run.consistency or {},
     }
 
 
 # ----------------------------------------------------------------------------- value settings
 # The playbook grid's tier columns: "" is the action for any tier (the fallback).
-PLAYBOOK_TIERS = ("", *Tier.values)
+PLAYBOOK_TIERS = ("", *RANKED_TIERS)
 
 
 def _playbook_cell(table: dict, stage: str, tier: str) -> dict:
@@ -366,3 +415,11 @@ def playbook_cell(stage: str, tier: str) -> dict:
     if stage not in Stage.values or tier not in PLAYBOOK_TIERS:
         raise NotFound(_("No such playbook cell."))
     return _playbook_cell(playbook_lookup(), stage, tier)
+
+
+def first_order_day() -> dt.date | None:
+    """The local date of the first revenue order: where the data a scoring run can use begins."""
+    from valuecrm.sales.models import Order
+
+    first = Order.objects.revenue().order_by("placed_at").values_list("placed_at", flat=True).first()
+    return timezone.localdate(first) if first is not None else None

@@ -30,8 +30,8 @@ from valuecrm.insights import report as report_data
 from valuecrm.insights import selectors
 from valuecrm.insights.forms import SETTINGS_SECTIONS, PlaybookCellForm, PolicyForm, SettingsSection
 from valuecrm.insights.models import (
+    RANKED_TIERS,
     ScoreRun,
-    Tier,
 )
 from valuecrm.insights.services import (
     can_change_policies,
@@ -177,7 +177,7 @@ def _tier_slug(tier: str) -> str:
 def _tier_from_slug(slug: str) -> str:
     if slug == "any":
         return ""
-    if slug in Tier.values:
+    if slug in RANKED_TIERS:
         return slug
     raise Http404
 

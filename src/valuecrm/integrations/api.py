@@ -11,8 +11,9 @@ from django.utils.translation import gettext as _
 from ninja import Field, Path, Query, Router, Schema, Status
 
 from valuecrm.common.errors import NotFound
+from valuecrm.common.schemas import MAX_ID, ProblemOut
 from valuecrm.customers.models import Customer
-from valuecrm.customers.schemas import MAX_ID, CustomerOut, ProblemOut
+from valuecrm.customers.schemas import CustomerOut
 from valuecrm.integrations import selectors, services
 from valuecrm.integrations.inbound import inbound_order, verify
 from valuecrm.integrations.merge import customer_merge, customer_merge_undo

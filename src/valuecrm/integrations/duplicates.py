@@ -1,49 +1,46 @@
 """Finding likely duplicates among the existing customers.
 
-Blocking keeps the scan near-linear: two customers are only compared when they
-share a normalised e-mail, a normalised phone (primary or any contact point), a
-name key (lower-case, no spaces or punctuation — a Chinese name stays whole) or
-the same company. Each compared pair is scored with rapidfuzz; exact contact-point
-matches dominate the score, the name and company similarity refine it.
+The evidence model (points per field, the name-frequency rule, the candidate gate
+and the default threshold) lives in ``duplicate_evidence``; this module loads the
+customers, decides which pairs to compare and stores the candidates.
 
-A block larger than MAX_BLOCK (a shared switchboard number, "info@…") says nothing
-about identity and would make the scan quadratic, so it is skipped and reported.
+Blocking keeps the scan near-linear: two customers of the same kind are only
+compared when they share a phone, an e-mail (exact or without dots/+tags), or
+their name together with the birthday, the city or the company. A bare name is
+not a blocking key: a name match alone can never make a candidate, and 王伟 alone
+would put hundreds of customers in one block.
+
+A block larger than MAX_BLOCK (a shared switchboard number, "info@…", 王伟 in
+上海 in a very large base) says nothing about identity and would make the scan
+quadratic, so it is skipped and reported.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from itertools import combinations
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
-from rapidfuzz import fuzz
+from django.utils.translation import gettext as _
 
 from valuecrm.customers.models import ContactPoint, ContactPointKind, Customer
-from valuecrm.imports.dedupe import name_key
+from valuecrm.integrations.duplicate_evidence import (
+    THRESHOLD,
+    PairScore,
+    Record,
+    _norm_city,
+    email_key,
+    name_form,
+    score_pair,
+)
 from valuecrm.integrations.models import CandidateStatus, DuplicateCandidate
 
 MAX_BLOCK = 50
-MIN_SCORE = 70  # pairs without a shared contact point need a close name to be kept
-SAME_COMPANY_NAME = 85  # name similarity that makes two contacts of one company a pair
 
-
-@dataclass
-class Record:
-    id: int
-    name: str
-    company: str
-    company_id: int | None
-    emails: set[str] = field(default_factory=set)
-    phones: set[str] = field(default_factory=set)
-
-
-@dataclass(frozen=True)
-class PairScore:
-    score: int
-    matched_on: list[str]
-    evidence: dict
+__all__ = ["MAX_BLOCK", "THRESHOLD", "ScanResult", "candidate_pairs", "duplicate_scan", "pair_rescore",
+           "reason_text", "load_records"]
 
 
 @dataclass
@@ -55,60 +52,16 @@ class ScanResult:
     skipped_blocks: int = 0
 
 
-def name_similarity(a: str, b: str) -> int:
-    """0–100, order-insensitive for Latin names ("Li Lei" = "Lei Li"), whole-string for CJK."""
-    a, b = (a or "").lower().strip(), (b or "").lower().strip()
-    if not a or not b:
-        return 0
-    if name_key(a) == name_key(b):
-        return 100
-    return int(round(fuzz.token_sort_ratio(a, b)))
-
-
-def score_pair(a: Record, b: Record) -> PairScore | None:
-    """The evidence that `a` and `b` are one customer, or None when it is too weak."""
-    emails = sorted(a.emails & b.emails)
-    phones = sorted(a.phones & b.phones)
-    name = name_similarity(a.name, b.name)
-    company = name_similarity(a.company, b.company) if a.company and b.company else None
-    same_company = a.company_id is not None and a.company_id == b.company_id
-    matched = []
-    if emails:
-        matched.append("email")
-    if phones:
-        matched.append("phone")
-    if name_key(a.name) and name_key(a.name) == name_key(b.name):
-        matched.append("name")
-    if same_company:
-        matched.append("company")
-    # Name counts 80 %, company 20 % (the name again when either has no company).
-    profile = 0.8 * name + 0.2 * (100 if same_company else company if company is not None else name)
-    if emails and phones:
-        score = 85 + 0.15 * profile
-    elif emails or phones:
-        score = 70 + 0.3 * profile
-    else:
-        if name < (SAME_COMPANY_NAME if same_company else 90):
-            return None
-        score = profile
-        if company is not None and company < 60 and not same_company:
-            score -= 20  # same name at two different companies: probably two people
-    score = int(round(min(100.0, score)))
-    if score < MIN_SCORE:
-        return None
-    evidence = {"name": name, "company": 100 if same_company else company,
-                "emails": emails, "phones": phones}
-    return PairScore(score, matched, evidence)
-
-
-def _records(ids: list[int] | None = None) -> dict[int, Record]:
+def load_records(ids: list[int] | None = None) -> dict[int, Record]:
+    """Customers (all, or ``ids``) with every e-mail and phone they have, as plain records."""
     records: dict[int, Record] = {}
-    companies = dict(Customer.objects.organizations().values_list("pk", "name"))
-    rows = Customer.objects.order_by().values_list("pk", "name", "company_id", "email", "phone")
+    companies = dict(Customer.objects.organizations().order_by().values_list("pk", "name"))
+    rows = Customer.objects.order_by().values_list("pk", "kind", "name", "company_id", "email", "phone",
+                                                   "city", "birthday")
     if ids is not None:
         rows = rows.filter(pk__in=ids)
-    for pk, name, company_id, email, phone in rows.iterator(chunk_size=5000):
-        record = Record(pk, name, companies.get(company_id, ""), company_id)
+    for pk, kind, name, company_id, email, phone, city, birthday in rows.iterator(chunk_size=5000):
+        record = Record(pk, name, kind, companies.get(company_id, ""), company_id, city, birthday)
         if email:
             record.emails.add(email)
         if phone:
@@ -126,19 +79,39 @@ def _records(ids: list[int] | None = None) -> dict[int, Record]:
     return records
 
 
-def candidate_pairs(records: dict[int, Record]) -> tuple[dict[tuple[int, int], PairScore], int, int]:
-    """(pair → score, pairs compared, blocks skipped) over blocking keys."""
-    blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for record in records.values():
-        for email in record.emails:
-            blocks[("email", email)].append(record.id)
-        for phone in record.phones:
-            blocks[("phone", phone)].append(record.id)
-        key = name_key(record.name)
-        if key:
-            blocks[("name", key)].append(record.id)
+def _blocking_keys(record: Record) -> set[tuple]:
+    keys: set[tuple] = set()
+    for email in record.emails:
+        keys.add(("email", record.kind, email))
+        keys.add(("email_key", record.kind, email_key(email)))
+    for phone in record.phones:
+        keys.add(("phone", record.kind, phone))
+    name = name_form(record.name).key
+    if name:
+        if record.birthday:
+            keys.add(("name_birthday", record.kind, name, record.birthday))
+        if city := _norm_city(record.city):
+            keys.add(("name_city", record.kind, name, city))
         if record.company_id is not None:
-            blocks[("company", str(record.company_id))].append(record.id)
+            keys.add(("name_company", record.kind, name, record.company_id))
+    return keys
+
+
+def name_counts(records) -> Counter:
+    """How many customers carry each name key: the data's own name frequencies."""
+    return Counter(name_form(r.name).key for r in records)
+
+
+def candidate_pairs(records: dict[int, Record], *, counts: Counter | None = None,
+                    population: int | None = None, threshold: int = THRESHOLD,
+                    ) -> tuple[dict[tuple[int, int], PairScore], int, int]:
+    """(pair → score for the candidates, pairs compared, blocks skipped)."""
+    blocks: dict[tuple, list[int]] = defaultdict(list)
+    for record in records.values():
+        for key in _blocking_keys(record):
+            blocks[key].append(record.id)
+    counts = name_counts(records.values()) if counts is None else counts
+    population = len(records) if population is None else population
     seen: set[tuple[int, int]] = set()
     found: dict[tuple[int, int], PairScore] = {}
     skipped = 0
@@ -152,20 +125,49 @@ def candidate_pairs(records: dict[int, Record]) -> tuple[dict[tuple[int, int], P
             if (a, b) in seen:
                 continue
             seen.add((a, b))
-            result = score_pair(records[a], records[b])
-            if result is not None:
+            result = score_pair(records[a], records[b], name_counts=counts, population=population,
+                                threshold=threshold)
+            if result.candidate:
                 found[(a, b)] = result
     return found, len(seen), skipped
 
 
+REASON_TEXT = {
+    "same_email": lambda d: _("same e-mail"),
+    "similar_email": lambda d: _("similar e-mail"),
+    "different_email": lambda d: _("different e-mail"),
+    "same_phone": lambda d: _("same phone"),
+    "different_phone": lambda d: _("different phone"),
+    "same_name": lambda d: _("same name (%(n)s customers have it)") % {"n": d} if d not in ("", "1", "2")
+    else _("same name"),
+    "same_pinyin_name": lambda d: _("same name in pinyin"),
+    "similar_name": lambda d: _("similar name"),
+    "different_name": lambda d: _("different name"),
+    "same_birthday": lambda d: _("same birthday"),
+    "same_birth_year_other_day": lambda d: _("same birth year, other day"),
+    "different_birth_year": lambda d: _("different birth year (%(years)s)") % {"years": d},
+    "same_city": lambda d: _("same city"),
+    "different_city": lambda d: _("different city"),
+    "same_company": lambda d: _("same company"),
+    "different_company": lambda d: _("different company"),
+    "all_differ": lambda d: _("phone, e-mail and birth year all differ"),
+}
+
+
+def reason_text(reason: dict) -> str:
+    """One stored reason ({"code", "points", "detail"}) in the viewer's language."""
+    describe = REASON_TEXT.get(reason.get("code", ""))
+    return describe(str(reason.get("detail", ""))) if describe else str(reason.get("code", ""))
+
+
 @transaction.atomic
-def duplicate_scan() -> ScanResult:
+def duplicate_scan(*, threshold: int = THRESHOLD) -> ScanResult:
     """Rescan every customer and refresh DuplicateCandidate.
 
     Open pairs no longer found are removed; dismissed pairs stay dismissed (their
     evidence is refreshed), so "not a duplicate" is remembered across scans.
     """
-    found, compared, skipped = candidate_pairs(_records())
+    found, compared, skipped = candidate_pairs(load_records(), threshold=threshold)
     existing = {(c.customer_a_id, c.customer_b_id): c for c in DuplicateCandidate.objects.all()}
     now = timezone.now()
     to_create, to_update = [], []
@@ -173,34 +175,47 @@ def duplicate_scan() -> ScanResult:
         candidate = existing.get((a, b))
         if candidate is None:
             to_create.append(DuplicateCandidate(customer_a_id=a, customer_b_id=b, score=result.score,
-                                                matched_on=result.matched_on, evidence=result.evidence,
-                                                found_at=now))
+                                                points=result.total, matched_on=result.matched_on,
+                                                evidence=result.evidence, found_at=now))
         else:
-            candidate.score, candidate.matched_on, candidate.evidence = (
-                result.score, result.matched_on, result.evidence)
+            candidate.score, candidate.points, candidate.matched_on, candidate.evidence = (
+                result.score, result.total, result.matched_on, result.evidence)
             to_update.append(candidate)
     stale = [c.pk for key, c in existing.items()
              if key not in found and c.status == CandidateStatus.OPEN]
     DuplicateCandidate.objects.bulk_create(to_create, batch_size=500)
-    DuplicateCandidate.objects.bulk_update(to_update, ["score", "matched_on", "evidence"], batch_size=500)
+    DuplicateCandidate.objects.bulk_update(to_update, ["score", "points", "matched_on", "evidence"],
+                                           batch_size=500)
     for start in range(0, len(stale), 900):
         DuplicateCandidate.objects.filter(pk__in=stale[start:start + 900]).delete()
     return ScanResult(compared=compared, found=len(found), new=len(to_create), removed=len(stale),
                       skipped_blocks=skipped)
 
 
+def _name_counts_of(records) -> Counter:
+    """Name frequencies for a few records, from the whole table (exact stored names)."""
+    names = {r.name for r in records}
+    counts: Counter = Counter()
+    for name, n in (Customer.objects.order_by().filter(name__in=names).values_list("name")
+                    .annotate(n=models.Count("pk"))):
+        counts[name_form(name).key] += n
+    return counts
+
+
 def pair_rescore(a_id: int, b_id: int) -> DuplicateCandidate | None:
     """Score one pair now (after an undone merge) and store it as an open candidate."""
     a_id, b_id = sorted((a_id, b_id))
-    records = _records([a_id, b_id])
+    records = load_records([a_id, b_id])
     if len(records) != 2:
         return None
-    result = score_pair(records[a_id], records[b_id])
-    if result is None:
+    result = score_pair(records[a_id], records[b_id], name_counts=_name_counts_of(records.values()),
+                        population=Customer.objects.count())
+    if not result.candidate:
         return None
     candidate, _created = DuplicateCandidate.objects.update_or_create(
         customer_a_id=a_id, customer_b_id=b_id,
-        defaults={"score": result.score, "matched_on": result.matched_on, "evidence": result.evidence,
-                  "status": CandidateStatus.OPEN, "dismissed_at": None, "dismissed_by": None},
+        defaults={"score": result.score, "points": result.total, "matched_on": result.matched_on,
+                  "evidence": result.evidence, "status": CandidateStatus.OPEN, "dismissed_at": None,
+                  "dismissed_by": None},
     )
     return candidate

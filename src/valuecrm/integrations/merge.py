@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from valuecrm.accounts.capabilities import Capability, require
-from valuecrm.common import events
+from valuecrm.common import events, history
 from valuecrm.common.errors import Conflict, NotFound, ValidationFailed
 from valuecrm.customers.models import (
     ContactPoint,
@@ -277,6 +277,7 @@ def customer_merge(*, actor, survivor: Customer, merged: Customer, field_choices
             setattr(survivor, key, value)
     survivor.custom_fields = custom
     survivor._history_user = actor
+    survivor._change_reason = f"merge:{merged_pk}"
     try:
         with transaction.atomic():
             survivor.save()
@@ -341,6 +342,11 @@ def customer_merge_undo(*, actor, merge: CustomerMerge) -> tuple[Customer, Custo
     merge.undone_at = timezone.now()
     merge.undone_by = actor
     merge.save(update_fields=["undone_at", "undone_by"])
+    # The rows came back through raw restores; put the undo on both records' history.
+    history.record_bulk_changes(Customer, {merge.survivor_pk: {}}, actor=actor,
+                                reason=f"merge-undo:{merge.merged_pk}")
+    history.record_bulk_changes(Customer, {merge.merged_pk: {}}, actor=actor,
+                                reason=f"merge-undo:{merge.survivor_pk}")
     survivor = Customer.objects.get(pk=merge.survivor_pk)
     merged = Customer.objects.get(pk=merge.merged_pk)
     # The pair comes back to the review list (unless it no longer looks alike).

@@ -23,10 +23,13 @@ class DuplicateCandidate(models.Model):
 
     customer_a = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
     customer_b = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
-    score = models.PositiveSmallIntegerField(_("score"), default=0)
-    # Which blocking keys the two share: "email", "phone", "name", "company".
+    score = models.PositiveSmallIntegerField(_("score"), default=0)  # points clamped to 0–100
+    # Evidence points before clamping: orders the pairs that all reach 100.
+    points = models.SmallIntegerField(_("evidence points"), default=0)
+    # The fields that agree: "email", "phone", "name", "birthday", "city", "company".
     matched_on = models.JSONField(_("matched on"), default=list)
-    # {"name": 0-100, "company": 0-100 | null, "email": "...", "phone": "..."}
+    # {"total": points, "reasons": [{"code": "same_phone", "points": 45, "detail": "+86…"}, …]}
+    # (duplicate_evidence.PairScore.evidence)
     evidence = models.JSONField(_("evidence"), default=dict)
     status = models.CharField(_("status"), max_length=10, choices=CandidateStatus.choices,
                               default=CandidateStatus.OPEN, db_index=True)
@@ -36,7 +39,7 @@ class DuplicateCandidate(models.Model):
     dismissed_at = models.DateTimeField(_("dismissed at"), null=True, blank=True)
 
     class Meta:
-        ordering = ["-score", "customer_a_id", "customer_b_id"]
+        ordering = ["-score", "-points", "customer_a_id", "customer_b_id"]
         constraints = [
             models.UniqueConstraint(fields=["customer_a", "customer_b"], name="duplicate_candidate_pair"),
             models.CheckConstraint(condition=models.Q(customer_a__lt=models.F("customer_b")),

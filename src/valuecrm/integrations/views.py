@@ -24,6 +24,7 @@ from valuecrm.customers.models import Customer, CustomFieldDefinition
 from valuecrm.customers.views.listing import read_list_query, refuse_bad_export
 from valuecrm.customers.visibility import visible_customers
 from valuecrm.integrations import exports, selectors, services, webhooks
+from valuecrm.integrations.duplicates import THRESHOLD, reason_text
 from valuecrm.integrations.inbound import inbound_source_create
 from valuecrm.integrations.merge import (
     CUSTOM_PREFIX,
@@ -75,8 +76,11 @@ def duplicate_list(request):
     status = "dismissed" if request.GET.get("status") == "dismissed" else "open"
     pairs = selectors.duplicate_candidates(user=request.user, status=status)
     page = Paginator(pairs, PAGE_SIZE).get_page(request.GET.get("page"))
+    for pair in page:
+        pair.reasons = [{"text": reason_text(r), "points": r.get("points", 0)}
+                        for r in (pair.evidence or {}).get("reasons", [])]
     return render(request, "integrations/duplicates.html", {
-        "page": page, "status": status,
+        "page": page, "status": status, "threshold": THRESHOLD,
         "open_count": selectors.duplicate_candidates(user=request.user).count(),
     })
 

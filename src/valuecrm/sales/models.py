@@ -8,6 +8,7 @@ from simple_history.models import HistoricalRecords
 
 from valuecrm.common.models import TimeStampedModel
 from valuecrm.common.money import CurrencyField, MoneyField
+from valuecrm.customers.visibility import AboutCustomerQuerySet
 
 
 class Product(TimeStampedModel):
@@ -48,7 +49,7 @@ class OrderChannel(models.TextChoices):
     OTHER = "other", _("Other")
 
 
-class OrderQuerySet(models.QuerySet):
+class OrderQuerySet(AboutCustomerQuerySet):
     def revenue(self):
         return self.filter(status__in=REVENUE_STATUSES)
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from ninja import Field, Schema
 
-from valuecrm.customers.schemas import Id, Moment, Money, Text, choices_literal
+from valuecrm.common.schemas import Id, Moment, Money, Text, choices_literal
 from valuecrm.sales.models import OrderChannel, OrderStatus
 
 StatusValue = choices_literal(OrderStatus)

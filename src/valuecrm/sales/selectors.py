@@ -16,14 +16,13 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from valuecrm.common.errors import NotFound, ValidationFailed
-from valuecrm.customers.visibility import visible_customers
 from valuecrm.sales.models import Order, OrderLine, OrderStatus, Product
 
 MAX_LIMIT = 200
 
 
 def visible_orders(user) -> QuerySet:
-    return Order.objects.filter(customer__in=visible_customers(user).values("pk"))
+    return Order.objects.visible_to(user)
 
 
 def _bad_cursor() -> ValidationFailed:

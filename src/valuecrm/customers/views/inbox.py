@@ -1,10 +1,11 @@
 """My follow-ups: the signed-in user's open tasks, grouped by when they are due."""
 
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
 from valuecrm.customers.followups import UPCOMING_DAYS, user_follow_ups
+from valuecrm.customers.services import task_assignments_seen
 
 
 def _context(request) -> dict:
@@ -20,3 +21,14 @@ def render_inbox_groups(request):
 @require_GET
 def inbox(request):
     return render(request, "customers/inbox.html", _context(request))
+
+
+@login_required
+@require_POST
+def inbox_assignments_seen(request):
+    """"Got it" on the follow-ups others gave the user: one (task=<id>) or all."""
+    task = request.POST.get("task", "")
+    task_assignments_seen(actor=request.user, task_ids=[int(task)] if task.isdigit() else None)
+    if request.htmx:
+        return render_inbox_groups(request)
+    return redirect("inbox")

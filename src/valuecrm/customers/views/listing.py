@@ -20,8 +20,9 @@ from valuecrm.accounts.models import User
 from valuecrm.accounts.roles import Scope
 from valuecrm.common.errors import DomainError, ValidationFailed
 from valuecrm.common.http import safe_next_url
-from valuecrm.customers.columns import COLUMNS, COLUMNS_BY_KEY, clean_columns
+from valuecrm.customers.columns import all_columns, clean_columns, column_by_key
 from valuecrm.customers.exports import customer_csv_lines
+from valuecrm.customers.extensions import registry
 from valuecrm.customers.filters import ActiveFilter, FilterSpec, filter_specs, parse_filters
 from valuecrm.customers.list_rows import RowBuilder
 from valuecrm.customers.models import Tag
@@ -38,9 +39,13 @@ from valuecrm.customers.selectors import (
     SORTS,
     customer_count,
     customer_list,
+    customer_queryset,
 )
-from valuecrm.customers.services import customers_bulk_assign, customers_bulk_tag
-from valuecrm.insights.list_fields import DESCENDING_FIRST, VALUE_SORT_CHOICES, preset_links
+from valuecrm.customers.services import (
+    customers_bulk_assign,
+    customers_bulk_tag,
+    customers_bulk_untag,
+)
 
 PAGE_SIZE = 50
 # "1,000+" is as precise as a list header needs to be, and keeps the count cheap.
@@ -155,8 +160,10 @@ def _headers(query: ListQuery, base: str, columns: list[str]) -> list[dict]:
     """Header cells: sortable ones link to the next sort order and say the current one."""
     qd = query.querydict()
     headers = []
+    by_key = column_by_key()
+    highest_first = {c.sort for c in registry.columns if c.descending_first and c.sort}
     for key in columns:
-        column = COLUMNS_BY_KEY[key]
+        column = by_key[key]
         header = {"column": column, "url": "", "sort": "", "state": ""}
         if column.sort:
             current = query.sort.lstrip("-") == column.sort
@@ -166,7 +173,7 @@ def _headers(query: ListQuery, base: str, columns: list[str]) -> list[dict]:
                 next_sort = column.sort if descending else f"-{column.sort}"
                 header["state"] = "descending" if descending else "ascending"
             else:
-                descending_first = column.sort == "created" or column.sort in DESCENDING_FIRST
+                descending_first = column.sort == "created" or column.sort in highest_first
                 next_sort = f"-{column.sort}" if descending_first else column.sort
             header["sort"] = next_sort
             header["url"] = _url(base, qd, sort=None if next_sort == DEFAULT_SORT else next_sort)
@@ -207,9 +214,11 @@ def customer_list_view(request):
     count = customer_count(user=request.user, search=query.search, filters=query.filters,
                            cap=COUNT_CAP)
     first_row = (page_number - 1) * PAGE_SIZE + 1
+    builder = RowBuilder(columns, can_bulk=request.user.can_write)
     context = {
         "rows": rows,
-        "table_rows": RowBuilder(columns, can_bulk=request.user.can_write).rows(rows),
+        "table_rows": builder.rows(rows),
+        "card_rows": builder.cards(rows),
         "query": query,
         "chips": _chips(query, base),
         "count": count,
@@ -217,13 +226,15 @@ def customer_list_view(request):
         "last_row": first_row + len(rows) - 1,
         "next_url": _url(base, qd, after=next_cursor, p=str(page_number + 1)) if next_cursor else "",
         "first_url": _url(base, qd) if after else "",
-        "columns": [COLUMNS_BY_KEY[key] for key in columns],
+        "columns": [column_by_key()[key] for key in columns],
         "show": dict.fromkeys(columns, True),
         "headers": _headers(query, base, columns),
         "export_url": _url(reverse("customer-export"), qd),
         "reset_url": base,
         "is_filtered": bool(query.search or query.filters),
         "can_bulk": request.user.can_write,
+        # "Select all matching": the list's own query, which the server applies again.
+        "bulk_query": qd.urlencode(),
     }
     canonical = _url(base, qd, after=after, p=str(page_number) if after else None)
     if request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request:
@@ -236,14 +247,14 @@ def customer_list_view(request):
 
     saved = list(saved_views_for(request.user))
     context.update({
-        "all_columns": COLUMNS,
+        "all_columns": all_columns(),
         "sorts": [
             ("-id", _("Newest first")), ("id", _("Oldest first")),
             ("name", _("Name A–Z")), ("-name", _("Name Z–A")),
             ("-created", _("Created (newest)")), ("created", _("Created (oldest)")),
-            *VALUE_SORT_CHOICES,
+            *((choice.key, choice.label) for choice in registry.sort_choices),
         ],
-        "value_presets": preset_links(),
+        "value_presets": [link for provider in registry.preset_links for link in provider()],
         "filter_fields": [
             {"spec": spec, "value": request.GET.get(key, ""),
              "choices": spec.choices(request.user) if spec.choices else None}
@@ -328,33 +339,72 @@ def _error_text(exc: DomainError) -> str:
     return " ".join(details) if details else exc.detail
 
 
+BULK_ACTIONS = ("tag", "untag", "assign")
+
+
+def _bulk_tag_names(request) -> list[str]:
+    names = [n.strip() for n in request.POST.get("tags", "").replace("，", ",").split(",")]
+    return [n for n in names if n]
+
+
 @login_required
 @require_POST
 def customer_bulk_action(request):
+    """Tag, untag or reassign the ticked customers — or, with scope=matching, every
+    customer matching the list's search and filters (sent as `query`), across all pages:
+    the server applies the filter itself, and first answers with a confirmation page
+    giving the exact count; the action runs when that page is confirmed."""
     back = safe_next_url(request, reverse("customer-list"))
-    ids = [int(pk) for pk in request.POST.getlist("ids") if pk.isdigit()]
-    if not ids:
-        messages.error(request, _("Select at least one customer."))
-        return redirect(back)
     action = request.POST.get("action")
+    if action not in BULK_ACTIONS:
+        return HttpResponseBadRequest(_("Unknown bulk action."))
+    matching = request.POST.get("scope") == "matching"
+    if matching:
+        query = read_list_query(request, QueryDict(request.POST.get("query", "")))
+        if query.errors:
+            messages.error(request, _error_text(ValidationFailed(_("Validation failed"),
+                                                                 errors=query.errors)))
+            return redirect(back)
+        selection = customer_queryset(user=request.user, search=query.search,
+                                      filters=query.filters)
+    else:
+        selection = [int(pk) for pk in request.POST.getlist("ids") if pk.isdigit()]
+        if not selection:
+            messages.error(request, _("Select at least one customer."))
+            return redirect(back)
     try:
-        if action == "tag":
-            names = [n.strip() for n in request.POST.get("tags", "").replace("，", ",").split(",")]
-            changed = customers_bulk_tag(actor=request.user, customer_ids=ids,
-                                         tag_names=[n for n in names if n])
-            messages.success(request, ngettext(
-                "Tagged %(n)d customer.", "Tagged %(n)d customers.", changed) % {"n": changed})
-        elif action == "assign":
+        owner = None
+        if action == "assign":
             owner_id = request.POST.get("owner", "")
             owner = User.objects.filter(pk=owner_id).first() if owner_id.isdigit() else None
             if owner is None:
                 raise ValidationFailed(_("Validation failed"), errors={"owner": [_("Choose an owner.")]})
-            changed = customers_bulk_assign(actor=request.user, customer_ids=ids, owner=owner)
+        elif not _bulk_tag_names(request):
+            raise ValidationFailed(_("Validation failed"), errors={"tags": [_("Choose at least one tag.")]})
+        if matching and request.POST.get("confirmed") != "yes":
+            return render(request, "customers/bulk_confirm.html", {
+                "action": action, "count": selection.count(), "tags": _bulk_tag_names(request),
+                "owner": owner, "chips": _chips(query, reverse("customer-list")),
+                "fields": [(k, v) for k in request.POST for v in request.POST.getlist(k)
+                           if k not in ("csrfmiddlewaretoken", "confirmed")],
+                "back": back,
+            })
+        if action == "tag":
+            changed = customers_bulk_tag(actor=request.user, customer_ids=selection,
+                                         tag_names=_bulk_tag_names(request))
+            messages.success(request, ngettext(
+                "Tagged %(n)d customer.", "Tagged %(n)d customers.", changed) % {"n": changed})
+        elif action == "untag":
+            changed = customers_bulk_untag(actor=request.user, customer_ids=selection,
+                                           tag_names=_bulk_tag_names(request))
+            messages.success(request, ngettext(
+                "Removed the tags from %(n)d customer.", "Removed the tags from %(n)d customers.",
+                changed) % {"n": changed})
+        else:
+            changed = customers_bulk_assign(actor=request.user, customer_ids=selection, owner=owner)
             messages.success(request, ngettext(
                 "Assigned %(n)d customer to %(owner)s.", "Assigned %(n)d customers to %(owner)s.",
                 changed) % {"n": changed, "owner": owner.display_name})
-        else:
-            return HttpResponseBadRequest(_("Unknown bulk action."))
     except DomainError as exc:
         messages.error(request, _error_text(exc))
     return redirect(back)

@@ -8,28 +8,30 @@ every action on it; a write the user's role does not allow is a friendly 403.
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db.models import Q
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from valuecrm.accounts.models import User
 from valuecrm.common.errors import NotFound, PermissionDenied, ValidationFailed
 from valuecrm.customers import services
+from valuecrm.customers.extensions import registry
 from valuecrm.customers.forms import CustomerForm, InteractionForm, NoteForm, TaskForm
 from valuecrm.customers.history import customer_history
 from valuecrm.customers.models import Task
 from valuecrm.customers.profile import customer_profile
-from valuecrm.customers.selectors import customer_get
+from valuecrm.customers.selectors import contact_clashes, customer_get
 from valuecrm.customers.timeline import (
-    TIMELINE_TYPES,
     Cursor,
     customer_timeline,
     timeline_type_clean,
+    timeline_types,
 )
-from valuecrm.customers.visibility import visible_customers
 
 QUICK_FORMS = {"note": NoteForm, "interaction": InteractionForm, "task": TaskForm}
 
@@ -60,7 +62,7 @@ def _timeline_context(request, customer, type_: str = "", before: Cursor | None 
     return {
         "customer": customer,
         "timeline": customer_timeline(customer=customer, type=type_, before=before),
-        "timeline_types": TIMELINE_TYPES,
+        "timeline_types": timeline_types(),
         "can_write": request.user.can_write,
     }
 
@@ -78,14 +80,27 @@ def customer_detail(request, pk: int):
     context = {
         **_timeline_context(request, customer, type_, Cursor.parse(request.GET.get("before"))),
         "profile": customer_profile(user=request.user, customer=customer),
+        "panels": [{"template": p.template, "first_on_small_screens": p.first_on_small_screens,
+                    "context": p.context(request, customer)} for p in registry.panels],
         "history": customer_history(customer=customer),
         "forms": {
             "note": NoteForm(auto_id="note_%s"),
-            "interaction": InteractionForm(auto_id="interaction_%s"),
-            "task": TaskForm(auto_id="task_%s"),
+            "interaction": InteractionForm(auto_id="interaction_%s", initial=_prefill(
+                request, "interaction", {"kind", "subject", "body"})),
+            "task": TaskForm(auto_id="task_%s", user=request.user, customer=customer,
+                             initial=_prefill(request, "task", {"title", "description"})),
         },
+        # ?quick=interaction&subject=… (the next-best action's "do it") opens that form filled in.
+        "quick_open": request.GET.get("quick") if request.GET.get("quick") in QUICK_FORMS else "",
     }
     return render(request, "customers/detail.html", context)
+
+
+def _prefill(request, kind: str, fields: set[str]) -> dict:
+    """Initial values for a quick form from the query string, when it asks for that form."""
+    if request.GET.get("quick") != kind:
+        return {}
+    return {name: request.GET[name][:200] for name in fields if request.GET.get(name)}
 
 
 @login_required
@@ -100,6 +115,20 @@ def customer_timeline_partial(request, pk: int):
     if before is None:
         return HttpResponseBadRequest(_("This link to older timeline entries is not valid."))
     return render(request, "customers/_timeline.html#entries", _timeline_context(request, customer, type_, before))
+
+
+def _warn_contact_clashes(request, customer) -> None:
+    """A warning with a link for each other customer holding the same phone or e-mail."""
+    for clash in contact_clashes(user=request.user, customer=customer):
+        text = (_("%(name)s already has this e-mail (%(value)s). If it is the same customer, "
+                  "merge the two from Duplicates.") if clash.field == "email"
+                else _("%(name)s already has this phone number (%(value)s). If it is the same "
+                       "customer, merge the two from Duplicates."))
+        link = format_html('<a href="{}">{}</a>', reverse("customer-detail", args=[clash.customer_id]),
+                           clash.customer_name)
+        # Every part is escaped: the translated text here, the link and value by format_html.
+        messages.warning(request, mark_safe(conditional_escape(text) % {  # noqa: S308
+            "name": link, "value": conditional_escape(clash.value)}))
 
 
 @login_required
@@ -119,6 +148,7 @@ def customer_create(request):
                 status = 403 if isinstance(exc, PermissionDenied) else 422
             else:
                 messages.success(request, _("Customer “%(name)s” created.") % {"name": customer.name})
+                _warn_contact_clashes(request, customer)
                 return redirect("customer-detail", pk=customer.pk)
         else:
             status = 422
@@ -135,12 +165,14 @@ def customer_edit(request, pk: int):
     if request.method == "POST":
         if form.is_valid():
             try:
-                services.customer_update(actor=request.user, customer=customer, data=form.to_service_data())
+                updated = services.customer_update(actor=request.user, customer=customer,
+                                                   data=form.to_service_data())
             except (ValidationFailed, PermissionDenied) as exc:
                 form.add_service_errors(exc)
                 status = 403 if isinstance(exc, PermissionDenied) else 422
             else:
                 messages.success(request, _("Changes saved."))
+                _warn_contact_clashes(request, updated)
                 return redirect("customer-detail", pk=customer.pk)
         else:
             status = 422
@@ -156,7 +188,8 @@ def _quick_action(request, pk: int, kind: str, write):
     customer = _visible_customer(request, pk)
     if not request.user.can_write:
         return _forbidden(request, _no_write_message())
-    form = QUICK_FORMS[kind](request.POST, auto_id=f"{kind}_%s")
+    extra = {"user": request.user, "customer": customer} if kind == "task" else {}
+    form = QUICK_FORMS[kind](request.POST, auto_id=f"{kind}_%s", **extra)
     status = 422
     if form.is_valid():
         try:
@@ -214,9 +247,12 @@ def customer_interaction_add(request, pk: int):
 @require_POST
 def customer_task_add(request, pk: int):
     def write(customer, data):
+        assignee = None
+        if data.get("assignee") and data["assignee"] != request.user.pk:
+            assignee = User.objects.filter(pk=data["assignee"], is_active=True).first()
         services.task_create(
             actor=request.user, customer=customer, title=data["title"],
-            due_at=data["due_at"], description=data["description"],
+            due_at=data["due_at"], description=data["description"], assignee=assignee,
         )
 
     return _quick_action(request, pk, "task", write)
@@ -228,11 +264,7 @@ def task_done(request, pk: int):
     """Mark a follow-up done; answers with whichever list the click came from."""
     user = request.user
     task = (
-        Task.objects.select_related("customer", "assignee")
-        .filter(pk=pk)
-        .filter(Q(customer__isnull=True) | Q(customer__in=visible_customers(user)))
-        .filter(Q(assignee=user) | Q(created_by=user) | Q(customer__isnull=False))
-        .first()
+        Task.objects.visible_to(user).select_related("customer", "assignee").filter(pk=pk).first()
     )
     if task is None:
         raise Http404

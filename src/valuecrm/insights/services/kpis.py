@@ -8,7 +8,8 @@ Definitions (DESIGN.md "KPIs"; dates are local days, both ends inclusive):
 * churn rate = churned / active at start; retention rate = 1 − churn rate;
 * repeat purchase rate = customers with ≥ 2 orders / customers with ≥ 1 order (up to the end);
 * ARPU = revenue in the period / customers who bought in it;
-* average lifetime = 1 / churn rate periods (shown in days); simple CLV = ARPU × lifetime
+* average lifetime = 1 / churn rate periods (shown in days), capped at 365 days (the model
+  CLV's 12-month horizon); seed-formula CLV = ARPU × lifetime
   (× gross margin for the profit version, where order costs are known);
 * customer equity = Σ predicted CLV of current customers (and per scoring run for the trend);
 * CAC = acquisition cost / customers acquired in the period, per channel; LTV:CAC = mean
@@ -29,6 +30,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from valuecrm.accounts.roles import Scope
+from valuecrm.common.datetimes import parse_bounded_date
 from valuecrm.common.errors import ValidationFailed
 from valuecrm.customers.models import AcquisitionChannel
 from valuecrm.customers.visibility import visible_customers
@@ -47,6 +49,7 @@ ACTIVE_DAYS = 365
 MAX_RANGE_DAYS = 3 * 366
 COHORT_MONTHS = 12
 HISTOGRAM_BINS = 20
+SEED_HORIZON_DAYS = 365  # the model CLV's horizon (12 months)
 
 
 def parse_range(start, end) -> tuple[dt.date, dt.date]:
@@ -57,13 +60,11 @@ def parse_range(start, end) -> tuple[dt.date, dt.date]:
     for key, raw, default in (("start", start, today - dt.timedelta(days=29)), ("end", end, today)):
         if raw in (None, ""):
             values[key] = default
-        elif isinstance(raw, dt.date):
-            values[key] = raw
         else:
             try:
-                values[key] = dt.date.fromisoformat(str(raw))
-            except ValueError:
-                errors[key] = [_("Enter a date as YYYY-MM-DD.")]
+                values[key] = parse_bounded_date(raw)
+            except ValueError as exc:
+                errors[key] = [str(exc)]
     if not errors and values["start"] > values["end"]:
         errors["start"] = [_("The start must not be after the end.")]
     if not errors and (values["end"] - values["start"]).days > MAX_RANGE_DAYS:
@@ -115,7 +116,9 @@ def _period_metrics(orders, start: dt.date, end: dt.date) -> dict:
     counts = firsts.aggregate(one=Count("customer_id"), repeat=Count("customer_id", filter=Q(n__gte=2)))
     churn_rate = churned / len(active_start) if active_start else None
     arpu = revenue / buyers if buyers else None
-    lifetime_periods = (1.0 / churn_rate) if churn_rate else None
+    # The seed formula's lifetime is capped at the model CLV's 12-month horizon: 1 / churn
+    # rate from a few quiet months would otherwise claim lifetimes longer than the data.
+    lifetime_periods = min(1.0 / churn_rate, SEED_HORIZON_DAYS / days) if churn_rate else None
     costed = float(totals["costed_revenue"] or 0)
     margin = (1.0 - float(totals["cost"] or 0) / costed) if costed else None
     clv = arpu * lifetime_periods if arpu is not None and lifetime_periods is not None else None

@@ -92,6 +92,10 @@ def reason_text(reason: dict) -> str:
     if code == "slowing":
         return _("last order %(gap)s days ago; usually orders every %(interval)s days") % {
             "gap": p["gap_days"], "interval": p["interval_days"]}
+    if code == "slowing_expected":
+        return _("slowing down — last order %(gap)s days ago, usually every %(interval)s days; "
+                 "the model still expects a purchase (%(pct)s%%)") % {
+            "gap": p["gap_days"], "interval": p["interval_days"], "pct": round(100 * p["p_purchase"])}
     if code == "spend_drop":
         return _("spent %(last)s in the last %(days)s days; usually about %(baseline)s") % {
             "last": p["last"], "days": p["window_days"], "baseline": p["baseline"]}

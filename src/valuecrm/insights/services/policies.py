@@ -19,10 +19,10 @@ from valuecrm.common.errors import (
     validation_failed_from_django,
 )
 from valuecrm.insights.models import (
+    RANKED_TIERS,
     LifecycleRules,
     PlaybookEntry,
     Stage,
-    Tier,
     TierPolicy,
     WarningPolicy,
 )
@@ -58,7 +58,7 @@ def policy_update(*, actor, policy: str, data: dict):
     for key, value in data.items():
         setattr(obj, key, value)
     if policy == "warning_policy":
-        bad = set(str(obj.tiers).upper()) - set(Tier.values)
+        bad = set(str(obj.tiers).upper()) - set(RANKED_TIERS)
         if bad:
             raise ValidationFailed(_("Invalid value."), errors={"tiers": [_("Use the tier letters A, B and C.")]})
         obj.tiers = str(obj.tiers).upper()
@@ -78,7 +78,7 @@ def playbook_entry_set(*, actor, stage: str, tier: str, action_code: str, text_e
     errors = {}
     if stage not in Stage.values:
         errors["stage"] = [_("Unknown stage.")]
-    if tier not in ("", *Tier.values):
+    if tier not in ("", *RANKED_TIERS):
         errors["tier"] = [_("Use A, B, C or leave empty for any tier.")]
     if errors:
         raise ValidationFailed(_("Invalid value."), errors=errors)
@@ -99,7 +99,7 @@ def playbook_entry_clear(*, actor, stage: str, tier: str) -> None:
     _check_admin(actor)
     if stage not in Stage.values:
         raise ValidationFailed(_("Invalid value."), errors={"stage": [_("Unknown stage.")]})
-    if tier not in Tier.values:
+    if tier not in RANKED_TIERS:
         raise ValidationFailed(_("Invalid value."), errors={
             "tier": [_("Only a tier's own action can be removed; the all-tiers action can be changed.")]})
     PlaybookEntry.objects.filter(stage=stage, tier=tier).delete()

@@ -23,9 +23,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from valuecrm.common import events
+from valuecrm.common.datetimes import parse_bounded_date
 from valuecrm.common.errors import Conflict, NotFound, ValidationFailed
 from valuecrm.common.money import quantize
 from valuecrm.customers.models import Customer
+from valuecrm.engine.cohort_quantiles import first_repeat_quantiles
 from valuecrm.engine.rfm import rfm_scores
 from valuecrm.engine.summary import unit_days
 from valuecrm.insights.models import (
@@ -43,7 +45,7 @@ from valuecrm.insights.models import (
     WarningPolicy,
 )
 
-from . import churn, data, fitting, playbook, stages, tiers, warnings
+from . import churn, consistency, data, fitting, playbook, stages, tiers, warnings
 from .writeback import insert_rows
 
 log = logging.getLogger(__name__)
@@ -59,7 +61,7 @@ STEPS = {
 SCORE_COLUMNS = [
     "as_of", "clv", "historical_revenue", "historical_margin", "n_orders", "first_order_on",
     "last_order_on", "interval_days", "p_alive", "expected_purchases_90d", "churn_risk",
-    "value_at_risk", "r_score", "f_score", "m_score", "segment", "tier", "stage", "stage_since",
+    "value_at_risk", "clv_low", "clv_high", "clv_range_basis", "r_score", "f_score", "m_score", "segment", "tier", "stage", "stage_since",
     "is_value_customer", "value_reasons", "next_best_action", "nba_reason",
 ]
 
@@ -74,13 +76,19 @@ def score_run_create(
     today = timezone.localdate()
     if as_of is None or as_of == "":
         as_of = today
-    elif isinstance(as_of, str):
+    else:
         try:
-            as_of = dt.date.fromisoformat(as_of)
-        except ValueError:
-            errors["as_of"] = [_("Enter a date as YYYY-MM-DD.")]
-    if isinstance(as_of, dt.date) and as_of > today:
+            as_of = parse_bounded_date(as_of)
+        except ValueError as exc:
+            errors["as_of"] = [str(exc)]
+            as_of = None
+    if as_of is not None and as_of > today:
         errors["as_of"] = [_("The scoring date cannot be in the future.")]
+    elif as_of is not None and (first := _first_order_day()) is not None and as_of < first:
+        # Before the first order nobody has bought yet: the run would "succeed" with
+        # nothing scored and become the dashboard's latest run.
+        errors["as_of"] = [_("Choose a date between the first order (%(first)s) and today.")
+                           % {"first": first.isoformat()}]
     if unit not in ScoringUnit.values:
         errors["unit"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(ScoringUnit.values)}]
     if model_choice not in ModelChoice.values:
@@ -90,6 +98,12 @@ def score_run_create(
         raise ValidationFailed(_("The scoring run was not queued."), errors=errors)
     return ScoreRun.objects.create(as_of=as_of, unit=unit, model_choice=model_choice,
                                    requested_by=requested_by)
+
+
+def _first_order_day():
+    from valuecrm.insights.selectors import first_order_day  # selectors import this package
+
+    return first_order_day()
 
 
 def score_run_execute(run: ScoreRun | int, progress: ProgressCallback | None = None) -> ScoreRun:
@@ -297,8 +311,10 @@ def _compute_from(run, tracker, source, customers, referrers, prev, rules, tier_
         tracker.step("stages")
         staged = stages.assign_stages(buyers, as_of, rules)
         buyers = buyers.join(staged)
-        buyers["tier"] = tiers.assign_tiers(clv, buyers.index.to_numpy(), tier_policy)
         tenure = ((pd.Timestamp(as_of) - pd.to_datetime(buyers["first_purchase"])) / pd.Timedelta(days=1))
+        new = tiers.too_little_history(frequency, tenure.to_numpy(float), stages.store_interval(interval))
+        buyers["tier"] = tiers.assign_tiers_with_new(clv, buyers.index.to_numpy(), tier_policy, new)
+        _clv_ranges(buyers, days, new, tenure.to_numpy(float), margin, as_of)
         reasons = tiers.value_reasons(
             f_score=buyers["f"].to_numpy(), revenue=revenue,
             margin=buyers["margin_value"].to_numpy(float) if basis == "margin" else None,
@@ -307,6 +323,9 @@ def _compute_from(run, tracker, source, customers, referrers, prev, rules, tier_
             loyal_min_orders=rules.loyal_min_orders, loyal_min_tenure_days=rules.loyal_min_tenure_days,
         )
         buyers["reasons"] = reasons
+        result.run_fields["consistency"] = consistency.signal_consistency(
+            buyers, stages.stage_signals(buyers, as_of, rules), rules, new,
+            np.array([len(r) >= tier_policy.value_min_reasons for r in reasons], dtype=bool))
 
         tracker.step("alerts")
         result.warnings = warnings.detect(buyers, as_of, warn_policy, rules.trend_window_days)
@@ -330,6 +349,31 @@ def _compute_from(run, tracker, source, customers, referrers, prev, rules, tier_
     return result
 
 
+def _clv_ranges(buyers: pd.DataFrame, days: pd.DataFrame, new: np.ndarray, tenure: np.ndarray,
+                margin: np.ndarray, as_of: dt.date) -> None:
+    """Tier N's CLV as the 10-90 % range of what customers at the same point went on to
+    spend in 12 months (times the customer's margin share, as the model CLV)."""
+    buyers["clv_low"], buyers["clv_high"] = np.nan, np.nan
+    buyers["clv_range_basis"] = [{} for _ in range(len(buyers))]
+    if not new.any():
+        return
+    targets = pd.DataFrame({"n_orders": buyers["frequency"].to_numpy(float)[new] + 1,
+                            "age_days": tenure[new]}, index=buyers.index[new])
+    ranges = first_repeat_quantiles(days, targets, as_of, horizon_days=CLV_RANGE_DAYS)
+    rows = np.flatnonzero(new)
+    buyers.iloc[rows, buyers.columns.get_loc("clv_low")] = ranges["low"].to_numpy(float) * margin[new]
+    buyers.iloc[rows, buyers.columns.get_loc("clv_high")] = ranges["high"].to_numpy(float) * margin[new]
+    basis = list(buyers["clv_range_basis"])
+    for row, r in zip(rows, ranges.itertuples(), strict=True):
+        if r.cohort_size:
+            basis[row] = {"cohort_size": int(r.cohort_size), "age_from": int(r.age_from),
+                          "n_orders": int(r.n_orders), "horizon_days": CLV_RANGE_DAYS}
+    buyers["clv_range_basis"] = basis
+
+
+CLV_RANGE_DAYS = 365
+
+
 def _money(value: float) -> float:
     return float(quantize(value))
 
@@ -346,6 +390,8 @@ def _rows(result, customers, buyers, prev, table, rules, tier_policy, as_of) -> 
             as_of, clv, _money(b.revenue), _money(b.margin_value), int(b.n_orders),
             pd.Timestamp(b.first_purchase).date(), pd.Timestamp(b.last_purchase).date(), interval,
             float(b.p_alive), float(b.e90), float(b.risk), _money(clv * b.risk),
+            _money(b.clv_low) if np.isfinite(b.clv_low) else None,
+            _money(b.clv_high) if np.isfinite(b.clv_high) else None, json.dumps(b.clv_range_basis),
             int(b.r), int(b.f), int(b.m), b.segment or "", b.tier, b.stage, b.stage_since,
             len(b.reasons) >= min_reasons, json.dumps(b.reasons),
             entry.action_code if entry else "", json.dumps(b.reason),
@@ -357,7 +403,7 @@ def _rows(result, customers, buyers, prev, table, rules, tier_policy, as_of) -> 
         was = prev_stage.get(cid)
         since = prev.at[cid, "stage_since"] if was == Stage.PROSPECT else as_of
         result.rows[cid] = (
-            as_of, 0.0, 0.0, 0.0, 0, None, None, None, None, 0.0, None, 0.0, 0, 0, 0, "",
+            as_of, 0.0, 0.0, 0.0, 0, None, None, None, None, 0.0, None, 0.0, None, None, "{}", 0, 0, 0, "",
             Tier.C.value, Stage.PROSPECT.value, since, False, "[]",
             prospect_entry.action_code if prospect_entry else "", no_order,
         )

@@ -51,3 +51,23 @@ def value_reasons(
         for i in np.flatnonzero(mask):
             reasons[i].append(code)
     return reasons
+
+
+def too_little_history(frequency: np.ndarray, tenure_days: np.ndarray, usual_interval_days: float) -> np.ndarray:
+    """Buyers the CLV ranking cannot judge yet: one purchase occasion, or a first order
+    less than one usual inter-purchase interval (the store's median) ago.
+
+    For them a BTYD model returns little more than the population prior, so they get
+    tier N ("new, not yet tiered") and a CLV range instead of a rank (docs/metrics.md).
+    """
+    return (np.asarray(frequency, float) < 1) | (np.asarray(tenure_days, float) < usual_interval_days)
+
+
+def assign_tiers_with_new(clv: np.ndarray, customer_ids: np.ndarray, policy: TierPolicy,
+                          new: np.ndarray) -> np.ndarray:
+    """Tier N for ``new``; A/B/C by :func:`assign_tiers` among everyone else (shares of them)."""
+    tiers = np.full(clv.size, Tier.N.value, dtype=object)
+    ranked = ~np.asarray(new, bool)
+    if ranked.any():
+        tiers[ranked] = assign_tiers(clv[ranked], customer_ids[ranked], policy)
+    return tiers

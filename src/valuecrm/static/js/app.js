@@ -144,51 +144,95 @@
     });
   }
 
-  /* ---- bulk selection on lists: "select all" and the selected-count bar ---- */
+  /* ---- bulk selection on lists: "select all", the selected-count bar, and "all
+     matching" (every row of the filtered list, across pages: the server applies the
+     filter and confirms the exact count before it changes anything) ---- */
   function initBulkSelect(root) {
     root.querySelectorAll("[data-vc-bulk]").forEach(function (container) {
       if (container.dataset.vcBulkReady) return;
       container.dataset.vcBulkReady = "1";
-      const all = container.querySelector("[data-vc-select-all]");
       const bar = document.querySelector(container.dataset.vcBulk);
+      const total = parseInt(container.dataset.vcMatchCount || "0", 10);
+      let matching = false;
       function boxes() {
         return Array.from(container.querySelectorAll("input[data-vc-select-row]"));
       }
+      function alls() {
+        return Array.from(container.querySelectorAll("[data-vc-select-all]"));
+      }
+      // The table (wide screens) and the cards (phones) hold one box each per customer.
+      function chosen() {
+        const ids = [];
+        boxes().forEach(function (b) { if (b.checked && ids.indexOf(b.value) < 0) ids.push(b.value); });
+        return ids;
+      }
+      function pageIds() {
+        const ids = [];
+        boxes().forEach(function (b) { if (ids.indexOf(b.value) < 0) ids.push(b.value); });
+        return ids;
+      }
       function refresh() {
-        const checked = boxes().filter(function (b) { return b.checked; });
+        const ids = chosen();
+        const everyOnPage = ids.length > 0 && ids.length === pageIds().length;
+        if (!everyOnPage) matching = false;
         boxes().forEach(function (b) {
-          const row = b.closest("tr");
+          const row = b.closest("tr, [data-vc-card]");
           if (row) row.classList.toggle("vc-row-selected", b.checked);
         });
-        if (all) {
-          all.checked = checked.length > 0 && checked.length === boxes().length;
-          all.indeterminate = checked.length > 0 && checked.length < boxes().length;
-        }
-        if (bar) {
-          bar.hidden = checked.length === 0;
-          bar.querySelectorAll("[data-vc-selected-count]").forEach(function (el) {
-            el.textContent = String(checked.length);
-          });
-          // Bulk forms live outside the table; copy the chosen ids into them.
-          bar.querySelectorAll("form").forEach(function (form) {
-            form.querySelectorAll("input[data-vc-bulk-id]").forEach(function (el) { el.remove(); });
-            checked.forEach(function (b) {
-              const hidden = document.createElement("input");
-              hidden.type = "hidden";
-              hidden.name = "ids";
-              hidden.value = b.value;
-              hidden.setAttribute("data-vc-bulk-id", "");
-              form.appendChild(hidden);
-            });
-          });
-        }
+        alls().forEach(function (all) {
+          all.checked = everyOnPage;
+          all.indeterminate = ids.length > 0 && !everyOnPage;
+        });
+        if (!bar) return;
+        bar.hidden = ids.length === 0;
+        bar.querySelectorAll("[data-vc-selected-count]").forEach(function (el) {
+          el.textContent = String(ids.length);
+        });
+        bar.querySelectorAll("[data-vc-selected-page]").forEach(function (el) { el.hidden = matching; });
+        bar.querySelectorAll("[data-vc-selected-matching]").forEach(function (el) { el.hidden = !matching; });
+        bar.querySelectorAll("[data-vc-select-matching]").forEach(function (el) {
+          el.hidden = matching || !everyOnPage || total <= ids.length;
+        });
+        // Bulk forms live outside the table; copy the chosen ids (or the filter) into them.
+        bar.querySelectorAll("form").forEach(function (form) {
+          form.querySelectorAll("input[data-vc-bulk-id]").forEach(function (el) { el.remove(); });
+          function add(name, value) {
+            const hidden = document.createElement("input");
+            hidden.type = "hidden";
+            hidden.name = name;
+            hidden.value = value;
+            hidden.setAttribute("data-vc-bulk-id", "");
+            form.appendChild(hidden);
+          }
+          if (matching) {
+            add("scope", "matching");
+            add("query", container.dataset.vcQuery || "");
+          } else {
+            ids.forEach(function (id) { add("ids", id); });
+          }
+        });
       }
       container.addEventListener("change", function (event) {
-        if (event.target === all) {
-          boxes().forEach(function (b) { b.checked = all.checked; });
+        const target = event.target;
+        if (target.hasAttribute("data-vc-select-all")) {
+          boxes().forEach(function (b) { b.checked = target.checked; });
+        } else if (target.hasAttribute("data-vc-select-row")) {
+          boxes().forEach(function (b) { if (b.value === target.value) b.checked = target.checked; });
         }
         refresh();
       });
+      if (bar && !bar.dataset.vcMatchingReady) {
+        bar.dataset.vcMatchingReady = "1";
+        bar.addEventListener("click", function (event) {
+          const pick = event.target.closest("[data-vc-select-matching]");
+          const undo = event.target.closest("[data-vc-select-page-only]");
+          if (!pick && !undo) return;
+          event.preventDefault();
+          const current = document.querySelector("[data-vc-bulk]");
+          if (current && current.vcSetMatching) current.vcSetMatching(Boolean(pick));
+        });
+      }
+      container.vcSetMatching = function (on) { matching = on; refresh(); };
       refresh();
     });
   }

@@ -1,0 +1,153 @@
+"""Extension points of the customer pages, filled by the apps above customers.
+
+`customers` sits low in the layers (see the import-linter contracts in
+pyproject.toml): orders, value, deals, service and the other apps import it,
+never the other way round. So what those apps show *about a customer* — a list
+column, a filter, a timeline entry, a panel on the 360 page, a palette entry —
+is registered here from their `AppConfig.ready()`, and the customer pages only
+iterate over what is registered.
+
+    from valuecrm.customers.extensions import registry, TimelineSource
+    registry.add_timeline_source(TimelineSource("order", "bag", rank=3, fetch=...))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ListColumn:
+    """A customer-list column contributed by another app.
+
+    ``fields``/``text`` serve the CSV export (rows are values() dicts); ``cell`` is
+    (css class, render(customer) → safe HTML) for the page.
+    """
+
+    key: str
+    label: str
+    fields: tuple[str, ...]
+    text: Callable[[dict], str]
+    cell: tuple[str, Callable] | None = None
+    sort: str | None = None
+    default: bool = False
+    descending_first: bool = False  # the first click sorts highest first
+
+
+@dataclass(frozen=True)
+class SortChoice:
+    key: str  # e.g. "-clv"
+    label: str
+
+
+@dataclass(frozen=True)
+class TimelineSource:
+    """Entries of one type on the customer's timeline.
+
+    ``fetch(customer, page)`` returns (at, obj) pairs; it must build its queryset
+    and pass it through ``page(queryset, at_field)``, which applies the cursor and
+    the page size so each source stays one bounded query.
+    """
+
+    type: str
+    icon: str
+    rank: int  # tie-break between entries at the same instant (higher first)
+    fetch: Callable
+    label: str = ""  # the filter tab
+    template: str = ""  # draws one entry's body; gets `entry` (entry.obj is the row)
+
+
+@dataclass(frozen=True)
+class HistorySource:
+    """Rows of a simple-history table that belong on the customer's change history."""
+
+    model: type
+    rows: Callable  # customer → historical queryset
+    subject: Callable  # historical row → "Order web:1001"
+
+
+@dataclass(frozen=True)
+class ProfileFact:
+    """A fact block in the 360 header (orders count, revenue, …): key → compute(customer)."""
+
+    key: str
+    compute: Callable
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A panel on the customer's 360 page, drawn by ``template`` with ``context(request, customer)``."""
+
+    key: str
+    template: str
+    context: Callable
+    order: int = 100
+    # On phones the page is one column: panels marked so come before the timeline.
+    first_on_small_screens: bool = False
+
+
+@dataclass(frozen=True)
+class PaletteEntry:
+    """A page the Ctrl+K palette offers; ``allowed(user)`` hides what the user cannot open."""
+
+    url_name: str
+    label: str
+    icon: str
+    keywords: str = ""
+    allowed: Callable = lambda user: True
+
+
+@dataclass
+class Registry:
+    columns: list[ListColumn] = field(default_factory=list)
+    filter_providers: list[Callable] = field(default_factory=list)  # () → [FilterSpec]
+    sort_choices: list[SortChoice] = field(default_factory=list)
+    preset_links: list[Callable] = field(default_factory=list)  # () → [{"key","label","url"}]
+    timeline_sources: list[TimelineSource] = field(default_factory=list)
+    history_sources: list[HistorySource] = field(default_factory=list)
+    profile_facts: list[ProfileFact] = field(default_factory=list)
+    panels: list[Panel] = field(default_factory=list)
+    palette_entries: list[PaletteEntry] = field(default_factory=list)
+
+    # Registration is idempotent by key: ready() can run twice in some test setups.
+    def add_column(self, column: ListColumn) -> None:
+        self._put(self.columns, column, "key")
+
+    def add_filters(self, provider: Callable) -> None:
+        if provider not in self.filter_providers:
+            self.filter_providers.append(provider)
+
+    def add_sort_choice(self, choice: SortChoice) -> None:
+        self._put(self.sort_choices, choice, "key")
+
+    def add_preset_links(self, provider: Callable) -> None:
+        if provider not in self.preset_links:
+            self.preset_links.append(provider)
+
+    def add_timeline_source(self, source: TimelineSource) -> None:
+        self._put(self.timeline_sources, source, "type")
+
+    def add_history_source(self, source: HistorySource) -> None:
+        self._put(self.history_sources, source, "model")
+
+    def add_profile_fact(self, fact: ProfileFact) -> None:
+        self._put(self.profile_facts, fact, "key")
+
+    def add_panel(self, panel: Panel) -> None:
+        self._put(self.panels, panel, "key")
+        self.panels.sort(key=lambda p: p.order)
+
+    def add_palette_entry(self, entry: PaletteEntry) -> None:
+        self._put(self.palette_entries, entry, "url_name")
+
+    @staticmethod
+    def _put(items: list, item, attr: str) -> None:
+        for i, existing in enumerate(items):
+            if getattr(existing, attr) == getattr(item, attr):
+                items[i] = item
+                return
+        items.append(item)
+
+
+registry = Registry()
