@@ -63,6 +63,18 @@ def test_api_date_out_of_range_is_422_naming_the_parameter(api, url, param):
     assert "1900" in body["errors"][param][0]
 
 
+@pytest.mark.parametrize("moment", ["1982-08-27T20:49-20:59", "2020-01-01T00:00+15:00"])
+def test_api_moment_with_an_impossible_utc_offset_is_422(api, moment):
+    # PostgreSQL refuses offsets beyond ±15:59 (found by schemathesis as a 500 there).
+    response = api.get("/api/v1/orders", {"placed_before": moment})
+    assert_problem(response, 422, "placed_before")
+
+
+def test_api_moment_with_a_real_utc_offset_is_accepted(api):
+    assert api.get("/api/v1/orders", {"placed_before": "2020-01-01T00:00+14:00"}).status_code == 200
+    assert api.get("/api/v1/orders", {"placed_before": "2020-01-01T00:00-12:00"}).status_code == 200
+
+
 def test_api_date_in_range_still_filters(api):
     assert api.get("/api/v1/customers?created_after=1900-01-01&created_before=2200-12-31").status_code == 200
     assert api.get("/api/v1/tasks?due_after=2020-01-01T00:00:00").status_code == 200

@@ -26,7 +26,9 @@ ISO_DATE_PATTERN = (
     rf"(?:{_ANY_YEAR}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)"
     rf"|02-(?:0[1-9]|1\d|2[0-8]))|{_LEAP_YEARS}-02-29)"
 )
-ISO_TIME_PATTERN = r"(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?"
+# UTC offsets stop at ±14:59: real zones span −12:00..+14:00, and PostgreSQL refuses
+# a displacement beyond ±15:59 (a 500 before) while Python accepts up to ±23:59.
+ISO_TIME_PATTERN = r"(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?(?:Z|[+-](?:0\d|1[0-4]):[0-5]\d)?"
 ISO_DATETIME_PATTERN = rf"{ISO_DATE_PATTERN}(?:[T ]{ISO_TIME_PATTERN})?"
 _ISO_DATE = re.compile(ISO_DATE_PATTERN)
 _ISO_DATETIME = re.compile(ISO_DATETIME_PATTERN)
