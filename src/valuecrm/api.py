@@ -1,5 +1,7 @@
 """REST API v1: one NinjaAPI; each domain app contributes a router from its api.py."""
 
+from datetime import UTC, datetime
+
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import OperationalError
@@ -9,6 +11,9 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.openapi.docs import DocsBase
+from ninja.parser import Parser
+from ninja.renderers import JSONRenderer
+from ninja.responses import NinjaJSONEncoder
 from ninja.security import HttpBearer, SessionAuth
 
 from valuecrm.accounts.selectors import user_by_api_token
@@ -30,6 +35,32 @@ class BearerToken(HttpBearer):
         return user
 
 
+class ObjectBodyParser(Parser):
+    """Every request body of this API is a JSON object: a bare string, number or list
+    is a 422 naming `body` (ninja would otherwise try to read a schema from it)."""
+
+    def parse_body(self, request: HttpRequest):
+        data = super().parse_body(request)
+        if not isinstance(data, dict):
+            raise NinjaValidationError([{"loc": ("body", "body"), "msg": _("Send a JSON object.")}])
+        return data
+
+
+class WholeMinuteOffsetEncoder(NinjaJSONEncoder):
+    """Date-times whose UTC offset has seconds (local mean time before a zone's
+    first standard offset, e.g. Shanghai +08:05:43 in 1900) go out in UTC: RFC 3339,
+    which the spec promises with format date-time, has offsets in whole minutes."""
+
+    def default(self, o):
+        if isinstance(o, datetime) and o.utcoffset() is not None and o.utcoffset().seconds % 60:
+            o = o.astimezone(UTC)
+        return super().default(o)
+
+
+class ApiRenderer(JSONRenderer):
+    encoder_class = WholeMinuteOffsetEncoder
+
+
 class OfflineSwagger(DocsBase):
     """Swagger UI from our own static files (npm swagger-ui-dist, copied by
     scripts/vendor-assets.mjs): the docs work without internet and under our CSP."""
@@ -41,7 +72,42 @@ class OfflineSwagger(DocsBase):
         return render(request, "api/docs.html", {"api": api, "swagger_settings": settings})
 
 
-api = NinjaAPI(
+# Statuses any operation can answer, whatever its handler declares: 401 (no or a
+# bad token), 503 (the SQLite database is busy with a long write, common/busy.py).
+# With a body or parameters also 422 (schema validation); with a body also 400
+# (JSON not parseable or nested too deep) and 413 (body over the limit).
+_ALWAYS = {401: "Authentication required", 503: "Database busy; retry after the Retry-After header"}
+_WITH_INPUT = {422: "Validation failed (problem+json naming each field)"}
+_WITH_BODY = {400: "Malformed or too deeply nested JSON", 413: "Request body too large"}
+
+
+class ValueCrmApi(NinjaAPI):
+    """The spec tells the truth about errors: every status >= 400 is documented as
+    application/problem+json with the ProblemOut body (what common/problems.py sends),
+    and the statuses the middleware and exception handlers add are declared on every
+    operation, so schemathesis' status/content-type conformance checks can hold."""
+
+    def get_openapi_schema(self, *args, **kwargs):
+        schema = super().get_openapi_schema(*args, **kwargs)
+        problem_ref = {"$ref": "#/components/schemas/ProblemOut"}
+        problem_content = {PROBLEM: {"schema": problem_ref}}
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                extra = dict(_ALWAYS)
+                if operation.get("parameters") or operation.get("requestBody"):
+                    extra.update(_WITH_INPUT)
+                if operation.get("requestBody"):
+                    extra.update(_WITH_BODY)
+                for status, description in extra.items():
+                    responses.setdefault(status, {"description": description})
+                for status, response in responses.items():
+                    if int(status) >= 400:
+                        response["content"] = problem_content
+        return schema
+
+
+api = ValueCrmApi(
     title="ValueCRM API",
     version="1",
     description="Customers, orders and customer value. Authenticate with `Authorization: Bearer <token>` "
@@ -51,6 +117,8 @@ api = NinjaAPI(
     urls_namespace="api-1",
     docs_url="/docs",
     docs=OfflineSwagger(),
+    parser=ObjectBodyParser(),
+    renderer=ApiRenderer(),
 )
 
 

@@ -30,6 +30,7 @@ SCRIPT = textwrap.dedent("""
     User.objects.filter(pk=user.pk).update(last_login=hour_ago)
     from django.conf import settings
     from django.db import connection
+    Client().get("/login/")  # warm up: URLconf and API imports load before the clock starts
     connection.close()
 
     holder = sqlite3.connect(settings.DATABASES["default"]["NAME"], isolation_level=None)
@@ -63,7 +64,8 @@ def test_reads_and_sign_ins_do_not_wait_for_a_held_write_lock(tmp_path):
     api_status, api_seconds = result["api"]
     login_status, page_status, login_seconds = result["login"]
     assert (api_status, login_status, page_status) == (200, 302, 200), result
-    # The connection's busy timeout is 20 s; giving up takes milliseconds.
-    assert api_seconds < 3 and login_seconds < 5, result
+    # The connection's busy timeout is 20 s; giving up takes milliseconds (the
+    # margin is for a loaded machine, still far below one wait of the timeout).
+    assert api_seconds < 10 and login_seconds < 10, result
     assert result["last_used_during"] is True  # skipped while locked…
     assert result["last_used_after"] is True  # …and written by the next read

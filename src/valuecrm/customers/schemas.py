@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
+from pydantic import StrictBool
 
 from valuecrm.common.schemas import (  # noqa: F401 - the names other apps' schemas used from here
     MAX_ID,
@@ -69,10 +70,10 @@ class CustomerIn(Schema):
     custom_fields: dict[Annotated[Text, Field(max_length=50)], CustomValue] = Field(
         default_factory=dict, description="Keys are custom field definitions' keys."
     )
-    consent_email: bool = False
-    consent_sms: bool = False
-    consent_phone: bool = False
-    consent_wechat: bool = False
+    consent_email: StrictBool = False
+    consent_sms: StrictBool = False
+    consent_phone: StrictBool = False
+    consent_wechat: StrictBool = False
     source: Annotated[Text, Field(max_length=50)] = ""
     external_id: Annotated[Text, Field(max_length=100)] = ""
 
@@ -102,10 +103,10 @@ class CustomerPatch(Schema):
     team_id: Id | None = None
     tags: list[Annotated[Text, Field(max_length=50)]] | None = Field(None, max_length=100)
     custom_fields: dict[Annotated[Text, Field(max_length=50)], CustomValue] | None = None
-    consent_email: bool | None = None
-    consent_sms: bool | None = None
-    consent_phone: bool | None = None
-    consent_wechat: bool | None = None
+    consent_email: StrictBool | None = None
+    consent_sms: StrictBool | None = None
+    consent_phone: StrictBool | None = None
+    consent_wechat: StrictBool | None = None
     source: Annotated[Text, Field(max_length=50)] | None = None
     external_id: Annotated[Text, Field(max_length=100)] | None = None
 
@@ -200,7 +201,7 @@ class ContactPointIn(Schema):
     kind: ContactKindValue
     value: Annotated[Text, Field(min_length=1, max_length=254)]
     label: Annotated[Text, Field(max_length=50)] = ""
-    is_primary: bool = False
+    is_primary: StrictBool = False
 
 
 class ContactPointOut(Schema):
@@ -283,7 +284,7 @@ class TaskPatch(Schema):
     due_at: Moment | None = None
     customer_id: Id | None = None
     assignee_id: Id | None = None
-    done: bool | None = None
+    done: StrictBool | None = None
 
 
 class TaskOut(Schema):

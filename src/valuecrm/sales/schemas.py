@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from ninja import Field, Schema
+from pydantic import StrictBool
 
 from valuecrm.common.schemas import Id, Moment, Money, Text, choices_literal
 from valuecrm.sales.models import OrderChannel, OrderStatus
@@ -24,7 +25,7 @@ class ProductIn(Schema):
     price: Money = Decimal("0")
     unit_cost: Money = Decimal("0")
     currency: Currency | None = Field(None, description="Defaults to the site currency.")
-    active: bool = True
+    active: StrictBool = True
 
 
 class ProductPatch(Schema):
@@ -34,7 +35,7 @@ class ProductPatch(Schema):
     price: Money | None = None
     unit_cost: Money | None = None
     currency: Currency | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 PRODUCT_PATCH_NOT_NULL = ("sku", "name", "price", "unit_cost", "active")

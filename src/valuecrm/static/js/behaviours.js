@@ -14,6 +14,15 @@
     }
   });
 
+  // Escape inside an edit cell presses its Cancel (<a data-vc-escape-cancels hx-trigger=
+  // "click, vc-escape">): an htmx key filter (keyup[key=='Escape']) would need eval.
+  document.addEventListener("keyup", function (event) {
+    if (event.key !== "Escape" || !event.target.closest || !window.htmx) return;
+    var cell = event.target.closest("td, section, form");
+    var cancel = cell ? cell.querySelector("[data-vc-escape-cancels]") : null;
+    if (cancel) window.htmx.trigger(cancel, "vc-escape");
+  });
+
   // <form data-vc-reset-on-success hx-post=…>: after a successful htmx request the form is
   // emptied and its error marks cleared, ready for the next entry.
   document.addEventListener("htmx:afterRequest", function (event) {
