@@ -98,6 +98,23 @@ class PaletteEntry:
     allowed: Callable = lambda user: True
 
 
+@dataclass(frozen=True)
+class KpiCard:
+    """A figure another app adds to the KPI row of the value dashboard (e.g. loyalty's
+    points liability, deals' weighted pipeline), so the dashboard never imports them.
+
+    ``compute(user, start, end)`` returns the card's figures for that user and period —
+    a dict with ``value``, ``kind`` ("money", "percent", "days" or "count"), ``url``
+    (the list of exactly what it counts) and optionally ``change`` (vs the previous
+    period, a fraction), ``good`` (True/False/None: colours the change) and ``help`` —
+    or None to leave the card out for this user (no permission, app switched off)."""
+
+    key: str
+    label: str
+    compute: Callable
+    order: int = 100
+
+
 @dataclass
 class Registry:
     columns: list[ListColumn] = field(default_factory=list)
@@ -109,6 +126,7 @@ class Registry:
     profile_facts: list[ProfileFact] = field(default_factory=list)
     panels: list[Panel] = field(default_factory=list)
     palette_entries: list[PaletteEntry] = field(default_factory=list)
+    kpi_cards: list[KpiCard] = field(default_factory=list)
 
     # Registration is idempotent by key: ready() can run twice in some test setups.
     def add_column(self, column: ListColumn) -> None:
@@ -140,6 +158,22 @@ class Registry:
 
     def add_palette_entry(self, entry: PaletteEntry) -> None:
         self._put(self.palette_entries, entry, "url_name")
+
+    def add_kpi_card(self, card: KpiCard) -> None:
+        self._put(self.kpi_cards, card, "key")
+        self.kpi_cards.sort(key=lambda c: c.order)
+
+    def kpi_card_figures(self, user, start, end) -> list[dict]:
+        """The registered cards' figures for this user and period, in order, in the
+        dashboard card shape (key, label, value, kind, url, change, good, help)."""
+        figures = []
+        for card in self.kpi_cards:
+            result = card.compute(user, start, end)
+            if result is None:
+                continue
+            figures.append({"change": None, "good": None, "help": "", **result,
+                            "key": card.key, "label": str(card.label)})
+        return figures
 
     @staticmethod
     def _put(items: list, item, attr: str) -> None:

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from valuecrm.customers.extensions import registry
 from valuecrm.common.http import safe_next_url
 from valuecrm.insights import dashboard as value_dashboard_data
 from valuecrm.insights import report as report_data
@@ -69,6 +70,8 @@ def value_dashboard(request):
     data = value_dashboard_data.dashboard(request.user, start, end)
     context = {
         **data,
+        # Cards other apps register (customers/extensions.py) follow the value ones.
+        "cards": [*data.get("cards", []), *registry.kpi_card_figures(request.user, start, end)],
         "start": start,
         "end": end,
         "preset": preset,
