@@ -95,6 +95,13 @@ def worker():
     django_setup()
     from django.core.management import call_command
 
+    from valuecrm.imports.services import import_runs_recover
+    from valuecrm.insights.services import score_runs_recover
+
+    # Runs the previous worker died on are failed now, not a minute from now.
+    import_runs_recover()
+    score_runs_recover()
+
     call_command("run_huey")
 
 
