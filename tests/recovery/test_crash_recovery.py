@@ -5,6 +5,7 @@ minute by the sweep), nothing of it is half-written, and the next run succeeds."
 import csv
 import json
 
+
 def _customers_csv(path, n, prefix):
     with open(path, "w", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle)
