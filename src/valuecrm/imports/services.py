@@ -618,7 +618,8 @@ def import_undo(*, actor, run: ImportRun, on_progress=None) -> ImportRun:
     return _undo(actor, run, on_progress=on_progress)
 
 
-UNDO_BATCH = 5000
+UNDO_BATCH = 5000  # ids deleted per statement
+UNDO_REPORT_EVERY = 1.0  # seconds between progress reports
 
 
 @transaction.atomic
@@ -649,7 +650,7 @@ def _undo(actor, run: ImportRun, *, status=ImportStatus.SUCCEEDED, on_progress=N
         nonlocal done, last_report
         done += step
         now = time.monotonic()
-        if on_progress is not None and (force or now - last_report >= 1.0):
+        if on_progress is not None and (force or now - last_report >= UNDO_REPORT_EVERY):
             last_report = now
             on_progress(done, total)
 

@@ -40,6 +40,7 @@ from valuecrm.insights.services import (
     playbook_entry_set,
     policy_update,
     score_run_create,
+    score_runs_recover,
 )
 from valuecrm.insights.services.kpis import parse_range
 
@@ -131,6 +132,7 @@ def value_run_scoring(request):
 @require_GET
 def value_run_status(request):
     """The run-status strip alone (polled by htmx while a run is queued or running)."""
+    score_runs_recover()  # a run whose worker died shows as failed, not running for ever
     return render(request, "insights/_run_status.html",
                   {"status": value_dashboard_data.run_status(),
                    "can_run_scoring": value_dashboard_data.can_run_scoring(request.user)})
