@@ -8,11 +8,14 @@ VALUECRM_DATA_DIR (and optionally DATABASE_URL) set. Prints one JSON line.
   queue-score           queue a scoring run for the worker (409 → {"conflict": ...})
   undo RUN              queue the undo of import RUN
   state                 runs, customers and orders, as the database has them
+  read-load STOP OUT    read pages and the API (as an analyst) until the file STOP
+                        exists; latencies and statuses to OUT (JSON)
 """
 
 import json
 import os
 import sys
+from pathlib import Path
 
 ADMIN_PASSWORD = "crash-test-Passw0rd!"
 
@@ -47,8 +50,6 @@ def main(argv: list[str]) -> dict:
         result = demo_generate(customers=int(arg), seed=7, password=ADMIN_PASSWORD)
         return {"customers": result.customers, "orders": result.orders}
     if command == "queue-import":
-        from pathlib import Path
-
         from valuecrm.imports import services
 
         admin = _admin()
@@ -81,6 +82,8 @@ def main(argv: list[str]) -> dict:
 
         run = services.import_undo_start(actor=_admin(), run=ImportRun.objects.get(pk=int(arg)))
         return {"run": run.pk, "status": run.status}
+    if command == "read-load":
+        return _read_load(Path(arg), Path(argv[2]))
     if command == "state":
         from valuecrm.customers.models import Customer
         from valuecrm.imports.models import ImportRun
@@ -94,6 +97,38 @@ def main(argv: list[str]) -> dict:
             "values": CustomerValue.objects.count(),
         }
     raise SystemExit(f"unknown command {command}")
+
+
+def _read_load(stop, out) -> dict:
+    """Reads through the whole Django stack (middleware, views, ORM) against the same
+    database file the worker writes, as the web server would."""
+    import time
+
+    from django.test import Client
+
+    from valuecrm.accounts.models import User
+    from valuecrm.accounts.services import api_token_create, user_create
+
+    reader = User.objects.filter(username="reader").first() or user_create(
+        username="reader", password=ADMIN_PASSWORD, role="analyst")
+    _, token = api_token_create(user=reader, name="bench")
+    web, api = Client(), Client(headers={"Authorization": f"Bearer {token}"})
+    web.force_login(reader)
+    urls = [(api, "/api/v1/customers?limit=50"), (web, "/customers/"),
+            (api, "/api/v1/customers?limit=50&sort=-created_at"), (web, "/")]
+    samples = []
+    i = 0
+    while not stop.exists():
+        client, url = urls[i % len(urls)]
+        started = time.perf_counter()
+        try:
+            status = client.get(url).status_code
+        except Exception as exc:  # a 500 raised by the test client
+            status = f"error: {type(exc).__name__}"
+        samples.append([url, status, (time.perf_counter() - started) * 1000])
+        i += 1
+    out.write_text(json.dumps(samples))
+    return {"requests": len(samples)}
 
 
 if __name__ == "__main__":
