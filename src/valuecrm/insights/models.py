@@ -152,6 +152,14 @@ class ScoreRun(models.Model):
     def __str__(self):
         return f"#{self.pk} {self.as_of} {self.status}"
 
+    @property
+    def error_text(self) -> str:
+        """The error in the reader's language when it is one of ours (they are stored in
+        English, e.g. the sweep's "worker stopped"); other errors as they were written."""
+        from django.utils.translation import gettext
+
+        return gettext(self.error) if self.error else ""
+
 
 class ScoreFields(models.Model):
     """The numbers a run gives one customer (shared by snapshots and the current view)."""

@@ -67,6 +67,7 @@ def _requested_range(request):
 @require_GET
 def value_dashboard(request):
     start, end, preset, errors = _requested_range(request)
+    score_runs_recover()  # a run whose worker died is shown failed, not running
     data = value_dashboard_data.dashboard(request.user, start, end)
     context = {
         **data,
@@ -149,6 +150,7 @@ def model_report(request):
         run = ScoreRun.objects.succeeded().filter(pk=int(run_id)).first()
         if run is None:
             raise Http404
+    score_runs_recover()  # a run whose worker died is shown failed, in the history too
     report = selectors.model_report(run)
     context = {
         "report": report,

@@ -21,6 +21,7 @@ import pandas as pd
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from valuecrm.common import events, heartbeat
 from valuecrm.common.datetimes import parse_bounded_date
@@ -159,6 +160,9 @@ def score_now(*, as_of=None, unit=ScoringUnit.DAY, model_choice=ModelChoice.AUTO
 
 
 HEARTBEAT_KIND = "score"
+# Stored in English, shown in the reader's language (ScoreRun.error_text).
+WORKER_STOPPED = gettext_noop("The background worker stopped during this run (it was killed or "
+                              "restarted); nothing was written. Start a new run.")
 # Queued runs no worker took for this long lost their task (the queue was reset).
 QUEUED_LOST_AFTER = dt.timedelta(hours=2)
 
@@ -178,8 +182,7 @@ def score_runs_recover(*, now: dt.datetime | None = None) -> list[int]:
         changed = ScoreRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING,
                                           worker=run.worker).update(
             status=RunStatus.FAILED, finished_at=now,
-            error=_("The background worker stopped during this run (it was killed or "
-                    "restarted); nothing was written. Start a new run."))
+            error=WORKER_STOPPED)
         if changed:
             heartbeat.clear(HEARTBEAT_KIND, run.pk)
             failed.append(run.pk)
