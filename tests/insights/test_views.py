@@ -231,7 +231,12 @@ def test_run_scoring_refuses_while_a_run_is_running(client, admin_user):
 
 
 def test_run_status_partial_polls_while_running(client, admin_user):
-    ScoreRun.objects.create(as_of=TODAY, status=RunStatus.RUNNING, progress=40, current_step="churn")
+    from django.utils import timezone
+
+    from valuecrm.common import heartbeat
+
+    ScoreRun.objects.create(as_of=TODAY, status=RunStatus.RUNNING, progress=40, current_step="churn",
+                            worker=heartbeat.worker_name(), heartbeat_at=timezone.now())
     client.force_login(admin_user)
     html = client.get("/value/status/").content.decode()
     assert 'hx-trigger="every 3s"' in html

@@ -115,7 +115,7 @@ def _read_load(stop, out) -> dict:
     web, api = Client(), Client(headers={"Authorization": f"Bearer {token}"})
     web.force_login(reader)
     urls = [(api, "/api/v1/customers?limit=50"), (web, "/customers/"),
-            (api, "/api/v1/customers?limit=50&sort=-created_at"), (web, "/")]
+            (api, "/api/v1/customers?limit=50&sort=name"), (web, "/value/")]
     samples = []
     i = 0
     while not stop.exists():
