@@ -186,3 +186,21 @@ def test_scheduled_backups_keep_the_newest(source, tmp_path):
                       "valuecrm-backup-20261202-030000.tar.gz"]
     assert sorted(p.name for p in directory.iterdir()) == [
         "valuecrm-backup-20261203-030000.tar.gz", "valuecrm-backup-20261204-030000.tar.gz"]
+
+
+def test_the_nightly_backup_runs_at_three_site_time_and_can_be_turned_off(settings, monkeypatch):
+    import datetime as dt
+
+    from valuecrm.backups import tasks
+
+    task = tasks.backup_nightly.task_class()
+    # 03:00 in Asia/Shanghai is 19:00 UTC, the clock Huey's crontabs use.
+    assert settings.TIME_ZONE == "Asia/Shanghai" and settings.VALUECRM_BACKUP_HOUR == 3
+    assert task.validate_datetime(dt.datetime(2026, 12, 7, 19, 0))
+    assert not task.validate_datetime(dt.datetime(2026, 12, 7, 3, 0))
+    calls = []
+    monkeypatch.setattr(tasks, "backup_scheduled", lambda: calls.append(1) or {"path": "x"})
+    settings.VALUECRM_BACKUP_NIGHTLY = False
+    assert tasks.backup_nightly.call_local() == "" and calls == []
+    settings.VALUECRM_BACKUP_NIGHTLY = True
+    assert tasks.backup_nightly.call_local() == "x" and calls == [1]
