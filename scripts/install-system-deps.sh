@@ -6,6 +6,8 @@ need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v msgfmt >/dev/null || need+=(gettext)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
+# pg_dump/pg_restore for `valuecrm backup` on PostgreSQL.
+command -v pg_dump >/dev/null && command -v pg_restore >/dev/null || need+=(postgresql-client)
 # Chinese fonts, so 中文 screenshots show characters rather than boxes.
 fc-list 2>/dev/null | grep -qi "noto sans cjk\|wqy" || need+=(fonts-noto-cjk)
 if [ ${#need[@]} -gt 0 ]; then

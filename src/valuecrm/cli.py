@@ -35,6 +35,9 @@ def _register_subapps():
 
     app.add_typer(export_app, name="export")
     app.command("import")(import_file)
+    from valuecrm.commands.backup import app as backup_app
+
+    app.add_typer(backup_app, name="backup")
     try:
         from valuecrm.commands.model import app as model_app
     except ImportError:  # engine CLI not installed in this build
@@ -58,35 +61,38 @@ def serve(
     workers: int = 2,
     with_worker: bool = typer.Option(True, help="Also run the background worker (scoring, imports, webhooks)."),
 ):
-    """Serve the web app (gunicorn; static files via whitenoise) and, by default, the worker."""
+    """Serve the web app (gunicorn; static files via whitenoise) and, by default, the worker
+    (restarted when it dies, stopped when serve stops)."""
     django_setup()
     import signal
     import subprocess
 
     from django.core.management import call_command
 
+    from valuecrm.commands.supervise import WorkerSupervisor
+
     call_command("collectstatic", interactive=False, verbosity=0)
-    background = None
+    supervisor = None
     if with_worker:
         # One command runs the whole app: jobs queued from the UI must not wait for
-        # someone to start `valuecrm worker` by hand.
-        background = subprocess.Popen([sys.executable, "-m", "valuecrm.cli", "worker"])
+        # someone to start `valuecrm worker` by hand, nor for someone to restart it.
+        supervisor = WorkerSupervisor([sys.executable, "-m", "valuecrm.cli", "worker"],
+                                      log=lambda message: typer.echo(message, err=True)).start()
     typer.echo(f"ValueCRM is serving on http://{host}:{port}/")
-    # Stop the worker too when we are told to stop (Ctrl+C, kill, container stop).
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    web = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "valuecrm.config.wsgi:application",
+         "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", "4",
+         "--access-logfile", "-"])
+    # Told to stop (kill, container stop): stop the web server gracefully, then the worker.
+    signal.signal(signal.SIGTERM, lambda *_: web.terminate())
     try:
-        subprocess.run(
-            [sys.executable, "-m", "gunicorn", "valuecrm.config.wsgi:application",
-             "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", "4",
-             "--access-logfile", "-"],
-            check=False,
-        )
+        web.wait()
     except KeyboardInterrupt:
-        pass
+        web.terminate()
+        web.wait(timeout=30)
     finally:
-        if background is not None:
-            background.terminate()
-            background.wait(timeout=10)
+        if supervisor is not None:
+            supervisor.stop()
 
 
 @app.command()
@@ -94,6 +100,13 @@ def worker():
     """Run the background worker (Huey consumer: scoring runs, imports, webhooks)."""
     django_setup()
     from django.core.management import call_command
+
+    from valuecrm.imports.services import import_runs_recover
+    from valuecrm.insights.services import score_runs_recover
+
+    # Runs the previous worker died on are failed now, not a minute from now.
+    import_runs_recover()
+    score_runs_recover()
 
     call_command("run_huey")
 

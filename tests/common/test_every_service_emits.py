@@ -44,7 +44,7 @@ NOT_A_BUSINESS_WRITE = {
     "uploads_dir": "helper", "clean_options": "helper", "undoable_run": "read",
     "import_upload": "draft run bookkeeping", "import_configure": "draft run bookkeeping",
     "import_analyse_start": "draft run bookkeeping", "import_analyse_execute": "draft run bookkeeping",
-    "import_analyses_recover": "draft run bookkeeping", "import_start": "queues a run; its end emits",
+"import_start": "queues a run; its end emits",
     "import_execute": "the worker half of import_run_now (covered)",
     "imports_clean_up": "retention of drafts and uploaded files",
     "preset_save": "a user's mapping preset (UI state)", "preset_apply": "a user's mapping preset",
@@ -60,6 +60,10 @@ NOT_A_BUSINESS_WRITE = {
     "import_retry_valid_rows": "queues a new run of the stored file; its end emits import.finished",
     "task_assignments_seen": "the assignee's own read state of their inbox (UI state)",
     "password_check": "check",
+    "import_runs_recover": "fails runs whose worker died (a failed import still emits import.finished)",
+    "import_undo_start": "queues the undo; its end emits import.undone",
+    "import_undo_execute": "the worker half of import_undo (covered)",
+    "score_runs_recover": "fails runs whose worker died; nothing of theirs was written",
 }
 
 

@@ -136,7 +136,12 @@ def test_running_and_queued_imports_are_left_alone(draft, admin_user):
     queued = age(draft("q.csv"), updated_at=days_ago(3), created_at=days_ago(40))
     ImportRun.objects.filter(pk=queued.pk).update(status=ImportStatus.QUEUED)
     running = age(draft("r.csv"), updated_at=days_ago(3), created_at=days_ago(40))
-    ImportRun.objects.filter(pk=running.pk).update(status=ImportStatus.RUNNING)
+    # A live worker (this process) has it: its heartbeat is fresh.
+    from valuecrm.common import heartbeat
+
+    ImportRun.objects.filter(pk=running.pk).update(status=ImportStatus.RUNNING,
+                                                   worker=heartbeat.worker_name(),
+                                                   heartbeat_at=timezone.now())
 
     assert services.imports_clean_up() == {"stalled_checks": 0, "drafts": 0, "files": 0,
                                            "orphan_files": 0}

@@ -59,7 +59,8 @@ def test_wizard_end_to_end(client, admin_user, data_dir, django_capture_on_commi
     assert reverse("import-errors", args=[run.pk]) in page and "Undo this import" in page
     assert client.get(reverse("import-history")).status_code == 200
 
-    client.post(reverse("import-undo", args=[run.pk]))
+    with django_capture_on_commit_callbacks(execute=True):  # queued for the worker
+        client.post(reverse("import-undo", args=[run.pk]))
     run.refresh_from_db()
     assert run.status == ImportStatus.UNDONE
     assert Customer.objects.filter(name="张三").count() == 1

@@ -258,3 +258,36 @@ def test_a_failing_subscriber_does_not_fail_a_committed_run(shop, event_recorder
     assert len(finished) == 1  # the healthy subscriber still got it
     row = OutboxEvent.objects.get(name="score_run.finished")
     assert row.dispatched_at is None and "subscriber bug" in row.last_error  # the sweep retries it
+
+
+def test_customers_deleted_or_merged_mid_run_are_skipped_and_counted(shop, monkeypatch, admin_user):
+    """Deleting any customer while scoring ran used to fail the whole run (FK error)."""
+    from valuecrm.customers.models import Customer
+    from valuecrm.insights.services import scoring
+    from valuecrm.integrations.merge import customer_merge
+
+    real_compute = scoring._compute
+
+    def compute_then_others_change_things(run, tracker):
+        result = real_compute(run, tracker)
+        shop["prospect"].delete()  # someone deletes a customer while the run computes
+        customer_merge(actor=admin_user, survivor=Customer.objects.get(name="bg1"),
+                       merged=Customer.objects.get(name="bg0"))
+        return result
+
+    monkeypatch.setattr(scoring, "_compute", compute_then_others_change_things)
+    run = score_now(as_of=AS_OF)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.n_skipped_gone == 2
+    assert CustomerValue.objects.count() == CustomerScore.objects.filter(run=run).count() == 42
+    assert not CustomerValue.objects.filter(customer__name__in=["Prospect", "bg0"]).exists()
+    assert not StageChange.objects.filter(run=run, customer_id=shop["prospect"].pk).exists()
+
+
+def test_the_report_shows_how_many_customers_went_away_during_a_run(shop, client, admin_user):
+    run = score_now(as_of=AS_OF)
+    ScoreRun.objects.filter(pk=run.pk).update(n_skipped_gone=3)
+    client.force_login(admin_user)
+    page = client.get("/value/model/").content.decode()
+    assert "3 gone during the run" in page
+    assert "3 customers deleted or merged during the run were skipped" in page

@@ -216,7 +216,13 @@ def test_analyst_runs_scoring_from_the_dashboard(client, analyst, scored_shop, h
 
 
 def test_run_scoring_refuses_while_a_run_is_running(client, admin_user):
-    ScoreRun.objects.create(as_of=TODAY, status=RunStatus.RUNNING)
+    from django.utils import timezone
+
+    from valuecrm.common import heartbeat
+
+    # A live worker (this process) works on it; a dead worker's run would not block.
+    ScoreRun.objects.create(as_of=TODAY, status=RunStatus.RUNNING, worker=heartbeat.worker_name(),
+                            heartbeat_at=timezone.now())
     client.force_login(admin_user)
     response = client.post("/value/score/", follow=True)
     assert response.status_code == 200
@@ -225,7 +231,12 @@ def test_run_scoring_refuses_while_a_run_is_running(client, admin_user):
 
 
 def test_run_status_partial_polls_while_running(client, admin_user):
-    ScoreRun.objects.create(as_of=TODAY, status=RunStatus.RUNNING, progress=40, current_step="churn")
+    from django.utils import timezone
+
+    from valuecrm.common import heartbeat
+
+    ScoreRun.objects.create(as_of=TODAY, status=RunStatus.RUNNING, progress=40, current_step="churn",
+                            worker=heartbeat.worker_name(), heartbeat_at=timezone.now())
     client.force_login(admin_user)
     html = client.get("/value/status/").content.decode()
     assert 'hx-trigger="every 3s"' in html

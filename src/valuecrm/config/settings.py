@@ -267,3 +267,19 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("VALUECRM_LOG_LEVEL", "WARNING")},
 }
+
+# --- Backups (valuecrm.backups; docs/operations.md) ----------------------------------------
+# VALUECRM_BACKUP_DIR          where the nightly backups go (default DATA_DIR/backups)
+# VALUECRM_BACKUP_KEEP         how many nightly backups to keep (default 7)
+# VALUECRM_BACKUP_HOUR         the hour, site time, of the nightly backup (default 3)
+# VALUECRM_BACKUP_NIGHTLY      0 turns the nightly backup off (default 1)
+# VALUECRM_BACKUP_PASSPHRASE   encrypt backups with this passphrase (or put it in the file
+#                              named by VALUECRM_BACKUP_PASSPHRASE_FILE)
+INSTALLED_APPS += ["valuecrm.backups"]
+VALUECRM_BACKUP_DIR = Path(os.environ.get("VALUECRM_BACKUP_DIR") or DATA_DIR / "backups")
+VALUECRM_BACKUP_KEEP = int(os.environ.get("VALUECRM_BACKUP_KEEP", "7"))
+VALUECRM_BACKUP_HOUR = int(os.environ.get("VALUECRM_BACKUP_HOUR", "3"))
+VALUECRM_BACKUP_NIGHTLY = os.environ.get("VALUECRM_BACKUP_NIGHTLY", "1") == "1"
+VALUECRM_BACKUP_PASSPHRASE = os.environ.get("VALUECRM_BACKUP_PASSPHRASE", "")
+if not VALUECRM_BACKUP_PASSPHRASE and os.environ.get("VALUECRM_BACKUP_PASSPHRASE_FILE"):
+    VALUECRM_BACKUP_PASSPHRASE = Path(os.environ["VALUECRM_BACKUP_PASSPHRASE_FILE"]).read_text().strip()

@@ -135,4 +135,8 @@ def import_undo(request, run_id: int):
     run = selectors.import_run_get(request.user, run_id)
     if run is None:
         raise NotFound(_("Import not found."))
-    return _out(services.import_undo(actor=request.user, run=run))
+    # Queued for the worker (a large undo takes minutes); poll GET /imports/{id} until
+    # the status is "undone" (or back to "succeeded" with the reason in `detail`).
+    run = services.import_undo_start(actor=request.user, run=run)
+    run.refresh_from_db()
+    return _out(run)

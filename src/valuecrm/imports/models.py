@@ -27,6 +27,9 @@ class ImportStatus(models.TextChoices):
     SUCCEEDED = "succeeded", _("Succeeded")
     FAILED = "failed", _("Failed")
     UNDONE = "undone", _("Undone")
+    # Undo was asked for and runs in the worker; the run is "undone" at the end, or back
+    # to "succeeded" with the reason in `detail` (undo is one transaction).
+    UNDOING = "undoing", _("Undoing")
 
 
 class ImportMode(models.TextChoices):
@@ -52,6 +55,10 @@ class ImportRun(models.Model):
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     undone_at = models.DateTimeField(_("undone"), null=True, blank=True)
+    # Set when a worker takes the run (check, import or undo); the live heartbeat is a file
+    # (common.heartbeat), so a crashed worker's run is found and failed within a minute.
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
+    worker = models.CharField(_("worker"), max_length=120, blank=True, default="")
 
     file_path = models.CharField(max_length=500)  # absolute path of the stored upload
     # Set when the retention rules deleted the upload; counts and row errors stay.
@@ -106,7 +113,8 @@ class ImportRun(models.Model):
     @property
     def is_active(self) -> bool:
         """The worker has it (checking, queued or importing): counts come from the progress file."""
-        return self.status in (ImportStatus.ANALYSING, ImportStatus.QUEUED, ImportStatus.RUNNING)
+        return self.status in (ImportStatus.ANALYSING, ImportStatus.QUEUED, ImportStatus.RUNNING,
+                               ImportStatus.UNDOING)
 
     @property
     def detail_text(self) -> str:

@@ -61,6 +61,10 @@ RUN_MESSAGES: dict[str, str] = {
                            "the file again, or import the valid rows only."),
     "rows_not_imported": N_("%(n)d rows had errors and were not imported."),
     "dry_run": N_("Dry run: nothing was written."),
+    "worker_stopped": N_("The background worker stopped during the import (it was killed or "
+                         "restarted); nothing was written. Start the import again."),
+    "undo_worker_stopped": N_("The background worker stopped during the undo; nothing was "
+                              "changed and the import stands. Undo it again."),
 }
 
 

@@ -51,6 +51,13 @@ def import_run_get(user, pk) -> ImportRun | None:
 
 def import_progress(run: ImportRun) -> dict:
     """Counts so far: from the progress file while running, else from the run."""
+    if run.status == ImportStatus.UNDOING:  # the import's own counts, and the undo's
+        live = progress_read(run.pk)
+        return {"processed": run.processed_rows, "created": run.created_count,
+                "updated": run.updated_count, "unchanged": run.unchanged_count,
+                "skipped": run.skipped_count, "failed": run.failed_count,
+                "total": run.total_rows, "undo_done": live.get("undo_done", 0),
+                "undo_total": live.get("undo_total", 0)}
     if run.is_active:
         live = progress_read(run.pk)
         if live:

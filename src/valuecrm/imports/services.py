@@ -5,6 +5,7 @@ Views, the API, the CLI and the worker all call these; permission checks live he
 """
 
 import logging
+import time
 import uuid
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from valuecrm.accounts.capabilities import Capability, has_capability, require
-from valuecrm.common import events, history
+from valuecrm.common import events, heartbeat, history
 from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from valuecrm.customers.models import ContactPoint, Customer, Interaction, Note
 from valuecrm.imports.mapping import check_mapping, suggest_mapping
@@ -31,7 +32,7 @@ from valuecrm.imports.models import (
     ImportStatus,
     MappingPreset,
 )
-from valuecrm.imports.progress import progress_clear, progress_path
+from valuecrm.imports.progress import progress_clear, progress_path, progress_write
 from valuecrm.imports.readers import sniff
 from valuecrm.imports.row_errors import coded, render_run
 from valuecrm.imports.runner import DUPLICATE_ACTIONS, KEYS, Engine, Outcome
@@ -41,9 +42,11 @@ logger = logging.getLogger(__name__)
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
 OPTION_KEYS = {"mode", "key", "source", "customer_source", "dayfirst", "decimal_comma",
                "on_duplicate", "decisions", "phone_region", "fuzzy"}
-# A check with no sign of life (its queueing, its progress file) for this long has lost
-# its worker (killed, restarted): the run goes back to draft so it can be started again.
+# A check no worker has taken for this long (its queueing, its progress file) has lost
+# its task: the run goes back to draft so it can be started again. Once a worker has
+# taken a run, its heartbeat decides instead (common.heartbeat: about a minute).
 ANALYSIS_STALE_AFTER = timedelta(minutes=15)
+HEARTBEAT_KIND = "import"
 # Drafts (uploaded, never imported) untouched for this long are deleted with their file.
 DRAFT_KEPT_FOR = timedelta(hours=24)
 
@@ -200,8 +203,10 @@ def import_analyse_start(*, actor, run: ImportRun) -> ImportRun:
     _require_own(actor, run)
     run = import_configure(actor=actor, run=run)  # a usable mapping; locks the draft
     run.status = ImportStatus.ANALYSING
+    run.worker = ""  # no worker has taken this check yet
     run.detail, run.detail_code, run.detail_params = "", "", {}
-    run.save(update_fields=["status", "detail", "detail_code", "detail_params", "updated_at"])
+    run.save(update_fields=["status", "worker", "detail", "detail_code", "detail_params",
+                            "updated_at"])
     progress_clear(run.pk)  # an earlier check's counts must not show as this one's
     from valuecrm.imports.tasks import import_analyse_task
 
@@ -231,11 +236,13 @@ def _analyse(run_id: int, actor_id: int | None) -> ImportRun | None:
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     actor = actor or run.created_by
     outcome, detail = None, ""
+    _claim(run)
     run.dry_run = True
     try:
         if actor is None:
             raise ValidationFailed(_("The user who started the check no longer exists."))
-        outcome = Engine(run, actor).execute()
+        with heartbeat.beating(HEARTBEAT_KIND, run.pk):
+            outcome = Engine(run, actor).execute()
     except ValidationFailed as exc:
         detail = exc.detail
     except OSError:
@@ -250,20 +257,20 @@ def _analyse(run_id: int, actor_id: int | None) -> ImportRun | None:
     return run
 
 
-def _analysis_end(run: ImportRun, outcome, detail: str, *,
-                  quiet_since: datetime | None = None) -> bool:
+def _analysis_end(run: ImportRun, outcome, detail: str, *, worker: str | None = None) -> bool:
     """Back to draft with the check's outcome (or none, and the reason), unless the run
-    moved on meanwhile (given up as stalled, deleted, checked again)."""
+    moved on meanwhile (given up as stalled, deleted, checked again by another worker)."""
     with transaction.atomic():
         current = ImportRun.objects.select_for_update().filter(
             pk=run.pk, status=ImportStatus.ANALYSING)
-        if quiet_since is not None:
-            current = current.filter(updated_at__lt=quiet_since)
+        if worker is not None:
+            current = current.filter(worker=worker)
         if not current.exists():
             return False
         _store_outcome(run, outcome or Outcome())
         run.status = ImportStatus.DRAFT
         run.dry_run = False
+        run.worker = ""
         run.detail, run.detail_code, run.detail_params = detail, "", {}
         run.save()
     progress_clear(run.pk)
@@ -278,23 +285,66 @@ def _last_sign_of_life(run: ImportRun) -> datetime:
     return max(run.updated_at, datetime.fromtimestamp(written, tz=UTC))
 
 
-def import_analyses_recover(run_id: int | None = None, *, now: datetime | None = None) -> int:
-    """Give up on checks whose worker died (nothing heard for ANALYSIS_STALE_AFTER): back
-    to draft with a message, so the user can start the check again. The check page's
-    poll asks about its run; the daily clean-up about all. Returns how many."""
+def _claim(run: ImportRun) -> None:
+    """This process works on the run now: its name and a first heartbeat on the row."""
+    run.worker = heartbeat.worker_name()
+    run.heartbeat_at = timezone.now()
+    ImportRun.objects.filter(pk=run.pk).update(worker=run.worker, heartbeat_at=run.heartbeat_at)
+
+
+def _worker_died(run: ImportRun, now: datetime) -> bool:
+    return heartbeat.is_dead(HEARTBEAT_KIND, run.pk, worker=run.worker,
+                             heartbeat_at=run.heartbeat_at, now=now)
+
+
+def import_runs_recover(run_id: int | None = None, *, now: datetime | None = None) -> int:
+    """Give up on checks, imports and undos whose worker died (common.heartbeat: its
+    process is gone, or it has not beaten for a minute). Nothing of theirs was kept —
+    each writes in one transaction, which the database rolled back — so: a check goes
+    back to draft, an import is failed, an undo returns the run to "succeeded", each with
+    the reason. A check no worker ever took is given up after ANALYSIS_STALE_AFTER.
+    Called every minute by the worker, when it starts, and by the pages that poll a run.
+    Returns how many runs it recovered."""
     now = now or timezone.now()
-    quiet_since = now - ANALYSIS_STALE_AFTER
-    stalled = ImportRun.objects.filter(status=ImportStatus.ANALYSING, updated_at__lt=quiet_since)
+    active = ImportRun.objects.filter(status__in=(ImportStatus.ANALYSING, ImportStatus.RUNNING,
+                                                  ImportStatus.UNDOING))
     if run_id is not None:
-        stalled = stalled.filter(pk=run_id)
+        active = active.filter(pk=run_id)
     recovered = 0
-    for run in stalled:
-        if _last_sign_of_life(run) >= quiet_since:
-            continue  # the worker is still writing progress
-        recovered += _analysis_end(run, None, _(
-            "The check of the whole file did not finish (the background worker stopped). "
-            "Check the whole file again."), quiet_since=quiet_since)
+    for run in active:
+        if run.status == ImportStatus.ANALYSING and not run.worker:
+            quiet_since = now - ANALYSIS_STALE_AFTER
+            if run.updated_at >= quiet_since or _last_sign_of_life(run) >= quiet_since:
+                continue  # still waiting for a worker to take it
+        elif not _worker_died(run, now):
+            continue
+        recovered += _recover(run, now)
     return recovered
+
+
+def _recover(run: ImportRun, now: datetime) -> int:
+    if run.status == ImportStatus.ANALYSING:
+        return int(_analysis_end(run, None, _(
+            "The check of the whole file did not finish (the background worker stopped). "
+            "Check the whole file again."), worker=run.worker))
+    with transaction.atomic():
+        current = ImportRun.objects.select_for_update().filter(
+            pk=run.pk, status=run.status, worker=run.worker).first()
+        if current is None:
+            return 0  # it moved on meanwhile
+        if current.status == ImportStatus.RUNNING:
+            current.status = ImportStatus.FAILED
+            current.finished_at = now
+            _set_detail(current, "worker_stopped")
+        else:  # UNDOING: the undo's transaction was rolled back; the import stands
+            current.status = ImportStatus.SUCCEEDED
+            _set_detail(current, "undo_worker_stopped")
+        current.save()
+    heartbeat.clear(HEARTBEAT_KIND, run.pk)
+    progress_clear(run.pk)
+    if current.status == ImportStatus.FAILED:
+        _announce(current)
+    return 1
 
 
 @transaction.atomic
@@ -366,9 +416,11 @@ def _execute(run_id: int) -> ImportRun:
         return run
     run.status = ImportStatus.RUNNING
     run.started_at = timezone.now()
-    run.save(update_fields=["status", "started_at", "updated_at"])
+    run.worker, run.heartbeat_at = heartbeat.worker_name(), run.started_at
+    run.save(update_fields=["status", "started_at", "worker", "heartbeat_at", "updated_at"])
     try:
-        outcome = Engine(run, run.created_by).execute()
+        with heartbeat.beating(HEARTBEAT_KIND, run.pk):
+            outcome = Engine(run, run.created_by).execute()
     except ValidationFailed as exc:
         run.status = ImportStatus.FAILED
         _set_detail(run, text=exc.detail)
@@ -425,9 +477,11 @@ def import_run_now(*, actor, run: ImportRun, dry_run: bool = False,
         return import_execute(run.pk)
     run.status = ImportStatus.RUNNING
     run.started_at = timezone.now()
-    run.save(update_fields=["status", "started_at", "updated_at"])
+    run.worker, run.heartbeat_at = heartbeat.worker_name(), run.started_at
+    run.save(update_fields=["status", "started_at", "worker", "heartbeat_at", "updated_at"])
     try:
-        outcome = Engine(run, actor, on_progress=on_progress).execute()
+        with heartbeat.beating(HEARTBEAT_KIND, run.pk):
+            outcome = Engine(run, actor, on_progress=on_progress).execute()
     except ValidationFailed as exc:
         run.status = ImportStatus.FAILED
         _set_detail(run, text=exc.detail)
@@ -489,9 +543,11 @@ def import_retry_valid_rows(*, actor, run: ImportRun) -> ImportRun:
 
 # ---------------------------------------------------------------- undo
 
-def undoable_run() -> ImportRun | None:
-    """Only the most recent import that wrote something can be undone."""
-    return (ImportRun.objects.filter(status=ImportStatus.SUCCEEDED, dry_run=False)
+def undoable_run(*, include_undoing: bool = False) -> ImportRun | None:
+    """Only the most recent import that wrote something can be undone (with
+    include_undoing: or is being undone)."""
+    statuses = [ImportStatus.SUCCEEDED] + ([ImportStatus.UNDOING] if include_undoing else [])
+    return (ImportRun.objects.filter(status__in=statuses, dry_run=False)
             .order_by("-finished_at", "-id").first())
 
 
@@ -499,15 +555,76 @@ def _id_filter(ranges) -> list[tuple[int, int]]:
     return [(int(lo), int(hi)) for lo, hi in ranges or []]
 
 
-@transaction.atomic
-def import_undo(*, actor, run: ImportRun) -> ImportRun:
-    """Delete what the run created and restore what it changed on existing records."""
+def _require_undoable(actor, run: ImportRun, *, status=ImportStatus.SUCCEEDED) -> ImportRun:
     _require_own(actor, run)
     require(actor, Capability.IMPORTS_RUN, _("Your role cannot change records."))
     run = ImportRun.objects.select_for_update().get(pk=run.pk)
-    latest = undoable_run()
-    if run.status != ImportStatus.SUCCEEDED or run.dry_run or latest is None or latest.pk != run.pk:
+    latest = undoable_run(include_undoing=True)
+    if run.status != status or run.dry_run or latest is None or latest.pk != run.pk:
         raise Conflict(_("Only the most recent completed import can be undone."))
+    return run
+
+
+@transaction.atomic
+def import_undo_start(*, actor, run: ImportRun) -> ImportRun:
+    """Queue the undo of the latest import for the worker (a large one takes minutes):
+    the run is "undoing" until the worker has finished, and its page polls the progress."""
+    run = _require_undoable(actor, run)
+    run.status = ImportStatus.UNDOING
+    run.worker = ""
+    run.save(update_fields=["status", "worker", "updated_at"])
+    progress_clear(run.pk)
+    from valuecrm.imports.tasks import import_undo_task
+
+    run_id, actor_id, language = run.pk, actor.pk, translation.get_language()
+    transaction.on_commit(lambda: import_undo_task(run_id, actor_id, language))
+    return run
+
+
+def import_undo_execute(run_id: int, actor_id: int, language: str | None = None) -> ImportRun | None:
+    """The worker's half of an undo. Never leaves the run "undoing": it ends undone, or
+    back to "succeeded" (nothing changed) with the reason in `detail`."""
+    with _in_language(language):
+        run = ImportRun.objects.select_related("created_by").filter(pk=run_id).first()
+        if run is None or run.status != ImportStatus.UNDOING:
+            return run
+        actor = get_user_model().objects.filter(pk=actor_id).first()
+        _claim(run)
+        reason = ""
+        try:
+            if actor is None:
+                raise ValidationFailed(_("The user who asked for the undo no longer exists."))
+            with heartbeat.beating(HEARTBEAT_KIND, run.pk):
+                return _undo(actor, run, status=ImportStatus.UNDOING,
+                             on_progress=lambda done, total: progress_write(
+                                 run.pk, undo_done=done, undo_total=total))
+        except (Conflict, ValidationFailed, PermissionDenied, NotFound) as exc:
+            reason = exc.detail
+        except Exception:
+            logger.exception("undo of import %s failed", run.pk)
+            reason = _("The undo stopped on an unexpected error; nothing was changed.")
+        finally:
+            progress_clear(run.pk)
+        with transaction.atomic():
+            ImportRun.objects.filter(pk=run.pk, status=ImportStatus.UNDOING).update(
+                status=ImportStatus.SUCCEEDED, detail=reason, detail_code="", detail_params={},
+                updated_at=timezone.now())
+        return ImportRun.objects.filter(pk=run.pk).first()
+
+
+def import_undo(*, actor, run: ImportRun, on_progress=None) -> ImportRun:
+    """Delete what the run created and restore what it changed on existing records, in
+    this process (the CLI, tests); pages and the API queue it with import_undo_start."""
+    return _undo(actor, run, on_progress=on_progress)
+
+
+UNDO_BATCH = 5000  # ids deleted per statement
+UNDO_REPORT_EVERY = 1.0  # seconds between progress reports
+
+
+@transaction.atomic
+def _undo(actor, run: ImportRun, *, status=ImportStatus.SUCCEEDED, on_progress=None) -> ImportRun:
+    run = _require_undoable(actor, run, status=status)
     created = run.created_ids or {}
     order_ranges = _id_filter(created.get("orders"))
     customer_ranges = _id_filter(created.get("customers"))
@@ -518,21 +635,34 @@ def import_undo(*, actor, run: ImportRun) -> ImportRun:
         if others.exists():
             raise Conflict(_("Customers created by this import now have orders from elsewhere; "
                              "undo is no longer possible."))
-    for lo, hi in order_ranges:
-        Order.objects.filter(pk__gte=lo, pk__lte=hi).delete()
-    for lo, hi in _id_filter(created.get("interactions")):
-        Interaction.objects.filter(pk__gte=lo, pk__lte=hi).delete()
-    for lo, hi in _id_filter(created.get("notes")):
-        Note.objects.filter(pk__gte=lo, pk__lte=hi).delete()
-    for lo, hi in _id_filter(created.get("contact_points")):
-        ContactPoint.objects.filter(pk__gte=lo, pk__lte=hi).delete()
-    for lo, hi in customer_ranges:
-        for start in range(lo, hi + 1, 5000):
-            Customer.objects.filter(pk__gte=start, pk__lte=min(hi, start + 4999)).delete()
-    for lo, hi in _id_filter(created.get("products")):
-        Product.objects.filter(pk__gte=lo, pk__lte=hi).delete()
+    # Progress in id-range steps of UNDO_BATCH ids (what was created) and one step per
+    # restored record, so a large undo reports something every few seconds.
+    deletions = [(model, lo, hi) for model, key in (
+        (Order, "orders"), (Interaction, "interactions"), (Note, "notes"),
+        (ContactPoint, "contact_points"), (Customer, "customers"), (Product, "products"))
+        for lo, hi in _id_filter(created.get(key))]
+    n_changes = ImportChange.objects.filter(run=run).count()
+    total = sum(hi - lo + 1 for _, lo, hi in deletions) + n_changes
+    done = 0
+    last_report = 0.0
+
+    def report(step: int, force: bool = False) -> None:
+        nonlocal done, last_report
+        done += step
+        now = time.monotonic()
+        if on_progress is not None and (force or now - last_report >= UNDO_REPORT_EVERY):
+            last_report = now
+            on_progress(done, total)
+
+    report(0, force=True)
+    for model, lo, hi in deletions:
+        for start in range(lo, hi + 1, UNDO_BATCH):
+            end = min(hi, start + UNDO_BATCH - 1)
+            model.objects.filter(pk__gte=start, pk__lte=end).delete()
+            report(end - start + 1)
     restored: set[int] = set()
-    for change in ImportChange.objects.filter(run=run).order_by("-id"):
+    for change in ImportChange.objects.filter(run=run).order_by("-id").iterator(chunk_size=2000):
+        report(1)
         before = dict(change.before)
         if change.model == "product":
             Product.objects.filter(pk=change.object_id).update(**before)
@@ -558,9 +688,12 @@ def import_undo(*, actor, run: ImportRun) -> ImportRun:
     surviving = set(Customer.objects.filter(pk__in=restored).values_list("pk", flat=True))
     history.record_bulk_changes(Customer, {pk: {} for pk in surviving}, actor=actor,
                                 reason=f"import-undo:{run.pk}")
+    report(0, force=True)
     run.status = ImportStatus.UNDONE
     run.undone_at = timezone.now()
-    run.save(update_fields=["status", "undone_at", "updated_at"])
+    run.detail, run.detail_code, run.detail_params = "", "", {}
+    run.save(update_fields=["status", "undone_at", "detail", "detail_code", "detail_params",
+                            "updated_at"])
     events.emit(events.ImportUndone(run_id=run.pk), actor=actor)
     return run
 
@@ -574,7 +707,7 @@ def imports_clean_up(*, now: datetime | None = None) -> dict[str, int]:
     its counts, row errors (the failed-rows CSV) and undo data; delete upload files no
     run refers to. Returns how many of each."""
     now = now or timezone.now()
-    done = {"stalled_checks": import_analyses_recover(now=now), "drafts": 0, "files": 0,
+    done = {"stalled_checks": import_runs_recover(now=now), "drafts": 0, "files": 0,
             "orphan_files": 0}
 
     draft_cutoff = now - DRAFT_KEPT_FOR

@@ -225,7 +225,7 @@ def import_analysis(request, pk):
     """The whole-file check's progress block, polled by htmx. When the check is over the
     browser goes on to the review step, which shows its outcome or why it failed."""
     run = _run_or_404(request, pk)
-    if run.status == ImportStatus.ANALYSING and services.import_analyses_recover(run.pk):
+    if run.status == ImportStatus.ANALYSING and services.import_runs_recover(run.pk):
         run.refresh_from_db()
     if run.status != ImportStatus.ANALYSING:
         url = reverse("import-review", args=[run.pk])
@@ -264,6 +264,8 @@ def _result_context(run) -> dict:
 @require_GET
 def import_progress(request, pk):
     run = _run_or_404(request, pk)
+    if run.is_active and services.import_runs_recover(run.pk):  # its worker died
+        run.refresh_from_db()
     return render(request, "imports/_progress.html", _result_context(run))
 
 
@@ -295,9 +297,7 @@ def import_retry(request, pk):
 def import_undo(request, pk):
     run = _run_or_404(request, pk)
     try:
-        services.import_undo(actor=request.user, run=run)
+        services.import_undo_start(actor=request.user, run=run)
     except DomainError as exc:
         messages.error(request, exc.detail)
-    else:
-        messages.success(request, _("Import #%(id)s was undone.") % {"id": run.pk})
     return redirect("import-detail", pk=run.pk)

@@ -108,6 +108,13 @@ class ScoreRun(models.Model):
     progress = models.PositiveSmallIntegerField(_("progress"), default=0)
     current_step = models.CharField(_("current step"), max_length=40, blank=True, default="")
     error = models.TextField(_("error"), blank=True, default="")
+    # Set when a worker takes the run and at each step; the live heartbeat is a file
+    # (common.heartbeat), so a crashed worker's run is failed within a minute.
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
+    worker = models.CharField(_("worker"), max_length=120, blank=True, default="")
+    # Customers scored by this run but deleted (or merged into another) before its
+    # write-back: their rows were skipped instead of failing the run.
+    n_skipped_gone = models.PositiveIntegerField(_("customers gone during the run"), default=0)
 
     transaction_model = models.CharField(_("transaction model"), max_length=20, blank=True, default="")
     model_params = models.JSONField(_("parameters"), default=dict, blank=True)
@@ -144,6 +151,14 @@ class ScoreRun(models.Model):
 
     def __str__(self):
         return f"#{self.pk} {self.as_of} {self.status}"
+
+    @property
+    def error_text(self) -> str:
+        """The error in the reader's language when it is one of ours (they are stored in
+        English, e.g. the sweep's "worker stopped"); other errors as they were written."""
+        from django.utils.translation import gettext
+
+        return gettext(self.error) if self.error else ""
 
 
 class ScoreFields(models.Model):

@@ -4,7 +4,12 @@ from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
 from valuecrm.common.datetimes import site_hour_in_huey_clock
-from valuecrm.insights.services import score_now, score_run_execute, score_runs_resume_stale
+from valuecrm.insights.services import (
+    score_now,
+    score_run_execute,
+    score_runs_recover,
+    score_runs_resume_stale,
+)
 
 
 @db_task()
@@ -22,3 +27,9 @@ def nightly_scoring() -> str:
 
     score_runs_resume_stale()
     return score_now(as_of=timezone.localdate() - timedelta(days=1)).status
+
+
+@db_periodic_task(crontab(minute="*"))
+def score_runs_recover_sweep() -> list[int]:
+    """Every minute: fail the runs whose worker died, so they never block the next one."""
+    return score_runs_recover()

@@ -41,6 +41,7 @@ from valuecrm.insights.services import (
     playbook_entry_set,
     policy_update,
     score_run_create,
+    score_runs_recover,
 )
 from valuecrm.insights.services.kpis import parse_range
 
@@ -67,6 +68,7 @@ def _requested_range(request):
 @require_GET
 def value_dashboard(request):
     start, end, preset, errors = _requested_range(request)
+    score_runs_recover()  # a run whose worker died is shown failed, not running
     data = value_dashboard_data.dashboard(request.user, start, end)
     context = {
         **data,
@@ -134,6 +136,7 @@ def value_run_scoring(request):
 @require_GET
 def value_run_status(request):
     """The run-status strip alone (polled by htmx while a run is queued or running)."""
+    score_runs_recover()  # a run whose worker died shows as failed, not running for ever
     return render(request, "insights/_run_status.html",
                   {"status": value_dashboard_data.run_status(),
                    "can_run_scoring": value_dashboard_data.can_run_scoring(request.user)})
@@ -150,6 +153,7 @@ def model_report(request):
         run = ScoreRun.objects.succeeded().filter(pk=int(run_id)).first()
         if run is None:
             raise Http404
+    score_runs_recover()  # a run whose worker died is shown failed, in the history too
     report = selectors.model_report(run)
     context = {
         "report": report,

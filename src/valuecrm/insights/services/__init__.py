@@ -7,6 +7,7 @@ from .scoring import (
     score_now,
     score_run_create,
     score_run_execute,
+    score_runs_recover,
     score_runs_resume_stale,
 )
 
@@ -20,5 +21,6 @@ __all__ = [
     "score_now",
     "score_run_create",
     "score_run_execute",
+    "score_runs_recover",
     "score_runs_resume_stale",
 ]

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
-from valuecrm.common import events
+from valuecrm.common import events, heartbeat
 from valuecrm.common.datetimes import parse_bounded_date
 from valuecrm.common.errors import Conflict, NotFound, ValidationFailed
 from valuecrm.common.money import quantize
@@ -126,12 +127,15 @@ def score_run_execute(run: ScoreRun | int, progress: ProgressCallback | None = N
     run.finished_at = None
     run.error = ""
     run.progress = 0
-    run.save(update_fields=["status", "started_at", "finished_at", "error", "progress"])
+    run.worker, run.heartbeat_at = heartbeat.worker_name(), run.started_at
+    run.save(update_fields=["status", "started_at", "finished_at", "error", "progress",
+                            "worker", "heartbeat_at"])
     tracker = _Tracker(run, progress)
     try:
-        result = _compute(run, tracker)
-        tracker.step("write")
-        _write(run, result)
+        with heartbeat.beating(HEARTBEAT_KIND, run.pk):
+            result = _compute(run, tracker)
+            tracker.step("write")
+            _write_tolerating_gone(run, result)
     except Exception as exc:  # the run must record any failure, then stay failed
         log.exception("scoring run %s failed", run.pk)
         run.refresh_from_db()
@@ -155,19 +159,51 @@ def score_now(*, as_of=None, unit=ScoringUnit.DAY, model_choice=ModelChoice.AUTO
     return score_run_execute(run, progress)
 
 
-def score_runs_resume_stale(*, older_than: dt.timedelta = dt.timedelta(hours=2)) -> list[int]:
-    """Re-execute runs a dead worker left 'running' (and never-started queued ones)."""
+HEARTBEAT_KIND = "score"
+# Stored in English, shown in the reader's language (ScoreRun.error_text).
+WORKER_STOPPED = gettext_noop("The background worker stopped during this run (it was killed or "
+                              "restarted); nothing was written. Start a new run.")
+# Queued runs no worker took for this long lost their task (the queue was reset).
+QUEUED_LOST_AFTER = dt.timedelta(hours=2)
+
+
+def score_runs_recover(*, now: dt.datetime | None = None) -> list[int]:
+    """Fail the runs whose worker died (common.heartbeat: its process is gone from this
+    host, or it has not beaten for a minute), with the reason, so they never block the
+    next run. Nothing of theirs needs undoing: a run writes its scores in one transaction
+    at the end, which the database rolled back. Every minute, at worker start, and before
+    a new run is refused as "already running". Returns the ids it failed."""
+    now = now or timezone.now()
+    failed = []
+    for run in ScoreRun.objects.filter(status=RunStatus.RUNNING):
+        if not heartbeat.is_dead(HEARTBEAT_KIND, run.pk, worker=run.worker,
+                                 heartbeat_at=run.heartbeat_at, now=now):
+            continue
+        changed = ScoreRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING,
+                                          worker=run.worker).update(
+            status=RunStatus.FAILED, finished_at=now,
+            error=WORKER_STOPPED)
+        if changed:
+            heartbeat.clear(HEARTBEAT_KIND, run.pk)
+            failed.append(run.pk)
+    return failed
+
+
+def score_runs_resume_stale(*, older_than: dt.timedelta = QUEUED_LOST_AFTER) -> list[int]:
+    """Fail the runs a dead worker left 'running' and execute, here, the queued runs no
+    worker took for `older_than` (their task was lost). Returns the ids executed."""
+    score_runs_recover()
     cutoff = timezone.now() - older_than
-    stale = ScoreRun.objects.filter(status=RunStatus.RUNNING, started_at__lt=cutoff)
-    queued = ScoreRun.objects.filter(status=RunStatus.QUEUED, created_at__lt=cutoff)
-    ids = sorted(set(stale.values_list("pk", flat=True)) | set(queued.values_list("pk", flat=True)))
+    ids = sorted(ScoreRun.objects.filter(status=RunStatus.QUEUED, created_at__lt=cutoff)
+                 .values_list("pk", flat=True))
     for pk in ids:
-        ScoreRun.objects.filter(pk=pk).update(status=RunStatus.FAILED)
         score_run_execute(pk)
     return ids
 
 
 def ensure_not_running() -> None:
+    """409 while a live run works; a run whose worker died is failed first, not obeyed."""
+    score_runs_recover()
     if ScoreRun.objects.filter(status=RunStatus.RUNNING).exists():
         raise Conflict(_("A scoring run is already running."))
 
@@ -191,7 +227,8 @@ class _Tracker:
         self._step, self._t0, self._c0 = name, now, cpu
         percent = STEPS[name]
         if name != "done":
-            ScoreRun.objects.filter(pk=self.run.pk).update(progress=percent, current_step=name)
+            ScoreRun.objects.filter(pk=self.run.pk).update(progress=percent, current_step=name,
+                                                           heartbeat_at=timezone.now())
         if self.callback is not None:
             self.callback(percent, name)
 
@@ -418,6 +455,47 @@ def _rows(result, customers, buyers, prev, table, rules, tier_policy, as_of) -> 
 
 
 # ----------------------------------------------------------------------------- write
+def _drop_gone(result: _Result) -> int:
+    """Drop the rows of customers deleted (or merged into another, which deletes the
+    merged one) since the run read them; returns how many. Their survivors keep the row
+    computed for them, and the next run scores them with the merged orders."""
+    ids = list(result.rows)
+    alive: set[int] = set()
+    for start in range(0, len(ids), 20000):
+        alive.update(Customer.objects.filter(pk__in=ids[start:start + 20000])
+                     .values_list("pk", flat=True))
+    gone = set(ids) - alive
+    if not gone:
+        return 0
+    for cid in gone:
+        result.rows.pop(cid, None)
+        result.owners.pop(cid, None)
+    result.changes = [c for c in result.changes if c[0] not in gone]
+    result.warnings = [w for w in result.warnings if w.customer_id not in gone]
+    result.scored_ids -= gone
+    result.run_fields["customer_equity"] = quantize(sum(row[1] for row in result.rows.values()))
+    return len(gone)
+
+
+def _write_tolerating_gone(run: ScoreRun, result: _Result, attempts: int = 3) -> None:
+    """Write, skipping customers deleted or merged meanwhile. The existence check runs
+    inside the write's transaction (on SQLite nobody can delete until it commits); on
+    PostgreSQL a delete committed between check and insert fails the foreign key at
+    commit, so the check is made again and the write retried."""
+    gone = 0
+    for attempt in range(attempts):
+        try:
+            with transaction.atomic():
+                gone += _drop_gone(result)
+                run.n_skipped_gone = gone
+                _write(run, result)
+            return
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
+            log.warning("scoring run %s: a customer went away during the write; retrying", run.pk)
+
+
 def _write(run: ScoreRun, result: _Result) -> None:
     as_of = run.as_of
     with transaction.atomic():

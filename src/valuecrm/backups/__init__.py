@@ -1,0 +1,1 @@
+"""Backups that restore: `valuecrm backup create PATH` / `valuecrm backup restore PATH`."""
