@@ -1,6 +1,7 @@
 """A person with data in every corner of the CRM, and a small shop to score."""
 
 import datetime as dt
+import json
 import zoneinfo
 from decimal import Decimal
 
@@ -101,7 +102,7 @@ def person(db, admin_user, rep_north, add_orders, django_capture_on_commit_callb
                                 before={"name": NAME, "email": OLD_EMAIL, "phone": PHONE})
     endpoint = WebhookEndpoint.objects.create(name="shop", url="https://hooks.example.invalid/x", event_types=[])
     WebhookDelivery.objects.create(endpoint=endpoint, event="customer.updated", event_id="e1",
-                                   body='{"data": {"name": "%s", "email": "%s"}}' % (NAME, EMAIL))
+                                   body=json.dumps({"data": {"name": NAME, "email": EMAIL}}, ensure_ascii=False))
     LogEntry.objects.create(user=admin_user, content_type=ContentType.objects.get_for_model(Customer),
                             object_id=str(customer.pk), object_repr=NAME, action_flag=ADDITION)
     customer.twin_id = twin_history_id

@@ -9,17 +9,21 @@ Thin: visibility and capabilities are checked in the services, so a customer the
 caller cannot see is a 404, a right the role lacks a 403, bad input a 422.
 """
 
+import json
 from typing import Literal
 
 from django.http import HttpResponse
+from django.utils.translation import gettext as _
 from ninja import Path, Query, Router
+from pydantic import ValidationError as PydanticValidationError
 
+from valuecrm.common.errors import Malformed, ValidationFailed
 from valuecrm.common.schemas import MAX_ID, ProblemOut
 from valuecrm.customers.selectors import customer_get
 from valuecrm.privacy import selectors, services
 from valuecrm.privacy.erasure import customer_erase
 from valuecrm.privacy.export import personal_data_export
-from valuecrm.privacy.models import Erasure
+from valuecrm.privacy.models import Erasure, ErasureReason
 from valuecrm.privacy.schemas import ConsentIn, ConsentOut, ConsentRecordOut, EraseIn, ErasureOut
 
 router = Router(tags=["privacy"])
@@ -58,15 +62,32 @@ def personal_data(request, customer_id: int = PathId, format: Literal["json", "z
     return response
 
 
-@router.post("/customers/{customer_id}/erase", response={200: ErasureOut, **ERRORS})
-def erase(request, payload: EraseIn | None = None, customer_id: int = PathId):
+@router.post("/customers/{customer_id}/erase", response={200: ErasureOut, 400: ProblemOut, **ERRORS},
+             openapi_extra={"requestBody": {"required": False, "content": {
+                 "application/json": {"schema": EraseIn.json_schema()}}}})
+def erase(request, customer_id: int = PathId):
     """Anonymise the person everywhere, keeping orders as anonymous facts; returns the
-    proof. Erasing again returns the first proof with `already_erased: true`."""
+    proof. Erasing again returns the first proof with `already_erased: true`. The body
+    (`{"reason": …}`) is optional: a bare POST erases on the person's request."""
+    reason = _erase_reason(request)
     customer = customer_get(user=request.auth, pk=customer_id)
     already = selectors.is_erased(customer)
-    proof = customer_erase(actor=request.auth, customer=customer,
-                           reason=payload.reason if payload else "request")
+    proof = customer_erase(actor=request.auth, customer=customer, reason=reason)
     return 200, _erasure_out(proof, already)
+
+
+def _erase_reason(request) -> str:
+    content_type = request.content_type or ""
+    if not request.body or not content_type.endswith("json"):
+        return ErasureReason.REQUEST
+    try:
+        data = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise Malformed(_("The body is not valid JSON.")) from None
+    try:
+        return EraseIn.model_validate(data if data is not None else {}).reason
+    except PydanticValidationError:
+        raise ValidationFailed(_("Validation failed"), errors={"reason": [_("Unknown reason.")]}) from None
 
 
 @router.get("/customers/{customer_id}/consent", response={200: ConsentOut, 404: ProblemOut, 422: ProblemOut})

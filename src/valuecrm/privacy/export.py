@@ -70,12 +70,12 @@ def _row(obj, exclude=()) -> dict:
     return out
 
 
-def _history_rows(model, queryset) -> list[dict]:
+def _history_rows(queryset) -> list[dict]:
     rows = []
     for row in queryset.select_related("history_user").order_by("history_date", "history_id"):
         data = _row(row, exclude=("history_user", "history_id"))
         data["history_user"] = row.history_user.get_username() if row.history_user else None
-        data["table"] = model._meta.db_table
+        data["table"] = queryset.model._meta.db_table
         rows.append(data)
     return rows
 
@@ -87,10 +87,10 @@ def personal_data(customer: Customer) -> dict:
     lines: dict[int, list[dict]] = {}
     for line in OrderLine.objects.filter(order__customer=customer).order_by("order_id", "id"):
         lines.setdefault(line.order_id, []).append(_row(line))
-    history = _history_rows(Customer, Customer.history.filter(id=customer.pk))
-    history += _history_rows(Interaction, Interaction.history.filter(customer_id=customer.pk))
+    history = _history_rows(Customer.history.filter(id=customer.pk))
+    history += _history_rows(Interaction.history.filter(customer_id=customer.pk))
     for source in registry.history_sources:
-        history += _history_rows(source.model, source.rows(customer))
+        history += _history_rows(source.rows(customer))
     ledger = list(ConsentRecord.objects.filter(customer=customer).select_related("actor")
                   .order_by("recorded_at", "id"))
     text_ids = {r.text_id for r in ledger if r.text_id}
