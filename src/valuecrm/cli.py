@@ -35,6 +35,9 @@ def _register_subapps():
 
     app.add_typer(export_app, name="export")
     app.command("import")(import_file)
+    from valuecrm.commands.privacy import app as privacy_app
+
+    app.add_typer(privacy_app, name="privacy")
     try:
         from valuecrm.commands.model import app as model_app
     except ImportError:  # engine CLI not installed in this build
