@@ -149,3 +149,22 @@ def test_order_dates_and_amounts_unchanged(person, admin_user):
     after = list(Order.objects.filter(customer=person).values_list("placed_at", "total_amount", "status"))
     assert before == after
     assert dt.date(2025, 5, 21) in {p.date() for p, _a, _s in after}
+
+
+def test_uploaded_import_files_holding_the_person_are_removed(person, admin_user, tmp_path,
+                                                            django_capture_on_commit_callbacks):
+    from valuecrm.imports.models import ImportRun
+
+    mine = tmp_path / "people.csv"
+    mine.write_bytes(f"name,email\n{NAME},{EMAIL}\n".encode("gbk"))
+    other = tmp_path / "others.csv"
+    other.write_text("name,email\nZhang San,zhang.san@example.cn\n", encoding="utf-8")
+    run = ImportRun.objects.create(kind="customers", status="succeeded", file_path=str(mine), original_name="p.csv")
+    kept = ImportRun.objects.create(kind="customers", status="succeeded", file_path=str(other), original_name="o.csv")
+    with django_capture_on_commit_callbacks(execute=True):
+        proof = customer_erase(actor=admin_user, customer=person)
+    assert not mine.exists() and other.exists()
+    run.refresh_from_db()
+    kept.refresh_from_db()
+    assert run.file_removed_at is not None and kept.file_removed_at is None
+    assert proof.tables["import upload files"] == 1

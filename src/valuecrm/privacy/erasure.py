@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import json
 import time
+import zipfile
+from pathlib import Path
 
 from django.apps import apps
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from valuecrm.accounts.capabilities import Capability, require
@@ -174,6 +177,48 @@ def _contains_q_cast(fields, needles) -> Q:
     return q
 
 
+def _file_holds(path: Path, needles: set[str]) -> bool:
+    """Whether an uploaded import file (CSV/JSON in UTF-8 or GBK, or XLSX) mentions a needle."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                blobs = [archive.read(n) for n in archive.namelist() if n.endswith(".xml")]
+        else:
+            blobs = [path.read_bytes()]
+    except (OSError, zipfile.BadZipFile):
+        return False
+    for blob in blobs:
+        for needle in needles:
+            forms = {needle.encode("utf-8"), _escaped(needle).encode("ascii", "ignore")}
+            try:
+                forms.add(needle.encode("gbk"))
+            except UnicodeEncodeError:
+                pass
+            if any(form and form in blob for form in forms):
+                return True
+    return False
+
+
+def _remove_uploads(needles: set[str], touched: dict) -> None:
+    """Stored import uploads that hold the person: the runs keep their counts and row
+    errors (already swept), the file goes — after commit, as a file is not transactional."""
+    if not needles or not apps.is_installed("valuecrm.imports"):
+        return
+    run_model = apps.get_model("imports", "ImportRun")
+    # A file being read right now is left to its run (its rows arrive after this erasure).
+    busy = ("analysing", "queued", "running")
+    paths = set(run_model.objects.filter(file_removed_at__isnull=True).exclude(status__in=busy)
+                .exclude(file_path="").values_list("file_path", flat=True))
+    doomed = [p for p in paths if Path(p).is_file() and _file_holds(Path(p), needles)]
+    if not doomed:
+        return
+    now = timezone.now()
+    count = run_model.objects.filter(file_path__in=doomed).update(file_removed_at=now)
+    _add(touched, "import upload files", len(doomed))
+    _add(touched, run_model._meta.db_table, count)
+    transaction.on_commit(lambda: [Path(p).unlink(missing_ok=True) for p in doomed])
+
+
 def _add(touched: dict, table: str, count: int) -> None:
     if count:
         touched[table] = touched.get(table, 0) + count
@@ -238,6 +283,7 @@ def customer_erase(*, actor, customer: Customer, reason: str = ErasureReason.REQ
     _delete_duplicate_pairs(fresh.pk, touched)
     for table, count in _sweep(fresh.pk, strong, names).items():
         _add(touched, table, count)
+    _remove_uploads(strong, touched)
 
     # 4. consent: what was granted is withdrawn, so nobody contacts an erased person
     withdrawn = 0
