@@ -49,7 +49,11 @@ def _measure(people: int, seed: int) -> dict:
     from valuecrm.privacy.erasure import customer_erase, identifiers
     from valuecrm.privacy.export import personal_data_export
 
-    admin = User.objects.filter(is_superuser=True).first()
+    from valuecrm.accounts.services import user_create
+
+    # The demo has no administrator; the run copy gets one (erasure needs privacy.erase).
+    admin = User.objects.filter(role="admin", is_active=True).first() or user_create(
+        username="bench-admin", password="bench-password-123", role="admin")
     heavy = list(Customer.objects.annotate(n=Count("orders")).order_by("-n").values_list("pk", flat=True)[:people // 2])
     rng = random.Random(seed)
     all_ids = list(Customer.objects.values_list("pk", flat=True))

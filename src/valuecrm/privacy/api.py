@@ -14,7 +14,7 @@ from typing import Literal
 
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
-from ninja import Path, Query, Router
+from ninja import Path, Query, Router, Status
 from pydantic import ValidationError as PydanticValidationError
 
 from valuecrm.common.errors import Malformed, ValidationFailed
@@ -73,7 +73,7 @@ def erase(request, customer_id: int = PathId):
     customer = customer_get(user=request.auth, pk=customer_id)
     already = selectors.is_erased(customer)
     proof = customer_erase(actor=request.auth, customer=customer, reason=reason)
-    return 200, _erasure_out(proof, already)
+    return Status(200, _erasure_out(proof, already))
 
 
 def _erase_reason(request) -> str:
@@ -103,4 +103,4 @@ def consent(request, customer_id: int = PathId):
 def consent_add(request, payload: ConsentIn, customer_id: int = PathId):
     customer = customer_get(user=request.auth, pk=customer_id)
     record = services.consent_record(actor=request.auth, customer=customer, **payload.dict())
-    return 201, _record_out(record)
+    return Status(201, _record_out(record))

@@ -104,10 +104,25 @@ def _replace(value, needles: list[str]):
     return value
 
 
+# Keys of other records (an order's shop id may embed the customer's): changing them
+# would break idempotent ingestion and uniqueness, and they are facts we keep.
+_KEY_NAMES = {"external_id", "source", "sku", "event_id", "key", "secret", "url", "file_path"}
+
+
+def _key_fields(model) -> set[str]:
+    names = {f.name for f in model._meta.concrete_fields if f.unique}
+    for constraint in model._meta.constraints:
+        names |= set(getattr(constraint, "fields", ()) or ())
+    for group in model._meta.unique_together:
+        names |= set(group)
+    return names | _KEY_NAMES
+
+
 def _text_fields(model) -> list[models.Field]:
+    keys = _key_fields(model)
     return [f for f in model._meta.concrete_fields
             if isinstance(f, models.CharField | models.TextField | models.JSONField) and not f.primary_key
-            and not f.choices]
+            and not f.choices and f.name not in keys]
 
 
 def _linked_q(model, customer_id: int) -> Q | None:
