@@ -45,11 +45,10 @@ def _measure(people: int, seed: int) -> dict:
     from django.db.models import Count
 
     from valuecrm.accounts.models import User
+    from valuecrm.accounts.services import user_create
     from valuecrm.customers.models import Customer
     from valuecrm.privacy.erasure import customer_erase, identifiers
     from valuecrm.privacy.export import personal_data_export
-
-    from valuecrm.accounts.services import user_create
 
     # The demo has no administrator; the run copy gets one (erasure needs privacy.erase).
     admin = User.objects.filter(role="admin", is_active=True).first() or user_create(
