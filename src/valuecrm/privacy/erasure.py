@@ -287,8 +287,8 @@ def customer_erase(*, actor, customer: Customer, reason: str = ErasureReason.REQ
          Interaction.objects.filter(customer=fresh).update(subject="", body=ERASED_TEXT))
     _add(touched, Task._meta.db_table,
          Task.objects.filter(customer=fresh).update(title=ERASED_TEXT, description=""))
-    # contacts of an erased organisation keep their own records; only the link goes
-    Customer.objects.filter(company=fresh).update(company=None)
+    # Contact persons of an erased organisation keep their records and the link (to an
+    # anonymous row): their own data is theirs.
 
     # 2. change history (and that of records merged into this one)
     for table, count in scrub_history([fresh.pk, *merged]).items():
