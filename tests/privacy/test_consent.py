@@ -181,3 +181,24 @@ def test_an_erased_person_cannot_be_granted_again(customer, rep_north, admin_use
     customer_erase(actor=admin_user, customer=customer)
     with pytest.raises(Conflict):
         consent_record(actor=rep_north, customer=customer, channel="email", purpose="marketing", granted=True)
+
+
+def test_an_import_with_consent_columns_reaches_the_ledger(admin_user, tmp_path, settings,
+                                                           django_capture_on_commit_callbacks):
+    from valuecrm.imports import services
+
+    settings.DATA_DIR = tmp_path
+    path = tmp_path / "c.csv"
+    path.write_text("name,email,email consent,sms consent\n李雷,lilei@example.cn,yes,no\n韩梅梅,hmm@example.cn,no,yes\n",
+                    encoding="utf-8")
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.import_upload(actor=admin_user, kind="customers", name="c.csv", chunks=[path.read_bytes()])
+        run = services.import_configure(actor=admin_user, run=run)
+        services.import_run_now(actor=admin_user, run=run)
+    li, han = Customer.objects.get(name="李雷"), Customer.objects.get(name="韩梅梅")
+    assert li.consent_email and han.consent_sms  # the import wrote the booleans
+    assert selectors.can_contact(li, "email") and not selectors.can_contact(li, "sms")
+    assert selectors.can_contact(han, "sms") and not selectors.can_contact(han, "email")
+    sources = set(ConsentRecord.objects.values_list("source", "reference"))
+    assert sources == {("import", f"import:{run.pk}")}
+    assert selectors.consent_cache_mismatches() == []
