@@ -8,7 +8,7 @@ The export and the erasure live in export.py and erasure.py (one operation each)
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -65,7 +65,7 @@ def _validate_consent(channel, purpose, granted, source, text_id) -> tuple[dict,
 
 
 def _append(customer_id: int, *, channel, purpose, granted, source, text, actor, reference="",
-            at=None) -> ConsentRecord:
+            at=None, mirror: bool = True) -> ConsentRecord:
     """The ledger row, its cache row and the legacy boolean, in the caller's transaction."""
     record = ConsentRecord.objects.create(
         customer_id=customer_id, channel=channel, purpose=purpose, granted=granted,
@@ -76,7 +76,7 @@ def _append(customer_id: int, *, channel, purpose, granted, source, text, actor,
         customer_id=customer_id, channel=channel, purpose=purpose,
         defaults={"granted": granted, "record": record},
     )
-    if purpose == Purpose.MARKETING and channel in LEGACY_FIELDS:
+    if mirror and purpose == Purpose.MARKETING and channel in LEGACY_FIELDS:
         # update(), not save(): the ledger is this change's history, and no
         # customer.updated event must echo back into the ledger.
         Customer.objects.filter(pk=customer_id).update(**{LEGACY_FIELDS[channel]: granted})
@@ -139,34 +139,30 @@ def consent_follow_legacy(customer_ids, *, source: str, reference: str = "", act
     """Append ledger rows where a legacy boolean (set by the customer form, the API, an
     import or the demo generator) disagrees with the ledger. Returns rows appended.
 
-    Called after commit by the event subscriber, after imports, and by the CLI; the
-    caller's transaction holds the writes.
+    Called after commit by the event subscribers, by the demo command and by
+    `valuecrm privacy verify --fix`. Finds the disagreements in SQL (two indexed
+    queries per channel), so a whole-table pass after a large import reads only
+    the rows that changed.
     """
+    customers = Customer.objects.all() if customer_ids is None else Customer.objects.filter(
+        pk__in=list(customer_ids))
+    customers = customers.exclude(Exists(Erasure.objects.filter(customer_ref=OuterRef("pk"))))
+    text = ConsentText.objects.filter(purpose=Purpose.MARKETING).order_by("-version").first()
     appended = 0
-    fields = list(LEGACY_FIELDS.items())
-    states = {}
-    ids = list(customer_ids) if customer_ids is not None else None
-    qs = ConsentState.objects.filter(purpose=Purpose.MARKETING, channel__in=[c for c, _f in fields])
-    if ids is not None:
-        qs = qs.filter(customer_id__in=ids)
-    for customer_id, channel, granted in qs.values_list("customer_id", "channel", "granted"):
-        states[(customer_id, channel)] = granted
-    customers = Customer.objects.all() if ids is None else Customer.objects.filter(pk__in=ids)
-    erased = set(Erasure.objects.values_list("customer_ref", flat=True))
-    texts = {t.purpose: t for t in ConsentText.objects.filter(purpose=Purpose.MARKETING).order_by("version")}
     with transaction.atomic():
-        for row in customers.values("pk", *[f for _c, f in fields]).iterator():
-            if row["pk"] in erased:
-                continue
-            for channel, field in fields:
-                flagged = bool(row[field])
-                known = states.get((row["pk"], channel))
-                # No ledger row and no consent: nothing was ever said; nothing to record.
-                if known is None and not flagged:
-                    continue
-                if known != flagged:
-                    _append(row["pk"], channel=channel, purpose=Purpose.MARKETING, granted=flagged,
-                            source=source, text=texts.get(Purpose.MARKETING), actor=actor,
-                            reference=reference)
+        for channel, field in LEGACY_FIELDS.items():
+            def state(granted, channel=channel):
+                return Exists(ConsentState.objects.filter(customer_id=OuterRef("pk"), channel=channel,
+                                                          purpose=Purpose.MARKETING, granted=granted))
+
+            # Flagged without a granted state: a grant. Not flagged with a granted state: a withdrawal.
+            # (Not flagged and nothing recorded: nothing was ever said; nothing to record.)
+            for granted, ids in (
+                (True, customers.filter(**{field: True}).exclude(state(True)).values_list("pk", flat=True)),
+                (False, customers.filter(**{field: False}).filter(state(True)).values_list("pk", flat=True)),
+            ):
+                for customer_id in ids.iterator():
+                    _append(customer_id, channel=channel, purpose=Purpose.MARKETING, granted=granted,
+                            source=source, text=text, actor=actor, reference=reference, mirror=False)
                     appended += 1
     return appended
