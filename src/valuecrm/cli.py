@@ -38,6 +38,9 @@ def _register_subapps():
     from valuecrm.commands.backup import app as backup_app
 
     app.add_typer(backup_app, name="backup")
+    from valuecrm.commands.privacy import app as privacy_app
+
+    app.add_typer(privacy_app, name="privacy")
     try:
         from valuecrm.commands.model import app as model_app
     except ImportError:  # engine CLI not installed in this build

@@ -271,3 +271,21 @@ def test_service_emits(name, world):
     call(world)
     emitted = set(OutboxEvent.objects.filter(seq__gt=before).values_list("name", flat=True))
     assert expected in emitted, f"{name} emitted {sorted(emitted)}"
+
+
+# ---------------------------------------------------------------- privacy
+SERVICE_MODULES += ["valuecrm.privacy.services", "valuecrm.privacy.export", "valuecrm.privacy.erasure"]
+NOT_A_BUSINESS_WRITE.update({
+    "consent_follow_legacy": "mirrors consent booleans whose change already emitted customer.* / import.finished",
+    "personal_data": "read", "identifiers": "read",
+})
+CALLS.update({
+    "consent_record": (lambda w: S("privacy.services", "consent_record")(
+        actor=w["admin"], customer=w["a"], channel="email", purpose="marketing", granted=True), "consent.recorded"),
+    "consent_text_publish": (lambda w: S("privacy.services", "consent_text_publish")(
+        actor=w["admin"], purpose="marketing", body="Offers by e-mail"), "consent.text_published"),
+    "personal_data_export": (lambda w: S("privacy.export", "personal_data_export")(
+        actor=w["admin"], customer=w["a"]), "customer.personal_data_exported"),
+    "customer_erase": (lambda w: S("privacy.erasure", "customer_erase")(
+        actor=w["admin"], customer=w["a"]), "customer.erased"),
+})

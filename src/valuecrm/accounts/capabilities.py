@@ -35,6 +35,9 @@ class Capability(models.TextChoices):
     INTEGRATIONS_MANAGE = "integrations.manage", gettext_lazy("Manage webhooks and inbound sources")
     DATA_EXPORT_ALL = "data.export_all", gettext_lazy("Export the whole account")
     ADMIN_USERS = "admin.users", gettext_lazy("Manage users, teams and roles")
+    PRIVACY_EXPORT = "privacy.export", gettext_lazy("Export one person's personal data")
+    PRIVACY_ERASE = "privacy.erase", gettext_lazy("Erase a person's personal data and see the proofs")
+    PRIVACY_MANAGE = "privacy.manage", gettext_lazy("Write and version consent wording")
 
 
 C = Capability
@@ -45,7 +48,7 @@ _MANAGER = _WRITER | {C.CUSTOMERS_REASSIGN, C.CUSTOMERS_DELETE, C.CUSTOMERS_MERG
 # The one table. Superusers hold every capability.
 ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     Role.ADMIN: frozenset(Capability),
-    Role.SALES_MANAGER: frozenset(_MANAGER | {C.DEALS_CHANGE, C.LOYALTY_ADJUST}),
+    Role.SALES_MANAGER: frozenset(_MANAGER | {C.DEALS_CHANGE, C.LOYALTY_ADJUST, C.PRIVACY_EXPORT}),
     Role.SALES_REP: frozenset(_WRITER | {C.DEALS_CHANGE}),
     Role.SUPPORT_AGENT: frozenset(_WRITER | {C.TICKETS_WORK}),
     Role.MARKETER: frozenset(_WRITER | {C.CAMPAIGNS_SEND, C.LOYALTY_ADJUST}),
@@ -75,6 +78,9 @@ _REFUSALS = {
     C.POLICIES_CHANGE: gettext_lazy("Only administrators can change value policies."),
     C.INTEGRATIONS_MANAGE: gettext_lazy("Only administrators can manage integrations."),
     C.AUTOMATION_MANAGE: gettext_lazy("Your role cannot change automation rules."),
+    C.PRIVACY_EXPORT: gettext_lazy("Only managers and administrators can export a person's data."),
+    C.PRIVACY_ERASE: gettext_lazy("Only administrators can erase personal data."),
+    C.PRIVACY_MANAGE: gettext_lazy("Only administrators can change consent wording."),
 }
 
 

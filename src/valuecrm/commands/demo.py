@@ -33,6 +33,11 @@ def demo(
             progress.update(task, completed=STEPS.index(step), description=f"Demo data: {step}")
 
         result = demo_generate(customers=customers, seed=seed, password=password, progress=report)
+        # The generator writes the consent booleans in bulk; the ledger records them as migrated.
+        from valuecrm.privacy.models import Source
+        from valuecrm.privacy.services import consent_follow_legacy
+
+        consent_follow_legacy(None, source=Source.MIGRATED, reference="demo")
         progress.update(task, completed=len(STEPS), description="Demo data: done")
     console.print(
         f"Created {result.customers:,} customers ({result.organisations:,} organisations, "

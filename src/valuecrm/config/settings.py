@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "valuecrm.insights",
     "valuecrm.imports",
     "valuecrm.integrations",
+    "valuecrm.privacy",
 ]
 
 MIDDLEWARE = [

@@ -42,6 +42,7 @@ from valuecrm.customers.models import (
     Task,
 )
 from valuecrm.customers.normalize import normalize_email, normalize_phone
+from valuecrm.customers.personal_data import scrub_history
 from valuecrm.customers.visibility import can_see_customer, visible_customers
 
 CUSTOMER_FIELDS = (
@@ -406,6 +407,9 @@ def customer_delete(*, actor, customer: Customer) -> None:
             customer.delete()
     except IntegrityError as exc:
         raise Conflict(_("This customer is still referenced and cannot be deleted.")) from exc
+    # The history rows (including the deletion row just written) would otherwise keep
+    # the person's e-mail, phone and other personal fields after the record is gone.
+    scrub_history([customer_id])
     events.emit(events.CustomerDeleted(customer_id=customer_id), actor=actor)
 
 

@@ -24,8 +24,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from valuecrm.customers.extensions import registry
 from valuecrm.common.http import safe_next_url
+from valuecrm.customers.extensions import registry
 from valuecrm.insights import dashboard as value_dashboard_data
 from valuecrm.insights import report as report_data
 from valuecrm.insights import selectors

@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class PrivacyConfig(AppConfig):
+    name = "valuecrm.privacy"
+    label = "privacy"
+    verbose_name = _("Privacy")
+
+    def ready(self):
+        # The consent panel on the customer's 360 page, and the ledger following the
+        # legacy consent booleans when a form, the API or an import changes them.
+        from valuecrm.privacy import panels, subscribers
+
+        panels.register()
+        subscribers.register()
