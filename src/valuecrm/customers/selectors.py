@@ -27,7 +27,12 @@ from django.utils.translation import gettext as _
 
 from valuecrm.accounts.roles import Scope
 from valuecrm.common.errors import NotFound, ValidationFailed
-from valuecrm.customers.filters import ActiveFilter, clean_filters, filters_q, hide_archived_unless_asked
+from valuecrm.customers.filters import (
+    ActiveFilter,
+    clean_filters,
+    filters_q,
+    hide_archived_unless_asked,
+)
 from valuecrm.customers.models import ContactPoint, ContactPointKind, Customer
 from valuecrm.customers.normalize import half_width, phone_search_prefixes, prefix_upper_bound
 from valuecrm.customers.visibility import visible_customers
