@@ -188,7 +188,7 @@ def test_status_change_needs_the_orders_capability(make_user, team_north, book, 
 def test_order_pages_in_chinese(admin_user, book):
     client = client_for(admin_user)
     html = client.get(reverse("order-list"), HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
-    assert "订单" in html and "已支付" in html
+    assert "订单" in html and "已付款" in html and "下单起始日期" in html
     detail = client.get(reverse("order-detail", args=[book["my_order"].pk]), HTTP_ACCEPT_LANGUAGE="zh-CN")
     assert "退款" in detail.content.decode()
 
