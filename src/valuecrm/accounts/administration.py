@@ -8,6 +8,7 @@ out: they may not deactivate their own account or take the administrator role
 away from themselves, so an installation always keeps someone who can manage it.
 """
 
+from django.conf import settings
 from django.contrib.auth.forms import PasswordResetForm
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -57,6 +58,8 @@ def _apply_user_data(user: User, data: dict, errors: dict, *, actor) -> None:
     for key in ("username", "first_name", "last_name", "language"):
         if key in data:
             setattr(user, key, _text(data, key, errors))
+    if user.language and user.language not in {code for code, _name in settings.LANGUAGES}:
+        errors.setdefault("language", []).append(_("Not a valid choice."))
     if "email" in data:
         email = _text(data, "email", errors).lower()
         if email:

@@ -216,7 +216,7 @@ def _line_errors(exc: ValidationFailed, formset) -> ValidationFailed:
     rest = {}
     for key, msgs in exc.errors.items():
         parts = key.split(".")
-        if parts[0] == "lines" and len(parts) >= 2 and parts[1].isdigit() and int(parts[1]) < len(formset.forms):
+        if parts[0] == "lines" and len(parts) >= 2 and parts[1].isdigit() and int(parts[1]) < len(formset.kept):
             line_form = formset.forms[formset.kept[int(parts[1])]]
             field = parts[2] if len(parts) > 2 else None
             for message in msgs:
