@@ -48,13 +48,14 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
+    from django.test.utils import CaptureQueriesContext, setup_test_environment
 
     from valuecrm.accounts.models import Team
     from valuecrm.accounts.services import admin_ensure, user_create
     from valuecrm.customers.models import Customer
     from valuecrm.sales.models import Order
 
+    setup_test_environment()  # response.context, to follow the list's next-page cursor
     settings.ALLOWED_HOSTS = ["*"]
     call_command("migrate", interactive=False, verbosity=0)
     admin, _ = admin_ensure(username="bench", password="bench-123456789")

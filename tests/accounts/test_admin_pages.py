@@ -189,3 +189,16 @@ def test_django_admin_is_for_superusers_only(make_user, admin_user):
     assert client_for(admin_user).get("/admin/").status_code == 200
     sidebar = client_for(staff).get(reverse("admin-users")).content.decode()
     assert 'href="/admin/"' not in sidebar and 'href="/settings/users/"' in sidebar
+
+
+def test_saving_members_keeps_deactivated_members_listed(boss, rep_north, team_north):
+    rep_north.is_active = False
+    rep_north.save()
+    page = client_for(boss).get(reverse("admin-team-edit", args=[team_north.pk]))
+    assert rep_north in page.context["members_form"].fields["members"].queryset
+
+
+def test_unknown_language_is_refused(boss, rep_north):
+    with pytest.raises(ValidationFailed) as exc:
+        administration.user_admin_update(actor=boss, user=rep_north, data={"language": "xx"})
+    assert exc.value.errors == {"language": ["Not a valid choice."]}

@@ -187,7 +187,7 @@ def team_edit(request, pk: int):
     team = get_object_or_404(Team, pk=pk)
     rename_form = TeamForm(initial={"name": team.name}, prefix="rename")
     members_form = TeamMembersForm(initial={"members": list(team.members.values_list("pk", flat=True))},
-                                   prefix="members")
+                                   prefix="members", team=team)
     status = 200
     if request.method == "POST":
         which = request.POST.get("form")
@@ -200,7 +200,7 @@ def team_edit(request, pk: int):
                     messages.success(request, _("Team renamed."))
                     return redirect("admin-team-edit", pk=team.pk)
             elif which == "members":
-                members_form = TeamMembersForm(request.POST, prefix="members")
+                members_form = TeamMembersForm(request.POST, prefix="members", team=team)
                 if members_form.is_valid():
                     administration.team_members_set(
                         actor=request.user, team=team,

@@ -3,6 +3,7 @@ services in accounts.administration decide what is valid."""
 
 from django import forms
 from django.conf import settings
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from valuecrm.accounts.models import Team, User
@@ -76,8 +77,10 @@ class TeamMembersForm(ServiceErrorsMixin, forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, team: Team, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["members"].queryset = User.objects.filter(is_active=True).order_by("username")
+        # Deactivated members stay listed, so saving the form does not drop them silently.
+        self.fields["members"].queryset = User.objects.filter(
+            models.Q(is_active=True) | models.Q(team=team)).order_by("username")
         self.fields["members"].label_from_instance = lambda u: (
             f"{u.display_name} ({u.username})" if u.display_name != u.username else u.username)
