@@ -19,3 +19,13 @@ class AccountsConfig(AppConfig):
         from valuecrm.accounts.middleware import mfa_state_at_login
 
         user_logged_in.connect(mfa_state_at_login, dispatch_uid="valuecrm_mfa_state")
+
+        # Django admin is a superuser's tool for repairs; daily work (orders, products,
+        # users and teams) has its own pages, so staff flags alone no longer open it.
+        from django.contrib import admin
+
+        admin.site.has_permission = _superuser_only
+
+
+def _superuser_only(request) -> bool:
+    return request.user.is_active and request.user.is_superuser

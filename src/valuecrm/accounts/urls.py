@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from valuecrm.accounts import views
+from valuecrm.accounts import admin_pages, views
 
 _reset = {
     "email_template_name": "accounts/email/password_reset.txt",
@@ -31,4 +31,16 @@ urlpatterns = [
         success_url=reverse_lazy("password_reset_complete")), name="password_reset_confirm"),
     path("password-reset/done/", auth_views.PasswordResetCompleteView.as_view(
         template_name="accounts/password_reset_complete.html"), name="password_reset_complete"),
+]
+
+# Users, teams and roles (administrators only).
+urlpatterns += [
+    path("settings/users/", admin_pages.user_list, name="admin-users"),
+    path("settings/users/new/", admin_pages.user_create, name="admin-user-create"),
+    path("settings/users/<int:pk>/", admin_pages.user_edit, name="admin-user-edit"),
+    path("settings/users/<int:pk>/password/", admin_pages.user_password_set, name="admin-user-password"),
+    path("settings/users/<int:pk>/reset-mail/", admin_pages.user_reset_mail, name="admin-user-reset-mail"),
+    path("settings/teams/", admin_pages.team_list, name="admin-teams"),
+    path("settings/teams/<int:pk>/", admin_pages.team_edit, name="admin-team-edit"),
+    path("settings/roles/", admin_pages.role_list, name="admin-roles"),
 ]

@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("valuecrm.imports.urls")),
     path("", include("valuecrm.integrations.urls")),
     path("", include("valuecrm.privacy.urls")),
+    path("", include("valuecrm.sales.urls")),
 ]

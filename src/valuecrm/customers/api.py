@@ -94,6 +94,7 @@ def list_customers(
     acquisition_channel: ChannelValue | None = None,
     created_after: Day | None = None,
     created_before: Day | None = None,
+    archived: bool | None = Query(None, description="true: only archived customers; false or absent: the others."),
     sort: SortValue = "-id",
     cursor: Text | None = Query(None, max_length=500),
     limit: int = Query(50, ge=1, le=MAX_PAGE),
@@ -105,6 +106,7 @@ def list_customers(
         "region": region, "acquisition_channel": acquisition_channel,
         "created_after": created_after.isoformat() if created_after else None,
         "created_before": created_before.isoformat() if created_before else None,
+        "archived": None if archived is None else ("yes" if archived else "no"),
     }
     filters = {_FILTER_NAMES.get(k, k): str(v) for k, v in raw.items() if v not in (None, "")}
     for key, value in request.GET.items():

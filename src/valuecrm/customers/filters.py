@@ -220,6 +220,25 @@ def boolean_filter(key: str, label, to_q) -> FilterSpec:
     return FilterSpec(key, label, "boolean", _boolean, to_q, _yes_no, _yes_no_choices)
 
 
+# Archived customers are left out of every list, search and export unless this filter
+# is set: "yes" shows only the archived ones, "no" only the others (the default).
+ARCHIVED_FILTER_KEY = "archived"
+
+
+def _archived_q(value: bool) -> Q:
+    return Q(archived_at__isnull=not value)
+
+
+def archived_filter() -> FilterSpec:
+    return boolean_filter(ARCHIVED_FILTER_KEY, gettext_lazy("Archived"), _archived_q)
+
+
+def hide_archived_unless_asked(active: Iterable[ActiveFilter]) -> Q:
+    if any(item.key == ARCHIVED_FILTER_KEY for item in active):
+        return Q()
+    return Q(archived_at__isnull=True)
+
+
 # ---------------------------------------------------------------- custom fields
 
 def _custom_field_spec(definition: CustomFieldDefinition, language: str = "") -> FilterSpec:
@@ -260,7 +279,7 @@ def filter_specs(language: str = "") -> dict[str, FilterSpec]:
     from valuecrm.customers.extensions import registry
 
     registered = [spec for provider in registry.filter_providers for spec in provider()]
-    specs = {spec.key: spec for spec in (*STATIC_FILTERS, *registered)}
+    specs = {spec.key: spec for spec in (*STATIC_FILTERS, archived_filter(), *registered)}
     for definition in CustomFieldDefinition.objects.all():
         spec = _custom_field_spec(definition, language)
         specs[spec.key] = spec

@@ -14,6 +14,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from valuecrm.accounts.models import Team
+from valuecrm.common.forms import ServiceErrorsMixin as CommonServiceErrorsMixin
 from valuecrm.customers.custom_fields import choice_values
 from valuecrm.customers.models import (
     Customer,
@@ -59,28 +60,7 @@ def parse_tags(text: str) -> list[str]:
     return tags
 
 
-class ServiceErrorsMixin:
-    def add_error(self, field, error):
-        super().add_error(field, error)
-        # Bootstrap shows the message only next to an .is-invalid control.
-        for name in self.errors:
-            if name in self.fields:
-                attrs = self.fields[name].widget.attrs
-                if "is-invalid" not in attrs.get("class", ""):
-                    attrs["class"] = (attrs.get("class", "") + " is-invalid").strip()
-                attrs["aria-invalid"] = "true"
-                attrs["aria-describedby"] = f"{self[name].id_for_label}_errors"
-
-    def add_service_errors(self, exc) -> None:
-        """Put each message of a ValidationFailed under the field it names."""
-        for key, messages in (exc.errors or {"__all__": [exc.detail]}).items():
-            name = self.field_for_error_key(key)
-            for message in messages:
-                if name is None:
-                    self.add_error(None, f"{key}: {message}" if key != "__all__" else message)
-                else:
-                    self.add_error(name, message)
-
+class ServiceErrorsMixin(CommonServiceErrorsMixin):
     def field_for_error_key(self, key: str) -> str | None:
         if key.startswith("custom_fields."):
             name = CUSTOM_FIELD_PREFIX + key.split(".", 1)[1]

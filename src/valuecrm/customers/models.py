@@ -143,6 +143,9 @@ class Customer(TimeStampedModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )
+    # Archived customers keep every record (orders stay in the value models) but leave
+    # the lists, search and exports unless the "archived" filter asks for them.
+    archived_at = models.DateTimeField(_("archived at"), null=True, blank=True)
 
     history = HistoricalRecords(excluded_fields=["updated_at"], m2m_fields=[])
     objects = CustomerQuerySet.as_manager()

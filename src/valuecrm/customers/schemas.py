@@ -148,6 +148,7 @@ class CustomerOut(Schema):
     external_id: str
     created_at: datetime
     updated_at: datetime
+    archived_at: datetime | None = None
 
     @staticmethod
     def resolve_tags(obj) -> list[str]:

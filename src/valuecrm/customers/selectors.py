@@ -27,7 +27,12 @@ from django.utils.translation import gettext as _
 
 from valuecrm.accounts.roles import Scope
 from valuecrm.common.errors import NotFound, ValidationFailed
-from valuecrm.customers.filters import ActiveFilter, clean_filters, filters_q
+from valuecrm.customers.filters import (
+    ActiveFilter,
+    clean_filters,
+    filters_q,
+    hide_archived_unless_asked,
+)
 from valuecrm.customers.models import ContactPoint, ContactPointKind, Customer
 from valuecrm.customers.normalize import half_width, phone_search_prefixes, prefix_upper_bound
 from valuecrm.customers.visibility import visible_customers
@@ -129,7 +134,8 @@ def customer_queryset(
     """Visible customers matching search and filters, unordered and unsliced."""
     search = _clean_search(search)
     active = filters if isinstance(filters, list) else clean_filters(filters, user=user)
-    return visible_customers(user).filter(_search_q(search)).filter(filters_q(active))
+    return (visible_customers(user).filter(_search_q(search)).filter(filters_q(active))
+            .filter(hide_archived_unless_asked(active)))
 
 
 # ---------------------------------------------------------------- keyset cursor
@@ -291,7 +297,7 @@ def customer_count(
         # The whole customer base: a plain COUNT(*) walks the smallest index and stays
         # cheap (≈ 5 ms per 100k rows on SQLite), so "how many customers do we have"
         # gets an exact answer. Filters and team scopes keep the capped count.
-        return CappedCount(Customer.objects.count(), False)
+        return CappedCount(Customer.objects.filter(archived_at__isnull=True).count(), False)
     qs = customer_queryset(user=user, search=search, filters=filters)
     n = qs.order_by().values("pk")[: cap + 1].count()
     return CappedCount(cap, True) if n > cap else CappedCount(n, False)

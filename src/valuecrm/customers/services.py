@@ -413,6 +413,34 @@ def customer_delete(*, actor, customer: Customer) -> None:
     events.emit(events.CustomerDeleted(customer_id=customer_id), actor=actor)
 
 
+@transaction.atomic
+def customer_archive(*, actor, customer: Customer) -> Customer:
+    """Take a customer out of the lists without losing anything: orders, tasks, notes and
+    history stay, and the "archived" list filter (or the record page) brings it back."""
+    _require_visible(actor, customer)
+    require(actor, Capability.CUSTOMERS_DELETE, _("Only managers can archive customers."))
+    fresh = Customer.objects.select_for_update().get(pk=customer.pk)
+    if fresh.archived_at is not None:
+        return fresh
+    fresh.archived_at = timezone.now()
+    _save(fresh, actor, update_fields=["archived_at", "updated_at"])
+    events.emit(events.CustomerArchived(customer_id=fresh.pk), actor=actor)
+    return fresh
+
+
+@transaction.atomic
+def customer_unarchive(*, actor, customer: Customer) -> Customer:
+    _require_visible(actor, customer)
+    require(actor, Capability.CUSTOMERS_DELETE, _("Only managers can archive customers."))
+    fresh = Customer.objects.select_for_update().get(pk=customer.pk)
+    if fresh.archived_at is None:
+        return fresh
+    fresh.archived_at = None
+    _save(fresh, actor, update_fields=["archived_at", "updated_at"])
+    events.emit(events.CustomerUnarchived(customer_id=fresh.pk), actor=actor)
+    return fresh
+
+
 # ---------------------------------------------------------------- contact points
 
 def _clean_contact_value(kind: str, value, errors: dict) -> str:

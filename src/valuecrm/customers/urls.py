@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from valuecrm.customers.views import inbox, listing, palette, record
+from valuecrm.customers.views import archive, inbox, listing, palette, record
 
 urlpatterns = [
     # the customer list (home for now), its export, columns, saved views, bulk actions, palette
@@ -22,6 +22,10 @@ urlpatterns = [
     path("customers/<int:pk>/interactions/", record.customer_interaction_add, name="customer-interaction-add"),
     path("customers/<int:pk>/tasks/", record.customer_task_add, name="customer-task-add"),
     path("tasks/<int:pk>/done/", record.task_done, name="task-done"),
+    # archive / unarchive / delete (managers; delete asks for confirmation first)
+    path("customers/<int:pk>/archive/", archive.customer_archive, name="customer-archive"),
+    path("customers/<int:pk>/unarchive/", archive.customer_unarchive, name="customer-unarchive"),
+    path("customers/<int:pk>/delete/", archive.customer_delete, name="customer-delete"),
     path("inbox/", inbox.inbox, name="inbox"),
     path("inbox/seen/", inbox.inbox_assignments_seen, name="inbox-assignments-seen"),
 ]

@@ -51,6 +51,7 @@ def _filters():
 def register() -> None:
     from valuecrm.customers.extensions import (
         HistorySource,
+        PaletteEntry,
         ProfileFact,
         TimelineSource,
         registry,
@@ -65,3 +66,11 @@ def register() -> None:
         subject=lambda row: _("Order %(number)s") % {"number": row.external_id}))
     registry.add_profile_fact(ProfileFact("orders", customer_order_stats))
     registry.add_filters(_filters)
+    # Ctrl+K: the order and product pages (every signed-in user may read them).
+    registry.add_palette_entry(PaletteEntry(
+        "order-list", gettext_lazy("Orders"), "bag", keywords="orders sales purchases refunds"))
+    registry.add_palette_entry(PaletteEntry(
+        "order-create", gettext_lazy("New order"), "bag-plus", keywords="new order record sale",
+        allowed=lambda user: user.can("orders.change")))
+    registry.add_palette_entry(PaletteEntry(
+        "product-list", gettext_lazy("Products"), "box-seam", keywords="products catalogue catalog sku categories"))

@@ -60,6 +60,16 @@ class CustomerDeleted(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CustomerArchived(Event):
+    name: ClassVar[str] = "customer.archived"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerUnarchived(Event):
+    name: ClassVar[str] = "customer.unarchived"
+
+
+@dataclass(frozen=True, kw_only=True)
 class CustomerMerged(Event):
     """`customer_id` is the survivor."""
 
@@ -260,6 +270,6 @@ class ConfigChanged(Event):
     rules rarely key on these."""
 
     name: ClassVar[str] = "config.changed"
-    kind: str  # "policy", "playbook", "saved_view", "webhook_endpoint", "user", "api_token", "duplicate"
+    kind: str  # "policy", "playbook", "saved_view", "webhook_endpoint", "user", "team", "api_token", "duplicate"
     object_id: str
     action: str  # "created", "updated", "deleted", "revoked", "dismissed"

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET
 
 from valuecrm.accounts.capabilities import Capability
 from valuecrm.common.errors import ValidationFailed
+from valuecrm.customers.extensions import registry
 from valuecrm.customers.selectors import SEARCH_MAX_LENGTH, customer_list
 
 CUSTOMER_RESULTS = 8
@@ -21,8 +22,9 @@ def _capable(capability: Capability):
     return lambda user: user.can(capability)
 
 
-def _staff(user) -> bool:
-    return user.is_staff or user.is_superuser
+def _superuser(user) -> bool:
+    # Django admin opens for superusers only (accounts/apps.py).
+    return user.is_superuser
 
 
 # Every page of the sidebar and the user menu, with who may open it: (url name, label,
@@ -42,14 +44,16 @@ PAGES = (
     ("integrations", _("Integrations"), "plug", "integrations webhooks inbound api", _capable(Capability.INTEGRATIONS_MANAGE)),
     ("webhook-deliveries", _("Webhook deliveries"), "send", "webhooks deliveries log", _capable(Capability.INTEGRATIONS_MANAGE)),
     ("profile", _("Profile and API tokens"), "person", "profile tokens api settings", _everyone),
-    ("admin:index", _("Administration"), "gear", "admin administration", _staff),
+    ("admin-users", _("Users & teams"), "person-gear", "users teams roles people staff accounts password", _capable(Capability.ADMIN_USERS)),
+    ("admin:index", _("Administration"), "gear", "admin administration", _superuser),
 )
 
 
 def _pages(user, search: str) -> list[dict]:
     needle = search.casefold()
     pages = []
-    for url_name, label, icon, keywords, may_open in PAGES:
+    registered = [(e.url_name, e.label, e.icon, e.keywords, e.allowed) for e in registry.palette_entries]
+    for url_name, label, icon, keywords, may_open in (*PAGES, *registered):
         if not may_open(user):
             continue
         try:
