@@ -38,7 +38,9 @@ def _imported(admin_user, tmp_path, name="c.csv"):
     from valuecrm.imports import services
 
     path = tmp_path / name
-    path.write_text("name,email\nAda,ada@example.com\nBo,bo@example.com\nCy,cy@example.com\n")
+    stem = name.split(".")[0]
+    path.write_text("name,email\n" + "".join(f"{n} {stem},{n.lower()}.{stem}@example.com\n"
+                                             for n in ("Ada", "Bo", "Cy")))
     with open(path, "rb") as handle:
         run = services.import_upload(actor=admin_user, kind="customers", name=name,
                                      chunks=[handle.read()])
