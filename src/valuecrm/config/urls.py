@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("valuecrm.insights.urls")),
     path("", include("valuecrm.imports.urls")),
     path("", include("valuecrm.integrations.urls")),
+    path("", include("valuecrm.automation.urls")),
 ]
