@@ -130,13 +130,15 @@ def rule_dry_run(*, actor, data: dict | None = None, rule: Rule | None = None, m
     started = time.perf_counter()
     with no_writes():
         items = _recent_items(probe, limit) if mode == "events" else _audience_items(probe, limit)
-        out = _plan_items(probe, items)
+        out = _plan_items(probe, items, check_event=mode == "events")
     return {"mode": mode, "items": out, "evaluated": len(out), "matched": sum(1 for i in out if i["matched"]),
             "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
-def _plan_items(rule: Rule, items: list[Item]) -> list[dict]:
-    tests = event_conditions(rule)
+def _plan_items(rule: Rule, items: list[Item], *, check_event: bool = True) -> list[dict]:
+    # Against the audience there is no event: its tests are assumed to hold, so the plan
+    # shows what would happen to each selected customer when such an event comes.
+    tests = event_conditions(rule) if check_event else []
     in_audience = audience_ids(rule, sorted({i.customer_id for i in items if i.customer_id is not None})) \
         if audience_filters(rule) else None
     customer_facts = facts_module.customer_facts([i.customer_id for i in items if i.customer_id])
