@@ -6,10 +6,10 @@ fresh SQLite database.
     .venv/bin/python bench/events.py [--customers 100000] [--tagged 50000]
 
 The 3 rules: (1) on customer.tagged with tag "campaign" → create a task for the owner
-and add tag "followed"; (2) on customer.tagged, list filter city = 上海 → add a note;
+and add tag "followed"; (2) on customer.tagged with tag "campaign", list filter city = 上海 → add tag "上海活动";
 (3) on customer.tagged with tag "never" (matches nothing) → add tag "x". Rule 1's
-add_tag emits one more customer.tagged per customer, which all 3 rules see again at
-depth 1. Peak memory is the process's peak RSS (bounded: every step works in chunks).
+and rule 2's add_tag emit one more customer.tagged per customer, which all 3 rules see
+again at depth 1 (and do not match). Peak memory is the process's peak RSS (bounded: every step works in chunks).
 """
 
 import argparse
@@ -100,7 +100,7 @@ def main() -> None:
                                    "trigger": {"event": "customer.tagged"},
                                    "conditions": [{"filter": "city", "value": "上海"},
                                                   {"field": "tags", "op": "contains", "value": "campaign"}],
-                                   "actions": [{"type": "add_note", "body": "Shanghai campaign"}]})
+                                   "actions": [{"type": "add_tag", "tag": "上海活动"}]})
     rule_create(actor=admin, data={"name": "never", "enabled": True, "max_runs_per_hour": 1_000_000,
                                    "trigger": {"event": "customer.tagged"},
                                    "conditions": [{"field": "tags", "op": "contains", "value": "never"}],

@@ -33,8 +33,8 @@ def test_a_tag_rule_creates_a_task_for_the_owner_and_logs_the_run(admin_user, re
     assert _tags(customer) == {"vip", "挽回"}
     run = Run.objects.get(rule=rule, status=RunStatus.SUCCEEDED)
     assert run.customer_id == customer.pk
-    # Its own tag is a new event: the rule sees it, and it does not match.
-    assert Run.objects.get(rule=rule, depth=1).status == RunStatus.SKIPPED
+    # Its own tag is a new event: the rule sees it, it fails the event test, nothing is logged.
+    assert not Run.objects.filter(rule=rule, depth=1).exists()
     assert [o["type"] for o in run.outcomes] == ["create_task", "add_tag"]
     assert run.event_id == OutboxEvent.objects.get(name="customer.tagged", depth=0).event_id
     # The events the actions emitted name the automation and their cause.
@@ -43,15 +43,20 @@ def test_a_tag_rule_creates_a_task_for_the_owner_and_logs_the_run(admin_user, re
     assert {e.actor_kind for e in caused} == {"automation"}
 
 
-def test_an_event_that_fails_a_condition_is_logged_as_skipped(admin_user, make_rule, run_after_commit):
+def test_an_event_test_miss_acts_not_and_an_audience_miss_is_logged(admin_user, make_rule, run_after_commit):
     rule = make_rule(trigger={"event": "customer.tagged"},
-                     conditions=[{"field": "tags", "op": "contains", "value": "vip"}],
+                     conditions=[{"field": "tags", "op": "contains", "value": "vip"},
+                                 {"filter": "city", "value": "上海"}],
                      actions=[{"type": "add_tag", "tag": "seen"}])
-    customer = run_after_commit(customer_create, actor=admin_user, data={"name": "A", "tags": ["other"]})
+    other = run_after_commit(customer_create, actor=admin_user, data={"name": "A", "tags": ["other"]})
+    beijing = run_after_commit(customer_create, actor=admin_user, data={"name": "B", "city": "北京",
+                                                                        "tags": ["vip"]})
+    assert _tags(other) == {"other"}
+    assert _tags(beijing) == {"vip"}
     run = Run.objects.get(rule=rule)
+    assert run.customer_id == beijing.pk
     assert run.status == RunStatus.SKIPPED
-    assert run.conditions_result[0]["ok"] is False
-    assert _tags(customer) == {"other"}
+    assert [c["ok"] for c in run.conditions_result] == [True, False]
 
 
 def test_list_filters_select_the_audience(admin_user, rep_north, rep_south, make_rule, run_after_commit):

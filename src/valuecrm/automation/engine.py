@@ -57,6 +57,7 @@ class Item:
     reason: str = ""
     outcomes: list = field(default_factory=list)
     error: str = ""
+    untested_miss: bool = False  # failed the event tests: not worth a run-log row
 
 
 # ---------------------------------------------------------------- subscriber
@@ -138,7 +139,10 @@ def run_rule(rule: Rule, items: list[Item], *, now=None) -> list[Run]:
     if acting:
         _act(rule, acting)
     elapsed_ms = (time.perf_counter() - started) * 1000
-    per_item = elapsed_ms / len(items)
+    per_item = elapsed_ms / max(len(items), 1)
+    # An event that fails the rule's own event tests is not logged (most events of a busy
+    # type are not for a given rule); audience misses and everything after are.
+    items = [i for i in items if not i.untested_miss]
     runs = [Run(rule=rule, event_id=uuid.UUID(i.event_id), event_name=i.event_name, customer_id=i.customer_id,
                 chain_root=uuid.UUID(i.chain_root) if i.chain_root else None, depth=i.depth, status=i.status,
                 reason=i.reason[:300], inputs=_inputs(i), conditions_result=i.conditions, outcomes=i.outcomes,
@@ -194,6 +198,7 @@ def _evaluate(rule: Rule, items: list[Item]) -> list[Item]:
             candidates.append(item)
         else:
             item.status, item.reason = RunStatus.SKIPPED, _("The event does not match the conditions.")
+            item.untested_miss = True
     if filters:
         ids = sorted({i.customer_id for i in candidates if i.customer_id is not None})
         selected = audience_ids(rule, ids)
@@ -262,7 +267,7 @@ def _act(rule: Rule, items: list[Item]) -> None:
     groups: dict[tuple, list[Item]] = defaultdict(list)
     for item in items:
         groups[(item.chain_root, item.depth)].append(item)
-    with acting(ActorKind.AUTOMATION, "automation"):
+    with acting(ActorKind.AUTOMATION, "automation"), events.collecting():
         for (_root, depth), group in groups.items():
             contexts = {i.event_id: ActionContext(
                 rule_id=rule.pk, rule_name=rule.name, event_name=i.event_name, event_id=i.event_id,
