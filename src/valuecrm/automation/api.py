@@ -18,7 +18,7 @@ from valuecrm.common.actions import action_types
 from valuecrm.common.schemas import MAX_ID, ProblemOut
 
 router = Router(tags=["automation"])
-ERRORS = {401: ProblemOut, 403: ProblemOut, 404: ProblemOut, 422: ProblemOut}
+ERRORS = {401: ProblemOut, 403: ProblemOut, 404: ProblemOut, 409: ProblemOut, 422: ProblemOut}
 PathId = Path(..., ge=1, le=MAX_ID)
 
 TRIGGER_HELP = ('{"event": "<event name>"} or {"schedule": {"cron": "m h dom mon dow"}} or '

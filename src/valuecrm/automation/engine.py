@@ -138,6 +138,9 @@ def run_rule(rule: Rule, items: list[Item], *, now=None) -> list[Run]:
     acting = _rate_limit(rule, acting, now)
     if acting:
         _act(rule, acting)
+        after = AFTER_ACTIONS.get(rule.trigger_event)
+        if after is not None:
+            after(acting)
     elapsed_ms = (time.perf_counter() - started) * 1000
     per_item = elapsed_ms / max(len(items), 1)
     # An event that fails the rule's own event tests is not logged (most events of a busy
@@ -328,3 +331,21 @@ def run_for_items(rule: Rule, items: list[Item], *, now=None) -> list[Run]:
 
 def scheduled_event_id(rule_id: int, fire_at_iso: str, customer_id: int) -> str:
     return uuid.uuid5(uuid.NAMESPACE_OID, f"valuecrm.automation:{rule_id}:{fire_at_iso}:{customer_id}").hex
+
+
+def _link_value_alert_tasks(items: list[Item]) -> None:
+    """The follow-up a value-alert rule created is the alert's task (shown with the alert)."""
+    from valuecrm.insights.services.warnings import alerts_link_tasks
+
+    links = {}
+    for item in items:
+        task_id = next((o.get("changes", {}).get("task_id") for o in item.outcomes
+                        if o.get("type") == "create_task" and o.get("status") == "ok"), None)
+        if task_id and item.payload.get("alert_id"):
+            links[item.payload["alert_id"]] = task_id
+    if links:
+        alerts_link_tasks(links)
+
+
+# Bookkeeping an event's owner wants after a rule acted on it, in bulk.
+AFTER_ACTIONS = {"value_alert.raised": _link_value_alert_tasks}

@@ -33,11 +33,12 @@ def customer_facts(customer_ids) -> dict[int, dict]:
 def _value_alert_facts(items) -> dict[str, dict]:
     """The value-alert task text exactly as scoring wrote it before it became a rule:
     in the owner's language, with the alert's reason."""
-    from valuecrm.insights.models import AlertKind, ValueAlert
+    from valuecrm.insights.models import AlertKind, ValueAlert, WarningPolicy
     from valuecrm.insights.services.playbook import reason_text
 
     by_alert = {i.payload.get("alert_id"): i for i in items if i.event_name == "value_alert.raised"}
     out: dict[str, dict] = {}
+    due_days = WarningPolicy.current().task_due_days
     ids = sorted(k for k in by_alert if k)
     for start in range(0, len(ids), CHUNK):
         rows = ValueAlert.objects.filter(pk__in=ids[start:start + CHUNK]).values(
@@ -47,7 +48,8 @@ def _value_alert_facts(items) -> dict[str, dict]:
                 kind = str(AlertKind(row["kind"]).label)
                 reason = reason_text(row["reason_params"] or {})
                 title = _("Value alert: %(customer)s — %(kind)s") % {"customer": row["customer__name"], "kind": kind}
-            out[by_alert[row["pk"]].event_id] = {"alert_kind": kind, "alert_reason": reason, "alert_title": title}
+            out[by_alert[row["pk"]].event_id] = {"alert_kind": kind, "alert_reason": reason, "alert_title": title,
+                                                 "due_in_days": due_days}
     return out
 
 

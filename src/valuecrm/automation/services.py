@@ -27,7 +27,7 @@ from valuecrm.automation.rules import (
 from valuecrm.automation.schedules import due_times, scheduled_customers
 from valuecrm.common import events
 from valuecrm.common.actions import ActionContext, action_class, no_writes
-from valuecrm.common.errors import NotFound, ValidationFailed
+from valuecrm.common.errors import Conflict, NotFound, ValidationFailed
 from valuecrm.common.models import OutboxEvent
 
 DRY_RUN_LIMIT = 20
@@ -76,6 +76,8 @@ def rule_set_enabled(*, actor, rule: Rule, enabled: bool) -> Rule:
 @transaction.atomic
 def rule_delete(*, actor, rule: Rule) -> None:
     _require_manager(actor)
+    if rule.system_key:
+        raise Conflict(_("A rule the product ships with can be switched off or edited, not deleted."))
     rule_id = rule.pk
     Rule.objects.filter(pk=rule_id).delete()
     events.emit(events.AutomationRuleChanged(rule_id=rule_id, action="deleted"), actor=actor)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponseForbidden
@@ -16,7 +17,7 @@ from valuecrm.automation.rules import DATE_FIELDS, OPS, condition_text
 from valuecrm.automation.templates_catalogue import rule_templates, template_data
 from valuecrm.common import events
 from valuecrm.common.actions import action_types
-from valuecrm.common.errors import NotFound, PermissionDenied, ValidationFailed
+from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from valuecrm.customers.filters import filter_specs
 
 FILTER_SLOTS, FIELD_SLOTS, ACTION_SLOTS = 5, 4, 5
@@ -206,6 +207,9 @@ def rule_delete(request, pk):
         return HttpResponseForbidden(_("Your role cannot change automation rules."))
     except NotFound:
         pass
+    except Conflict as exc:
+        messages.error(request, str(exc))
+        return redirect("automation-rule", pk=pk)
     return redirect("automation-rules")
 
 

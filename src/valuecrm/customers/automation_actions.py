@@ -66,8 +66,7 @@ class CreateTask(Action):
     def check(cls, cleaned, errors):
         out = {}
         cleaned.setdefault("assignee", "owner")
-        cleaned.setdefault("due_in_days", 2)
-        if not 0 <= cleaned["due_in_days"] <= 3650:
+        if not 0 <= cleaned.get("due_in_days", 2) <= 3650:
             out["due_in_days"] = [_("Enter between 0 and 3650 days.")]
         if cleaned["assignee"] == "user":
             if "user_id" not in cleaned and "user_id" not in errors:
@@ -81,8 +80,9 @@ class CreateTask(Action):
                 out["team_id"] = [_("This team has no active members.")]
         return out
 
-    def _due(self):
-        return timezone.now() + timedelta(days=int(self.config.get("due_in_days", 2)))
+    def _days(self, ctx) -> int:
+        # Without a setting, the event's own default (a value alert: the warning policy's), else 2.
+        return int(self.config.get("due_in_days", ctx.facts.get("due_in_days", 2)))
 
     def _assignees(self, contexts: list[ActionContext]) -> list[int | None]:
         mode = self.config.get("assignee", "owner")
@@ -105,14 +105,15 @@ class CreateTask(Action):
         title = render_text(self.config["title"], ctx.facts)
         who = _user_label(assignee) if assignee else _("nobody (no owner)")
         return Plan(_("Create task “%(title)s” for %(who)s, due in %(days)s days") % {
-            "title": title, "who": who, "days": self.config.get("due_in_days", 2)},
+            "title": title, "who": who, "days": self._days(ctx)},
             {"title": title, "assignee_id": assignee})
 
     def apply_batch(self, contexts):
-        due = self._due()
+        now = timezone.now()
         items = [{"title": render_text(self.config["title"], ctx.facts)[:200],
                   "description": render_text(self.config.get("description", ""), ctx.facts),
-                  "customer_id": ctx.customer_id, "due_at": due, "assignee_id": assignee}
+                  "customer_id": ctx.customer_id, "due_at": now + timedelta(days=self._days(ctx)),
+                  "assignee_id": assignee}
                  for ctx, assignee in zip(contexts, self._assignees(contexts), strict=True)]
         created = {t.customer_id: t for t in services.tasks_bulk_create(actor=contexts[0].actor, tasks=items)}
         out = []
