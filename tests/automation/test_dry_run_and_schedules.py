@@ -64,7 +64,7 @@ def test_birthday_rule_fires_on_the_day_in_asia_shanghai(admin_user, rep_north, 
         born = customer_create(actor=admin_user, data={"name": "Han Meimei", "owner_id": rep_north.pk,
                                                        "birthday": "1990-12-08"})
         customer_create(actor=admin_user, data={"name": "Other", "birthday": "1990-12-07"})
-        utc = dt.timezone.utc
+        utc = dt.UTC
         # 15:59 UTC on 7 Dec is 23:59 in Shanghai: not yet the 8th.
         schedules.fire_due(now=dt.datetime(2026, 12, 7, 15, 59, 30, tzinfo=utc))
         assert not Task.objects.exists()
@@ -92,7 +92,7 @@ def test_cron_rule_fires_at_its_minute(admin_user, make_rule):
                   conditions=[{"filter": "tag", "value": "weekly"}], actions=[{"type": "add_note", "body": "check"}])
         c = customer_create(actor=admin_user, data={"name": "Tagged", "tags": ["weekly"]})
         customer_create(actor=admin_user, data={"name": "Untagged"})
-        utc = dt.timezone.utc
+        utc = dt.UTC
         schedules.fire_due(now=dt.datetime(2026, 12, 8, 1, 30, 5, tzinfo=utc))  # 09:30 Shanghai
         assert list(c.notes.values_list("body", flat=True)) == ["check"]
         assert Run.objects.count() == 1
