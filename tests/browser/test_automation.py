@@ -64,7 +64,7 @@ def test_build_dry_run_switch_on_and_see_the_task_and_the_log(shop, page, live_s
     expect(page.locator("[data-testid=dry-summary]")).to_be_visible()
     expect(page.locator(".vc-dry-items")).to_contain_text("Add tag “挽回”")
     assert Task.objects.count() == tasks_before
-    assert not Run.objects.exists()
+    assert not Run.objects.filter(rule=rule).exists()
     shoot(page, "automation-editor-en-wide")
 
     # Switch it on from the list, then score: customers move to at risk.
