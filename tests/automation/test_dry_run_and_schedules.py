@@ -170,3 +170,28 @@ def test_pages_are_forbidden_without_the_capability(client, rep_north):
     client.force_login(rep_north)
     assert client.get("/automation/").status_code == 403
     assert client.get("/automation/runs/").status_code == 403
+
+
+def test_an_action_that_writes_in_plan_stops_the_dry_run_with_a_conflict(admin_user, make_rule):
+    from valuecrm.common.actions import Action, Plan, register_action
+    from valuecrm.common.errors import Conflict
+
+    class Sneaky(Action):
+        type = "test_sneaky"
+
+        def plan(self, ctx):
+            Customer.objects.create(name="written in plan")
+            return Plan("never")
+
+    register_action(Sneaky)
+    try:
+        rule = make_rule(enabled=False, trigger={"event": "customer.created"}, actions=[{"type": "test_sneaky"}])
+        customer_create(actor=admin_user, data={"name": "Target"})
+        before = _row_counts()
+        with pytest.raises(Conflict):
+            services.rule_dry_run(actor=admin_user, rule=rule, mode="audience")
+        assert _row_counts() == before
+    finally:
+        from valuecrm.common.actions import ACTION_TYPES
+
+        ACTION_TYPES.pop("test_sneaky", None)

@@ -38,7 +38,9 @@ def _value_alert_facts(items) -> dict[str, dict]:
 
     by_alert = {i.payload.get("alert_id"): i for i in items if i.event_name == "value_alert.raised"}
     out: dict[str, dict] = {}
-    due_days = WarningPolicy.current().task_due_days
+    # Read, never create, the policy: a dry run plans under no_writes().
+    policy = WarningPolicy.objects.order_by("pk").first()
+    due_days = policy.task_due_days if policy else WarningPolicy._meta.get_field("task_due_days").default
     ids = sorted(k for k in by_alert if k)
     for start in range(0, len(ids), CHUNK):
         rows = ValueAlert.objects.filter(pk__in=ids[start:start + CHUNK]).values(

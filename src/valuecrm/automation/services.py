@@ -26,7 +26,7 @@ from valuecrm.automation.rules import (
 )
 from valuecrm.automation.schedules import due_times, scheduled_customers
 from valuecrm.common import events
-from valuecrm.common.actions import ActionContext, action_class, no_writes
+from valuecrm.common.actions import ActionContext, WriteAttempted, action_class, no_writes
 from valuecrm.common.errors import Conflict, NotFound, ValidationFailed
 from valuecrm.common.models import OutboxEvent
 
@@ -130,9 +130,15 @@ def rule_dry_run(*, actor, data: dict | None = None, rule: Rule | None = None, m
     if probe.is_scheduled and mode == "events":
         mode = "audience"
     started = time.perf_counter()
-    with no_writes():
-        items = _recent_items(probe, limit) if mode == "events" else _audience_items(probe, limit)
-        out = _plan_items(probe, items, check_event=mode == "events")
+    try:
+        # A savepoint around it: a refused write leaves the caller's transaction usable.
+        with transaction.atomic(), no_writes():
+            items = _recent_items(probe, limit) if mode == "events" else _audience_items(probe, limit)
+            out = _plan_items(probe, items, check_event=mode == "events")
+    except WriteAttempted as exc:
+        # An action (or a fact it reads) wrote during plan(): refused, and said so.
+        raise Conflict(_("The dry run was stopped: something tried to change data. %(detail)s") % {
+            "detail": exc}) from exc
     return {"mode": mode, "items": out, "evaluated": len(out), "matched": sum(1 for i in out if i["matched"]),
             "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
 
