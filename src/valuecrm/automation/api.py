@@ -74,7 +74,8 @@ class RunOut(Schema):
     event_name: str
     customer_id: int | None
     status: Literal["succeeded", "failed", "skipped", "blocked"]
-    reason: str
+    reason: str = Field(description="Why it was skipped or blocked, in the site's language.")
+    reason_code: str = Field(description="event | audience | depth | chain | rate, or empty.")
     depth: int
     conditions_result: list[dict[str, Any]]
     outcomes: list[dict[str, Any]]

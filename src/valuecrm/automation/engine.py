@@ -21,8 +21,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from valuecrm.automation import facts as facts_module
@@ -57,6 +58,7 @@ class Item:
     reason: str = ""
     outcomes: list = field(default_factory=list)
     error: str = ""
+    reason_code: str = ""
     untested_miss: bool = False  # failed the event tests: not worth a run-log row
 
 
@@ -125,9 +127,16 @@ def automation_actor():
 
 
 def run_rule(rule: Rule, items: list[Item], *, now=None) -> list[Run]:
-    """Evaluate `rule` for `items`, act on those that pass, log one run each."""
+    """Evaluate `rule` for `items`, act on those that pass, log one run each. Texts the run
+    log keeps (reasons, outcomes, the tasks' titles) are written in the site's language,
+    whoever's request happened to trigger the rule."""
     if not items:
         return []
+    with translation.override(settings.LANGUAGE_CODE):
+        return _run_rule(rule, items, now=now)
+
+
+def _run_rule(rule: Rule, items: list[Item], *, now=None) -> list[Run]:
     now = now or timezone.now()
     started = time.perf_counter()
     items = _not_yet_run(rule, items)
@@ -148,7 +157,7 @@ def run_rule(rule: Rule, items: list[Item], *, now=None) -> list[Run]:
     items = [i for i in items if not i.untested_miss]
     runs = [Run(rule=rule, event_id=uuid.UUID(i.event_id), event_name=i.event_name, customer_id=i.customer_id,
                 chain_root=uuid.UUID(i.chain_root) if i.chain_root else None, depth=i.depth, status=i.status,
-                reason=i.reason[:300], inputs=_inputs(i), conditions_result=i.conditions, outcomes=i.outcomes,
+                reason=i.reason[:300], reason_code=i.reason_code, inputs=_inputs(i), conditions_result=i.conditions, outcomes=i.outcomes,
                 error=i.error, duration_ms=round(per_item, 3), started_at=now)
             for i in items]
     Run.objects.bulk_create(runs, batch_size=CHUNK, ignore_conflicts=True)
@@ -201,6 +210,7 @@ def _evaluate(rule: Rule, items: list[Item]) -> list[Item]:
             candidates.append(item)
         else:
             item.status, item.reason = RunStatus.SKIPPED, _("The event does not match the conditions.")
+            item.reason_code = "event"
             item.untested_miss = True
     if filters:
         ids = sorted({i.customer_id for i in candidates if i.customer_id is not None})
@@ -214,6 +224,7 @@ def _evaluate(rule: Rule, items: list[Item]) -> list[Item]:
             else:
                 item.status = RunStatus.SKIPPED
                 item.reason = _("The customer is not in the rule's audience (list filters).")
+                item.reason_code = "audience"
         return passing
     return candidates
 
@@ -224,6 +235,7 @@ def _guard_loops(rule: Rule, items: list[Item]) -> list[Item]:
         if item.depth >= MAX_DEPTH:
             item.status = RunStatus.BLOCKED
             item.reason = _("Loop protection: the causation depth limit (%(n)s) is reached.") % {"n": MAX_DEPTH}
+            item.reason_code = "depth"
         else:
             out.append(item)
     keys = {(i.customer_id, i.chain_root) for i in out if i.customer_id is not None and i.chain_root}
@@ -241,6 +253,7 @@ def _guard_loops(rule: Rule, items: list[Item]) -> list[Item]:
         if item.customer_id is not None and key in acted:
             item.status = RunStatus.BLOCKED
             item.reason = _("Loop protection: this rule already acted on this customer in this chain of events.")
+            item.reason_code = "chain"
             continue
         acted.add(key)
         passing.append(item)
@@ -254,7 +267,7 @@ def _rate_limit(rule: Rule, items: list[Item], now) -> list[Item]:
         return items
     reason = _("Paused: too many runs (more than %(n)s in an hour).") % {"n": rule.max_runs_per_hour}
     for item in items[room:]:
-        item.status, item.reason = RunStatus.BLOCKED, reason
+        item.status, item.reason, item.reason_code = RunStatus.BLOCKED, reason, "rate"
     Rule.objects.filter(pk=rule.pk).update(paused_at=now, paused_reason=reason[:200])
     rule.paused_at, rule.paused_reason = now, reason
     events.emit(events.AutomationRulePaused(rule_id=rule.pk, reason=reason[:200]))

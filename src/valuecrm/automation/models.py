@@ -71,6 +71,15 @@ class RunStatus(models.TextChoices):
     BLOCKED = "blocked", _("Blocked")
 
 
+REASONS = {
+    "event": _("The event does not match the conditions."),
+    "audience": _("The customer is not in the rule's audience (list filters)."),
+    "depth": _("Loop protection: the causation depth limit (%(n)s) is reached."),
+    "chain": _("Loop protection: this rule already acted on this customer in this chain of events."),
+    "rate": _("Paused: too many runs (more than %(n)s in an hour)."),
+}
+
+
 class RunQuerySet(models.QuerySet):
     def acted(self):
         return self.filter(status__in=[RunStatus.SUCCEEDED, RunStatus.FAILED])
@@ -87,7 +96,8 @@ class Run(models.Model):
     chain_root = models.UUIDField(null=True, blank=True)
     depth = models.PositiveSmallIntegerField(default=0)
     status = models.CharField(max_length=10, choices=RunStatus.choices)
-    reason = models.CharField(max_length=300, blank=True, default="")
+    reason = models.CharField(max_length=300, blank=True, default="")  # in the site language
+    reason_code = models.CharField(max_length=20, blank=True, default="")  # shown translated
     inputs = models.JSONField(default=dict)
     conditions_result = models.JSONField(default=list)
     outcomes = models.JSONField(default=list)  # per action: {"type", "status", "summary", "error"}
@@ -96,6 +106,15 @@ class Run(models.Model):
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     objects = RunQuerySet.as_manager()
+
+    @property
+    def reason_display(self) -> str:
+        """The reason in the reader's language (the stored text is in the site's)."""
+        template = REASONS.get(self.reason_code)
+        if template is None:
+            return self.reason
+        n = 5 if self.reason_code == "depth" else self.rule.max_runs_per_hour
+        return str(template) % {"n": n} if "%(n)s" in str(template) else str(template)
 
     class Meta:
         ordering = ["-started_at", "-pk"]
