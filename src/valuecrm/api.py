@@ -191,3 +191,8 @@ def _register_routers():
 
 
 _register_routers()
+
+# Automation rules and their run log (valuecrm.automation.api).
+from valuecrm.automation.api import router as automation_router  # noqa: E402
+
+api.add_router("/", automation_router)

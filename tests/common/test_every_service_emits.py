@@ -26,6 +26,7 @@ SERVICE_MODULES = [
     "valuecrm.imports.services",
     "valuecrm.insights.services.policies",
     "valuecrm.insights.services.scoring",
+    "valuecrm.automation.services",
 ]
 
 # Reads, checks and helpers, or writes that only move a job's own bookkeeping
@@ -64,6 +65,10 @@ NOT_A_BUSINESS_WRITE = {
     "import_undo_start": "queues the undo; its end emits import.undone",
     "import_undo_execute": "the worker half of import_undo (covered)",
     "score_runs_recover": "fails runs whose worker died; nothing of theirs was written",
+    "rule_dry_run": "read: plans only, under no_writes()",
+    "rule_set_enabled": "wrapper of rule_update (covered)",
+    "runs_purge": "retention of the automation run log",
+    "endpoint_deliver": "delivery bookkeeping of an automation run (the run log records it)",
 }
 
 
@@ -171,12 +176,24 @@ def _score(w):
     return score_now(as_of=dt.date(2025, 7, 1), requested_by=w["admin"])
 
 
+def _rule(w):
+    return S("automation.services", "rule_create")(actor=w["admin"], data={
+        "name": "r", "trigger": {"event": "customer.created"}, "actions": [{"type": "add_tag", "tag": "x"}]})
+
+
 def S(module, name):  # noqa: N802 — reads like the import it stands for
     return getattr(importlib.import_module(f"valuecrm.{module}"), name)
 
 
 # function name → (call, an event name it must emit)
 CALLS = {
+    "tasks_bulk_create": (lambda w: S("customers.services", "tasks_bulk_create")(
+        actor=w["admin"], tasks=[{"title": "跟进", "customer_id": w["a"].pk}]), "task.created"),
+    "rule_create": (lambda w: _rule(w), "automation_rule.changed"),
+    "rule_update": (lambda w: S("automation.services", "rule_update")(
+        actor=w["admin"], rule=_rule(w), data={"enabled": False}), "automation_rule.changed"),
+    "rule_delete": (lambda w: S("automation.services", "rule_delete")(
+        actor=w["admin"], rule=_rule(w)), "automation_rule.changed"),
     "user_create": (lambda w: S("accounts.services", "user_create")(username="new", password="pw-1234567890"),
                     "config.changed"),
     "admin_ensure": (lambda w: S("accounts.services", "admin_ensure")(username="boss", password="pw-1234567890"),

@@ -175,13 +175,20 @@ def test_model_failure_is_recorded(shop, monkeypatch):
     assert CustomerValue.objects.count() == 0
 
 
-def test_slowing_alert_once_per_episode_with_a_task_for_the_owner(shop, add_orders, rep_north):
+def test_slowing_alert_once_per_episode_with_a_task_for_the_owner(shop, add_orders, rep_north,
+                                                                 django_capture_on_commit_callbacks):
+    # The owner's task comes from the default automation rule, after the run commits.
+    from valuecrm.automation.defaults import ensure_default_rules
+
+    ensure_default_rules()
     policy = WarningPolicy.current()
     policy.tiers = "ABC"
     policy.p_alive_threshold = 0.0  # only the rhythm rule, for an exact reason text
     policy.spend_drop = 1.0
+    policy.task_due_days = 3
     policy.save()
-    score_now(as_of=AS_OF)
+    with django_capture_on_commit_callbacks(execute=True):
+        score_now(as_of=AS_OF)
     alerts = ValueAlert.objects.filter(customer=shop["steady"])
     assert alerts.count() == 1
     alert = alerts.get()
@@ -192,9 +199,12 @@ def test_slowing_alert_once_per_episode_with_a_task_for_the_owner(shop, add_orde
     assert alert.task.description == alert.reason
     assert alert.task.customer_id == shop["steady"].pk
     assert not alert.task.done
+    assert alert.task.title.startswith("Value alert: ")
+    assert dt.timedelta(days=2, hours=23) < alert.task.due_at - alert.created_at <= dt.timedelta(days=3, hours=1)
 
     # a week later, still silent: the same episode, no second alert or task
-    score_now(as_of=AS_OF + dt.timedelta(days=7))
+    with django_capture_on_commit_callbacks(execute=True):
+        score_now(as_of=AS_OF + dt.timedelta(days=7))
     assert ValueAlert.objects.filter(customer=shop["steady"]).count() == 1
     assert shop["steady"].tasks.count() == 1
 

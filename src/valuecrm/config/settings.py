@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "valuecrm.imports",
     "valuecrm.integrations",
     "valuecrm.privacy",
+    "valuecrm.automation",
 ]
 
 MIDDLEWARE = [
@@ -163,6 +164,8 @@ TIME_ZONE = os.environ.get("VALUECRM_TIME_ZONE", "Asia/Shanghai")
 VALUECRM_CURRENCY = os.environ.get("VALUECRM_CURRENCY", "CNY")
 VALUECRM_PHONE_REGION = os.environ.get("VALUECRM_PHONE_REGION", "CN")
 VALUECRM_IMPORT_FILE_RETENTION_DAYS = int(os.environ.get("VALUECRM_IMPORT_FILE_RETENTION_DAYS", "30"))
+# Days an automation run-log row is kept (VALUECRM_AUTOMATION_RUN_RETENTION_DAYS, default 30).
+VALUECRM_AUTOMATION_RUN_RETENTION_DAYS = int(os.environ.get("VALUECRM_AUTOMATION_RUN_RETENTION_DAYS", "30"))
 
 # --- Sign-in and transport security -------------------------------------------------------
 SESSION_COOKIE_AGE = int(float(os.environ.get("VALUECRM_SESSION_HOURS", "12")) * 3600)

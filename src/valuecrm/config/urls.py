@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("valuecrm.integrations.urls")),
     path("", include("valuecrm.privacy.urls")),
     path("", include("valuecrm.sales.urls")),
+    path("", include("valuecrm.automation.urls")),
 ]

@@ -893,3 +893,60 @@ def customers_bulk_assign(*, actor, customer_ids, owner: User) -> int:
                                                     to_owner_id=owner.pk)]
     events.emit_many([events.CustomersBulkChanged(action="assign", count=changed), *emitted], actor=actor)
     return changed
+
+
+# ---------------------------------------------------------------- bulk follow-ups (automation)
+
+@transaction.atomic
+def tasks_bulk_create(*, actor, tasks: list[dict]) -> list[Task]:
+    """Create many follow-ups at once (an automation rule acting on a batch of events):
+    each item has "title", "customer_id" and optionally "description", "due_at",
+    "assignee_id". A constant number of queries however many tasks: visibility is
+    checked per distinct assignee, not per task.
+
+    Items about customers the actor cannot see are skipped; an assignee who cannot see
+    the customer gets no task (it would vanish from their inbox) — the task stays
+    unassigned instead. Raises ValidationFailed naming `tasks.<i>.<field>`.
+    """
+    _require_writer(actor)
+    errors: dict[str, list[str]] = {}
+    for i, item in enumerate(tasks):
+        title = item.get("title")
+        if not isinstance(title, str) or not title.strip():
+            errors[f"tasks.{i}.title"] = [_("This field cannot be blank.")]
+        elif len(title) > 200 or "\x00" in title:
+            errors[f"tasks.{i}.title"] = [_("Enter at most 200 characters without null characters.")]
+        if "\x00" in str(item.get("description") or ""):
+            errors[f"tasks.{i}.description"] = [_("Null characters are not allowed.")]
+    _raise_if(errors)
+    wanted = sorted({int(t["customer_id"]) for t in tasks if t.get("customer_id") is not None})
+    visible: set[int] = set()
+    for chunk in _chunks(wanted):
+        visible.update(visible_customers(actor).filter(pk__in=chunk).values_list("pk", flat=True))
+    assignee_ids = {t.get("assignee_id") for t in tasks if t.get("assignee_id")}
+    assignees = {u.pk: u for u in User.objects.filter(pk__in=assignee_ids, is_active=True)}
+    seen_by: dict[int, set[int]] = {}
+    for pk, user in assignees.items():
+        mine = [cid for t in tasks if t.get("assignee_id") == pk for cid in [t.get("customer_id")]
+                if cid is not None]
+        seen_by[pk] = set()
+        for chunk in _chunks(sorted(set(mine))):
+            seen_by[pk].update(visible_customers(user).filter(pk__in=chunk).values_list("pk", flat=True))
+    now = timezone.now()
+    rows = []
+    for item in tasks:
+        cid = item.get("customer_id")
+        if cid is not None and int(cid) not in visible:
+            continue
+        assignee_id = item.get("assignee_id")
+        if assignee_id not in assignees or (cid is not None and int(cid) not in seen_by[assignee_id]):
+            assignee_id = None
+        assigned = assignee_id is not None and assignee_id != actor.pk
+        rows.append(Task(customer_id=cid, title=item["title"].strip()[:200],
+                         description=item.get("description") or "", due_at=_as_aware(item.get("due_at")),
+                         assignee_id=assignee_id, created_by=actor,
+                         assigned_by=actor if assigned else None, assigned_at=now if assigned else None))
+    Task.objects.bulk_create(rows, batch_size=500)
+    events.emit_many([events.TaskCreated(customer_id=t.customer_id, task_id=t.pk, assignee_id=t.assignee_id)
+                      for t in rows], actor=actor)
+    return rows

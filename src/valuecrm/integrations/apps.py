@@ -12,3 +12,7 @@ class IntegrationsConfig(AppConfig):
         from valuecrm.integrations import subscribers
 
         subscribers.register()
+        # What an automation rule can do with integrations (send_webhook).
+        from valuecrm.integrations import automation_actions
+
+        automation_actions.register()

@@ -230,3 +230,17 @@ def endpoint_get(*, actor, pk) -> WebhookEndpoint:
     if endpoint is None:
         raise NotFound(_("Webhook endpoint not found."))
     return endpoint
+
+
+def endpoint_deliver(*, endpoint: WebhookEndpoint, event: str, data: dict, event_id: str) -> WebhookDelivery | None:
+    """Queue one signed delivery of `event` to `endpoint` whatever it subscribes to (an
+    automation rule's send_webhook action). A second call with the same event id for
+    the same endpoint queues nothing: re-running a rule never posts twice."""
+    if WebhookDelivery.objects.filter(event_id=event_id, endpoint=endpoint).exists():
+        return None
+    delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=event, event_id=event_id,
+                                              body=_body(event, event_id, data), next_attempt_at=timezone.now())
+    from valuecrm.integrations.tasks import webhook_deliver_task
+
+    transaction.on_commit(lambda: webhook_deliver_task(delivery.pk))
+    return delivery

@@ -18,6 +18,7 @@ from valuecrm.common.events.context import (
     current_origin,
 )
 from valuecrm.common.events.outbox import (
+    collecting,
     deliver,
     deliver_seqs,
     dispatch,
@@ -29,7 +30,7 @@ from valuecrm.common.events.outbox import (
 from valuecrm.common.events.subscribers import Envelope, subscribe, subscribers, unsubscribe
 
 __all__ = [
-    "EVENT_TYPES", "ActorKind", "Cause", "Envelope", "Event", "acting", "caused_by", "current_cause",
+    "EVENT_TYPES", "ActorKind", "collecting", "Cause", "Envelope", "Event", "acting", "caused_by", "current_cause",
     "current_origin", "deliver", "deliver_seqs", "dispatch", "emit", "emit_many", "purge_dispatched",
     "redeliver_stale", "subscribe", "subscribers", "unsubscribe",
 ]

@@ -273,3 +273,21 @@ class ConfigChanged(Event):
     kind: str  # "policy", "playbook", "saved_view", "webhook_endpoint", "user", "team", "api_token", "duplicate"
     object_id: str
     action: str  # "created", "updated", "deleted", "revoked", "dismissed"
+
+
+# ---------------------------------------------------------------- automation
+
+@dataclass(frozen=True, kw_only=True)
+class AutomationRuleChanged(Event):
+    name: ClassVar[str] = "automation_rule.changed"
+    rule_id: int
+    action: str  # "created", "updated", "deleted", "enabled", "disabled"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AutomationRulePaused(Event):
+    """The engine paused a rule that ran too often (its rate limit)."""
+
+    name: ClassVar[str] = "automation_rule.paused"
+    rule_id: int
+    reason: str

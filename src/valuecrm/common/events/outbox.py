@@ -11,9 +11,11 @@ Guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from datetime import timedelta
 
 from django.db import transaction
@@ -59,8 +61,31 @@ def emit_many(events: Sequence[Event], *, actor=None) -> list[str]:
     ]
     OutboxEvent.objects.bulk_create(rows, batch_size=BULK_BATCH)
     ids = [r.event_id for r in rows]
-    transaction.on_commit(lambda: _dispatch_committed(ids))
+    collector = _collector.get()
+    if collector is not None:
+        collector.extend(ids)
+    else:
+        transaction.on_commit(lambda: _dispatch_committed(ids))
     return [i.hex for i in ids]
+
+
+_collector: ContextVar[list | None] = ContextVar("valuecrm_event_collector", default=None)
+
+
+@contextlib.contextmanager
+def collecting():
+    """Dispatch the events emitted meanwhile together, after commit, instead of one
+    dispatch per emit() call (an automation rule acting on thousands of records one by
+    one). Must be used inside the transaction that writes them: the single on_commit is
+    registered there, so a rollback drops it with the rows."""
+    ids: list = []
+    token = _collector.set(ids)
+    try:
+        yield
+    finally:
+        _collector.reset(token)
+        if ids:
+            transaction.on_commit(lambda: _dispatch_committed(ids))
 
 
 def _dispatch_committed(event_ids: list[uuid.UUID]) -> None:

@@ -15,10 +15,8 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.utils import timezone, translation
-from django.utils.translation import gettext as _
 
 from valuecrm.common import events
-from valuecrm.customers.models import Task
 from valuecrm.insights.models import AlertKind, ValueAlert, WarningPolicy
 
 from .playbook import reason_text
@@ -83,7 +81,7 @@ def detect(buyers: pd.DataFrame, as_of: dt.date, policy: WarningPolicy, window_d
 
 def apply(run, warnings: list[ValueWarning], scored_ids: set[int], owners: dict[int, tuple],
           policy: WarningPolicy, as_of: dt.date) -> int:
-    """Resolve ended episodes, raise new alerts with a task each; returns how many are new.
+    """Resolve ended episodes, raise new alerts; returns how many are new.
 
     ``owners``: customer id → (name, owner id, owner language). Runs inside the
     scoring run's transaction.
@@ -110,23 +108,29 @@ def apply(run, warnings: list[ValueWarning], scored_ids: set[int], owners: dict[
         fresh.append(w)
     if not fresh:
         return 0
-    due = now + dt.timedelta(days=policy.task_due_days)
-    tasks, alerts = [], []
+    # The owner's follow-up is no longer written here: the default automation rule
+    # "Value alert → task for the owner" (seeded by automation's migrations, editable and
+    # switchable) creates it from value_alert.raised in bulk, and links it back with
+    # alerts_link_tasks().
+    alerts = []
     for w in fresh:
-        name, owner_id, language = owners.get(w.customer_id, ("", None, ""))
+        _name, _owner_id, language = owners.get(w.customer_id, ("", None, ""))
         with translation.override(language or settings.LANGUAGE_CODE):
             reason = reason_text(w.params)
-            title = _("Value alert: %(customer)s — %(kind)s") % {
-                "customer": name, "kind": AlertKind(w.kind).label}
-        tasks.append(Task(customer_id=w.customer_id, title=title[:200], description=reason,
-                          due_at=due, assignee_id=owner_id))
         alerts.append(ValueAlert(customer_id=w.customer_id, kind=w.kind, episode_key=w.episode_key,
                                  reason=reason, reason_params=w.params, tier=w.tier, run=run,
                                  created_on=as_of))
-    Task.objects.bulk_create(tasks, batch_size=500)
-    for alert, task in zip(alerts, tasks, strict=True):
-        alert.task_id = task.pk
     ValueAlert.objects.bulk_create(alerts, batch_size=500)
     events.emit_many([events.ValueAlertRaised(customer_id=a.customer_id, alert_id=a.pk, kind=a.kind,
                                               tier=a.tier or "") for a in alerts])
+    return len(alerts)
+
+
+def alerts_link_tasks(links: dict[int, int]) -> int:
+    """Remember the follow-up an automation rule created for each alert ({alert id: task id}),
+    in bulk; an alert that already has one keeps it."""
+    alerts = list(ValueAlert.objects.filter(pk__in=list(links), task__isnull=True).only("pk"))
+    for alert in alerts:
+        alert.task_id = links[alert.pk]
+    ValueAlert.objects.bulk_update(alerts, ["task"], batch_size=500)
     return len(alerts)
