@@ -133,7 +133,10 @@ def test_contactable_queryset_agrees_with_can_contact(rep_north, admin_user):
 
 
 def test_customer_form_changes_reach_the_ledger(rep_north, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
+    from valuecrm.common.events import ActorKind, acting
+
+    # As the web middleware marks a page request (an earlier CLI test may have left "cli").
+    with acting(ActorKind.USER, "web"), django_capture_on_commit_callbacks(execute=True):
         customer = cs.customer_create(actor=rep_north, data={"name": "Form Person", "consent_wechat": True})
     record = ConsentRecord.objects.get(customer=customer)
     assert (record.channel, record.purpose, record.granted, record.source) == ("wechat", "marketing", True, "form")
