@@ -49,7 +49,7 @@ DRAFT_KEPT_FOR = timedelta(hours=24)
 
 
 def uploads_dir() -> Path:
-    path = Path(settings.DATA_DIR) / "imports" / "files"
+    path = Path(getattr(settings, "VALUECRM_STORAGE_DIR", settings.DATA_DIR)) / "imports" / "files"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

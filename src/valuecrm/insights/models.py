@@ -108,6 +108,8 @@ class ScoreRun(models.Model):
     progress = models.PositiveSmallIntegerField(_("progress"), default=0)
     current_step = models.CharField(_("current step"), max_length=40, blank=True, default="")
     error = models.TextField(_("error"), blank=True, default="")
+    # Where the BTYD summary was computed: the CRM's own database or a warehouse engine.
+    engine = models.CharField(_("engine"), max_length=12, blank=True, default="database")
 
     transaction_model = models.CharField(_("transaction model"), max_length=20, blank=True, default="")
     model_params = models.JSONField(_("parameters"), default=dict, blank=True)
