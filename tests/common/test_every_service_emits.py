@@ -60,6 +60,9 @@ NOT_A_BUSINESS_WRITE = {
     "import_retry_valid_rows": "queues a new run of the stored file; its end emits import.finished",
     "task_assignments_seen": "the assignee's own read state of their inbox (UI state)",
     "password_check": "check",
+    "scoring_engine_check": "check",
+    "score_runs_fail_orphaned": "job bookkeeping: marks runs whose process died as failed",
+    "score_to_parquet": "writes a Parquet file for a warehouse; nothing in the CRM changes",
 }
 
 

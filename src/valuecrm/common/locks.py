@@ -33,7 +33,7 @@ def _key(name: str) -> int:
 
 
 def lock_dir() -> Path:
-    path = Path(getattr(settings, "VALUECRM_LOCK_DIR", Path(settings.DATA_DIR) / "locks"))
+    path = Path(getattr(settings, "VALUECRM_LOCK_DIR", None) or Path(settings.DATA_DIR) / "locks")
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -278,9 +278,10 @@ LOGGING = {
 # VALUECRM_SCORING_ENGINE  where scoring computes the BTYD summary: database (default) or duckdb
 # VALUECRM_ENGINE_THREADS  threads the warehouse engine may use (default: all cores)
 VALUECRM_REDIS_URL = os.environ.get("VALUECRM_REDIS_URL", "")
-VALUECRM_STORAGE_DIR = Path(os.environ.get("VALUECRM_STORAGE_DIR", str(DATA_DIR))).resolve()
-MEDIA_ROOT = VALUECRM_STORAGE_DIR / "media"
-VALUECRM_LOCK_DIR = Path(os.environ.get("VALUECRM_LOCK_DIR", str(DATA_DIR / "locks"))).resolve()
+VALUECRM_STORAGE_DIR = (Path(os.environ["VALUECRM_STORAGE_DIR"]).resolve()
+                        if os.environ.get("VALUECRM_STORAGE_DIR") else None)  # None: DATA_DIR
+MEDIA_ROOT = (VALUECRM_STORAGE_DIR or DATA_DIR) / "media"
+VALUECRM_LOCK_DIR = Path(os.environ["VALUECRM_LOCK_DIR"]).resolve() if os.environ.get("VALUECRM_LOCK_DIR") else None
 VALUECRM_SCORING_ENGINE = os.environ.get("VALUECRM_SCORING_ENGINE", "database")
 VALUECRM_ENGINE_THREADS = int(os.environ.get("VALUECRM_ENGINE_THREADS", "0")) or None
 HUEY["consumer"]["workers"] = int(os.environ.get("VALUECRM_WORKERS", "2"))

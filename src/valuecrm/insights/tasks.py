@@ -1,7 +1,7 @@
 """Background jobs: the nightly scoring run and on-demand runs (Huey)."""
 
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task, db_task
+from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
 from valuecrm.common.datetimes import site_hour_in_huey_clock
 from valuecrm.common.errors import Conflict
@@ -34,3 +34,14 @@ def nightly_scoring() -> str:
         return score_now(as_of=timezone.localdate() - timedelta(days=1)).status
     except Conflict:  # a run started by hand is still going; tonight's is left to it
         return "busy"
+
+
+@HUEY.on_startup()
+def fail_orphaned_runs() -> None:
+    """A starting worker marks runs a dead worker left 'running' as failed (scores untouched)."""
+    from django.db import close_old_connections
+
+    from valuecrm.insights.services.scoring import score_runs_fail_orphaned
+
+    score_runs_fail_orphaned()
+    close_old_connections()

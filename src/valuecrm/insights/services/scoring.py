@@ -139,6 +139,7 @@ def score_run_execute(run: ScoreRun | int, progress: ProgressCallback | None = N
     engine = scoring_engine_check(engine, orders)
     try:
         with job_lock(SCORING_LOCK):
+            _fail_orphaned(exclude=run.pk)
             run.refresh_from_db()
             if run.status in (RunStatus.SUCCEEDED, RunStatus.SUPERSEDED):
                 return run  # another worker finished it while we waited for the lock
@@ -148,6 +149,27 @@ def score_run_execute(run: ScoreRun | int, progress: ProgressCallback | None = N
 
 
 ENGINES = ("database", *backends.ENGINES)
+
+
+def _fail_orphaned(exclude: int | None = None) -> int:
+    """Runs left 'running' by a process that died (kill -9, OOM, a lost machine).
+
+    Called with the scoring lock held: nobody else is scoring, so any other
+    'running' run has lost its process. Its snapshot was never written, so the
+    previous scores are intact; it is marked failed, to be run again.
+    """
+    orphans = ScoreRun.objects.filter(status=RunStatus.RUNNING).exclude(pk=exclude)
+    return orphans.update(status=RunStatus.FAILED, finished_at=timezone.now(),
+                          error=_("Interrupted: the process running it stopped. Run it again."))
+
+
+def score_runs_fail_orphaned() -> int:
+    """Mark runs whose process died as failed (a worker does this when it starts). Returns how many."""
+    try:
+        with job_lock(SCORING_LOCK):
+            return _fail_orphaned()
+    except LockHeld:  # someone is scoring: their run is alive
+        return 0
 
 
 def scoring_engine_check(engine: str | None, orders=None) -> str:
