@@ -4,7 +4,6 @@ Each test runs twice, with Huey on SQLite (the embedded default) and on Redis (t
 production profile), against real `valuecrm worker` processes.
 """
 
-import os
 import signal
 
 SCORE_AS = "from valuecrm.insights.models import ScoreRun\n"

@@ -8,7 +8,6 @@ from valuecrm.common.datetimes import site_hour_in_huey_clock
 from valuecrm.common.errors import Conflict
 from valuecrm.imports.services import import_analyse_execute, import_execute, imports_clean_up
 
-
 # While another worker holds the import lock, a queued import waits this long and tries again.
 BUSY_RETRY_SECONDS = 30
 

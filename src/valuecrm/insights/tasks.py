@@ -7,7 +7,6 @@ from valuecrm.common.datetimes import site_hour_in_huey_clock
 from valuecrm.common.errors import Conflict
 from valuecrm.insights.services import score_now, score_run_execute, score_runs_resume_stale
 
-
 # While another worker holds the scoring lock, a queued run waits this long and tries again.
 BUSY_RETRY_SECONDS = 60
 

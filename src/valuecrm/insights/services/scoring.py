@@ -27,8 +27,8 @@ from django.utils.translation import gettext as _
 from valuecrm.common import events
 from valuecrm.common.datetimes import parse_bounded_date
 from valuecrm.common.errors import Conflict, NotFound, ValidationFailed
-from valuecrm.common.money import quantize
 from valuecrm.common.locks import LockHeld, job_lock
+from valuecrm.common.money import quantize
 from valuecrm.customers.models import Customer
 from valuecrm.engine import backends
 from valuecrm.engine.cohort_quantiles import first_repeat_quantiles
