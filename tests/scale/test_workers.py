@@ -101,3 +101,23 @@ print(run.pk)""".replace("MID", repr(MID_STEPS)), timeout=300))
     assert "Interrupted" in site.python(SCORE_AS + f"print(ScoreRun.objects.get(pk={pk}).error)")
     site.python(f"from valuecrm.insights.tasks import score_run_task\nscore_run_task({pk})")
     site.wait_for(_status(pk), "succeeded")
+
+
+def test_the_profile_is_chosen_by_environment_and_sessions_outlive_a_process(site):
+    broker = "redis" in site.env.get("VALUECRM_REDIS_URL", "")
+    facts = site.python("""
+from django.conf import settings
+from django.core.cache import caches
+from huey.contrib.djhuey import HUEY
+print(type(HUEY).__name__, type(caches["sessions"]).__name__)""")
+    assert facts == ("RedisHuey RedisCache" if broker else "SqliteHuey FileBasedCache")
+    # A session written by one app process is read by another (nothing kept in one process).
+    key = site.python("""
+from django.contrib.sessions.backends.cache import SessionStore
+s = SessionStore()
+s["who"] = "ada"
+s.save()
+print(s.session_key)""")
+    assert site.python(f"""
+from django.contrib.sessions.backends.cache import SessionStore
+print(SessionStore(session_key={key!r}).get("who"))""") == "ada"
