@@ -36,6 +36,13 @@ def score(
 
     if output and not orders:
         refuse(ValidationFailed("", errors={"output": ["--output writes a warehouse run: give --orders too."]}))
+    run = None
+    if not output:
+        try:
+            scoring_engine_check(engine.lower() or None, orders or None)
+            run = score_run_create(as_of=as_of or None, unit=unit.upper(), model_choice=model.lower())
+        except ValidationFailed as exc:
+            refuse(exc)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TimeElapsedColumn(), console=console, transient=bool(output)) as progress:
         task = progress.add_task("Scoring", total=100)
@@ -54,8 +61,6 @@ def score(
                           f"model {done.transaction_model}) → {done.output}")
             return
         try:
-            scoring_engine_check(engine.lower() or None, orders or None)
-            run = score_run_create(as_of=as_of or None, unit=unit.upper(), model_choice=model.lower())
             run = score_run_execute(run, progress=report, engine=engine.lower() or None, orders=orders or None)
         except ValidationFailed as exc:
             refuse(exc)
