@@ -611,13 +611,14 @@ def _write(run: ScoreRun, result: _Result) -> None:
         StageChange.objects.filter(run=run).delete()
 
         ordered = sorted(result.rows.items())
+        # Generators: the parameter tuples are built one batch at a time (bounded memory).
         insert_rows(CustomerScore, ["run", "customer", *SCORE_COLUMNS],
-                    [(run.pk, cid, *row) for cid, row in ordered])
+                    ((run.pk, cid, *row) for cid, row in ordered))
         is_current = not ScoreRun.objects.succeeded().filter(as_of__gt=as_of).exists()
         if is_current:
             CustomerValue.objects.all().delete()
             insert_rows(CustomerValue, ["customer", "run", *SCORE_COLUMNS],
-                        [(cid, run.pk, *row) for cid, row in ordered])
+                        ((cid, run.pk, *row) for cid, row in ordered))
         insert_rows(StageChange, ["customer", "from_stage", "to_stage", "changed_on", "run"],
                     [(cid, before, after, as_of, run.pk) for cid, before, after in result.changes])
         n_alerts = 0
