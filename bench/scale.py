@@ -93,7 +93,8 @@ def score(folder: Path, as_of: str, threads: int) -> dict:
     if proc.returncode != 0:
         raise SystemExit(proc.stdout + proc.stderr)
     scored = int(re.search(r"Scored ([\d,]+) buyers", proc.stdout).group(1).replace(",", ""))
-    return {"wall": wall, "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+    steps = re.search(r"CPU seconds by step: (.*)", proc.stdout)
+    return {"steps": steps.group(1).strip() if steps else "", "wall": wall, "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
             "peak_mb": after.ru_maxrss / 1024, "scored": scored}
 
 
@@ -121,6 +122,7 @@ def main() -> None:
         print(f"{customers:>10,} customers {orders:>12,} orders  scored {result['scored']:>10,} "
               f"wall {result['wall']:7.1f} s  cpu {result['cpu']:7.1f} s  peak {result['peak_mb']:7.0f} MB",
               flush=True)
+        print(f"    CPU seconds by step: {result['steps']}", flush=True)
     load = os.getloadavg()[0]
     print(f"load average at the end: {load:.1f} on {os.cpu_count()} cores")
     if len(rows) > 1:

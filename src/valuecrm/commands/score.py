@@ -59,6 +59,8 @@ def score(
                 refuse(exc)
             console.print(f"Scored {done.n_customers:,} buyers ({done.n_orders:,} orders, "
                           f"model {done.transaction_model}) → {done.output}")
+            steps = ", ".join(f"{name} {seconds:.1f}" for name, seconds in done.timings.get("cpu", {}).items())
+            console.print(f"CPU seconds by step: {steps}", soft_wrap=True)
             return
         try:
             run = score_run_execute(run, progress=report, engine=engine.lower() or None, orders=orders or None)
