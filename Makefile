@@ -50,13 +50,14 @@ lint: venv
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports
 
-# Unit, API and engine tests on SQLite (browser tests run separately, below).
-test-sqlite: venv assets
+# Unit, API and engine tests on SQLite (browser tests run separately, below). The worker
+# tests in tests/scale start Redis (scripts/start-redis.sh) and run on both brokers.
+test-sqlite: venv assets system-deps
 	$(BIN)/pytest -q -m "not browser" -n 2 -p no:cacheprovider
 
 # The same database-backed tests against a real PostgreSQL started here.
 test-postgres: venv system-deps
-	source scripts/start-postgres.sh && $(BIN)/pytest -q -m "not browser" -n 2 -p no:cacheprovider tests --ignore=tests/engine
+	source scripts/start-postgres.sh && $(BIN)/pytest -q -m "not browser" -n 2 -p no:cacheprovider tests --ignore=tests/engine --ignore=tests/scale/test_workers.py
 
 test-browser: venv assets system-deps
 	$(BIN)/pytest -q -m browser -p no:cacheprovider

@@ -10,6 +10,8 @@ ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
 command -v pg_dump >/dev/null && command -v pg_restore >/dev/null || need+=(postgresql-client)
 # Chinese fonts, so 中文 screenshots show characters rather than boxes.
 fc-list 2>/dev/null | grep -qi "noto sans cjk\|wqy" || need+=(fonts-noto-cjk)
+# Redis: the production profile's queue/cache/sessions, and the worker tests' second broker.
+command -v redis-server >/dev/null || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -69,6 +69,9 @@ NOT_A_BUSINESS_WRITE = {
     "rule_set_enabled": "wrapper of rule_update (covered)",
     "runs_purge": "retention of the automation run log",
     "endpoint_deliver": "delivery bookkeeping of an automation run (the run log records it)",
+    "scoring_engine_check": "check",
+    "score_runs_fail_orphaned": "job bookkeeping: marks runs whose process died as failed",
+    "score_to_parquet": "writes a Parquet file for a warehouse; nothing in the CRM changes",
 }
 
 

@@ -10,30 +10,65 @@ def score(
     as_of: str = typer.Option("", "--as-of", help="Score as of this day (YYYY-MM-DD); default today."),
     unit: str = typer.Option("D", "--unit", help="Time unit of the purchase model: D (days) or W (weeks)."),
     model: str = typer.Option("auto", "--model", help="auto (best on holdout), bgnbd or paretonbd."),
+    engine: str = typer.Option("", "--engine",
+                               help="Where the summary is computed: database (the CRM's own) or duckdb; "
+                                    "default VALUECRM_SCORING_ENGINE."),
+    orders: str = typer.Option("", "--orders", help="Read the order history from this Parquet file or "
+                                                    "directory instead of the CRM (with --engine duckdb)."),
+    output: str = typer.Option("", "--output", help="Write the scores to this Parquet file instead of the "
+                                                    "CRM (with --orders)."),
 ):
     """Run a scoring run in this process, with a progress bar."""
     from valuecrm.cli import django_setup
 
     django_setup()
-    from valuecrm.common.errors import ValidationFailed
+    from valuecrm.common.errors import Conflict, ValidationFailed
     from valuecrm.insights.models import RunStatus
     from valuecrm.insights.services import score_run_create, score_run_execute
+    from valuecrm.insights.services.scoring import score_to_parquet, scoring_engine_check
 
     console = Console()
-    try:
-        run = score_run_create(as_of=as_of or None, unit=unit.upper(), model_choice=model.lower())
-    except ValidationFailed as exc:
+
+    def refuse(exc: ValidationFailed):
         for field, messages in exc.errors.items():
             console.print(f"[red]--{field.replace('_', '-')}: {' '.join(messages)}[/red]")
         raise typer.Exit(2) from None
+
+    if output and not orders:
+        refuse(ValidationFailed("", errors={"output": ["--output writes a warehouse run: give --orders too."]}))
+    run = None
+    if not output:
+        try:
+            scoring_engine_check(engine.lower() or None, orders or None)
+            run = score_run_create(as_of=as_of or None, unit=unit.upper(), model_choice=model.lower())
+        except ValidationFailed as exc:
+            refuse(exc)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeElapsedColumn(), console=console) as progress:
+                  TimeElapsedColumn(), console=console, transient=bool(output)) as progress:
         task = progress.add_task("Scoring", total=100)
 
         def report(percent: int, step: str) -> None:
             progress.update(task, completed=percent, description=f"Scoring: {step.replace('_', ' ')}")
 
-        run = score_run_execute(run, progress=report)
+        if output:
+            try:
+                done = score_to_parquet(orders=orders, output=output, engine=engine.lower() or "duckdb",
+                                        as_of=as_of or None, unit=unit.upper(), model_choice=model.lower(),
+                                        progress=report)
+            except ValidationFailed as exc:
+                refuse(exc)
+            console.print(f"Scored {done.n_customers:,} buyers ({done.n_orders:,} orders, "
+                          f"model {done.transaction_model}) → {done.output}")
+            steps = ", ".join(f"{name} {seconds:.1f}" for name, seconds in done.timings.get("cpu", {}).items())
+            console.print(f"CPU seconds by step: {steps}", soft_wrap=True)
+            return
+        try:
+            run = score_run_execute(run, progress=report, engine=engine.lower() or None, orders=orders or None)
+        except ValidationFailed as exc:
+            refuse(exc)
+        except Conflict as exc:
+            console.print(f"[red]{exc.detail}[/red]")
+            raise typer.Exit(3) from None
     if run.status != RunStatus.SUCCEEDED:
         console.print(f"[red]Scoring run #{run.pk} failed: {run.error}[/red]")
         raise typer.Exit(1)

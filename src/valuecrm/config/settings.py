@@ -287,3 +287,30 @@ VALUECRM_BACKUP_NIGHTLY = os.environ.get("VALUECRM_BACKUP_NIGHTLY", "1") == "1"
 VALUECRM_BACKUP_PASSPHRASE = os.environ.get("VALUECRM_BACKUP_PASSPHRASE", "")
 if not VALUECRM_BACKUP_PASSPHRASE and os.environ.get("VALUECRM_BACKUP_PASSPHRASE_FILE"):
     VALUECRM_BACKUP_PASSPHRASE = Path(os.environ["VALUECRM_BACKUP_PASSPHRASE_FILE"]).read_text().strip()
+
+# --- Production profile (docs/deploy.md): selected by environment variables only ----------
+# VALUECRM_REDIS_URL       redis://host:6379/0 → Huey's queue, the cache and sessions in Redis,
+#                          so any number of app and worker processes share them
+# VALUECRM_WORKERS         worker threads per `valuecrm worker` process (default 2)
+# VALUECRM_STORAGE_DIR     uploads (import files, media) — a path every app process and worker
+#                          sees, e.g. a shared volume (default DATA_DIR)
+# VALUECRM_LOCK_DIR        job-lock files on SQLite (PostgreSQL uses advisory locks)
+# VALUECRM_SCORING_ENGINE  where scoring computes the BTYD summary: database (default) or duckdb
+# VALUECRM_ENGINE_THREADS  threads the warehouse engine may use (default: all cores)
+VALUECRM_REDIS_URL = os.environ.get("VALUECRM_REDIS_URL", "")
+VALUECRM_STORAGE_DIR = (Path(os.environ["VALUECRM_STORAGE_DIR"]).resolve()
+                        if os.environ.get("VALUECRM_STORAGE_DIR") else None)  # None: DATA_DIR
+MEDIA_ROOT = (VALUECRM_STORAGE_DIR or DATA_DIR) / "media"
+VALUECRM_LOCK_DIR = Path(os.environ["VALUECRM_LOCK_DIR"]).resolve() if os.environ.get("VALUECRM_LOCK_DIR") else None
+VALUECRM_SCORING_ENGINE = os.environ.get("VALUECRM_SCORING_ENGINE", "database")
+VALUECRM_ENGINE_THREADS = int(os.environ.get("VALUECRM_ENGINE_THREADS", "0")) or None
+HUEY["consumer"]["workers"] = int(os.environ.get("VALUECRM_WORKERS", "2"))
+if VALUECRM_REDIS_URL:
+    HUEY.pop("filename")
+    HUEY.update({"huey_class": "huey.RedisHuey", "url": VALUECRM_REDIS_URL})
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                    "LOCATION": VALUECRM_REDIS_URL, "KEY_PREFIX": "valuecrm"},
+        "sessions": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                     "LOCATION": VALUECRM_REDIS_URL, "KEY_PREFIX": "valuecrm-session", "TIMEOUT": None},
+    }

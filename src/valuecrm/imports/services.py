@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from valuecrm.accounts.capabilities import Capability, has_capability, require
 from valuecrm.common import events, heartbeat, history
 from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from valuecrm.common.locks import LockHeld, job_lock
 from valuecrm.customers.models import ContactPoint, Customer, Interaction, Note
 from valuecrm.imports.mapping import check_mapping, suggest_mapping
 from valuecrm.imports.models import (
@@ -52,7 +53,8 @@ DRAFT_KEPT_FOR = timedelta(hours=24)
 
 
 def uploads_dir() -> Path:
-    path = Path(settings.DATA_DIR) / "imports" / "files"
+    # A shared path in the production profile: the app process stores, any worker reads.
+    path = Path(getattr(settings, "VALUECRM_STORAGE_DIR", None) or settings.DATA_DIR) / "imports" / "files"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -410,14 +412,30 @@ def import_execute(run_id: int, language: str | None = None) -> ImportRun:
         return _execute(run_id)
 
 
+IMPORT_LOCK = "imports"
+
+
 def _execute(run_id: int) -> ImportRun:
+    """Claim and run a queued import. Raises Conflict, leaving the run queued, while
+    another process runs an import (the lock holds across workers and machines)."""
+    try:
+        with job_lock(IMPORT_LOCK):
+            return _execute_locked(run_id)
+    except LockHeld:
+        raise Conflict(_("Another import is running; this one waits its turn.")) from None
+
+
+def _execute_locked(run_id: int) -> ImportRun:
+    # Claimed by a conditional update: a job delivered twice (or to two workers) runs once.
+    # It names its worker and first heartbeat at once (common.heartbeat: the recovery
+    # sweep fails a run whose worker died).
+    now = timezone.now()
+    claimed = ImportRun.objects.filter(pk=run_id, status=ImportStatus.QUEUED).update(
+        status=ImportStatus.RUNNING, started_at=now, updated_at=now,
+        worker=heartbeat.worker_name(), heartbeat_at=now)
     run = ImportRun.objects.select_related("created_by").get(pk=run_id)
-    if run.status != ImportStatus.QUEUED:
+    if not claimed:
         return run
-    run.status = ImportStatus.RUNNING
-    run.started_at = timezone.now()
-    run.worker, run.heartbeat_at = heartbeat.worker_name(), run.started_at
-    run.save(update_fields=["status", "started_at", "worker", "heartbeat_at", "updated_at"])
     try:
         with heartbeat.beating(HEARTBEAT_KIND, run.pk):
             outcome = Engine(run, run.created_by).execute()
@@ -475,6 +493,14 @@ def import_run_now(*, actor, run: ImportRun, dry_run: bool = False,
     run.save(update_fields=["status", "dry_run", "options", "updated_at"])
     if on_progress is None:
         return import_execute(run.pk)
+    try:
+        with job_lock(IMPORT_LOCK):
+            return _run_in_process(run, actor, dry_run, on_progress)
+    except LockHeld:
+        raise Conflict(_("Another import is running; this one waits its turn.")) from None
+
+
+def _run_in_process(run: ImportRun, actor, dry_run: bool, on_progress) -> ImportRun:
     run.status = ImportStatus.RUNNING
     run.started_at = timezone.now()
     run.worker, run.heartbeat_at = heartbeat.worker_name(), run.started_at

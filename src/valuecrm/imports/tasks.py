@@ -6,6 +6,7 @@ from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
 from valuecrm.common.datetimes import site_hour_in_huey_clock
+from valuecrm.common.errors import Conflict
 from valuecrm.imports.services import (
     import_analyse_execute,
     import_execute,
@@ -14,10 +15,17 @@ from valuecrm.imports.services import (
     imports_clean_up,
 )
 
+# While another worker holds the import lock, a queued import waits this long and tries again.
+BUSY_RETRY_SECONDS = 30
+
 
 @db_task()
 def import_run_task(run_id: int, language: str | None = None) -> str:
-    return import_execute(run_id, language).status
+    try:
+        return import_execute(run_id, language).status
+    except Conflict:
+        import_run_task.schedule((run_id, language), delay=BUSY_RETRY_SECONDS)
+        return "waiting"
 
 
 @db_task()

@@ -115,6 +115,8 @@ class ScoreRun(models.Model):
     # Customers scored by this run but deleted (or merged into another) before its
     # write-back: their rows were skipped instead of failing the run.
     n_skipped_gone = models.PositiveIntegerField(_("customers gone during the run"), default=0)
+    # Where the BTYD summary was computed: the CRM's own database or a warehouse engine.
+    engine = models.CharField(_("engine"), max_length=12, blank=True, default="database")
 
     transaction_model = models.CharField(_("transaction model"), max_length=20, blank=True, default="")
     model_params = models.JSONField(_("parameters"), default=dict, blank=True)

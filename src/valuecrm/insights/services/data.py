@@ -17,6 +17,7 @@ import pandas as pd
 from django.conf import settings
 from django.db import connection
 
+from valuecrm.engine import backends
 from valuecrm.sales.models import REVENUE_STATUSES, Order
 
 DAYS_SCHEMA = {"customer_id": "int64", "date": "date", "amount": "float64", "costed_revenue": "float64",
@@ -33,6 +34,9 @@ class OrdersSource:
 
     table: ibis.Table
     as_of: dt.date
+    # A warehouse engine's private connection (None: the CRM's own database).
+    backend: object | None = None
+    engine: str = "database"
 
 
 def ibis_connection():
@@ -116,6 +120,9 @@ def revenue_orders(as_of: dt.date) -> OrdersSource:
 
 
 def release(source: OrdersSource) -> None:
+    if source.backend is not None:
+        source.backend.disconnect()
+        return
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {DAYS_TABLE}")
 
@@ -153,3 +160,53 @@ def customer_money(days: pd.DataFrame, as_of: dt.date, window_days: int) -> pd.D
         "spend_before": amount.where(days["date"] <= last_start, 0.0),
     })
     return frame.groupby("customer_id", sort=True).sum().astype(float)
+
+
+# ----------------------------------------------------------------------------- warehouse engines
+ORDERS_BATCH = 100_000
+
+
+def engine_orders(as_of: dt.date, engine: str, orders_path=None) -> OrdersSource:
+    """The per-customer-day table computed on a warehouse engine (DuckDB), not in the CRM database.
+
+    The orders come from ``orders_path`` (a Parquet file or directory exported from the
+    shop's warehouse; its ``customer_id`` are CRM customer ids) or, without it, are
+    streamed out of the CRM database in batches of ``ORDERS_BATCH`` rows. Either way
+    the grouping into purchase days, and then the BTYD summaries, run on the engine.
+    """
+    con = backends.connect(engine, threads=getattr(settings, "VALUECRM_ENGINE_THREADS", None))
+    try:
+        if orders_path:
+            orders = backends.read_orders(con, orders_path)
+        else:
+            orders = backends.orders_from_batches(con, "orders", _order_batches(as_of))
+        days = backends.customer_days(orders, as_of=as_of, utc_offset=utc_offset(as_of),
+                                      revenue_statuses=REVENUE_STATUSES)
+        table = con.create_table("customer_days", days, temp=True)
+    except Exception:
+        con.disconnect()
+        raise
+    return OrdersSource(table, as_of, backend=con, engine=engine)
+
+
+def _order_batches(as_of: dt.date):
+    """Revenue orders placed up to the day after ``as_of`` (UTC), as plain tuples, batch by batch.
+
+    The day after, so orders late on ``as_of`` in a zone east of UTC are included;
+    the engine then cuts at the local day. Amounts leave as floats, times as epoch
+    seconds: no Decimal or datetime object is built per row.
+    """
+    statuses = ", ".join(f"'{s}'" for s in REVENUE_STATUSES)  # fixed enum values, not input
+    table = connection.ops.quote_name(Order._meta.db_table)
+    if connection.vendor == "sqlite":
+        epoch, real = "CAST(strftime('%%s', placed_at) AS INTEGER)", "REAL"
+    else:
+        epoch, real = "EXTRACT(EPOCH FROM placed_at)::bigint", "DOUBLE PRECISION"
+    until = dt.datetime.combine(as_of + dt.timedelta(days=2), dt.time(0), tzinfo=dt.UTC)
+    sql = (f"SELECT customer_id, {epoch}, CAST(total_amount AS {real}), CAST(total_cost AS {real}), status "
+           f"FROM {table} WHERE status IN ({statuses}) AND placed_at < %s")
+    bound = until.strftime("%Y-%m-%d %H:%M:%S") if connection.vendor == "sqlite" else until
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [bound])
+        while rows := cursor.fetchmany(ORDERS_BATCH):
+            yield rows

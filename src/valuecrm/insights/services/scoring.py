@@ -15,9 +15,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -26,8 +28,10 @@ from django.utils.translation import gettext_noop
 from valuecrm.common import events, heartbeat
 from valuecrm.common.datetimes import parse_bounded_date
 from valuecrm.common.errors import Conflict, NotFound, ValidationFailed
+from valuecrm.common.locks import LockHeld, job_lock
 from valuecrm.common.money import quantize
 from valuecrm.customers.models import Customer
+from valuecrm.engine import backends
 from valuecrm.engine.cohort_quantiles import first_repeat_quantiles
 from valuecrm.engine.rfm import rfm_scores
 from valuecrm.engine.summary import unit_days
@@ -107,12 +111,24 @@ def _first_order_day():
     return first_order_day()
 
 
-def score_run_execute(run: ScoreRun | int, progress: ProgressCallback | None = None) -> ScoreRun:
+SCORING_LOCK = "scoring"
+
+
+def score_run_execute(run: ScoreRun | int, progress: ProgressCallback | None = None, *,
+                      engine: str | None = None, orders=None) -> ScoreRun:
     """Execute (or resume) a run. Never raises for data problems: the run records them.
 
     A succeeded or superseded run is left as it is; a queued, failed or
     interrupted one is computed from the start (its snapshot is only written at
     the end, so there is nothing half-done to undo).
+
+    ``engine`` is where the BTYD summary is computed: ``"database"`` (the CRM's
+    own, via Ibis) or ``"duckdb"``; default ``settings.VALUECRM_SCORING_ENGINE``.
+    ``orders`` is a Parquet file or directory to read the order history from
+    instead of the CRM's orders (warehouse engines only).
+
+    Raises :class:`Conflict` when another process is scoring (the job lock is held
+    across workers); the run is then left as it was, to be executed later.
     """
     if isinstance(run, int):
         found = ScoreRun.objects.filter(pk=run).first()
@@ -121,7 +137,60 @@ def score_run_execute(run: ScoreRun | int, progress: ProgressCallback | None = N
         run = found
     if run.status in (RunStatus.SUCCEEDED, RunStatus.SUPERSEDED):
         return run
+    engine = scoring_engine_check(engine, orders)
+    try:
+        with job_lock(SCORING_LOCK):
+            _fail_orphaned(exclude=run.pk)
+            run.refresh_from_db()
+            if run.status in (RunStatus.SUCCEEDED, RunStatus.SUPERSEDED):
+                return run  # another worker finished it while we waited for the lock
+            return _execute_locked(run, progress, engine, orders)
+    except LockHeld:
+        raise Conflict(_("A scoring run is already running.")) from None
+
+
+ENGINES = ("database", *backends.ENGINES)
+
+
+def _fail_orphaned(exclude: int | None = None) -> int:
+    """Runs left 'running' by a process that died (kill -9, OOM, a lost machine).
+
+    Called with the scoring lock held: nobody else is scoring, so any other
+    'running' run has lost its process. Its snapshot was never written, so the
+    previous scores are intact; it is marked failed, to be run again.
+    """
+    orphans = ScoreRun.objects.filter(status=RunStatus.RUNNING).exclude(pk=exclude)
+    # The same stored reason as score_runs_recover (English, shown translated).
+    return orphans.update(status=RunStatus.FAILED, finished_at=timezone.now(), error=WORKER_STOPPED)
+
+
+def score_runs_fail_orphaned() -> int:
+    """Mark runs whose process died as failed (a worker does this when it starts). Returns how many."""
+    try:
+        with job_lock(SCORING_LOCK):
+            return _fail_orphaned()
+    except LockHeld:  # someone is scoring: their run is alive
+        return 0
+
+
+def scoring_engine_check(engine: str | None, orders=None) -> str:
+    """The engine to use (``settings.VALUECRM_SCORING_ENGINE`` when None); ValidationFailed if unusable."""
+    engine = engine or settings.VALUECRM_SCORING_ENGINE
+    if engine not in ENGINES:
+        raise ValidationFailed(_("The scoring run was not started."), errors={
+            "engine": [_("Choose one of: %(choices)s.") % {"choices": ", ".join(ENGINES)}]})
+    if orders and engine == "database":
+        raise ValidationFailed(_("The scoring run was not started."), errors={
+            "orders": [_("Order files are read by a warehouse engine: add --engine duckdb.")]})
+    if orders and not Path(orders).exists():
+        raise ValidationFailed(_("The scoring run was not started."), errors={
+            "orders": [_("%(path)s does not exist.") % {"path": str(orders)}]})
+    return engine
+
+
+def _execute_locked(run: ScoreRun, progress, engine: str, orders) -> ScoreRun:
     started = time.perf_counter()
+    run.engine = engine
     run.status = RunStatus.RUNNING
     run.started_at = timezone.now()
     run.finished_at = None
@@ -129,11 +198,11 @@ def score_run_execute(run: ScoreRun | int, progress: ProgressCallback | None = N
     run.progress = 0
     run.worker, run.heartbeat_at = heartbeat.worker_name(), run.started_at
     run.save(update_fields=["status", "started_at", "finished_at", "error", "progress",
-                            "worker", "heartbeat_at"])
+                            "worker", "heartbeat_at", "engine"])
     tracker = _Tracker(run, progress)
     try:
         with heartbeat.beating(HEARTBEAT_KIND, run.pk):
-            result = _compute(run, tracker)
+            result = _compute(run, tracker, engine, orders)
             tracker.step("write")
             _write_tolerating_gone(run, result)
     except Exception as exc:  # the run must record any failure, then stay failed
@@ -154,9 +223,10 @@ def score_run_execute(run: ScoreRun | int, progress: ProgressCallback | None = N
 
 
 def score_now(*, as_of=None, unit=ScoringUnit.DAY, model_choice=ModelChoice.AUTO,
-              requested_by=None, progress: ProgressCallback | None = None) -> ScoreRun:
+              requested_by=None, progress: ProgressCallback | None = None,
+              engine: str | None = None, orders=None) -> ScoreRun:
     run = score_run_create(as_of=as_of, unit=unit, model_choice=model_choice, requested_by=requested_by)
-    return score_run_execute(run, progress)
+    return score_run_execute(run, progress, engine=engine, orders=orders)
 
 
 HEARTBEAT_KIND = "score"
@@ -194,11 +264,18 @@ def score_runs_resume_stale(*, older_than: dt.timedelta = QUEUED_LOST_AFTER) -> 
     worker took for `older_than` (their task was lost). Returns the ids executed."""
     score_runs_recover()
     cutoff = timezone.now() - older_than
+    # Running runs are not resumed: score_runs_recover above failed the dead ones, and a
+    # live one belongs to its worker.
     ids = sorted(ScoreRun.objects.filter(status=RunStatus.QUEUED, created_at__lt=cutoff)
                  .values_list("pk", flat=True))
+    done = []
     for pk in ids:
-        score_run_execute(pk)
-    return ids
+        try:
+            score_run_execute(pk)
+        except Conflict:  # another worker is scoring right now (the job lock is held)
+            break
+        done.append(pk)
+    return done
 
 
 def ensure_not_running() -> None:
@@ -206,6 +283,108 @@ def ensure_not_running() -> None:
     score_runs_recover()
     if ScoreRun.objects.filter(status=RunStatus.RUNNING).exists():
         raise Conflict(_("A scoring run is already running."))
+
+
+@dataclass(frozen=True)
+class WarehouseRun:
+    """What :func:`score_to_parquet` computed (nothing is written to the CRM)."""
+
+    as_of: dt.date
+    unit: str
+    model_choice: str
+    output: str
+    n_customers: int
+    n_orders: int
+    transaction_model: str
+    model_params: dict
+    customer_equity: float
+    timings: dict
+    pk: None = None
+
+
+PARQUET_BATCH = 100_000
+
+
+def score_to_parquet(*, orders, output, engine: str = "duckdb", as_of=None, unit: str = ScoringUnit.DAY,
+                     model_choice: str = ModelChoice.AUTO, progress: ProgressCallback | None = None
+                     ) -> WarehouseRun:
+    """Score the buyers in a warehouse's order files and write the scores to Parquet.
+
+    The same computation as a CRM run (summary on the engine, models fitted on the
+    collapsed unique rows, stages, tiers, value reasons, next-best actions, with the
+    CRM's current policies), for customers the CRM may not hold: nothing is written
+    to the CRM database, so no event is emitted. The output has one row per buyer:
+    ``customer_id`` and the score columns.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    errors: dict[str, list[str]] = {}
+    if engine not in backends.ENGINES:
+        errors["engine"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(backends.ENGINES)}]
+    try:
+        as_of = parse_bounded_date(as_of) if as_of else timezone.localdate()
+    except ValueError as exc:
+        errors["as_of"] = [str(exc)]
+    if unit not in ScoringUnit.values:
+        errors["unit"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(ScoringUnit.values)}]
+    if model_choice not in ModelChoice.values:
+        errors["model_choice"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(ModelChoice.values)}]
+    out = Path(output)
+    if not out.parent.is_dir():
+        errors["output"] = [_("The folder %(folder)s does not exist.") % {"folder": str(out.parent)}]
+    if errors:
+        raise ValidationFailed(_("The scoring run was not started."), errors=errors)
+    run = WarehouseRun(as_of, unit, model_choice, str(out), 0, 0, "", {}, 0.0, {})
+    tracker = _Tracker(run, progress)
+    rules, tier_policy, warn_policy = LifecycleRules.current(), TierPolicy.current(), WarningPolicy.current()
+    tracker.step("load")
+    try:
+        source = data.engine_orders(as_of, engine, orders)
+    except backends.OrdersFileError as exc:
+        raise ValidationFailed(_("The scoring run was not started."), errors={"orders": [str(exc)]}) from exc
+    try:
+        tracker.step("summary")
+        ids = source.table.select("customer_id").distinct().to_pyarrow()["customer_id"].to_numpy()
+        customers = pd.DataFrame({"name": "", "owner_id": np.nan, "language": ""},
+                                 index=pd.Index(np.sort(ids), name="id"))
+        prev = _previous_snapshot_empty()
+        result = _compute_from(run, tracker, source, customers, set(), prev, rules, tier_policy, warn_policy)
+    finally:
+        data.release(source)
+    tracker.step("write")
+    columns = ["customer_id", *SCORE_COLUMNS]
+    ordered = sorted(result.rows)
+    with pq.ParquetWriter(out, _parquet_schema()) as writer:
+        for start in range(0, len(ordered), PARQUET_BATCH):
+            chunk = [(cid, *result.rows[cid]) for cid in ordered[start:start + PARQUET_BATCH]]
+            writer.write_table(pa.Table.from_pylist([dict(zip(columns, row, strict=True)) for row in chunk],
+                                                    schema=_parquet_schema()))
+    tracker.step("done")
+    fields = result.run_fields
+    return WarehouseRun(as_of, unit, model_choice, str(out), len(result.rows), int(fields.get("n_orders", 0)),
+                        fields.get("transaction_model", ""), fields.get("model_params", {}),
+                        float(fields.get("customer_equity", 0)), tracker.timings)
+
+
+def _previous_snapshot_empty() -> pd.DataFrame:
+    return pd.DataFrame(columns=["customer_id", "stage", "stage_since", "p_alive"]).set_index("customer_id")
+
+
+def _parquet_schema():
+    import pyarrow as pa
+
+    money, text, day, number = pa.float64(), pa.string(), pa.date32(), pa.float64()
+    types = {
+        "customer_id": pa.int64(), "as_of": day, "clv": money, "historical_revenue": money,
+        "historical_margin": money, "n_orders": pa.int64(), "first_order_on": day, "last_order_on": day,
+        "interval_days": number, "p_alive": number, "expected_purchases_90d": number, "churn_risk": number,
+        "value_at_risk": money, "clv_low": money, "clv_high": money, "clv_range_basis": text,
+        "r_score": pa.int64(), "f_score": pa.int64(), "m_score": pa.int64(), "segment": text, "tier": text,
+        "stage": text, "stage_since": day, "is_value_customer": pa.bool_(), "value_reasons": text,
+        "next_best_action": text, "nba_reason": text,
+    }
+    return pa.schema([(name, types[name]) for name in ["customer_id", *SCORE_COLUMNS]])
 
 
 # ----------------------------------------------------------------------------- progress
@@ -263,13 +442,16 @@ def _customers(referral_tag: str) -> tuple[pd.DataFrame, set[int]]:
     return frame, referrers
 
 
-def _compute(run: ScoreRun, tracker: _Tracker) -> _Result:
+def _compute(run: ScoreRun, tracker: _Tracker, engine: str = "database", orders=None) -> _Result:
     rules, tier_policy, warn_policy = LifecycleRules.current(), TierPolicy.current(), WarningPolicy.current()
     tracker.step("load")
     customers, referrers = _customers(tier_policy.referral_tag)
     prev = _previous_snapshot(run.as_of)
     tracker.step("summary")
-    source = data.revenue_orders(run.as_of)
+    if engine == "database":
+        source = data.revenue_orders(run.as_of)
+    else:
+        source = data.engine_orders(run.as_of, engine, orders)
     try:
         return _compute_from(run, tracker, source, customers, referrers, prev, rules, tier_policy,
                              warn_policy)
@@ -510,13 +692,14 @@ def _write(run: ScoreRun, result: _Result) -> None:
         StageChange.objects.filter(run=run).delete()
 
         ordered = sorted(result.rows.items())
+        # Generators: the parameter tuples are built one batch at a time (bounded memory).
         insert_rows(CustomerScore, ["run", "customer", *SCORE_COLUMNS],
-                    [(run.pk, cid, *row) for cid, row in ordered])
+                    ((run.pk, cid, *row) for cid, row in ordered))
         is_current = not ScoreRun.objects.succeeded().filter(as_of__gt=as_of).exists()
         if is_current:
             CustomerValue.objects.all().delete()
             insert_rows(CustomerValue, ["customer", "run", *SCORE_COLUMNS],
-                        [(cid, run.pk, *row) for cid, row in ordered])
+                        ((cid, run.pk, *row) for cid, row in ordered))
         insert_rows(StageChange, ["customer", "from_stage", "to_stage", "changed_on", "run"],
                     [(cid, before, after, as_of, run.pk) for cid, before, after in result.changes])
         n_alerts = 0

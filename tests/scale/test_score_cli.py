@@ -1,0 +1,62 @@
+"""`valuecrm score --engine/--orders/--output`: bad input names the option and writes nothing."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from valuecrm.cli import app
+from valuecrm.engine.simulate import simulate_bgnbd_transactions
+from valuecrm.insights.models import ScoreRun
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def order_files(tmp_path):
+    log = simulate_bgnbd_transactions(400, r=0.9, alpha=20.0, a=1.0, b=25.0, observation_days=300,
+                                      start="2025-01-01", seed=5)
+    folder = tmp_path / "orders"
+    folder.mkdir()
+    log.iloc[: len(log) // 2].to_parquet(folder / "a.parquet")
+    log.iloc[len(log) // 2:].to_parquet(folder / "b.parquet")
+    return folder, log
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (["--engine", "spark"], "--engine: Choose one of: database, duckdb."),
+    (["--orders", "/no/such/dir", "--engine", "duckdb"], "--orders:"),
+    (["--orders", "/tmp"], "--orders: Order files are read by a warehouse engine"),
+    (["--output", "/tmp/x.parquet"], "--output:"),
+])
+def test_bad_options_are_refused_by_name_and_queue_nothing(db, args, option):
+    result = runner.invoke(app, ["score", *args])
+    assert result.exit_code == 2, result.output
+    assert option in result.output
+    assert ScoreRun.objects.count() == 0
+
+
+def test_orders_without_a_needed_column_name_it(db, tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    pd.DataFrame({"customer_id": [1], "amount": [3.0]}).to_parquet(folder / "x.parquet")
+    result = runner.invoke(app, ["score", "--orders", str(folder), "--output", str(tmp_path / "s.parquet")])
+    assert result.exit_code == 2
+    assert "--orders: the orders have no column placed_at or date" in result.output
+    assert not (tmp_path / "s.parquet").exists()
+
+
+def test_scores_from_parquet_to_parquet(db, order_files, tmp_path):
+    folder, log = order_files
+    out = tmp_path / "scores.parquet"
+    last = log["date"].max().date().isoformat()
+    result = runner.invoke(app, ["score", "--engine", "duckdb", "--orders", str(folder), "--output", str(out),
+                                 "--as-of", last])
+    assert result.exit_code == 0, result.output
+    scores = pd.read_parquet(out)
+    assert sorted(scores["customer_id"]) == sorted(log["customer_id"].unique())
+    assert scores["as_of"].eq(dt.date.fromisoformat(last)).all()
+    assert scores["p_alive"].between(0, 1).all() and (scores["clv"] >= 0).all()
+    assert set(scores["stage"]) <= {"new", "growing", "loyal", "at_risk", "churned", "reactivated"}
+    assert ScoreRun.objects.count() == 0  # a warehouse run writes nothing to the CRM
