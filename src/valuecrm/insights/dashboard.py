@@ -54,8 +54,9 @@ def preset_range(days: int) -> tuple[dt.date, dt.date]:
 
 # ----------------------------------------------------------------------------- tiers
 def tier_breakdown(user) -> list[dict]:
-    """Customers and predicted CLV per value tier, among scored customers the user can see."""
-    values = CustomerValue.objects.all()
+    """Customers and predicted CLV per value tier, among scored customers the user can see
+    (archived ones left out, as the list leaves them out)."""
+    values = CustomerValue.objects.filter(customer__archived_at__isnull=True)
     if user.scope != Scope.ALL:
         values = values.filter(customer__in=visible_customers(user).values("pk"))
     rows = {r["tier"]: r for r in values.values("tier").annotate(n=Count("customer_id"), clv=Sum("clv"))}
