@@ -39,6 +39,25 @@ log = logging.getLogger(__name__)
 
 MAX_DEPTH = 5
 CHUNK = 2000
+
+# Customers who refused decisions about them by automated means (PIPL Art. 24). The app
+# that keeps that choice (privacy, a layer above) registers a provider from its ready():
+# ids in → the refusing ones out. No rule acts on them, and a dry run says so.
+OPT_OUT_PROVIDERS: list = []
+
+
+def register_opt_out_provider(provider) -> None:
+    if provider not in OPT_OUT_PROVIDERS:
+        OPT_OUT_PROVIDERS.append(provider)
+
+
+def opted_out_ids(customer_ids) -> set[int]:
+    ids = sorted(set(customer_ids))
+    out: set[int] = set()
+    for provider in OPT_OUT_PROVIDERS:
+        for start in range(0, len(ids), CHUNK):
+            out.update(provider(ids[start:start + CHUNK]))
+    return out
 SUBSCRIBER_KEY = "automation"
 
 
@@ -225,8 +244,23 @@ def _evaluate(rule: Rule, items: list[Item]) -> list[Item]:
                 item.status = RunStatus.SKIPPED
                 item.reason = _("The customer is not in the rule's audience (list filters).")
                 item.reason_code = "audience"
-        return passing
-    return candidates
+        candidates = passing
+    return _without_opted_out(candidates)
+
+
+def _without_opted_out(items: list[Item]) -> list[Item]:
+    refusing = opted_out_ids(i.customer_id for i in items if i.customer_id is not None)
+    if not refusing:
+        return items
+    kept = []
+    for item in items:
+        if item.customer_id in refusing:
+            item.status = RunStatus.SKIPPED
+            item.reason = _("The person refused automated decisions (PIPL Art. 24).")
+            item.reason_code = "opted_out"
+        else:
+            kept.append(item)
+    return kept
 
 
 def _guard_loops(rule: Rule, items: list[Item]) -> list[Item]:

@@ -77,6 +77,7 @@ REASONS = {
     "depth": _("Loop protection: the causation depth limit (%(n)s) is reached."),
     "chain": _("Loop protection: this rule already acted on this customer in this chain of events."),
     "rate": _("Paused: too many runs (more than %(n)s in an hour)."),
+    "opted_out": _("The person refused automated decisions (PIPL Art. 24)."),
 }
 
 

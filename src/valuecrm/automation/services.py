@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from valuecrm.accounts.capabilities import Capability, require
 from valuecrm.automation import facts as facts_module
-from valuecrm.automation.engine import Item, audience_ids
+from valuecrm.automation.engine import Item, audience_ids, opted_out_ids
 from valuecrm.automation.models import Rule, Run
 from valuecrm.automation.rules import (
     audience_filters,
@@ -149,6 +149,7 @@ def _plan_items(rule: Rule, items: list[Item], *, check_event: bool = True) -> l
     tests = event_conditions(rule) if check_event else []
     in_audience = audience_ids(rule, sorted({i.customer_id for i in items if i.customer_id is not None})) \
         if audience_filters(rule) else None
+    refusing = opted_out_ids(i.customer_id for i in items if i.customer_id is not None)
     customer_facts = facts_module.customer_facts([i.customer_id for i in items if i.customer_id])
     event_facts = facts_module.event_facts(items)
     out = []
@@ -156,6 +157,9 @@ def _plan_items(rule: Rule, items: list[Item], *, check_event: bool = True) -> l
         checks = [{"condition": c, "ok": event_condition_holds(c, item.payload)} for c in tests]
         if in_audience is not None:
             checks.append({"condition": {"filters": audience_filters(rule)}, "ok": item.customer_id in in_audience})
+        if item.customer_id is not None:
+            checks.append({"condition": {"automated_decisions": "allowed"},
+                           "ok": item.customer_id not in refusing})
         matched = all(c["ok"] for c in checks)
         blocked = item.depth >= 5
         plans = []

@@ -14,3 +14,8 @@ class PrivacyConfig(AppConfig):
 
         panels.register()
         subscribers.register()
+        # Automation never acts on a person who refused automated decisions (Art. 24).
+        from valuecrm.automation.engine import register_opt_out_provider
+        from valuecrm.privacy.selectors import refusing_automated_decisions
+
+        register_opt_out_provider(refusing_automated_decisions)

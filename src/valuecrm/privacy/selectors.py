@@ -184,3 +184,11 @@ def export_log(user, customer) -> QuerySet:
 def customers_opted_out(purpose: str) -> QuerySet:
     """Ids of customers who refused an Art. 24 purpose (for apps that filter in bulk)."""
     return ConsentState.objects.filter(Q(channel=Channel.ANY, purpose=purpose, granted=False)).values("customer_id")
+
+
+def refusing_automated_decisions(customer_ids) -> set[int]:
+    """Which of `customer_ids` refused automated decisions (Art. 24) or were erased: the
+    automation engine's opt-out provider (registered in PrivacyConfig.ready)."""
+    ids = list(customer_ids)
+    allowed = contactable(Customer.objects.filter(pk__in=ids), Channel.ANY, Purpose.AUTOMATED_DECISIONS)
+    return set(ids) - set(allowed.values_list("pk", flat=True))
