@@ -93,7 +93,7 @@ def test_palette_lists_every_page_the_user_may_open(admin_user, rep_north, manag
         "/customers/", "/customers/new/", "/inbox/", "/imports/", "/imports/new/", "/duplicates/",
         "/merges/", "/value/", "/value/model/", "/value/settings/", "/integrations/",
         "/integrations/deliveries/", "/profile/", "/settings/users/", "/admin/",
-        "/orders/", "/orders/new/", "/products/", "/api/docs"]
+        "/orders/", "/orders/new/", "/products/", "/automation/", "/api/docs"]
     assert _page_links(manager_north) == [
         "/customers/", "/customers/new/", "/inbox/", "/imports/", "/imports/new/", "/duplicates/",
         "/merges/", "/value/", "/value/model/", "/value/settings/", "/profile/",
