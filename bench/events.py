@@ -74,9 +74,9 @@ def main() -> None:
             out.append((time.perf_counter() - s) * 1000)
         return out
 
-    from valuecrm.common import events
-
     import cProfile
+
+    from valuecrm.common import events
 
     profiler = cProfile.Profile() if args.profile else None
     if profiler:

@@ -48,7 +48,7 @@ def insert_rows(model, fields: Sequence[str], rows: Iterable[Sequence], *, ignor
     if suffix:
         sql = f"{sql} {suffix}"
     converters = [
-        (i, f.get_db_prep_save) for i, f in enumerate(model_fields) if f.get_internal_type() not in _PASS_THROUGH
+        (i, _converter(f, connection)) for i, f in enumerate(model_fields) if f.get_internal_type() not in _PASS_THROUGH
     ]
     batch: list = []
     # One transaction (a savepoint-free atomic block): in autocommit mode every row would
@@ -61,10 +61,30 @@ def insert_rows(model, fields: Sequence[str], rows: Iterable[Sequence], *, ignor
                 row = list(row)
                 for i, prep in converters:
                     if row[i] is not None:
-                        row[i] = prep(row[i], connection)
+                        row[i] = prep(row[i])
             batch.append(row)
             if len(batch) >= CHUNK:
                 cursor.executemany(sql, batch)
                 batch = []
         if batch:
             cursor.executemany(sql, batch)
+
+
+def _converter(field, connection):
+    """The field's own conversion, with two shortcuts that give the same value: UUIDs as hex
+    where the backend has no UUID type, and a value repeated across rows (the same `now`,
+    a default) converted once."""
+    if field.get_internal_type() == "UUIDField" and not connection.features.has_native_uuid_field:
+        return lambda value: value.hex
+    prep = field.get_db_prep_save
+    last: list = [None, None]
+
+    def convert(value):
+        if value is last[0]:
+            return last[1]
+        out = prep(value, connection)
+        if not isinstance(value, dict | list):  # mutable: could change between rows
+            last[0], last[1] = value, out
+        return out
+
+    return convert
