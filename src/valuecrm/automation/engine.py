@@ -209,19 +209,21 @@ def _evaluate(rule: Rule, items: list[Item]) -> list[Item]:
     tests = event_conditions(rule)
     filters = audience_filters(rule)
     candidates = []
+    no_match = _("The event does not match the conditions.")  # translated once, not per item
     for item in items:
         results = [{"condition": c, "ok": event_condition_holds(c, item.payload)} for c in tests]
         item.conditions = results
         if all(r["ok"] for r in results):
             candidates.append(item)
         else:
-            item.status, item.reason = RunStatus.SKIPPED, _("The event does not match the conditions.")
+            item.status, item.reason = RunStatus.SKIPPED, no_match
             item.reason_code = "event"
             item.untested_miss = True
     if filters:
         ids = sorted({i.customer_id for i in candidates if i.customer_id is not None})
         selected = audience_ids(rule, ids)
         passing = []
+        not_in_audience = _("The customer is not in the rule's audience (list filters).")
         for item in candidates:
             ok = item.customer_id in selected
             item.conditions.append({"condition": {"filters": filters}, "ok": ok})
@@ -229,7 +231,7 @@ def _evaluate(rule: Rule, items: list[Item]) -> list[Item]:
                 passing.append(item)
             else:
                 item.status = RunStatus.SKIPPED
-                item.reason = _("The customer is not in the rule's audience (list filters).")
+                item.reason = not_in_audience
                 item.reason_code = "audience"
         return passing
     return candidates
@@ -237,10 +239,11 @@ def _evaluate(rule: Rule, items: list[Item]) -> list[Item]:
 
 def _guard_loops(rule: Rule, items: list[Item]) -> list[Item]:
     out = []
+    too_deep = _("Loop protection: the causation depth limit (%(n)s) is reached.") % {"n": MAX_DEPTH}
     for item in items:
         if item.depth >= MAX_DEPTH:
             item.status = RunStatus.BLOCKED
-            item.reason = _("Loop protection: the causation depth limit (%(n)s) is reached.") % {"n": MAX_DEPTH}
+            item.reason = too_deep
             item.reason_code = "depth"
         else:
             out.append(item)
@@ -254,11 +257,12 @@ def _guard_loops(rule: Rule, items: list[Item]) -> list[Item]:
                 rule=rule, customer_id__in=customers[start:start + CHUNK], chain_root__in=roots,
                 status=RunStatus.SUCCEEDED).values_list("customer_id", "chain_root"))
     passing = []
+    once_per_chain = _("Loop protection: this rule already acted on this customer in this chain of events.")
     for item in out:
         key = (item.customer_id, item.chain_root)
         if item.customer_id is not None and key in acted:
             item.status = RunStatus.BLOCKED
-            item.reason = _("Loop protection: this rule already acted on this customer in this chain of events.")
+            item.reason = once_per_chain
             item.reason_code = "chain"
             continue
         acted.add(key)
