@@ -81,8 +81,15 @@ def handle(envelopes: list[events.Envelope]) -> None:
     all_items = [i for items in items_by_name.values() for i in items]
     _assign_chain_roots(all_items)
     for rule in rules:
-        run_rule(rule, [Item(**{**i.__dict__, "conditions": [], "outcomes": []})
-                        for i in items_by_name.get(rule.trigger_event, [])])
+        run_rule(rule, [_fresh_copy(i) for i in items_by_name.get(rule.trigger_event, [])])
+
+
+def _fresh_copy(item: Item) -> Item:
+    """The item for one more rule: same event, no results yet (cheaper than Item(**…))."""
+    copy = object.__new__(Item)
+    copy.__dict__.update(item.__dict__)
+    copy.conditions, copy.outcomes = [], []
+    return copy
 
 
 def register() -> None:
