@@ -29,6 +29,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--tagged", type=int, default=50_000)
+    parser.add_argument("--profile", help="write cProfile stats of the bulk tag to PATH.bulk and of the "
+                        "single writes to PATH.single (slower: figures are then not comparable)")
     args = parser.parse_args()
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(parents=True)
@@ -72,9 +74,17 @@ def main() -> None:
             out.append((time.perf_counter() - s) * 1000)
         return out
 
+    import cProfile
+
     from valuecrm.common import events
 
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler:
+        profiler.enable()
     with_emit = timed_updates(sample[:200], "a")
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(args.profile + ".single")
     real_emit_many = events.emit_many
     import valuecrm.customers.services as cs
 
@@ -109,7 +119,13 @@ def main() -> None:
     outbox_before = OutboxEvent.objects.count()
     cpu0 = time.process_time()
     s = time.perf_counter()
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler:
+        profiler.enable()
     customers_bulk_tag(actor=admin, customer_ids=ids, tag_names=["campaign"])  # autocommit: dispatch follows
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(args.profile + ".bulk")
     wall = time.perf_counter() - s
     cpu = time.process_time() - cpu0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

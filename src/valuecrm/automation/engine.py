@@ -100,8 +100,15 @@ def handle(envelopes: list[events.Envelope]) -> None:
     all_items = [i for items in items_by_name.values() for i in items]
     _assign_chain_roots(all_items)
     for rule in rules:
-        run_rule(rule, [Item(**{**i.__dict__, "conditions": [], "outcomes": []})
-                        for i in items_by_name.get(rule.trigger_event, [])])
+        run_rule(rule, [_fresh_copy(i) for i in items_by_name.get(rule.trigger_event, [])])
+
+
+def _fresh_copy(item: Item) -> Item:
+    """The item for one more rule: same event, no results yet (cheaper than Item(**…))."""
+    copy = object.__new__(Item)
+    copy.__dict__.update(item.__dict__)
+    copy.conditions, copy.outcomes = [], []
+    return copy
 
 
 def register() -> None:
@@ -145,8 +152,9 @@ def automation_actor():
     return user
 
 
-def run_rule(rule: Rule, items: list[Item], *, now=None) -> list[Run]:
-    """Evaluate `rule` for `items`, act on those that pass, log one run each. Texts the run
+def run_rule(rule: Rule, items: list[Item], *, now=None) -> list[Item]:
+    """Evaluate `rule` for `items`, act on those that pass, log one run each (returns the
+    items logged, with their status, reason and outcomes). Texts the run
     log keeps (reasons, outcomes, the tasks' titles) are written in the site's language,
     whoever's request happened to trigger the rule."""
     if not items:
@@ -155,7 +163,7 @@ def run_rule(rule: Rule, items: list[Item], *, now=None) -> list[Run]:
         return _run_rule(rule, items, now=now)
 
 
-def _run_rule(rule: Rule, items: list[Item], *, now=None) -> list[Run]:
+def _run_rule(rule: Rule, items: list[Item], *, now=None) -> list[Item]:
     now = now or timezone.now()
     started = time.perf_counter()
     items = _not_yet_run(rule, items)
@@ -174,13 +182,18 @@ def _run_rule(rule: Rule, items: list[Item], *, now=None) -> list[Run]:
     # An event that fails the rule's own event tests is not logged (most events of a busy
     # type are not for a given rule); audience misses and everything after are.
     items = [i for i in items if not i.untested_miss]
-    runs = [Run(rule=rule, event_id=uuid.UUID(i.event_id), event_name=i.event_name, customer_id=i.customer_id,
-                chain_root=uuid.UUID(i.chain_root) if i.chain_root else None, depth=i.depth, status=i.status,
-                reason=i.reason[:300], reason_code=i.reason_code, inputs=_inputs(i), conditions_result=i.conditions, outcomes=i.outcomes,
-                error=i.error, duration_ms=round(per_item, 3), started_at=now)
-            for i in items]
-    Run.objects.bulk_create(runs, batch_size=CHUNK, ignore_conflicts=True)
-    return runs
+    # One prepared multi-row INSERT (no model instance per run); the unique (rule, event id)
+    # constraint still makes a concurrent re-delivery's duplicate a no-op.
+    per_item = round(per_item, 3)
+    events.insert_rows(Run, _RUN_FIELDS, (
+        (rule.pk, uuid.UUID(i.event_id), i.event_name, i.customer_id, uuid.UUID(i.chain_root) if i.chain_root else None,
+         i.depth, i.status, i.reason[:300], i.reason_code, _inputs(i), i.conditions, i.outcomes, i.error, per_item, now)
+        for i in items), ignore_conflicts=True)
+    return items
+
+
+_RUN_FIELDS = ("rule", "event_id", "event_name", "customer_id", "chain_root", "depth", "status", "reason",
+               "reason_code", "inputs", "conditions_result", "outcomes", "error", "duration_ms", "started_at")
 
 
 def _inputs(item: Item) -> dict:
@@ -222,19 +235,21 @@ def _evaluate(rule: Rule, items: list[Item]) -> list[Item]:
     tests = event_conditions(rule)
     filters = audience_filters(rule)
     candidates = []
+    no_match = _("The event does not match the conditions.")  # translated once, not per item
     for item in items:
         results = [{"condition": c, "ok": event_condition_holds(c, item.payload)} for c in tests]
         item.conditions = results
         if all(r["ok"] for r in results):
             candidates.append(item)
         else:
-            item.status, item.reason = RunStatus.SKIPPED, _("The event does not match the conditions.")
+            item.status, item.reason = RunStatus.SKIPPED, no_match
             item.reason_code = "event"
             item.untested_miss = True
     if filters:
         ids = sorted({i.customer_id for i in candidates if i.customer_id is not None})
         selected = audience_ids(rule, ids)
         passing = []
+        not_in_audience = _("The customer is not in the rule's audience (list filters).")
         for item in candidates:
             ok = item.customer_id in selected
             item.conditions.append({"condition": {"filters": filters}, "ok": ok})
@@ -242,7 +257,7 @@ def _evaluate(rule: Rule, items: list[Item]) -> list[Item]:
                 passing.append(item)
             else:
                 item.status = RunStatus.SKIPPED
-                item.reason = _("The customer is not in the rule's audience (list filters).")
+                item.reason = not_in_audience
                 item.reason_code = "audience"
         candidates = passing
     return _without_opted_out(candidates)
@@ -265,10 +280,11 @@ def _without_opted_out(items: list[Item]) -> list[Item]:
 
 def _guard_loops(rule: Rule, items: list[Item]) -> list[Item]:
     out = []
+    too_deep = _("Loop protection: the causation depth limit (%(n)s) is reached.") % {"n": MAX_DEPTH}
     for item in items:
         if item.depth >= MAX_DEPTH:
             item.status = RunStatus.BLOCKED
-            item.reason = _("Loop protection: the causation depth limit (%(n)s) is reached.") % {"n": MAX_DEPTH}
+            item.reason = too_deep
             item.reason_code = "depth"
         else:
             out.append(item)
@@ -282,11 +298,12 @@ def _guard_loops(rule: Rule, items: list[Item]) -> list[Item]:
                 rule=rule, customer_id__in=customers[start:start + CHUNK], chain_root__in=roots,
                 status=RunStatus.SUCCEEDED).values_list("customer_id", "chain_root"))
     passing = []
+    once_per_chain = _("Loop protection: this rule already acted on this customer in this chain of events.")
     for item in out:
         key = (item.customer_id, item.chain_root)
         if item.customer_id is not None and key in acted:
             item.status = RunStatus.BLOCKED
-            item.reason = _("Loop protection: this rule already acted on this customer in this chain of events.")
+            item.reason = once_per_chain
             item.reason_code = "chain"
             continue
         acted.add(key)
@@ -371,7 +388,7 @@ def _act_group(rule: Rule, group: list[Item], contexts: dict) -> None:
         alive = still
 
 
-def run_for_items(rule: Rule, items: list[Item], *, now=None) -> list[Run]:
+def run_for_items(rule: Rule, items: list[Item], *, now=None) -> list[Item]:
     """Scheduled firings: items carry deterministic event ids (rule, time, customer)."""
     return run_rule(rule, items, now=now)
 

@@ -9,10 +9,11 @@ way, in their own `events.py`; subclassing `Event` registers the name.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from typing import ClassVar
 
 EVENT_TYPES: dict[str, type[Event]] = {}
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,7 +32,18 @@ class Event:
         EVENT_TYPES[cls.name] = cls
 
     def payload(self) -> dict:
-        return asdict(self)
+        # What dataclasses.asdict gives for these flat events (ids, strings, tuples), without
+        # its recursive deep copy — a bulk action serialises one payload per record.
+        names = _FIELD_NAMES.get(type(self))
+        if names is None:
+            names = _FIELD_NAMES[type(self)] = tuple(f.name for f in fields(self))
+        out = {key: getattr(self, key) for key in names}
+        if any(isinstance(v, (dict, list, set)) or is_dataclass(v) for v in out.values()):
+            return asdict(self)
+        if any(isinstance(v, tuple) and any(isinstance(x, (dict, list, set, tuple)) or is_dataclass(x) for x in v)
+               for v in out.values()):
+            return asdict(self)
+        return out
 
     @classmethod
     def from_payload(cls, payload: dict) -> Event:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextvars import ContextVar
 from datetime import timedelta
 
@@ -23,11 +23,16 @@ from django.utils import timezone
 
 from valuecrm.common.events.catalogue import EVENT_TYPES, Event
 from valuecrm.common.events.context import ActorKind, current_cause, current_origin
+from valuecrm.common.events.rows import insert_rows
 from valuecrm.common.events.subscribers import Envelope, Subscriber, subscriber, subscribers
 
 log = logging.getLogger(__name__)
 
 BULK_BATCH = 2000
+_OUTBOX_FIELDS = ("event_id", "name", "payload", "customer_id", "occurred_at", "actor_kind", "actor_user_id",
+                  "token_id", "origin", "causation_id", "depth")
+_ENVELOPE_FIELDS = ("seq", "event_id", "name", "payload", "occurred_at", "actor_kind", "actor_user_id", "token_id",
+                    "origin", "causation_id", "depth")
 # Rows younger than this are left to the after-commit dispatch of their own request.
 REDELIVER_AFTER = timedelta(seconds=30)
 MAX_ATTEMPTS = 10
@@ -39,7 +44,7 @@ def emit(event: Event, *, actor=None) -> str:
 
 
 def emit_many(events: Sequence[Event], *, actor=None) -> list[str]:
-    """Record many events with one INSERT per BULK_BATCH rows (bulk paths use this)."""
+    """Record many events with one prepared multi-row INSERT (bulk paths use this)."""
     from valuecrm.common.models import OutboxEvent
 
     if not events:
@@ -50,17 +55,13 @@ def emit_many(events: Sequence[Event], *, actor=None) -> list[str]:
     if kind == ActorKind.SYSTEM and actor_id is not None:
         kind = ActorKind.USER
     now = timezone.now()
-    rows = [
-        OutboxEvent(
-            event_id=uuid.uuid4(), name=e.name, payload=e.payload(), customer_id=e.customer_id,
-            occurred_at=now, actor_kind=kind, actor_user_id=actor_id, token_id=origin.token_id,
-            origin=origin.origin, causation_id=uuid.UUID(cause.event_id) if cause else None,
-            depth=cause.depth + 1 if cause else 0,
-        )
-        for e in events
-    ]
-    OutboxEvent.objects.bulk_create(rows, batch_size=BULK_BATCH)
-    ids = [r.event_id for r in rows]
+    token_id, origin_name = origin.token_id, origin.origin
+    causation_id = uuid.UUID(cause.event_id) if cause else None
+    depth = cause.depth + 1 if cause else 0
+    ids = [uuid.uuid4() for _ in events]
+    insert_rows(OutboxEvent, _OUTBOX_FIELDS, (
+        (i, e.name, e.payload(), e.customer_id, now, kind, actor_id, token_id, origin_name, causation_id, depth)
+        for i, e in zip(ids, events, strict=True)))
     collector = _collector.get()
     if collector is not None:
         collector.extend(ids)
@@ -96,19 +97,28 @@ def _dispatch_committed(event_ids: list[uuid.UUID]) -> None:
 
 
 def _envelope(row) -> Envelope:
-    cls = EVENT_TYPES.get(row.name)
-    event = cls.from_payload(row.payload) if cls else None
+    """An envelope from a tuple of _ENVELOPE_FIELDS (no model instance per row) or a row."""
+    if not isinstance(row, tuple):
+        row = tuple(getattr(row, f) for f in _ENVELOPE_FIELDS)
+    seq, event_id, name, payload, occurred_at, actor_kind, actor_user_id, token_id, origin, causation_id, depth = row
+    cls = EVENT_TYPES.get(name)
+    event = cls.from_payload(payload) if cls else None
     return Envelope(
-        seq=row.seq, event_id=row.event_id.hex, name=row.name, event=event,
-        occurred_at=row.occurred_at, actor_kind=row.actor_kind, actor_user_id=row.actor_user_id,
-        token_id=row.token_id, origin=row.origin,
-        causation_id=row.causation_id.hex if row.causation_id else None, depth=row.depth,
+        seq=seq, event_id=event_id.hex, name=name, event=event,
+        occurred_at=occurred_at, actor_kind=actor_kind, actor_user_id=actor_user_id,
+        token_id=token_id, origin=origin,
+        causation_id=causation_id.hex if causation_id else None, depth=depth,
     )
 
 
-def _wanted(sub: Subscriber, envelopes: Iterable[Envelope]) -> list[Envelope]:
-    names = sub.wanted()
-    return [e for e in envelopes if e.event is not None and (names is None or e.name in names)]
+def _load(qs) -> list[Envelope]:
+    return [_envelope(r) for r in qs.order_by("seq").values_list(*_ENVELOPE_FIELDS)]
+
+
+def _needed(env: Envelope, wanted: list[tuple[Subscriber, frozenset | None]]) -> list[Subscriber]:
+    if env.event is None:
+        return []
+    return [sub for sub, names in wanted if names is None or env.name in names]
 
 
 def dispatch(*, event_ids: Sequence | None = None, seqs: Sequence[int] | None = None) -> int:
@@ -120,40 +130,46 @@ def dispatch(*, event_ids: Sequence | None = None, seqs: Sequence[int] | None = 
     done = 0
     keys = list(event_ids if event_ids is not None else seqs or [])
     field = "event_id__in" if event_ids is not None else "seq__in"
+    wanted = None
     for start in range(0, len(keys), BULK_BATCH):
-        rows = list(qs.filter(**{field: keys[start:start + BULK_BATCH]}).order_by("seq"))
-        done += _dispatch_rows(rows)
+        envelopes = _load(qs.filter(**{field: keys[start:start + BULK_BATCH]}))
+        if envelopes:
+            # Each subscriber's interests are asked once per dispatch, not once per batch.
+            wanted = wanted if wanted is not None else [(sub, sub.wanted()) for sub in subscribers()]
+            done += _dispatch_envelopes(envelopes, wanted)
     return done
 
 
-def _dispatch_rows(rows) -> int:
-    if not rows:
-        return 0
-    envelopes = [_envelope(r) for r in rows]
-    for sub in subscribers():
-        mine = _wanted(sub, envelopes)
+def _dispatch_envelopes(envelopes: list[Envelope], wanted) -> int:
+    handled: set[tuple[int, str]] = set()  # (seq, subscriber) known to be handled now
+    for sub, names in wanted:
+        mine = [e for e in envelopes if e.event is not None and (names is None or e.name in names)]
         if not mine:
             continue
         if sub.inline:
-            deliver(sub.key, mine)
+            if _deliver(sub, mine)[1]:
+                handled.update((e.seq, sub.key) for e in mine)
         else:
             from valuecrm.common.tasks import outbox_deliver_task
 
             outbox_deliver_task(sub.key, [e.seq for e in mine])
     # Events a worker subscriber still has to handle stay undispatched until it has.
-    return _mark_complete([r.seq for r in rows])
+    return _mark_complete(envelopes, wanted, handled)
 
 
 def deliver(subscriber_key: str, envelopes: list[Envelope]) -> int:
     """Hand `envelopes` to one subscriber, skipping those it already handled.
     Returns how many it handled now."""
+    sub = subscriber(subscriber_key)
+    if sub is None or not envelopes:
+        return 0
+    return _deliver(sub, envelopes)[0]
+
+
+def _deliver(sub: Subscriber, envelopes: list[Envelope]) -> tuple[int, bool]:
+    """(handled now, whether every envelope is handled by now — a receipt exists for each)."""
     from valuecrm.common.models import EventReceipt, OutboxEvent
 
-    if not envelopes:
-        return 0
-    sub = subscriber(subscriber_key)
-    if sub is None:
-        return 0
     try:
         with transaction.atomic():
             seen = set(EventReceipt.objects.filter(
@@ -161,46 +177,54 @@ def deliver(subscriber_key: str, envelopes: list[Envelope]) -> int:
             new = [e for e in envelopes if e.seq not in seen]
             if new:
                 sub.handle(new)
-                EventReceipt.objects.bulk_create(
-                    [EventReceipt(event_id=e.seq, subscriber=sub.key) for e in new], batch_size=BULK_BATCH)
-            return len(new)
+                now = timezone.now()
+                insert_rows(EventReceipt, ("event_id", "subscriber", "handled_at"),
+                            ((e.seq, sub.key, now) for e in new))
+            return len(new), True
     except Exception as exc:
         log.exception("subscriber %s failed on %d events", sub.key, len(envelopes))
         OutboxEvent.objects.filter(seq__in=[e.seq for e in envelopes]).update(
             last_error=f"{sub.key}: {exc}"[:1000])
-        return 0
+        return 0, False
 
 
 def deliver_seqs(subscriber_key: str, seqs: Sequence[int]) -> int:
     """The worker's half: load the rows, deliver, and mark what became complete."""
     from valuecrm.common.models import OutboxEvent
 
-    rows = list(OutboxEvent.objects.filter(seq__in=list(seqs)).order_by("seq"))
-    handled = deliver(subscriber_key, [_envelope(r) for r in rows])
-    _mark_complete([r.seq for r in rows if r.dispatched_at is None])
+    envelopes = _load(OutboxEvent.objects.filter(seq__in=list(seqs)))
+    sub = subscriber(subscriber_key)
+    if sub is None or not envelopes:
+        return 0
+    handled, ok = _deliver(sub, envelopes)
+    pending = set(OutboxEvent.objects.filter(seq__in=[e.seq for e in envelopes], dispatched_at__isnull=True)
+                  .values_list("seq", flat=True))
+    known = {(e.seq, sub.key) for e in envelopes} if ok else set()
+    _mark_complete([e for e in envelopes if e.seq in pending],
+                   [(s, s.wanted()) for s in subscribers()], known)
     return handled
 
 
-def _mark_complete(seqs: list[int]) -> int:
-    """Set dispatched_at on the events every interested subscriber has a receipt for."""
+def _mark_complete(envelopes: list[Envelope], wanted, handled: set[tuple[int, str]]) -> int:
+    """Set dispatched_at on the events every interested subscriber has handled: those in
+    `handled` (delivered just now), the others looked up in the receipts."""
     from valuecrm.common.models import EventReceipt, OutboxEvent
 
-    if not seqs:
+    if not envelopes:
         return 0
-    rows = list(OutboxEvent.objects.filter(seq__in=seqs, dispatched_at__isnull=True))
-    envelopes = {r.seq: _envelope(r) for r in rows}
+    needed = {env.seq: {sub.key for sub in _needed(env, wanted)} for env in envelopes}
+    unknown = [seq for seq, keys in needed.items() if any((seq, key) not in handled for key in keys)]
     receipts: dict[int, set[str]] = {}
-    for seq, key in EventReceipt.objects.filter(event_id__in=list(envelopes)).values_list("event_id", "subscriber"):
-        receipts.setdefault(seq, set()).add(key)
-    complete = []
-    wanted = [(sub.key, sub.wanted()) for sub in subscribers()]
-    for seq, env in envelopes.items():
-        needed = {key for key, names in wanted if env.event is not None and (names is None or env.name in names)}
-        if needed <= receipts.get(seq, set()):
-            complete.append(seq)
+    for start in range(0, len(unknown), BULK_BATCH):
+        for seq, key in EventReceipt.objects.filter(event_id__in=unknown[start:start + BULK_BATCH]) \
+                .values_list("event_id", "subscriber"):
+            receipts.setdefault(seq, set()).add(key)
+    complete = [seq for seq, keys in needed.items()
+                if all((seq, key) in handled or key in receipts.get(seq, ()) for key in keys)]
     now = timezone.now()
     for start in range(0, len(complete), BULK_BATCH):
-        OutboxEvent.objects.filter(seq__in=complete[start:start + BULK_BATCH]).update(dispatched_at=now)
+        OutboxEvent.objects.filter(seq__in=complete[start:start + BULK_BATCH], dispatched_at__isnull=True) \
+            .update(dispatched_at=now)
     return len(complete)
 
 

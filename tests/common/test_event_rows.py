@@ -1,0 +1,51 @@
+"""insert_rows: the fast multi-row INSERT stores exactly what the ORM would."""
+
+import uuid
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from valuecrm.common import events
+from valuecrm.common.models import EventReceipt, OutboxEvent
+
+pytestmark = pytest.mark.django_db(transaction=False)
+
+
+def test_values_read_back_as_the_orm_wrote_them_and_defaults_are_filled():
+    now = timezone.now()
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    cause = uuid.uuid4()
+    events.insert_rows(OutboxEvent, ("event_id", "name", "payload", "customer_id", "occurred_at", "actor_kind",
+                                     "origin", "causation_id"), [
+        (ids[0], "customer.tagged", {"tags": ["上海活动"], "n": 1}, 7, now, "user", "web", cause),
+        (ids[1], "customer.tagged", {"tags": []}, None, now, "system", "system", None),
+    ])
+    first, second = OutboxEvent.objects.filter(event_id__in=ids).order_by("seq")
+    assert (first.event_id, first.payload, first.customer_id, first.occurred_at, first.causation_id) == \
+        (ids[0], {"tags": ["上海活动"], "n": 1}, 7, now, cause)
+    assert (second.customer_id, second.causation_id, second.payload) == (None, None, {"tags": []})
+    # Columns not given get the model's defaults.
+    assert (first.attempts, first.last_error, first.dispatched_at, first.depth) == (0, "", None, 0)
+    assert OutboxEvent.objects.filter(payload__n=1).get() == first  # JSON stored as JSON
+
+
+def test_a_duplicate_fails_the_whole_insert_unless_conflicts_are_ignored():
+    row = OutboxEvent.objects.create(event_id=uuid.uuid4(), name="customer.created", actor_kind="user",
+                                     origin="web")
+    now = timezone.now()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        events.insert_rows(EventReceipt, ("event_id", "subscriber", "handled_at"),
+                           [(row.seq, "a", now), (row.seq, "b", now), (row.seq, "a", now)])
+    assert not EventReceipt.objects.exists()  # nothing half-written
+    events.insert_rows(EventReceipt, ("event_id", "subscriber", "handled_at"),
+                       [(row.seq, "a", now), (row.seq, "b", now), (row.seq, "a", now)], ignore_conflicts=True)
+    assert sorted(EventReceipt.objects.values_list("subscriber", flat=True)) == ["a", "b"]
+
+
+def test_payload_matches_asdict_for_flat_and_nested_values():
+    from dataclasses import asdict
+
+    flat = events.CustomerUpdated(customer_id=3, changed_fields=("city", "name"))
+    assert flat.payload() == asdict(flat)
+    assert events.CustomerUpdated.from_payload(flat.payload()) == flat
