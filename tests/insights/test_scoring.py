@@ -278,8 +278,8 @@ def test_customers_deleted_or_merged_mid_run_are_skipped_and_counted(shop, monke
 
     real_compute = scoring._compute
 
-    def compute_then_others_change_things(run, tracker):
-        result = real_compute(run, tracker)
+    def compute_then_others_change_things(run, tracker, *engine_and_orders):
+        result = real_compute(run, tracker, *engine_and_orders)
         shop["prospect"].delete()  # someone deletes a customer while the run computes
         customer_merge(actor=admin_user, survivor=Customer.objects.get(name="bg1"),
                        merged=Customer.objects.get(name="bg0"))

@@ -98,7 +98,7 @@ print(run.pk)""".replace("MID", repr(MID_STEPS)), timeout=300))
     # A new worker marks the dead run failed on start-up, then the rerun succeeds.
     site.start_worker()
     site.wait_for(_status(pk), "failed")
-    assert "Interrupted" in site.python(SCORE_AS + f"print(ScoreRun.objects.get(pk={pk}).error)")
+    assert "worker stopped during this run" in site.python(SCORE_AS + f"print(ScoreRun.objects.get(pk={pk}).error)")
     site.python(f"from valuecrm.insights.tasks import score_run_task\nscore_run_task({pk})")
     site.wait_for(_status(pk), "succeeded")
 

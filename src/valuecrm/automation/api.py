@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ninja import Field, Path, Query, Router, Schema, Status
+from pydantic import field_validator
 
 from valuecrm.automation import selectors, services
 from valuecrm.common.actions import action_types
@@ -97,6 +98,15 @@ class DryRunIn(Schema):
     mode: Literal["events", "audience"] = "events"
     limit: int = Field(20, ge=1, le=100)
     rule: RulePatch | None = Field(None, description="Unsaved changes to try instead of the stored rule.")
+
+    @field_validator("rule", mode="before")
+    @classmethod
+    def _rule_is_an_object(cls, value):
+        # ninja's Schema reads attributes from any object, so a list would pass as an
+        # all-empty RulePatch: only a JSON object (or null) is a rule.
+        if value is not None and not isinstance(value, dict):
+            raise ValueError("Send a JSON object.")
+        return value
 
 
 class DryRunItem(Schema):

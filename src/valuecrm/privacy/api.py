@@ -84,6 +84,8 @@ def _erase_reason(request) -> str:
         data = json.loads(request.body)
     except (ValueError, UnicodeDecodeError):
         raise Malformed(_("The body is not valid JSON.")) from None
+    if data is not None and not isinstance(data, dict):
+        raise ValidationFailed(_("Validation failed"), errors={"body": [_("Send a JSON object.")]})
     try:
         return EraseIn.model_validate(data if data is not None else {}).reason
     except PydanticValidationError:
