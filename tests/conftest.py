@@ -32,6 +32,14 @@ def huey_immediate():
 
 
 @pytest.fixture(autouse=True)
+def job_locks_per_test_worker(settings, tmp_path_factory):
+    """Job locks (common/locks.py: file locks on SQLite) in a folder of this pytest worker:
+    parallel workers share VALUECRM_DATA_DIR but not a database, and one's scoring run
+    must not make another's answer "already running"."""
+    settings.VALUECRM_LOCK_DIR = tmp_path_factory.getbasetemp() / "locks"
+
+
+@pytest.fixture(autouse=True)
 def mfa_not_required(settings):
     """Most tests sign users in with force_login and no authenticator: the second step
     is required only where a test asks for it (tests/security/ sets it back)."""

@@ -38,16 +38,6 @@ def lock_dir() -> Path:
     return path
 
 
-def _sqlite_lock_file(name: str) -> str:
-    """One lock per database file: two sites (or two test databases) sharing a data dir
-    do not block each other. An in-memory database lives in one process only, so its
-    lock is per process too."""
-    database = str(connection.settings_dict["NAME"])
-    if "memory" in database:
-        database = f"{database}:{os.getpid()}"
-    return f"{name}-{hashlib.sha256(database.encode()).hexdigest()[:12]}.lock"
-
-
 @contextlib.contextmanager
 def job_lock(name: str) -> Iterator[None]:
     """Hold the lock ``name`` for the block, or raise :class:`LockHeld` at once."""
@@ -63,7 +53,7 @@ def job_lock(name: str) -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
         return
-    fd = os.open(lock_dir() / _sqlite_lock_file(name), os.O_CREAT | os.O_RDWR, 0o600)
+    fd = os.open(lock_dir() / f"{name}.lock", os.O_CREAT | os.O_RDWR, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -84,10 +84,10 @@ def _erase_reason(request) -> str:
         data = json.loads(request.body)
     except (ValueError, UnicodeDecodeError):
         raise Malformed(_("The body is not valid JSON.")) from None
-    if data is not None and not isinstance(data, dict):
+    if not isinstance(data, dict):  # the body is optional; when sent, an object
         raise ValidationFailed(_("Validation failed"), errors={"body": [_("Send a JSON object.")]})
     try:
-        return EraseIn.model_validate(data if data is not None else {}).reason
+        return EraseIn.model_validate(data).reason
     except PydanticValidationError:
         raise ValidationFailed(_("Validation failed"), errors={"reason": [_("Unknown reason.")]}) from None
 
