@@ -63,3 +63,25 @@ def test_bad_action_settings_are_errors_by_field(make_rule):
                            {"type": "update_field", "field": "name", "value": "y"},
                            {"type": "nope"}])
     assert set(exc.value.errors) == {"actions.0.user_id", "actions.1.field", "actions.2.type"}
+
+
+def test_an_action_without_plan_or_apply_cannot_be_registered():
+    from valuecrm.common.actions import Action, register_action
+
+    class Incomplete(Action):
+        type = "test_incomplete"
+
+        def apply(self, ctx):
+            return None
+
+    with pytest.raises(TypeError, match="plan"):
+        register_action(Incomplete)
+
+    class NoApply(Action):
+        type = "test_no_apply"
+
+        def plan(self, ctx):
+            return None
+
+    with pytest.raises(TypeError, match="apply"):
+        register_action(NoApply)

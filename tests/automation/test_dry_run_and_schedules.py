@@ -183,6 +183,9 @@ def test_an_action_that_writes_in_plan_stops_the_dry_run_with_a_conflict(admin_u
             Customer.objects.create(name="written in plan")
             return Plan("never")
 
+        def apply(self, ctx):
+            raise AssertionError("a dry run never applies")
+
     register_action(Sneaky)
     try:
         rule = make_rule(enabled=False, trigger={"event": "customer.created"}, actions=[{"type": "test_sneaky"}])

@@ -151,11 +151,15 @@ class Action:
         return {}
 
     # -- running --------------------------------------------------------------------
+    # The contract every action implements: plan() describes without writing; apply()
+    # (one customer) or apply_batch() (many, without a query each) calls the owning app's
+    # service — either one, the other follows. register_action refuses a class that
+    # overrides neither, so the bodies below never loop or fail for a registered action.
     def plan(self, ctx: ActionContext) -> Plan:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement plan()")
 
     def apply(self, ctx: ActionContext) -> Outcome:
-        raise NotImplementedError
+        return self.apply_batch([ctx])[0]
 
     def apply_batch(self, contexts: list[ActionContext]) -> list[Outcome]:
         return [self.apply(ctx) for ctx in contexts]
@@ -168,6 +172,10 @@ def register_action(cls: type[Action]) -> type[Action]:
     """Register an action class under its `type` (idempotent: ready() may run twice)."""
     if not cls.type:
         raise TypeError(f"{cls.__name__} needs a type")
+    if cls.plan is Action.plan:
+        raise TypeError(f"{cls.__name__} must implement plan()")
+    if cls.apply is Action.apply and cls.apply_batch is Action.apply_batch:
+        raise TypeError(f"{cls.__name__} must implement apply() or apply_batch()")
     ACTION_TYPES[cls.type] = cls
     return cls
 
