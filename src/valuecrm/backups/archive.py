@@ -26,6 +26,7 @@ import subprocess
 import tarfile
 import time
 import uuid
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -348,7 +349,8 @@ def _extract(source: Path, passphrase: str | None, staging: Path) -> tuple[dict,
                         db_file = out
         except DecryptionFailed as exc:
             raise BackupError(str(exc)) from exc
-        except (OSError, EOFError, tarfile.TarError, ValueError) as exc:
+        # zlib.error is not an OSError: a flipped byte inside a deflate block raises it.
+        except (OSError, EOFError, tarfile.TarError, ValueError, zlib.error) as exc:
             raise BackupError(f"The backup cannot be read ({exc}); it is damaged or cut short.") from exc
     if manifest is None:
         raise BackupError("The backup has no manifest; it is damaged or cut short.")
