@@ -15,6 +15,6 @@ urlpatterns = [
     path("", include("valuecrm.imports.urls")),
     path("", include("valuecrm.integrations.urls")),
     path("", include("valuecrm.privacy.urls")),
-    path("", include("valuecrm.sales.urls")),
+    path("", include("valuecrm.orders.urls")),
     path("", include("valuecrm.automation.urls")),
 ]
