@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 
 from valuecrm.accounts.capabilities import Capability, require
 from valuecrm.common import events, history
+from valuecrm.common.encryption import blind_index
 from valuecrm.common.errors import Conflict, NotFound, ValidationFailed
 from valuecrm.customers.models import (
     ContactPoint,
@@ -200,9 +201,10 @@ def _fix_primary_points(survivor: Customer) -> list[int]:
     for kind in (ContactPointKind.EMAIL, ContactPointKind.PHONE):
         value = getattr(survivor, kind)
         points = ContactPoint.objects.filter(customer=survivor, kind=kind)
-        points.exclude(value=value).filter(is_primary=True).update(is_primary=False)
+        value_bidx = blind_index("contact", value)
+        points.exclude(value_bidx=value_bidx).filter(is_primary=True).update(is_primary=False)
         if value:
-            point = points.filter(value=value).first()
+            point = points.filter(value_bidx=value_bidx).first()
             if point is None:
                 point = ContactPoint.objects.create(customer=survivor, kind=kind, value=value, is_primary=True)
                 created.append(point.pk)
