@@ -64,7 +64,7 @@ def test_a_long_phone_search_is_an_index_lookup_on_the_search_tokens(phones):
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
         plan = " ".join(str(row[-1]) for row in cursor.fetchall())
-    assert re.search(r"SEARCH \S*customersearchtoken\S* USING (COVERING )?INDEX \S+ \(token=\?\)", plan), plan
+    assert re.search(r"SEARCH \S+ USING COVERING INDEX \S*token\S* \(token=\?\)", plan), plan
 
 
 # ---------------------------------------------------------------- palette
