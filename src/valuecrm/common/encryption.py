@@ -255,6 +255,10 @@ class EncryptedTextField(_NoValueLookups, models.CharField):
 class EncryptedDateField(_NoValueLookups, models.DateField):
     """A DateField stored encrypted as text (the ISO date inside the token)."""
 
+    def get_internal_type(self):
+        # A text column to the backends: their date converters must not parse the token.
+        return "TextField"
+
     def from_db_value(self, value, expression, connection):
         if value in (None, ""):
             return None
