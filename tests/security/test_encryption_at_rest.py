@@ -16,7 +16,11 @@ from valuecrm.common import encryption
 from valuecrm.common.encryption import EncryptedLookupError, decrypt
 from valuecrm.customers import services
 from valuecrm.customers.models import Address, ContactPoint, Customer, CustomerSearchToken
-from valuecrm.customers.selectors import customer_queryset, customers_with_email, customers_with_phone
+from valuecrm.customers.selectors import (
+    customer_queryset,
+    customers_with_email,
+    customers_with_phone,
+)
 from valuecrm.imports import dedupe
 
 ROWS = 12

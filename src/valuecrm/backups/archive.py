@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from valuecrm import __version__
-from valuecrm.common import encryption
 from valuecrm.backups import checksums
 from valuecrm.backups.crypto import (
     DecryptingReader,
@@ -39,6 +38,7 @@ from valuecrm.backups.crypto import (
     EncryptingWriter,
     is_encrypted,
 )
+from valuecrm.common import encryption
 
 FORMAT = 1
 MANIFEST = "manifest.json"

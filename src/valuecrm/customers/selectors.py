@@ -26,6 +26,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from valuecrm.accounts.roles import Scope
+from valuecrm.common.encryption import blind_index
 from valuecrm.common.errors import NotFound, ValidationFailed
 from valuecrm.customers.filters import (
     ActiveFilter,
@@ -33,7 +34,6 @@ from valuecrm.customers.filters import (
     filters_q,
     hide_archived_unless_asked,
 )
-from valuecrm.common.encryption import blind_index
 from valuecrm.customers.models import ContactPoint, ContactPointKind, Customer, CustomerSearchToken
 from valuecrm.customers.normalize import (
     half_width,

@@ -24,11 +24,11 @@ from valuecrm.accounts.roles import Scope
 from valuecrm.common import history
 from valuecrm.common.encryption import blind_index, index_updates
 from valuecrm.customers.models import (
-    CustomerSearchToken,
     ContactPoint,
     ContactPointKind,
     Customer,
     CustomerKind,
+    CustomerSearchToken,
     CustomFieldDefinition,
     Interaction,
     InteractionKind,
