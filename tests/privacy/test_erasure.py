@@ -41,9 +41,9 @@ def rows_holding(needles) -> dict[str, int]:
 
 def test_before_erasure_the_person_is_everywhere(person):
     found = rows_holding(NEEDLES)
-    # customers_contactpoint holds only ciphertext and keyed hashes (encryption at rest).
-    for table in ("customers_customer", "customers_historicalcustomer",
-                  "customers_address", "customers_note", "customers_interaction", "customers_task",
+    # customers_contactpoint and customers_address hold only ciphertext and keyed hashes of
+    # the identifiers (encryption at rest).
+    for table in ("customers_customer", "customers_historicalcustomer", "customers_note", "customers_interaction", "customers_task",
                   "imports_importrowerror", "imports_importchange", "imports_importrun",
                   "integrations_webhookdelivery", "integrations_customermerge",
                   "integrations_duplicatecandidate", "django_admin_log"):
