@@ -166,7 +166,7 @@ def test_manifest_names_every_table_with_its_rows(source, tmp_path):
     rows = {name: len(values) for name, values in _tables(source.path / "valuecrm.sqlite3").items()}
     assert {name: t["rows"] for name, t in manifest["tables"].items()} == rows
     assert set(manifest["files"]) == {"imports/files/abc-customers.csv", "media/logo.png",
-                                      "secret_key"}
+                                      "secret_key", "field_keys"}
     assert manifest["database"] == "sqlite" and manifest["format"] == archive.FORMAT
 
 
