@@ -41,6 +41,9 @@ def _register_subapps():
     from valuecrm.commands.privacy import app as privacy_app
 
     app.add_typer(privacy_app, name="privacy")
+    from valuecrm.commands.keys import app as keys_app
+
+    app.add_typer(keys_app, name="keys")
     try:
         from valuecrm.commands.model import app as model_app
     except ImportError:  # engine CLI not installed in this build

@@ -51,16 +51,20 @@ def test_search_keys_come_from_one_function():
     assert prefix_upper_bound("+999") is None
 
 
-def test_a_long_phone_search_is_an_index_range(phones):
+def test_a_long_phone_search_is_an_index_lookup_on_the_search_tokens(phones):
     sql, params = customer_queryset(user=phones, search="1519960").query.sql_with_params()
-    # The search must be a range on the phone column (not LIKE '%…%'), so an index can serve it.
-    assert '"phone" >' in sql and '"phone" <' in sql, sql
+    # Phones are encrypted: the search is an equality on the keyed-hash token index, never a
+    # range or LIKE on the (ciphertext) phone column, and the typed digits are not in the SQL.
+    where = sql.split(" WHERE ", 1)[1]
+    assert '"phone"' not in where and "LIKE" not in where.upper(), where
+    assert '"customers_customersearchtoken" U0 WHERE U0."token" IN' in where, where
+    assert "1519960" not in str(params)
     if connection.vendor != "sqlite":
         return  # PostgreSQL plans depend on table statistics; the SQL shape above is what we control
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
         plan = " ".join(str(row[-1]) for row in cursor.fetchall())
-    assert re.search(r"SEARCH \S+ USING INDEX \S*phone\S* \(phone>\? AND phone<\?\)", plan), plan
+    assert re.search(r"SEARCH \S+ USING COVERING INDEX \S*token\S* \(token=\?\)", plan), plan
 
 
 # ---------------------------------------------------------------- palette

@@ -32,6 +32,26 @@ def _tables(db) -> dict[str, list]:
         conn.close()
 
 
+READ_BACK = """
+import json, django
+django.setup()
+from valuecrm.customers.models import Customer
+from valuecrm.customers.selectors import customers_with_phone
+rows = list(Customer.objects.exclude(email="").exclude(phone="").order_by("pk").values_list("email", "phone")[:20])
+print(json.dumps({"emails": [r[0] for r in rows], "phones": [r[1] for r in rows],
+                  "found": all(customers_with_phone(p).exists() for _e, p in rows)}))
+"""
+
+
+def _emails_and_phones(world: DataDir) -> dict:
+    import json
+
+    out = subprocess.run([sys.executable, "-c", READ_BACK], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, env={**world.env, "DJANGO_SETTINGS_MODULE": "valuecrm.config.settings"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture
 def source(real_data_dir):
     """A data dir with an upload and a note on a customer made after seeding."""
@@ -59,11 +79,19 @@ def test_backup_restores_every_table_and_file(source, tmp_path):
     for name in before:
         assert before[name] == after[name], name
     assert len(after["customers_customer"]) >= 1500 and len(after["sales_order"]) > 5000
-    for rel in ("imports/files/abc-customers.csv", "media/logo.png", "secret_key"):
+    for rel in ("imports/files/abc-customers.csv", "media/logo.png", "secret_key", "field_keys"):
         assert (empty.path / rel).read_bytes() == (source.path / rel).read_bytes(), rel
     # The restored instance works: migrations are in place, the checksums agree.
     assert checksums.sqlite_checksums(empty.path / "valuecrm.sqlite3") == \
         checksums.sqlite_checksums(source.path / "valuecrm.sqlite3")
+    # The e-mails and phones are encrypted (common/encryption.py): the restored field_keys
+    # file reads them back, and the restored instance still finds a customer by phone.
+    read_back = _emails_and_phones(empty)
+    assert read_back == _emails_and_phones(source)
+    assert read_back["found"] and all("@" in e for e in read_back["emails"])
+    raw = sqlite3.connect(empty.path / "valuecrm.sqlite3").execute(
+        "SELECT email FROM customers_customer WHERE email != '' LIMIT 1").fetchone()[0]
+    assert raw.startswith("ev1:") and raw not in read_back["emails"]
 
 
 def test_restore_refuses_a_data_dir_that_is_not_empty_unless_forced(source, tmp_path):
@@ -138,7 +166,7 @@ def test_manifest_names_every_table_with_its_rows(source, tmp_path):
     rows = {name: len(values) for name, values in _tables(source.path / "valuecrm.sqlite3").items()}
     assert {name: t["rows"] for name, t in manifest["tables"].items()} == rows
     assert set(manifest["files"]) == {"imports/files/abc-customers.csv", "media/logo.png",
-                                      "secret_key"}
+                                      "secret_key", "field_keys"}
     assert manifest["database"] == "sqlite" and manifest["format"] == archive.FORMAT
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from valuecrm.automation.engine import CHUNK, Item, audience_ids, run_rule, scheduled_event_id
 from valuecrm.automation.models import Rule
+from valuecrm.common.encryption import blind_index
 from valuecrm.customers.models import Customer
 
 # A worker that was down longer than this catches up only the last hour's firings.
@@ -45,10 +46,11 @@ def due_times(rule: Rule, start: dt.datetime, end: dt.datetime) -> list[dt.datet
 
 
 def _anniversary_q(day: dt.date) -> Q:
-    q = Q(birthday__month=day.month, birthday__day=day.day)
+    # Birthdays are encrypted: the month and day match through their blind index.
+    days = [f"{day.month:02d}-{day.day:02d}"]
     if day.month == 2 and day.day == 28 and not _leap(day.year):
-        q |= Q(birthday__month=2, birthday__day=29)  # 29 Feb birthdays on 28 Feb in other years
-    return q
+        days.append("02-29")  # 29 Feb birthdays on 28 Feb in other years
+    return Q(birthday_bidx__in=[blind_index("birthday", d) for d in days])
 
 
 def _leap(year: int) -> bool:

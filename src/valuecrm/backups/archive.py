@@ -38,6 +38,7 @@ from valuecrm.backups.crypto import (
     EncryptingWriter,
     is_encrypted,
 )
+from valuecrm.common import encryption
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -48,7 +49,7 @@ SKIPPED = {"huey.sqlite3", "huey.sqlite3-wal", "huey.sqlite3-shm", "huey.sqlite3
            "sessions", "static", "heartbeats", "backups", "imports/progress"}
 SKIPPED_PREFIXES = ("replaced-", ".restore-")
 # Created by the app on its first start: a data dir holding only these is still empty.
-NOT_CONTENT = {"secret_key"}
+NOT_CONTENT = {"secret_key", "field_keys"}
 
 
 class BackupError(Exception):
@@ -411,6 +412,8 @@ def backup_restore(source, *, passphrase: str | None = None, force: bool = False
                                   "; ".join(problems[:10]))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    # The restored field_keys file (common/encryption.py) opens the restored data.
+    encryption.set_ring(None)
     return manifest
 
 

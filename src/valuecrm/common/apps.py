@@ -9,3 +9,6 @@ class CommonConfig(AppConfig):
         from valuecrm.common import history
 
         history.install()
+        from valuecrm.common import encryption
+
+        encryption.ring()  # the field key file is created (mode 0600) on first start

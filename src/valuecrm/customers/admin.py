@@ -15,7 +15,7 @@ from valuecrm.customers.models import (
 class CustomerAdmin(SimpleHistoryAdmin):
     list_display = ["name", "kind", "email", "phone", "city", "owner", "team", "created_at"]
     list_filter = ["kind", "team", "acquisition_channel"]
-    search_fields = ["name", "email", "phone"]
+    search_fields = ["name"]  # e-mail and phone are encrypted: no LIKE on them
     raw_id_fields = ["company", "owner", "created_by"]
     show_full_result_count = False  # no COUNT(*) over 100k rows on every page
 

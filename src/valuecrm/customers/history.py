@@ -17,6 +17,7 @@ from django.utils import formats, timezone
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
+from valuecrm.common.encryption import BlindIndexField
 from valuecrm.customers.extensions import registry
 from valuecrm.customers.models import Customer, CustomFieldDefinition, Interaction
 
@@ -85,6 +86,7 @@ def _tracked_fields(model) -> list[models.Field]:
     return [
         f for f in model._meta.concrete_fields
         if f.name not in IGNORED_FIELDS and not f.name.startswith("history_")
+        and not isinstance(f, BlindIndexField)  # keyed hashes, shown as their source field
     ]
 
 

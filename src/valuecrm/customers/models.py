@@ -11,6 +11,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from valuecrm.common.encryption import (
+    BlindIndexField,
+    EncryptedDateField,
+    EncryptedTextField,
+    with_blind_indexes,
+)
 from valuecrm.common.models import TimeStampedModel
 from valuecrm.common.money import MoneyField
 from valuecrm.customers.visibility import (
@@ -98,10 +104,16 @@ class Customer(TimeStampedModel):
         limit_choices_to={"kind": CustomerKind.ORGANIZATION}, verbose_name=_("company"),
     )
     job_title = models.CharField(_("job title"), max_length=100, blank=True, default="")
-    email = models.CharField(_("email"), max_length=254, blank=True, default="", db_index=True)
-    phone = models.CharField(_("phone"), max_length=32, blank=True, default="", db_index=True)
+    # Encrypted at rest (common/encryption.py); looked up through the blind indexes below
+    # (customers.selectors.customers_with_email/_phone) and the search tokens.
+    email = EncryptedTextField(_("email"), max_length=254, blank=True, default="")
+    phone = EncryptedTextField(_("phone"), max_length=32, blank=True, default="")
+    email_bidx = BlindIndexField(source="email", db_index=True)
+    phone_bidx = BlindIndexField(source="phone", db_index=True)
 
-    birthday = models.DateField(_("birthday"), null=True, blank=True)
+    birthday = EncryptedDateField(_("birthday"), null=True, blank=True)
+    # HMAC of "MM-DD": birthday schedules find today's birthdays without the date in clear.
+    birthday_bidx = BlindIndexField(source="birthday", normalizer="month_day", db_index=True)
     gender = models.CharField(_("gender"), max_length=10, choices=Gender.choices, blank=True, default="")
     age_band = models.CharField(_("age band"), max_length=8, choices=AgeBand.choices, blank=True, default="")
     occupation = models.CharField(_("occupation"), max_length=100, blank=True, default="")
@@ -169,6 +181,27 @@ class Customer(TimeStampedModel):
     def __str__(self):
         return self.name
 
+    def save(self, *args, **kwargs):
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = with_blind_indexes(Customer, update_fields)
+        super().save(*args, **kwargs)
+        if update_fields is None or {"email", "phone"} & set(update_fields):
+            from valuecrm.customers.search_tokens import refresh_tokens
+
+            refresh_tokens([self.pk], [self.email], [self.phone], replace=True)
+
+
+class CustomerSearchToken(models.Model):
+    """Keyed hashes (common.encryption.search_token) of a customer's phone prefixes and
+    suffixes and e-mail parts: phone and e-mail search without the numbers in clear."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
+    token = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["token", "customer"]), models.Index(fields=["customer"])]
+
 
 class ContactPointKind(models.TextChoices):
     EMAIL = "email", _("Email")
@@ -182,27 +215,33 @@ class ContactPoint(TimeStampedModel):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contact_points",
                                  db_index=False)
     kind = models.CharField(_("kind"), max_length=10, choices=ContactPointKind.choices)
-    value = models.CharField(_("value"), max_length=254, db_index=True)
+    value = EncryptedTextField(_("value"), max_length=254)
+    value_bidx = BlindIndexField(source="value", purpose="contact", db_index=True)
     label = models.CharField(_("label"), max_length=50, blank=True, default="")
     is_primary = models.BooleanField(_("primary"), default=False)
 
     objects = AboutCustomerQuerySet.as_manager()
 
+    def save(self, *args, **kwargs):
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = with_blind_indexes(ContactPoint, kwargs["update_fields"])
+        super().save(*args, **kwargs)
+
     class Meta:
         ordering = ["-is_primary", "kind", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["customer", "kind", "value"], name="contact_point_unique"),
+            models.UniqueConstraint(fields=["customer", "kind", "value_bidx"], name="contact_point_unique"),
         ]
 
 
 class Address(TimeStampedModel):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="addresses")
     label = models.CharField(_("label"), max_length=50, blank=True, default="")
-    line1 = models.CharField(_("address"), max_length=200)
-    line2 = models.CharField(_("address line 2"), max_length=200, blank=True, default="")
+    line1 = EncryptedTextField(_("address"), max_length=200)
+    line2 = EncryptedTextField(_("address line 2"), max_length=200, blank=True, default="")
     city = models.CharField(_("city"), max_length=100, blank=True, default="")
     region = models.CharField(_("region"), max_length=100, blank=True, default="")
-    postal_code = models.CharField(_("postal code"), max_length=20, blank=True, default="")
+    postal_code = EncryptedTextField(_("postal code"), max_length=20, blank=True, default="")
     country = models.CharField(_("country"), max_length=2, default="CN")
 
     objects = AboutCustomerQuerySet.as_manager()

@@ -96,3 +96,19 @@ def prefix_upper_bound(prefix: str) -> str | None:
     if not head or not head[-1].isdigit():
         return None
     return head[:-1] + str(int(head[-1]) + 1)
+
+
+def normalize_email_quiet(value: str | None) -> str:
+    """normalize_email, or the trimmed lower-case text when it is not an address."""
+    try:
+        return normalize_email(value)
+    except ValidationError:
+        return half_width(str(value or "")).strip().lower()
+
+
+def normalize_phone_quiet(value: str | None) -> str:
+    """normalize_phone, or the trimmed text when it is not a valid number."""
+    try:
+        return normalize_phone(value)
+    except ValidationError:
+        return half_width(str(value or "")).strip()

@@ -19,6 +19,10 @@ PERSONAL_FIELDS: dict[str, object] = {
     "email": "",
     "phone": "",
     "birthday": None,
+    # The blind indexes of the encrypted fields (common/encryption.py) go with them.
+    "email_bidx": "",
+    "phone_bidx": "",
+    "birthday_bidx": "",
     "gender": "",
     "age_band": "",
     "occupation": "",

@@ -26,6 +26,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from valuecrm.accounts.roles import Scope
+from valuecrm.common.encryption import blind_index
 from valuecrm.common.errors import NotFound, ValidationFailed
 from valuecrm.customers.filters import (
     ActiveFilter,
@@ -33,8 +34,14 @@ from valuecrm.customers.filters import (
     filters_q,
     hide_archived_unless_asked,
 )
-from valuecrm.customers.models import ContactPoint, ContactPointKind, Customer
-from valuecrm.customers.normalize import half_width, phone_search_prefixes, prefix_upper_bound
+from valuecrm.customers.models import ContactPoint, ContactPointKind, Customer, CustomerSearchToken
+from valuecrm.customers.normalize import (
+    half_width,
+    normalize_email_quiet,
+    normalize_phone_quiet,
+    phone_search_prefixes,
+)
+from valuecrm.customers.search_tokens import email_part_token, phone_prefix_token, phone_tail_token
 from valuecrm.customers.visibility import visible_customers
 
 DEFAULT_SORT = "-id"
@@ -90,18 +97,36 @@ def parse_sort(sort: str | None) -> tuple[SortKey, bool]:
 
 # ---------------------------------------------------------------- search
 
+def _token_q(tokens: list[int]) -> Q:
+    if not tokens:
+        return Q(pk__in=[])
+    ids = CustomerSearchToken.objects.filter(token__in=tokens).values("customer_id")
+    return Q(pk__in=ids)
+
+
 def _phone_q(text: str) -> Q:
-    """Phone digits: a prefix of the number (index range on the E.164 column) or its tail."""
-    q = Q()
-    for prefix in phone_search_prefixes(text):
-        bound = prefix_upper_bound(prefix)
-        q |= Q(phone__gte=prefix, phone__lt=bound) if bound else Q(phone__startswith=prefix)
+    """Phone digits: a prefix of the number or its tail, through the search tokens (phones
+    are encrypted, so no range or LIKE can run on them)."""
+    tokens = [phone_prefix_token(prefix) for prefix in phone_search_prefixes(text)]
     digits = re.sub(r"\D", "", half_width(text))
-    if len(digits) > TAIL_SEARCH_MAX_DIGITS:
-        return q
-    # A few digits may be the tail ("…1234", read off a caller id or a receipt). A suffix
-    # cannot use the index, so only short searches pay for the scan (bench/duplicates.py).
-    return q | Q(phone__endswith=digits.lstrip("0") or digits)
+    if len(digits) <= TAIL_SEARCH_MAX_DIGITS:
+        # A few digits may be the tail ("…1234", read off a caller id or a receipt).
+        tokens.append(phone_tail_token(digits.lstrip("0") or digits))
+    return _token_q(tokens)
+
+
+def _email_q(text: str) -> Q:
+    """An e-mail search: the whole (normalised) address, or its local part or domain
+    ("li.lei", "example.com", "@example.com"). E-mails are encrypted: a fragment of either
+    part does not match."""
+    text = text.strip().lower()
+    q = Q()
+    if "@" in text.strip("@"):
+        q |= Q(email_bidx=blind_index("email", text))
+    part = text.strip("@")
+    if part and "@" not in part:
+        q |= _token_q([email_part_token(part)])
+    return q
 
 
 def _search_q(search: str) -> Q:
@@ -110,10 +135,33 @@ def _search_q(search: str) -> Q:
         return Q()
     digits = re.sub(r"\D", "", text)
     # "1519960", "138 0013 8000", "(0)138-0013-8000", "+86 138…": a phone search only, so
-    # the query stays on the phone index instead of scanning names and e-mails for digits.
+    # the query stays on the phone tokens instead of scanning names for digits.
     if len(digits) >= PHONE_SEARCH_MIN_DIGITS and re.fullmatch(r"[\d\s()+\-.]+", text):
         return _phone_q(text)
-    return Q(name__icontains=text) | Q(email__icontains=text) | Q(company__name__icontains=text)
+    return Q(name__icontains=text) | _email_q(text) | Q(company__name__icontains=text)
+
+
+def customers_with_email(value: str) -> QuerySet:
+    """Customers whose primary e-mail is ``value`` (normalised), through the blind index."""
+    return Customer.objects.filter(email_bidx=blind_index("email", normalize_email_quiet(value)))
+
+
+def customers_with_phone(value: str) -> QuerySet:
+    """Customers whose primary phone is ``value`` (normalised to E.164)."""
+    return Customer.objects.filter(phone_bidx=blind_index("phone", normalize_phone_quiet(value)))
+
+
+def contact_point_value_bidx(value: str) -> str:
+    """The blind index ContactPoint.value_bidx holds for a stored (normalised) value."""
+    return blind_index("contact", value)
+
+
+def customers_with_contact(kind: str, value: str) -> QuerySet:
+    """Customers holding ``value`` (already normalised) as their primary ``kind`` ("email" |
+    "phone") or as an extra contact point of that kind."""
+    by_point = ContactPoint.objects.filter(kind=kind, value_bidx=contact_point_value_bidx(value))
+    return Customer.objects.filter(Q(**{f"{kind}_bidx": blind_index(kind, value)})
+                                   | Q(pk__in=by_point.values("customer_id")))
 
 
 def _clean_search(search: str | None) -> str:
@@ -341,8 +389,7 @@ def contact_clashes(*, user, customer: Customer) -> list[ContactClash]:
         value = getattr(customer, field)
         if not value:
             continue
-        by_point = ContactPoint.objects.filter(kind=kind, value=value).values("customer_id")
-        matches = (visible.filter(Q(**{field: value}) | Q(pk__in=by_point))
+        matches = (visible.filter(pk__in=customers_with_contact(kind, value).values("pk"))
                    .order_by("id").values_list("pk", "name")[:MAX_CLASHES])
         clashes += [ContactClash(field, value, pk, name) for pk, name in matches]
     return clashes

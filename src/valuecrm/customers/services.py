@@ -23,6 +23,7 @@ from valuecrm.accounts.models import Team, User
 from valuecrm.accounts.roles import Scope
 from valuecrm.common import events
 from valuecrm.common.datetimes import parse_aware_datetime
+from valuecrm.common.encryption import blind_index
 from valuecrm.common.errors import (
     Conflict,
     NotFound,
@@ -309,12 +310,12 @@ def _apply_customer_data(actor, customer: Customer, data: dict, *, creating: boo
 
 def _sync_primary_contact_point(customer: Customer, kind: str, value: str) -> None:
     """Keep the customer's primary email/phone mirrored as its primary ContactPoint."""
-    customer.contact_points.filter(kind=kind, is_primary=True).exclude(value=value).update(
-        is_primary=False
-    )
+    customer.contact_points.filter(kind=kind, is_primary=True).exclude(
+        value_bidx=blind_index("contact", value)).update(is_primary=False)
     if value:
         point, created = ContactPoint.objects.get_or_create(
-            customer=customer, kind=kind, value=value, defaults={"is_primary": True}
+            customer=customer, kind=kind, value_bidx=blind_index("contact", value),
+            defaults={"is_primary": True, "value": value}
         )
         if not created and not point.is_primary:
             point.is_primary = True
@@ -482,7 +483,7 @@ def contact_point_add(*, actor, customer: Customer, kind: str, value: str, label
         except ValidationError as exc:
             _merge(errors, _errors_from(exc))
     _raise_if(errors)
-    if customer.contact_points.filter(kind=kind, value=point.value).exists():
+    if customer.contact_points.filter(kind=kind, value_bidx=blind_index("contact", point.value)).exists():
         raise Conflict(_("This contact point already exists."),
                        errors={"value": [_("This contact point already exists.")]})
     mirrored = kind in (ContactPointKind.EMAIL, ContactPointKind.PHONE)

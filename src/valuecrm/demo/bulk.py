@@ -15,6 +15,8 @@ from django.core.management.color import no_style
 from django.db import connection
 from django.db.models import Max
 
+from valuecrm.common.encryption import blind_index_fields
+
 BATCH = 5000
 
 
@@ -25,6 +27,7 @@ def next_id(model) -> int:
 def insert_rows(model, fields: Sequence[str], rows: Iterable[Sequence], batch: int = BATCH) -> int:
     """INSERT rows (tuples in `fields` order, values already database-ready)."""
     opts = model._meta
+    fields, rows = _encrypting(model, list(fields), rows)
     columns = [opts.get_field(name).column for name in fields]
     quote = connection.ops.quote_name
     sql = "INSERT INTO {} ({}) VALUES ({})".format(
@@ -43,6 +46,25 @@ def insert_rows(model, fields: Sequence[str], rows: Iterable[Sequence], batch: i
             cursor.executemany(sql, chunk)
             count += len(chunk)
     return count
+
+
+def _encrypting(model, fields: list[str], rows: Iterable[Sequence]):
+    """Encrypted columns (common/encryption.py) encrypted, and their blind indexes added."""
+    opts = model._meta
+    encrypted = [(i, opts.get_field(name)) for i, name in enumerate(fields)
+                 if getattr(opts.get_field(name), "encrypted", False)]
+    if not encrypted:
+        return fields, rows
+    indexes = [(fields.index(f.source), f) for f in blind_index_fields(model) if f.source in fields]
+
+    def transformed():
+        for row in rows:
+            row = list(row)
+            extra = [f.compute(row[i]) for i, f in indexes]
+            for i, f in encrypted:
+                row[i] = f.get_db_prep_save(row[i], connection)
+            yield (*row, *extra)
+    return [*fields, *(f.name for _i, f in indexes)], transformed()
 
 
 def reset_sequences(models: Sequence) -> None:

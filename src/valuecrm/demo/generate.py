@@ -39,6 +39,7 @@ from valuecrm.customers.models import (
     Task,
 )
 from valuecrm.customers.models import Customer as CustomerModel
+from valuecrm.customers.search_tokens import refresh_tokens
 from valuecrm.demo import names, texts
 from valuecrm.demo.behaviour import BehaviourParams, acquisition_days, simulate_purchases
 from valuecrm.demo.bulk import db_date, db_datetimes, insert_rows, next_id, reset_sequences
@@ -433,6 +434,9 @@ class _Builder:
             "custom_fields", "consent_email", "consent_sms", "consent_phone", "consent_wechat",
             "source", "external_id", "created_by", "created_at", "updated_at",
         ], rows())
+        refresh_tokens([int(self.customer_id[i]) for i in range(self.n)],
+                       [rec["email"] for rec in self.records], [rec["phone"] for rec in self.records],
+                       replace=False)
         self._contact_details(stamps)
         self._tags()
 

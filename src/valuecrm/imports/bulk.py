@@ -21,6 +21,8 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field, Model
 from django.utils import timezone
 
+from valuecrm.common.encryption import blind_index_fields
+
 SQLITE_MAX_VARIABLES = 32766
 POSTGRES_MAX_VARIABLES = 65535
 
@@ -54,6 +56,10 @@ class TableWriter:
         fields = [f for f in model._meta.concrete_fields if not f.primary_key]
         self.fields: list[Field] = fields
         self.given = [f for f in fields if f.attname in columns or f.name in columns]
+        # Blind indexes of encrypted columns (common/encryption.py) are written with them.
+        self.indexes = [f for f in blind_index_fields(model)
+                        if f not in self.given and any(g.name == f.source for g in self.given)]
+        self.given += self.indexes
         now = timezone.now()
         self.constant: dict[str, object] = {}
         for f in fields:
@@ -80,6 +86,8 @@ class TableWriter:
 
     def _converter(self, f: Field):
         db = self.db
+        if getattr(f, "encrypted", False):
+            return lambda v, f=f: f.get_db_prep_save(v, db)
         kind = f.get_internal_type()
         if kind in ("CharField", "TextField", "BigIntegerField", "ForeignKey", "IntegerField",
                     "BooleanField", "PositiveIntegerField", "SlugField"):
@@ -133,6 +141,12 @@ class TableWriter:
         """The INSERTs' parameters for `count` rows given column by column (attname → a
         list of python values, None taking the column's default, or one value for all):
         (rows, parameters row after row) per statement. Pure: any thread may call it."""
+        if self.indexes:
+            columns = dict(columns)
+            for f in self.indexes:
+                source = columns.get(f.source)
+                columns[f.attname] = ([f.compute(v) for v in source] if isinstance(source, list)
+                                      else f.compute(source))
         built = []  # one list of database values per column, in self.order
         for f in self.order:
             if f not in self.given:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.db import connection
 from rapidfuzz import fuzz
 
+from valuecrm.common.encryption import blind_index, decrypt
 from valuecrm.customers.models import Customer
 from valuecrm.customers.normalize import half_width
 
@@ -60,7 +61,9 @@ def score_pair(row: dict, existing: Existing, reason: str) -> int:
 def _existing_rows(sql: str, params: list) -> list[Existing]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [Existing(*row) for row in cursor.fetchall()]
+        # email and phone come back encrypted (raw SQL skips the fields' from_db_value).
+        return [Existing(pk, name, decrypt(email), decrypt(phone), city, company)
+                for pk, name, email, phone, city, company in cursor.fetchall()]
 
 
 _SELECT = (
@@ -83,11 +86,13 @@ def find_candidates(rows: list[dict], *, skip_field: str = "") -> dict[int, list
     pairs = {(r["name"], r.get("city", "")) for r in rows if r.get("name") and r.get("city")}
     found: list[tuple[str, Existing]] = []
     for field, values in (("email", emails), ("phone", phones)):
-        values = sorted(values)
+        # Encrypted columns: blocking on their blind index (HMAC of the normalised value).
+        values = sorted(blind_index(field, v) for v in values)
         for start in range(0, len(values), 900):
             chunk = values[start:start + 900]
             marks = ",".join(["%s"] * len(chunk))
-            found += [(field, e) for e in _existing_rows(_select() + f"c.{field} IN ({marks})", chunk)]
+            found += [(field, e) for e in _existing_rows(_select() + f"c.{field}_bidx IN ({marks})",
+                                                          chunk)]
     pairs_list = sorted(pairs)
     for start in range(0, len(pairs_list), 450):
         chunk = pairs_list[start:start + 450]

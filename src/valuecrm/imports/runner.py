@@ -22,17 +22,20 @@ from django.utils import timezone
 from valuecrm.accounts.capabilities import Capability
 from valuecrm.accounts.roles import Scope
 from valuecrm.common import history
+from valuecrm.common.encryption import blind_index, index_updates
 from valuecrm.customers.models import (
     ContactPoint,
     ContactPointKind,
     Customer,
     CustomerKind,
+    CustomerSearchToken,
     CustomFieldDefinition,
     Interaction,
     InteractionKind,
     Note,
     Tag,
 )
+from valuecrm.customers.search_tokens import refresh_tokens, token_rows
 from valuecrm.customers.visibility import visible_customers
 from valuecrm.imports import dedupe
 from valuecrm.imports.bulk import (
@@ -276,6 +279,7 @@ class CustomerWriter(Writer):
         self.customers = TableWriter(Customer, columns)
         self.points = TableWriter(ContactPoint, ["customer_id", "kind", "value", "is_primary"])
         self.tag_links = TableWriter(Customer.tags.through, ["customer_id", "tag_id"])
+        self.tokens = TableWriter(CustomerSearchToken, ["customer_id", "token"])
         # A column mapped to a note or an interaction adds one to the customer's timeline.
         self.timeline = TimelineEntries(engine, mapped)
         self.company_ids: dict[str, int] = {}
@@ -301,9 +305,15 @@ class CustomerWriter(Writer):
         values = sorted({r.values[key] for r in rows if r.values.get(key)})
         found: dict[str, int] = {}
         extra = ("source = %s", (self.engine.source,)) if key == "external_id" else ("", ())
-        for value, pk in sorted(lookup(Customer, key, values, extra=extra[0],
+        column, by_column = key, None
+        if key in ("email", "phone"):
+            # Encrypted columns: the upsert matches on their blind index.
+            column = f"{key}_bidx"
+            by_column = {blind_index(key, v): v for v in values}
+            values = sorted(by_column)
+        for value, pk in sorted(lookup(Customer, column, values, extra=extra[0],
                                        extra_params=extra[1]), key=lambda r: r[1]):
-            found.setdefault(value, pk)
+            found.setdefault(by_column[value] if by_column else value, pk)
         return found
 
     def _stored(self, ids: Iterable[int]) -> dict[int, dict]:
@@ -520,17 +530,22 @@ class CustomerWriter(Writer):
         added_points = []
         for kind in ("email", "phone"):
             if changes.get(kind):
+                value_bidx = blind_index("contact", changes[kind])
                 if not ContactPoint.objects.filter(customer_id=pk, kind=kind,
-                                                   value=changes[kind]).exists():
+                                                   value_bidx=value_bidx).exists():
                     added_points.append([kind, changes[kind]])
                 ContactPoint.objects.filter(customer_id=pk, kind=kind).update(is_primary=False)
                 ContactPoint.objects.update_or_create(
-                    customer_id=pk, kind=kind, value=changes[kind],
-                    defaults={"is_primary": True})
+                    customer_id=pk, kind=kind, value_bidx=value_bidx,
+                    defaults={"is_primary": True, "value": changes[kind]})
         if added_points:
             before["_added_contact_points"] = added_points
         if changes:
-            Customer.objects.filter(pk=pk).update(updated_at=timezone.now(), **changes)
+            Customer.objects.filter(pk=pk).update(updated_at=timezone.now(), **changes,
+                                                  **index_updates(Customer, changes))
+            if {"email", "phone"} & set(changes):
+                refresh_tokens([pk], [changes.get("email", current.get("email"))],
+                               [changes.get("phone", current.get("phone"))], replace=True)
         outcome.changes.append(("customer", pk, before))
         outcome.updated += 1
 
@@ -551,7 +566,8 @@ class CustomerWriter(Writer):
             company_id=[company_ids.get(v.get("company") or "") for v in values])
         tags = [self._tag_ids(v["tags"]) if v.get("tags") else () for v in values]
         statements = self.customers.statements(len(rows), columns)
-        cursors = (self.customers.cursor(), self.points.cursor(), self.tag_links.cursor())
+        cursors = (self.customers.cursor(), self.points.cursor(), self.tag_links.cursor(),
+                   self.tokens.cursor())
         add_entries = self.timeline.prepare_for_new(values)
 
         def write() -> tuple[list[int], list[int]]:
@@ -573,6 +589,10 @@ class CustomerWriter(Writer):
             links = [(pk, t) for pk, row_tags in zip(ids, tags, strict=True) for t in row_tags]
             self.tag_links.run(cursors[2], self.tag_links.statements(len(links), {
                 "customer_id": [c for c, _t in links], "tag_id": [t for _c, t in links]}))
+            token_customers, tokens = token_rows(ids, columns.get("email") or [""] * len(ids),
+                                                 columns.get("phone") or [""] * len(ids))
+            self.tokens.run(cursors[3], self.tokens.statements(len(tokens), {
+                "customer_id": token_customers, "token": tokens}))
             add_entries(ids)
             return ids, point_ids
 
@@ -678,6 +698,10 @@ def _columns(rows: list[dict]) -> dict[str, list]:
 
 # ---------------------------------------------------------------- customer references
 
+# E-mail and phone are encrypted: rows name customers by them through the blind indexes.
+BIDX_COLUMNS = {"email": "email_bidx", "phone": "phone_bidx"}
+
+
 class CustomerRefs:
     """Finds the customer an order or interaction row names: external id, email or phone
     (the first of them the row gives that names a known customer)."""
@@ -688,7 +712,7 @@ class CustomerRefs:
     def __init__(self, engine: Engine):
         self.engine = engine
         source = engine.options.get("customer_source") or engine.source
-        self.finders = {target: KeyLookup(Customer, column, **(
+        self.finders = {target: KeyLookup(Customer, BIDX_COLUMNS.get(column, column), **(
             {"extra": "source = %s", "extra_params": (source,)} if column == "external_id" else {}))
             for target, column in self.LOOKUPS.items()}
 
@@ -708,16 +732,19 @@ class CustomerRefs:
         for target, finder in self.finders.items():
             cells = batch.columns.get(target)
             if cells is not None:
-                queries.append((cells, finder.prepare(sorted({cells[i] for i in positions
-                                                              if cells[i]}))))
+                wanted = {cells[i] for i in positions if cells[i]}
+                column = self.LOOKUPS[target]
+                by_index = ({blind_index(column, v): v for v in wanted}
+                            if column in BIDX_COLUMNS else None)
+                queries.append((cells, by_index, finder.prepare(sorted(by_index or wanted))))
 
         def run() -> list[tuple[list, dict]]:
             searched = []  # (the column's cleaned values, value → customer id)
-            for cells, query in queries:
+            for cells, by_index, query in queries:
                 found: dict[str, int] = {}
                 # Lowest id first, so a value two customers share names the older one.
                 for value, pk in sorted(query(), key=lambda r: r[1]):
-                    found.setdefault(value, pk)
+                    found.setdefault(by_index[value] if by_index else value, pk)
                 searched.append((cells, found))
             return searched
         return run

@@ -20,9 +20,11 @@ from django.utils.translation import gettext as _
 
 from valuecrm.accounts.capabilities import Capability, has_capability, require
 from valuecrm.common import events, heartbeat, history
+from valuecrm.common.encryption import blind_index, index_updates
 from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from valuecrm.common.locks import LockHeld, job_lock
 from valuecrm.customers.models import ContactPoint, Customer, Interaction, Note
+from valuecrm.customers.search_tokens import refresh_tokens
 from valuecrm.imports.mapping import check_mapping, suggest_mapping
 from valuecrm.imports.models import (
     ImportChange,
@@ -700,15 +702,20 @@ def _undo(actor, run: ImportRun, *, status=ImportStatus.SUCCEEDED, on_progress=N
                                                  tag_id__in=tags).delete()
         for kind, value in points:
             ContactPoint.objects.filter(customer_id=change.object_id, kind=kind,
-                                        value=value).delete()
+                                        value_bidx=blind_index("contact", value)).delete()
         for kind in ("email", "phone"):
             if kind in before and before[kind]:
                 ContactPoint.objects.filter(customer_id=change.object_id, kind=kind).update(
                     is_primary=False)
                 ContactPoint.objects.filter(customer_id=change.object_id, kind=kind,
-                                            value=before[kind]).update(is_primary=True)
+                                            value_bidx=blind_index("contact", before[kind])
+                                            ).update(is_primary=True)
         if before:
-            Customer.objects.filter(pk=change.object_id).update(updated_at=timezone.now(), **before)
+            Customer.objects.filter(pk=change.object_id).update(updated_at=timezone.now(), **before,
+                                                                **index_updates(Customer, before))
+            if {"email", "phone"} & set(before):
+                fresh = Customer.objects.get(pk=change.object_id)
+                refresh_tokens([fresh.pk], [fresh.email], [fresh.phone], replace=True)
             restored.add(change.object_id)
     # The restores went through QuerySet.update(); put them on the records' history.
     surviving = set(Customer.objects.filter(pk__in=restored).values_list("pk", flat=True))

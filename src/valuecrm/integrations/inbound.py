@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from valuecrm.accounts.capabilities import Capability
 from valuecrm.common import events
+from valuecrm.common.encryption import blind_index
 from valuecrm.common.errors import DomainError, ValidationFailed
 from valuecrm.customers.models import ContactPoint, Customer
 from valuecrm.customers.normalize import normalize_email, normalize_phone
@@ -94,9 +95,11 @@ def _customer_for(source: InboundSource, raw, errors: dict) -> Customer | None:
     for kind, value in (("email", email), ("phone", phone)):
         if not value:
             continue
-        found = visible.filter(**{kind: value}).order_by("pk").first()
+        # Encrypted columns: matched through their blind indexes.
+        found = visible.filter(**{f"{kind}_bidx": blind_index(kind, value)}).order_by("pk").first()
         if found is None:
-            ids = ContactPoint.objects.filter(kind=kind, value=value).values("customer_id")
+            ids = ContactPoint.objects.filter(kind=kind, value_bidx=blind_index("contact", value)
+                                              ).values("customer_id")
             found = visible.filter(pk__in=ids).order_by("pk").first()
         if found is not None:
             return found

@@ -30,13 +30,16 @@ from django.utils.translation import gettext as _
 
 from valuecrm.accounts.capabilities import Capability, require
 from valuecrm.common import events, history
+from valuecrm.common.encryption import blind_index
 from valuecrm.common.errors import Conflict, NotFound, ValidationFailed
 from valuecrm.customers.models import (
     ContactPoint,
     ContactPointKind,
     Customer,
+    CustomerSearchToken,
     CustomFieldDefinition,
 )
+from valuecrm.customers.search_tokens import refresh_tokens
 from valuecrm.customers.services import CUSTOMER_FIELDS
 from valuecrm.customers.visibility import can_see_customer
 from valuecrm.integrations.models import CustomerMerge
@@ -87,12 +90,19 @@ def _is_historical(model) -> bool:
     return "history_id" in names and "history_type" in names
 
 
+def _refresh_search_tokens(ids: list[int]) -> None:
+    rows = list(Customer.objects.filter(pk__in=ids).values_list("pk", "email", "phone"))
+    refresh_tokens([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], replace=True)
+
+
 def customer_relations() -> list[tuple[type[models.Model], models.Field]]:
     """(model, field) for every concrete foreign key to Customer, outside this app and history."""
     relations = []
     for model in apps.get_models(include_auto_created=True):
         meta = model._meta
         if meta.proxy or not meta.managed or meta.app_label == "integrations" or _is_historical(model):
+            continue
+        if model is CustomerSearchToken:  # derived from the customer's own phone/e-mail: rebuilt
             continue
         for f in meta.local_concrete_fields:
             if (f.many_to_one or f.one_to_one) and f.remote_field.model is Customer:
@@ -200,9 +210,10 @@ def _fix_primary_points(survivor: Customer) -> list[int]:
     for kind in (ContactPointKind.EMAIL, ContactPointKind.PHONE):
         value = getattr(survivor, kind)
         points = ContactPoint.objects.filter(customer=survivor, kind=kind)
-        points.exclude(value=value).filter(is_primary=True).update(is_primary=False)
+        value_bidx = blind_index("contact", value)
+        points.exclude(value_bidx=value_bidx).filter(is_primary=True).update(is_primary=False)
         if value:
-            point = points.filter(value=value).first()
+            point = points.filter(value_bidx=value_bidx).first()
             if point is None:
                 point = ContactPoint.objects.create(customer=survivor, kind=kind, value=value, is_primary=True)
                 created.append(point.pk)
@@ -284,6 +295,7 @@ def customer_merge(*, actor, survivor: Customer, merged: Customer, field_choices
     except IntegrityError as exc:
         raise Conflict(_("The chosen values conflict with another customer.")) from exc
     snapshot["created_contact_points"] = _fix_primary_points(survivor)
+    _refresh_search_tokens([survivor.pk, merged.pk])
 
     record = CustomerMerge.objects.create(
         survivor_pk=survivor.pk, merged_pk=merged_pk, survivor_name=survivor.name,
@@ -339,6 +351,7 @@ def customer_merge_undo(*, actor, merge: CustomerMerge) -> tuple[Customer, Custo
     except IntegrityError as exc:
         raise Conflict(_("The records changed too much since the merge to restore them exactly.")) from exc
 
+    _refresh_search_tokens([merge.survivor_pk, merge.merged_pk])
     merge.undone_at = timezone.now()
     merge.undone_by = actor
     merge.save(update_fields=["undone_at", "undone_by"])

@@ -40,7 +40,15 @@ from valuecrm.accounts.capabilities import Capability, require
 from valuecrm.common import events
 from valuecrm.common.errors import NotFound, ValidationFailed
 from valuecrm.common.events import current_origin
-from valuecrm.customers.models import Address, ContactPoint, Customer, Interaction, Note, Task
+from valuecrm.customers.models import (
+    Address,
+    ContactPoint,
+    Customer,
+    CustomerSearchToken,
+    Interaction,
+    Note,
+    Task,
+)
 from valuecrm.customers.personal_data import ERASED_TEXT, anonymous_values, scrub_history
 from valuecrm.customers.visibility import can_see_customer
 from valuecrm.privacy.events import CustomerErased
@@ -279,7 +287,8 @@ def customer_erase(*, actor, customer: Customer, reason: str = ErasureReason.REQ
     _add(touched, Customer._meta.db_table,
          Customer.objects.filter(pk=fresh.pk).update(**anonymous_values(fresh.pk)))
     fresh.tags.clear()
-    for model in (ContactPoint, Address):
+    # The phone and e-mail search tokens (keyed hashes) go with the values.
+    for model in (ContactPoint, Address, CustomerSearchToken):
         count, _by_model = model.objects.filter(customer=fresh).delete()
         _add(touched, model._meta.db_table, count)
     _add(touched, Note._meta.db_table, Note.objects.filter(customer=fresh).update(body=ERASED_TEXT))
