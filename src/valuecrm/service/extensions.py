@@ -20,7 +20,7 @@ def _panel_context(request, customer):
 
 def register() -> None:
     from valuecrm.common.actions import register_action
-    from valuecrm.customers.extensions import Panel, PaletteEntry, TimelineSource, registry
+    from valuecrm.customers.extensions import PaletteEntry, Panel, TimelineSource, registry
     from valuecrm.service.automation_actions import OpenTicket
 
     registry.add_timeline_source(TimelineSource(

@@ -527,3 +527,44 @@ def sla_policy_save(*, actor, data: dict, policy: SlaPolicy | None = None) -> Sl
                                      action="created" if creating else "updated"), actor=actor)
     return target
 
+
+
+# ---------------------------------------------------------------- channels without a signed-in user
+
+def _system_ticket(customer, subject: str, body: str, channel: str, now: datetime) -> Ticket:
+    ticket = Ticket(customer=customer, subject=subject[:200], description=body, channel=channel, opened_at=now,
+                    resolution_running_since=now)
+    if getattr(settings, "VALUECRM_SERVICE_AUTO_ASSIGN", True):
+        ticket.assignee = least_busy_agent()
+    tier, stage = customer_value_facts(customer.pk)
+    _queue(ticket, tier, stage)
+    _apply_policy(ticket, policy_for(ticket.priority, tier), now)
+    ticket.save()
+    TicketStatusChange.objects.create(ticket=ticket, from_status="", to_status=ticket.status, at=now)
+    return ticket
+
+
+@transaction.atomic
+def ticket_create_from_channel(*, customer, subject: str, body: str, channel: str, message_id: str = "",
+                               now: datetime | None = None) -> Ticket:
+    """A ticket the customer opened themselves (an e-mail, the public form): no actor."""
+    now = now or timezone.now()
+    ticket = _system_ticket(customer, subject, body, channel, now)
+    TicketMessage.objects.create(ticket=ticket, kind=MessageKind.INBOUND, body=body, created_at=now,
+                                 message_id=message_id)
+    events.emit(events.TicketCreated(customer_id=customer.pk, ticket_id=ticket.pk, channel=channel,
+                                     priority=ticket.priority, is_complaint=False))
+    return ticket
+
+
+@transaction.atomic
+def system_status_change(ticket: Ticket, to: str, *, now: datetime | None = None) -> Ticket:
+    """A status change the system makes (a customer's e-mail reopens a waiting ticket)."""
+    now = now or timezone.now()
+    fresh = _locked(ticket)
+    before = _move(fresh, to, None, now)
+    fresh.save()
+    if before != fresh.status:
+        events.emit(events.TicketStatusChanged(customer_id=fresh.customer_id, ticket_id=fresh.pk,
+                                               from_status=before, to_status=fresh.status))
+    return fresh
