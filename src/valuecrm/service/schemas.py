@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from ninja import Field, Schema
 from pydantic import StrictBool
 
-from valuecrm.common.schemas import Id, Moment, Text, choices_literal
+from valuecrm.common.schemas import Day, Id, Moment, Text, choices_literal
 from valuecrm.service.models import Channel, MessageKind, Priority, TicketStatus
 
 ChannelValue = choices_literal(Channel)
@@ -95,7 +95,7 @@ class CalendarIn(Schema):
     timezone: Annotated[Text, Field(max_length=64)] = "Asia/Shanghai"
     hours: list[HoursRow] = Field(default_factory=list, max_length=70)
     holidays: Literal["CN"] | None = None
-    closures: list[date] = Field(default_factory=list, max_length=1000)
+    closures: list[Day] = Field(default_factory=list, max_length=1000)
 
 
 class CalendarOut(Schema):
