@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from valuecrm.common.models import TimeStampedModel
 from valuecrm.customers.visibility import AboutCustomerQuerySet
@@ -32,8 +33,8 @@ class Priority(models.TextChoices):
 
 
 class TicketStatus(models.TextChoices):
-    NEW = "new", _("New")
-    OPEN = "open", _("Open")
+    NEW = "new", pgettext_lazy("ticket status", "New")
+    OPEN = "open", pgettext_lazy("ticket status", "Open")
     WAITING = "waiting", _("Waiting on customer")
     ON_HOLD = "on_hold", _("On hold")
     SOLVED = "solved", _("Solved")
