@@ -19,9 +19,11 @@ def _panel_context(request, customer):
 
 
 def register() -> None:
+    from valuecrm.common import events
     from valuecrm.common.actions import register_action
     from valuecrm.customers.extensions import PaletteEntry, Panel, TimelineSource, registry
     from valuecrm.service.automation_actions import OpenTicket
+    from valuecrm.service.surveys import on_ticket_solved
 
     registry.add_timeline_source(TimelineSource(
         "ticket", "life-preserver", rank=2, fetch=_timeline_tickets, label=gettext_lazy("Tickets"),
@@ -33,3 +35,5 @@ def register() -> None:
         "service-dashboard", gettext_lazy("Service dashboard"), "speedometer2",
         keywords="service sla compliance response time"))
     register_action(OpenTicket)
+    events.subscribe("service.csat_after_solved", on_ticket_solved,
+                     interests=frozenset({"ticket.status_changed"}))

@@ -168,3 +168,32 @@ class TicketStatusChange(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+
+
+class SurveyKind(models.TextChoices):
+    CSAT = "csat", _("CSAT (1–5)")
+    NPS = "nps", _("NPS (0–10)")
+
+
+class Survey(TimeStampedModel):
+    """One survey sent to one customer; answered once through its signed link."""
+
+    kind = models.CharField(_("kind"), max_length=4, choices=SurveyKind.choices)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="surveys",
+                                 verbose_name=_("customer"))
+    ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="surveys")
+    # Who is being rated (the ticket's assignee): they may never answer it themselves.
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    language = models.CharField(max_length=10, default="zh-hans")
+    sent_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+    comment = models.TextField(blank=True, default="")
+
+    objects = AboutCustomerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+        indexes = [models.Index(fields=["customer", "sent_at"])]

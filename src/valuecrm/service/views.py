@@ -171,3 +171,35 @@ def dashboard(request):
         "kpis": selectors.service_kpis(request.user, period=period), "period": period,
         "periods": [("7d", _("7 days")), ("30d", _("30 days")), ("90d", _("90 days")), ("365d", _("12 months"))],
     })
+
+
+def survey_answer(request, token):
+    """The public, mobile-first response page of a survey link (no login), in the customer's language."""
+    from django.utils import translation
+
+    from valuecrm.service import surveys
+
+    try:
+        survey = surveys.survey_from_token(token)
+    except surveys.Expired as exc:
+        return render(request, "service/survey.html", {"state": "gone", "problem": str(exc)}, status=410)
+    except NotFound:
+        raise Http404 from None
+    with translation.override(survey.language):
+        context = {"survey": survey, "state": "ask", "scores": range(*{"csat": (1, 6), "nps": (0, 11)}[survey.kind])}
+        status = 200
+        if survey.answered_at is not None:
+            context["state"] = "thanks"
+        elif request.method == "POST":
+            try:
+                surveys.survey_answer(token=token, score=request.POST.get("score", ""),
+                                      comment=request.POST.get("comment", ""), user=request.user)
+                context["state"] = "thanks"
+            except ValidationFailed as exc:
+                context["error"], status = " ".join(m for msgs in exc.errors.values() for m in msgs), 422
+            except PermissionDenied as exc:
+                context["error"], status = str(exc), 403
+            except Conflict:
+                context["state"] = "thanks"
+        response = render(request, "service/survey.html", context, status=status)
+    return response

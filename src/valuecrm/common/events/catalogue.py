@@ -351,3 +351,21 @@ class TicketSlaBreached(Event):
     name: ClassVar[str] = "ticket.sla_breached"
     ticket_id: int
     clock: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SurveySent(Event):
+    name: ClassVar[str] = "survey.sent"
+    survey_id: int
+    kind: str  # "csat" or "nps"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SurveyAnswered(Event):
+    """`low` is True for a detractor (NPS 0–6) or a CSAT of 1–2: the closed loop keys on it."""
+
+    name: ClassVar[str] = "survey.answered"
+    survey_id: int
+    kind: str
+    score: int
+    low: bool = False
