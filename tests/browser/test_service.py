@@ -1,5 +1,5 @@
 """Service in a real browser: the agent queue (a tier-A customer first, with the reason)
-→ a ticket → a reply → solve, SLA countdowns, and the service dashboard — at 1440×900
+→ a ticket → a reply → solve, SLA countdowns, the CSAT survey page on a phone, and the service dashboard — at 1440×900
 and 390×844, in English and 中文, light and dark. Screenshots: service-<page>-<size>-<lang>-<theme>.png.
 """
 
@@ -78,6 +78,32 @@ def test_agent_queue_ticket_reply_solve_and_dashboard(new_page, live_server, log
     vip.refresh_from_db()
     assert (vip.status, vip.first_responded_at is not None, vip.solved_at is not None) == ("solved", True, True)
     assert Ticket.objects.get(pk=vip.pk).status_changes.count() == 3  # new, open, solved
+
+    # Solving sent the customer a CSAT survey: answer it on a phone, in the customer's language.
+    from valuecrm.service.models import Survey
+    from valuecrm.service.surveys import survey_token
+
+    survey = Survey.objects.get(ticket=vip)
+    assert survey.language == "en"  # the site language; a customer's own language wins when known
+    for language, dark, question in (("en", False, "How satisfied are you"), ("zh-hans", True, "您对我们处理您的问题满意吗")):
+        Survey.objects.filter(pk=survey.pk).update(language=language)
+        phone = new_page()
+        phone.set_viewport_size({"width": 390, "height": 844})
+        if dark:
+            phone.emulate_media(color_scheme="dark")
+        open_page(phone, f"{base}/s/{survey_token(survey)}/")
+        expect(phone.locator("h1")).to_contain_text(question)
+        expect(phone.locator(".vc-score")).to_have_count(5)
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+        shoot(phone, f"service-survey-390-{language[:2]}-{'dark' if dark else 'light'}")
+    phone.locator("label[for=score-5]").click()
+    phone.fill("#survey-comment", "处理很快，谢谢！")
+    phone.get_by_role("button", name="发送").click()
+    phone.wait_for_load_state("networkidle")
+    expect(phone.locator("h1")).to_have_text("谢谢！")
+    shoot(phone, "service-survey-thanks-390-zh")
+    survey.refresh_from_db()
+    assert (survey.score, survey.comment) == (5, "处理很快，谢谢！")
 
     other = Ticket.objects.exclude(pk=vip.pk).get()
     for width, height, language, theme in VARIANTS:

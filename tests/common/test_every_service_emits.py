@@ -338,8 +338,10 @@ CALLS.update({
 
 
 # ---------------------------------------------------------------- service (tickets and SLAs)
-SERVICE_MODULES += ["valuecrm.service.services", "valuecrm.service.mail"]
+SERVICE_MODULES += ["valuecrm.service.services", "valuecrm.service.mail", "valuecrm.service.surveys"]
 NOT_A_BUSINESS_WRITE.update({
+    "survey_token": "helper", "survey_link": "helper", "is_low": "helper", "survey_from_token": "read",
+    "on_ticket_solved": "subscriber calling survey_send (covered)",
     "customer_value_facts": "read", "policy_for": "read", "least_busy_agent": "read", "ticket_token": "helper",
     "poll_imap": "files each message through inbound_email (covered)",
 })
@@ -380,6 +382,10 @@ _SERVICE_CALLS = {
         _svc_ticket(w), "on_hold"), "ticket.status_changed"),
     "inbound_email": (lambda w: S("service.mail", "inbound_email")(_svc_mail("破损", "<m1@x>")),
                       "ticket.created"),
+    "survey_send": (lambda w: S("service.surveys", "survey_send")(customer=w["a"], kind="nps"), "survey.sent"),
+    "survey_answer": (lambda w: S("service.surveys", "survey_answer")(
+        token=S("service.surveys", "survey_token")(S("service.surveys", "survey_send")(customer=w["a"], kind="nps")),
+        score=9), "survey.answered"),
 }
 CALLS.update(_SERVICE_CALLS)
 

@@ -30,3 +30,14 @@ def test_open_ticket_settings_are_checked_by_name():
     with pytest.raises(ValidationFailed) as info:
         action_class("open_ticket").clean({"priority": "asap"})
     assert sorted(info.value.errors) == ["priority", "subject"]
+
+
+def test_send_survey_action_sends_once_within_the_limit(admin_user, customer):
+    from valuecrm.service.models import Survey
+
+    action = action_class("send_survey")(action_class("send_survey").clean({"kind": "nps"}))
+    with no_writes():
+        assert action.plan(_ctx(customer)).summary == "Send a NPS survey"
+    first = action.apply(_ctx(customer, admin_user))
+    second = action.apply(_ctx(customer, admin_user))
+    assert (first.changes, second.changes) == ({"survey_id": Survey.objects.get().pk}, {})

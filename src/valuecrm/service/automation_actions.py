@@ -37,3 +37,31 @@ class OpenTicket(Action):
             "priority": self.config.get("priority", Priority.NORMAL), "channel": "api",
         })
         return Outcome(_("Opened ticket #%(id)s") % {"id": ticket.pk}, {"ticket_id": ticket.pk})
+
+
+def _kinds():
+    from valuecrm.service.models import SurveyKind
+
+    return [(k.value, str(k.label)) for k in SurveyKind]
+
+
+class SendSurvey(Action):
+    """E-mail the customer a CSAT or NPS survey (skipped within the one-per-30-days limit)."""
+
+    type = "send_survey"
+    label = gettext_lazy("Send a satisfaction survey")
+    params = (Param("kind", gettext_lazy("Survey"), "choice", required=True, choices=_kinds),)
+
+    def plan(self, ctx: ActionContext) -> Plan:
+        return Plan(_("Send a %(kind)s survey") % {"kind": self.config["kind"].upper()},
+                    {"kind": self.config["kind"]})
+
+    def apply(self, ctx: ActionContext) -> Outcome:
+        from valuecrm.customers.models import Customer
+        from valuecrm.service.surveys import survey_send
+
+        customer = Customer.objects.get(pk=ctx.customer_id)
+        survey = survey_send(customer=customer, kind=self.config["kind"])
+        if survey is None:
+            return Outcome(_("No survey: surveyed recently or no e-mail address"), {})
+        return Outcome(_("Sent survey #%(id)s") % {"id": survey.pk}, {"survey_id": survey.pk})

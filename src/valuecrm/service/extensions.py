@@ -22,7 +22,7 @@ def register() -> None:
     from valuecrm.common import events
     from valuecrm.common.actions import register_action
     from valuecrm.customers.extensions import PaletteEntry, Panel, TimelineSource, registry
-    from valuecrm.service.automation_actions import OpenTicket
+    from valuecrm.service.automation_actions import OpenTicket, SendSurvey
     from valuecrm.service.surveys import on_ticket_solved
 
     registry.add_timeline_source(TimelineSource(
@@ -35,5 +35,6 @@ def register() -> None:
         "service-dashboard", gettext_lazy("Service dashboard"), "speedometer2",
         keywords="service sla compliance response time"))
     register_action(OpenTicket)
+    register_action(SendSurvey)
     events.subscribe("service.csat_after_solved", on_ticket_solved,
                      interests=frozenset({"ticket.status_changed"}))
