@@ -71,3 +71,21 @@ def test_the_rated_agent_cannot_answer_and_scores_are_checked(solved, agent, adm
     answered = survey_answer(token=token, score=5, user=admin_user)
     assert answered.score == 5
     assert OutboxEvent.objects.get(name="survey.answered").payload["low"] is False
+
+
+def test_csat_and_nps_with_intervals_in_the_kpis(customer, admin_user, api_client_for):
+    from valuecrm.customers.services import customer_create
+    from valuecrm.service.selectors import survey_scores
+
+    scores = {"nps": [10, 9, 9, 8, 7, 6, 3, 10, 0, 9], "csat": [5, 4, 2, 5]}
+    for kind, values in scores.items():
+        for i, score in enumerate(values):
+            c = customer_create(actor=admin_user, data={"name": f"{kind}{i}", "email": f"{kind}{i}@x.cn"})
+            survey_answer(token=survey_token(survey_send(customer=c, kind=kind, now=NOW)), score=score, now=NOW)
+    got = survey_scores(admin_user, start=NOW - timedelta(days=1), end=NOW + timedelta(days=1))
+    # NPS: 5 promoters, 3 detractors of 10 → 20 ± 1.96·√((0.8 − 0.04)/10) = 20 ± 54.0;
+    # CSAT: 3 of 4 → 0.75 (Wilson 0.3006–0.9544).
+    assert got["nps"] == {"value": 20.0, "low": -34.0, "high": 74.0, "n": 10}
+    assert got["csat"] == {"value": 0.75, "low": 0.3006, "high": 0.9544, "n": 4}
+    body = api_client_for(admin_user).get("/api/v1/surveys?kind=nps&answered=true").json()
+    assert sorted(s["score"] for s in body["items"]) == sorted(scores["nps"])

@@ -22,6 +22,7 @@ from valuecrm.service.schemas import (
     PolicyOut,
     ReplyIn,
     StatusValue,
+    SurveyPage,
     TicketIn,
     TicketOut,
     TicketPage,
@@ -102,7 +103,16 @@ def get_policy(request, policy_id: int = PathId):
     return selectors.policy_get(policy_id)
 
 
+@router.get("/surveys", response={200: SurveyPage, **READ_ERRORS})
+def list_surveys(request, kind: Literal["csat", "nps"] | None = None, answered: bool | None = None,
+                 offset: int = Query(0, ge=0, le=1_000_000), limit: int = Query(50, ge=1, le=200)):
+    """Surveys sent to the customers you can see, with their responses (score, comment), newest first."""
+    return {"items": selectors.survey_list(request.auth, kind=kind, answered=answered, offset=offset,
+                                           limit=limit)}
+
+
 @router.get("/service/kpis", response={200: KpisOut, **READ_ERRORS})
 def service_kpis(request, period: Literal["7d", "30d", "90d", "365d"] = "30d"):
-    """First response and resolution time (minutes, p50/p90) and SLA compliance with its 95 % interval."""
+    """CSAT and NPS with n and 95 % intervals, first response and resolution time (minutes, p50/p90),
+    SLA compliance with its 95 % interval, overall and per policy."""
     return selectors.service_kpis(request.auth, period=period)

@@ -155,8 +155,35 @@ class PolicyCompliance(Schema):
     compliance: float | None
 
 
+class Nps(Schema):
+    value: float | None = Field(..., description="% promoters (9–10) − % detractors (0–6)")
+    low: float | None
+    high: float | None
+    n: int
+
+
+class SurveyOut(Schema):
+    id: int
+    kind: str
+    customer_id: int
+    ticket_id: int | None
+    agent_id: int | None
+    language: str
+    sent_at: datetime
+    expires_at: datetime
+    answered_at: datetime | None
+    score: int | None
+    comment: str
+
+
+class SurveyPage(Schema):
+    items: list[SurveyOut]
+
+
 class KpisOut(Schema):
     period: str
+    csat: Share = Field(..., description="Share of CSAT answers 4–5, with its 95 % Wilson interval")
+    nps: Nps
     tickets: int
     open: int
     first_response_minutes: Quantiles

@@ -95,6 +95,42 @@ def _share_interval(hits: int, n: int) -> dict:
             "high": round(min(1.0, centre + half), 4), "n": n}
 
 
+def _nps_interval(promoters: int, detractors: int, n: int) -> dict:
+    """NPS = % promoters − % detractors (−100…100) with a 95 % normal-approximation interval:
+    var = (p + d − (p − d)²) / n for the per-answer score in {−1, 0, 1}."""
+    if n == 0:
+        return {"value": None, "low": None, "high": None, "n": 0}
+    p, d = promoters / n, detractors / n
+    score = p - d
+    half = 1.959963984540054 * (max(0.0, p + d - score * score) / n) ** 0.5
+    return {"value": round(100 * score, 1), "low": round(100 * max(-1.0, score - half), 1),
+            "high": round(100 * min(1.0, score + half), 1), "n": n}
+
+
+def survey_scores(user, *, start: datetime, end: datetime) -> dict:
+    """CSAT (share of 4–5 answers, Wilson interval) and NPS of the answers in [start, end)."""
+    from valuecrm.service.models import Survey
+
+    rows = list(Survey.objects.visible_to(user).filter(answered_at__gte=start, answered_at__lt=end)
+                .values_list("kind", "score"))
+    csat = [s for k, s in rows if k == "csat"]
+    nps = [s for k, s in rows if k == "nps"]
+    return {"csat": _share_interval(sum(1 for s in csat if s >= 4), len(csat)),
+            "nps": _nps_interval(sum(1 for s in nps if s >= 9), sum(1 for s in nps if s <= 6), len(nps))}
+
+
+def survey_list(user, *, kind: str | None = None, answered: bool | None = None, offset: int = 0,
+                limit: int = 50) -> list:
+    from valuecrm.service.models import Survey
+
+    qs = Survey.objects.visible_to(user)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if answered is not None:
+        qs = qs.filter(answered_at__isnull=not answered)
+    return list(qs.order_by("-sent_at", "-id")[offset:offset + limit])
+
+
 def service_kpis(user, *, period: str = "30d", now: datetime | None = None) -> dict:
     """First response and resolution times (wall-clock minutes, p50/p90) and SLA
     compliance of the tickets opened in the period, overall and per policy."""
@@ -128,6 +164,7 @@ def service_kpis(user, *, period: str = "30d", now: datetime | None = None) -> d
         met_total += int(met)
     return {
         "period": period,
+        **survey_scores(user, start=start, end=now),
         "tickets": len(rows),
         "open": sum(1 for r in rows if r["status"] in ACTIVE_STATUSES),
         "first_response_minutes": _quantiles(first),
