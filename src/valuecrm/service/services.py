@@ -244,7 +244,7 @@ def ticket_create(*, actor, data: dict, now: datetime | None = None) -> Ticket:
 
 
 def _locked(ticket: Ticket) -> Ticket:
-    fresh = Ticket.objects.select_for_update().select_related("sla_policy__calendar", "customer").filter(
+    fresh = Ticket.objects.select_for_update(of=("self",)).select_related("sla_policy__calendar", "customer").filter(
         pk=ticket.pk).first()
     if fresh is None:
         raise NotFound(_("Ticket not found."))
@@ -376,7 +376,7 @@ def sla_sweep(*, now: datetime | None = None) -> int:
     """
     now = now or timezone.now()
     sent = 0
-    rows = (Ticket.objects.select_for_update().select_related("sla_policy__calendar")
+    rows = (Ticket.objects.select_for_update(of=("self",)).select_related("sla_policy__calendar")
             .filter(status__in=ACTIVE_STATUSES, sla_policy__isnull=False, sla_alert_level__lt=100))
     for ticket in rows:
         policy = ticket.sla_policy
