@@ -59,8 +59,9 @@ test-sqlite: venv assets system-deps
 test-postgres: venv system-deps
 	source scripts/start-postgres.sh && $(BIN)/pytest -q -m "not browser" -n 2 -p no:cacheprovider tests --ignore=tests/engine --ignore=tests/scale/test_workers.py
 
+# Two workers, each with its own live server and Chromium: the pages wait on rendering.
 test-browser: venv assets system-deps
-	$(BIN)/pytest -q -m browser -p no:cacheprovider
+	$(BIN)/pytest -q -m browser -n 2 -p no:cacheprovider
 
 test: lint test-sqlite test-postgres test-browser
 

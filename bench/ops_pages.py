@@ -53,7 +53,7 @@ def main() -> None:
     from valuecrm.accounts.models import Team
     from valuecrm.accounts.services import admin_ensure, user_create
     from valuecrm.customers.models import Customer
-    from valuecrm.sales.models import Order
+    from valuecrm.orders.models import Order
 
     setup_test_environment()  # response.context, to follow the list's next-page cursor
     settings.ALLOWED_HOSTS = ["*"]

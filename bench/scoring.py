@@ -45,7 +45,7 @@ def child(runs: int) -> None:
         ValueAlert,
     )
     from valuecrm.insights.services import score_now
-    from valuecrm.sales.models import Order
+    from valuecrm.orders.models import Order
 
     call_command("migrate", verbosity=0)  # the dataset may predate newer apps' tables
     # Start from no scores so run 1 is the heaviest case (every customer changes stage).

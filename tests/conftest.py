@@ -46,6 +46,13 @@ def mfa_not_required(settings):
     settings.VALUECRM_MFA_REQUIRED_ROLES = frozenset()
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Argon2 costs ~60 ms a hash, and every made user and every sign-in hashes: tests use
+    MD5. tests/accounts/test_tokens.py checks that the real settings keep Argon2."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def team_north(db):
     from valuecrm.accounts.models import Team

@@ -4,7 +4,7 @@ import pytest
 
 from valuecrm.customers.models import ContactPoint, Customer, CustomFieldDefinition, Tag
 from valuecrm.customers.services import customer_create, customer_update
-from valuecrm.sales.services import order_create
+from valuecrm.orders.services import order_create
 
 from .conftest import assert_problem, send
 

@@ -27,7 +27,7 @@ from schemathesis.checks import CHECKS, load_all_checks
 from valuecrm.accounts.services import api_token_create
 from valuecrm.customers.models import CustomFieldDefinition
 from valuecrm.customers.services import customer_create, task_create
-from valuecrm.sales.services import order_create, product_create
+from valuecrm.orders.services import order_create, product_create
 
 load_all_checks()
 SPEC_CHECKS = [check for check in CHECKS.get_all() if check.__name__ != "positive_data_acceptance"]

@@ -34,7 +34,7 @@ def no_sideways_scroll(page, width):
 @pytest.fixture
 def shop(transactional_db, admin_user, team_north, make_user):
     from valuecrm.customers.models import Customer
-    from valuecrm.sales.models import Order, OrderLine, Product
+    from valuecrm.orders.models import Order, OrderLine, Product
 
     tea = Product.objects.create(sku="TEA-LJ-250", name="西湖龙井 250g", category="绿茶",
                                  price=Decimal("168.00"), unit_cost=Decimal("60.00"))
@@ -60,7 +60,7 @@ def shop(transactional_db, admin_user, team_north, make_user):
 
 def test_order_and_product_pages_and_an_order_with_lines_through_the_form(
         new_page, live_server, login, shoot, admin_user, shop):
-    from valuecrm.sales.models import Order
+    from valuecrm.orders.models import Order
 
     base = live_server.url
     page = new_page()

@@ -60,8 +60,9 @@ def test_crash_between_commit_and_delivery_is_redelivered_exactly_once(
 
     # Too young: the sweep leaves it to its own request's dispatch.
     assert events.redeliver_stale() == 0
-    # (the fixture's "user created" event, also never dispatched here, counts too)
-    assert events.redeliver_stale(older_than=timedelta(0)) == 2
+    # (the fixture's "user created" event is not among them: no subscriber takes it, so it
+    # was recorded as dispatched when it was written)
+    assert events.redeliver_stale(older_than=timedelta(0)) == 1
     assert [e.event.customer_id for e in first] == [customer.pk]
     assert [e.event.customer_id for e in second] == [customer.pk]
     row.refresh_from_db()
@@ -196,7 +197,21 @@ def test_purge_keeps_undelivered_events(admin_user, django_capture_on_commit_cal
     OutboxEvent.objects.filter(dispatched_at__isnull=False).update(
         dispatched_at=OutboxEvent.objects.first().occurred_at)
     assert events.purge_dispatched(older_than=timedelta(days=30)) >= 1
-    assert OutboxEvent.objects.filter(dispatched_at__isnull=True).count() == 2  # 甲 and the fixture's
+    assert OutboxEvent.objects.filter(dispatched_at__isnull=True).count() == 1  # 甲's
+
+
+def test_an_event_no_subscriber_takes_is_recorded_dispatched_and_costs_nothing_after_commit(
+        admin_user, django_capture_on_commit_callbacks):
+    customer = customer_create(actor=admin_user, data={"name": "丙"})
+    with django_capture_on_commit_callbacks() as callbacks:
+        customer_update(actor=admin_user, customer=customer, data={"job_title": "店长"})
+    row = OutboxEvent.objects.get(name="customer.updated")
+    assert row.dispatched_at is not None and callbacks == []
+    # A consent change is taken (privacy's ledger follows it): dispatched after commit.
+    with django_capture_on_commit_callbacks() as callbacks:
+        customer_update(actor=admin_user, customer=customer, data={"consent_email": True})
+    assert len(callbacks) == 1
+    assert OutboxEvent.objects.filter(name="customer.updated", dispatched_at__isnull=True).count() == 1
 
 
 def test_every_event_name_is_dotted_and_unique():

@@ -18,7 +18,7 @@ SERVICE_MODULES = [
     "valuecrm.accounts.services",
     "valuecrm.customers.services",
     "valuecrm.customers.saved_views",
-    "valuecrm.sales.services",
+    "valuecrm.orders.services",
     "valuecrm.integrations.merge",
     "valuecrm.integrations.services",
     "valuecrm.integrations.webhooks",
@@ -41,7 +41,7 @@ NOT_A_BUSINESS_WRITE = {
     "event_publish": "the webhook subscriber's own write (deliveries of an event)",
     "delivery_attempt": "delivery bookkeeping of an already-emitted event",
     "delivery_resend": "re-sends an already-emitted event",
-    "verify": "check", "inbound_order": "calls sales.services.order_create (covered)",
+    "verify": "check", "inbound_order": "calls orders.services.order_create (covered)",
     "uploads_dir": "helper", "clean_options": "helper", "undoable_run": "read",
     "import_upload": "draft run bookkeeping", "import_configure": "draft run bookkeeping",
     "import_analyse_start": "draft run bookkeeping", "import_analyse_execute": "draft run bookkeeping",
@@ -92,7 +92,7 @@ def world(admin_user, rep_north, tmp_path, settings, add_orders_for):
         interaction_create,
         task_create,
     )
-    from valuecrm.sales.services import order_create, product_create
+    from valuecrm.orders.services import order_create, product_create
 
     settings.DATA_DIR = tmp_path
     a = customer_create(actor=admin_user, data={"name": "王芳", "email": "wf@example.cn", "city": "上海"})
@@ -112,7 +112,7 @@ def world(admin_user, rep_north, tmp_path, settings, add_orders_for):
 
 @pytest.fixture
 def add_orders_for(db):
-    from valuecrm.sales.models import Order
+    from valuecrm.orders.models import Order
 
     def _add(customer):
         base = dt.datetime(2025, 1, 5, 12, tzinfo=dt.UTC)
@@ -241,16 +241,16 @@ CALLS = {
     "saved_view_delete": (lambda w: S("customers.saved_views", "saved_view_delete")(
         actor=w["admin"], view=S("customers.saved_views", "saved_view_create")(actor=w["admin"], name="x")),
         "config.changed"),
-    "product_create": (lambda w: S("sales.services", "product_create")(
+    "product_create": (lambda w: S("orders.services", "product_create")(
         actor=w["admin"], data={"sku": "SKU-2", "name": "茶具", "price": "10"}), "product.changed"),
-    "product_update": (lambda w: S("sales.services", "product_update")(
+    "product_update": (lambda w: S("orders.services", "product_update")(
         actor=w["admin"], product=w["product"], data={"name": "红茶"}), "product.changed"),
-    "product_delete": (lambda w: S("sales.services", "product_delete")(actor=w["admin"], product=w["product"]),
+    "product_delete": (lambda w: S("orders.services", "product_delete")(actor=w["admin"], product=w["product"]),
                        "product.changed"),
-    "order_create": (lambda w: S("sales.services", "order_create")(actor=w["admin"], data={
+    "order_create": (lambda w: S("orders.services", "order_create")(actor=w["admin"], data={
         "customer_id": w["a"].pk, "external_id": "A-2", "placed_at": "2026-01-03T10:00:00+08:00",
         "total_amount": "50.00"}), "order.created"),
-    "order_update_status": (lambda w: S("sales.services", "order_update_status")(
+    "order_update_status": (lambda w: S("orders.services", "order_update_status")(
         actor=w["admin"], order=w["order"], status="paid"), "order.status_changed"),
     "customer_merge": (_merge, "customer.merged"),
     "customer_merge_undo": (_merge_undo, "customer.merge_undone"),

@@ -17,7 +17,7 @@ from django.urls import reverse
 from tests.customers.helpers import client_for, make
 from valuecrm.customers import services
 from valuecrm.customers.models import ContactPoint, Customer, Interaction, Note, Task
-from valuecrm.sales.models import Order
+from valuecrm.orders.models import Order
 
 
 @pytest.fixture

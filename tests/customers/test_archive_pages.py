@@ -12,7 +12,7 @@ from django.urls import reverse
 from valuecrm.common.models import OutboxEvent
 from valuecrm.customers.models import Customer, Note, Task
 from valuecrm.customers.services import customer_archive, customer_unarchive
-from valuecrm.sales.models import Order
+from valuecrm.orders.models import Order
 
 from .helpers import client_for, make
 

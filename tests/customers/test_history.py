@@ -7,7 +7,7 @@ from django.utils import translation
 from valuecrm.customers.history import customer_history
 from valuecrm.customers.models import CustomFieldDefinition
 from valuecrm.customers.services import customer_create, customer_update, interaction_create
-from valuecrm.sales.services import order_create
+from valuecrm.orders.services import order_create
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from django.test import Client
 from django.utils import timezone, translation
 
 from valuecrm.customers.models import Customer
-from valuecrm.sales.models import Order
+from valuecrm.orders.models import Order
 
 
 @pytest.mark.parametrize("language", ["en", "zh-hans"])

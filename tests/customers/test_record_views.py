@@ -17,7 +17,7 @@ from valuecrm.customers.models import (
     Task,
 )
 from valuecrm.customers.services import customer_create
-from valuecrm.sales.models import Order
+from valuecrm.orders.models import Order
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 

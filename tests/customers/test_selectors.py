@@ -11,7 +11,7 @@ from valuecrm.customers.selectors import (
     customer_iter,
     customer_list,
 )
-from valuecrm.sales.models import Order
+from valuecrm.orders.models import Order
 
 from .helpers import make
 

@@ -28,7 +28,7 @@ from valuecrm.customers.services import (
     task_create,
     task_update,
 )
-from valuecrm.sales.services import order_create
+from valuecrm.orders.services import order_create
 
 
 @pytest.fixture

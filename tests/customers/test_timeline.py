@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from valuecrm.customers.models import Customer, Interaction, Note, Task
 from valuecrm.customers.timeline import Cursor, customer_timeline, timeline_type_clean
-from valuecrm.sales.models import Order
+from valuecrm.orders.models import Order
 
 NOW = timezone.now().replace(microsecond=0)
 

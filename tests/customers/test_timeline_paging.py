@@ -8,7 +8,7 @@ from django.test import Client
 from django.utils import timezone
 
 from valuecrm.customers.models import Customer, Note, Task
-from valuecrm.sales.models import Order
+from valuecrm.orders.models import Order
 
 NOW = timezone.now()
 

@@ -21,7 +21,7 @@ from valuecrm.customers.models import (
     Task,
 )
 from valuecrm.demo.generate import WINDOW_DAYS, demo_generate
-from valuecrm.sales.models import Order, OrderLine, Product
+from valuecrm.orders.models import Order, OrderLine, Product
 
 NOW = datetime(2026, 3, 15, 6, 30, tzinfo=UTC)  # 14:30 in Asia/Shanghai
 

@@ -19,7 +19,7 @@ from valuecrm.customers.models import Customer
 from valuecrm.imports import bulk, runner
 from valuecrm.imports.models import ImportStatus
 from valuecrm.imports.readers import estimate_rows, sniff
-from valuecrm.sales.models import Order, Product
+from valuecrm.orders.models import Order, Product
 
 sqlite_only = pytest.mark.skipif(connection.vendor != "sqlite",
                                  reason="indexes are only set aside on SQLite")

@@ -12,7 +12,7 @@ from valuecrm.customers.models import ContactPoint, Customer, CustomerKind
 from valuecrm.imports import services
 from valuecrm.imports.models import ImportChange, ImportStatus
 from valuecrm.imports.selectors import error_csv_lines
-from valuecrm.sales.models import Order
+from valuecrm.orders.models import Order
 
 CN_HEADER = ["姓名", "手机号", "邮箱", "城市", "生日", "标签", "公司"]
 

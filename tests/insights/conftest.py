@@ -24,7 +24,7 @@ def make_customer(db):
 
 @pytest.fixture
 def add_orders(db):
-    from valuecrm.sales.models import Order
+    from valuecrm.orders.models import Order
 
     counter = {"n": 0}
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(not SAMPLE.exists(), reason="CDNOW sample not av
 
 
 def test_cdnow_weekly_bgnbd_matches_the_engine(db):
-    from valuecrm.sales.cdnow import cdnow_import
+    from valuecrm.orders.cdnow import cdnow_import
 
     cdnow_import(SAMPLE)
     run = score_now(as_of=AS_OF, unit="W", model_choice="bgnbd")

@@ -37,7 +37,7 @@ def fill_customer(admin_user, score_run):
         task_create,
     )
     from valuecrm.insights.models import CustomerScore, CustomerValue, StageChange, ValueAlert
-    from valuecrm.sales.services import order_create
+    from valuecrm.orders.services import order_create
 
     def _fill(customer, *, tag, wechat, order_id, with_value=True):
         customer_update(actor=admin_user, customer=customer, data={"tags": [tag, "shared"]})

@@ -8,7 +8,7 @@ import pytest
 from valuecrm.common.errors import ValidationFailed
 from valuecrm.customers.models import Customer
 from valuecrm.integrations.inbound import inbound_source_create
-from valuecrm.sales.models import Order
+from valuecrm.orders.models import Order
 
 URL = "/api/v1/inbound/orders/tmall"
 ORDER = {

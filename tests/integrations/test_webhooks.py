@@ -199,7 +199,7 @@ def test_endpoint_validation_names_fields(admin_user, rep_north):
 def test_order_created_and_customer_merged_events(admin_user, receiver, django_capture_on_commit_callbacks):
     from valuecrm.customers.services import customer_create
     from valuecrm.integrations.merge import customer_merge
-    from valuecrm.sales.services import order_create
+    from valuecrm.orders.services import order_create
 
     server = receiver()
     _endpoint(admin_user, server.url, events=("order.created", "customer.merged"))

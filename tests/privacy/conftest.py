@@ -23,7 +23,7 @@ def local_noon(day: dt.date) -> dt.datetime:
 
 @pytest.fixture
 def add_orders(db):
-    from valuecrm.sales.models import Order, OrderLine
+    from valuecrm.orders.models import Order, OrderLine
 
     counter = {"n": 0}
 

@@ -10,10 +10,10 @@ from valuecrm.common.errors import PermissionDenied, ValidationFailed
 from valuecrm.customers.models import Customer
 from valuecrm.insights.models import CustomerValue
 from valuecrm.insights.services import score_now
+from valuecrm.orders.models import Order, OrderLine
 from valuecrm.privacy.erasure import customer_erase
 from valuecrm.privacy.models import Erasure
 from valuecrm.privacy.selectors import can_contact, consent_cache_mismatches
-from valuecrm.sales.models import Order, OrderLine
 
 from .conftest import ADDRESS, AS_OF, EMAIL, NAME, OLD_EMAIL, PHONE, WECHAT
 

@@ -88,7 +88,7 @@ def main(argv: list[str]) -> dict:
         from valuecrm.customers.models import Customer
         from valuecrm.imports.models import ImportRun
         from valuecrm.insights.models import CustomerValue, ScoreRun
-        from valuecrm.sales.models import Order
+        from valuecrm.orders.models import Order
 
         return {
             "imports": {r.pk: [r.status, r.detail_code] for r in ImportRun.objects.all()},

@@ -20,7 +20,7 @@ import pytest
 from valuecrm.insights.models import CustomerValue, RunStatus, ScoreRun
 from valuecrm.insights.services import score_now
 from valuecrm.insights.services.scoring import score_to_parquet
-from valuecrm.sales.models import Order
+from valuecrm.orders.models import Order
 
 SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "cdnow" / "CDNOW_sample.txt"
 AS_OF = dt.date(1997, 9, 30)
@@ -31,7 +31,7 @@ RTOL = 1e-9
 @pytest.fixture
 def cdnow(db):
     assert SAMPLE.exists(), f"the CDNOW sample is missing: {SAMPLE}"
-    from valuecrm.sales.cdnow import cdnow_import
+    from valuecrm.orders.cdnow import cdnow_import
 
     cdnow_import(SAMPLE)
 

@@ -119,7 +119,7 @@ def first_order(admin_user):
     import datetime as dt
 
     from valuecrm.customers.services import customer_create
-    from valuecrm.sales.services import order_create
+    from valuecrm.orders.services import order_create
 
     customer = customer_create(actor=admin_user, data={"name": "Li"})
     order_create(actor=admin_user, data={"customer_id": customer.pk, "external_id": "A-1",

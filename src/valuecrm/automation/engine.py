@@ -84,7 +84,8 @@ class Item:
 # ---------------------------------------------------------------- subscriber
 
 def _interests() -> set[str]:
-    return set(Rule.objects.active().on_event().values_list("trigger_event", flat=True).distinct())
+    # order_by(): the model's ordering would put name and id into the DISTINCT.
+    return set(Rule.objects.active().on_event().order_by().values_list("trigger_event", flat=True).distinct())
 
 
 def handle(envelopes: list[events.Envelope]) -> None:

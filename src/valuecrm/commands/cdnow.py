@@ -17,7 +17,7 @@ def import_cdnow(
 
     django_setup()
     from valuecrm.common.errors import ValidationFailed
-    from valuecrm.sales.cdnow import cdnow_import
+    from valuecrm.orders.cdnow import cdnow_import
 
     started = time.perf_counter()
     try:

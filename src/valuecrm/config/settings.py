@@ -65,7 +65,7 @@ INSTALLED_APPS = [
     "valuecrm.common",
     "valuecrm.accounts",
     "valuecrm.customers",
-    "valuecrm.sales",
+    "valuecrm.orders",
     "valuecrm.insights",
     "valuecrm.imports",
     "valuecrm.integrations",

@@ -15,7 +15,7 @@ urlpatterns = [
     path("", include("valuecrm.imports.urls")),
     path("", include("valuecrm.integrations.urls")),
     path("", include("valuecrm.privacy.urls")),
-    path("", include("valuecrm.sales.urls")),
+    path("", include("valuecrm.orders.urls")),
     path("", include("valuecrm.automation.urls")),
     path("", include("valuecrm.service.urls")),
 ]

@@ -44,7 +44,7 @@ from valuecrm.demo import service as service_demo
 from valuecrm.demo.behaviour import BehaviourParams, acquisition_days, simulate_purchases
 from valuecrm.demo.bulk import db_date, db_datetimes, insert_rows, next_id, reset_sequences
 from valuecrm.demo.catalogue import CATEGORIES, catalogue
-from valuecrm.sales.models import Order, OrderLine, Product
+from valuecrm.orders.models import Order, OrderLine, Product
 
 DEMO_SOURCE = "demo"
 WINDOW_DAYS = 548  # 18 months of order history

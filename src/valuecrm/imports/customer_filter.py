@@ -25,7 +25,7 @@ def import_run_customers_q(run: ImportRun) -> Q:
     """A Q over Customer: the customers `run` created, updated or merged into, or whose
     orders / interactions it created. Nothing for a dry run or a run that wrote nothing."""
     from valuecrm.customers.models import Interaction, Note
-    from valuecrm.sales.models import Order
+    from valuecrm.orders.models import Order
 
     if run.dry_run:
         return NOTHING

@@ -52,7 +52,7 @@ from valuecrm.imports.progress import progress_write
 from valuecrm.imports.readers import FileInfo, estimate_rows, read_batches
 from valuecrm.imports.row_errors import RowProblem
 from valuecrm.imports.validate import CleanBatch, CleanRow, RowCleaner
-from valuecrm.sales.models import Order, OrderChannel, OrderStatus, Product
+from valuecrm.orders.models import Order, OrderChannel, OrderStatus, Product
 
 BATCH = 20_000
 GC_EVERY_BATCHES = 25  # see bulk.tuned_for_loading
@@ -850,7 +850,7 @@ class OrderWriter(Writer):
             if earlier is not None:  # its first row is earlier in this file
                 repeated(number, external_id, earlier)
                 continue
-            # Re-sent orders are left as they are, like sales.services.order_create.
+            # Re-sent orders are left as they are, like orders.services.order_create.
             seen[external_id] = number
             engine.outcome.unchanged += 1
         # Customers before repeats: a row rejected for its customer must not make a

@@ -37,7 +37,7 @@ from valuecrm.imports.progress import progress_clear, progress_path, progress_wr
 from valuecrm.imports.readers import sniff
 from valuecrm.imports.row_errors import coded, render_run
 from valuecrm.imports.runner import DUPLICATE_ACTIONS, KEYS, Engine, Outcome
-from valuecrm.sales.models import Order, Product
+from valuecrm.orders.models import Order, Product
 
 logger = logging.getLogger(__name__)
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024

@@ -29,7 +29,7 @@ from valuecrm.imports.mapping import CUSTOM_FIELD_PREFIX
 from valuecrm.imports.models import ImportKind
 from valuecrm.imports.readers import Row
 from valuecrm.imports.row_errors import RowProblem
-from valuecrm.sales.models import OrderChannel, OrderStatus
+from valuecrm.orders.models import OrderChannel, OrderStatus
 
 TAG_MAX_LENGTH = 50
 

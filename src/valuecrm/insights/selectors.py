@@ -419,7 +419,7 @@ def playbook_cell(stage: str, tier: str) -> dict:
 
 def first_order_day() -> dt.date | None:
     """The local date of the first revenue order: where the data a scoring run can use begins."""
-    from valuecrm.sales.models import Order
+    from valuecrm.orders.models import Order
 
     first = Order.objects.revenue().order_by("placed_at").values_list("placed_at", flat=True).first()
     return timezone.localdate(first) if first is not None else None

@@ -18,7 +18,7 @@ from valuecrm.integrations import selectors, services
 from valuecrm.integrations.inbound import inbound_order, verify
 from valuecrm.integrations.merge import customer_merge, customer_merge_undo
 from valuecrm.integrations.models import CustomerMerge
-from valuecrm.sales.schemas import OrderOut
+from valuecrm.orders.schemas import OrderOut
 
 router = Router(tags=["integrations"])
 ERRORS = {401: ProblemOut, 403: ProblemOut, 404: ProblemOut, 409: ProblemOut, 422: ProblemOut}

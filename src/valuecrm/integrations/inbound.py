@@ -8,7 +8,7 @@ shared secret:
 
 Requests with a missing or wrong signature, or a timestamp more than
 MAX_SKEW_SECONDS away from now, are refused before anything is read or written.
-The order is idempotent on (source key, external_id) through sales.services.order_create,
+The order is idempotent on (source key, external_id) through orders.services.order_create,
 so a shop retrying after a timeout never creates a second order.
 
 The customer is found by the shop's customer id (customer.external_id with the same
@@ -33,8 +33,8 @@ from valuecrm.customers.services import customer_create
 from valuecrm.customers.visibility import visible_customers
 from valuecrm.integrations.models import InboundSource
 from valuecrm.integrations.webhooks import signature_valid
-from valuecrm.sales.models import Order
-from valuecrm.sales.services import order_create
+from valuecrm.orders.models import Order
+from valuecrm.orders.services import order_create
 
 MAX_SKEW_SECONDS = 300
 CUSTOMER_KEYS = ("external_id", "name", "email", "phone")

@@ -39,8 +39,8 @@ def _customer_data(customer_id: int) -> dict | None:
 
 
 def _order_data(order_id: int) -> dict | None:
-    from valuecrm.sales.models import Order
-    from valuecrm.sales.schemas import OrderOut
+    from valuecrm.orders.models import Order
+    from valuecrm.orders.schemas import OrderOut
 
     order = Order.objects.prefetch_related("lines").filter(pk=order_id).first()
     return None if order is None else OrderOut.from_orm(order).model_dump(mode="json")

@@ -322,7 +322,7 @@ def customer_erase(*, actor, customer: Customer, reason: str = ErasureReason.REQ
 
 def _kept(customer_id: int) -> dict[str, int]:
     from valuecrm.insights.models import CustomerScore, StageChange
-    from valuecrm.sales.models import Order, OrderLine
+    from valuecrm.orders.models import Order, OrderLine
 
     return {
         Order._meta.db_table: Order.objects.filter(customer_id=customer_id).count(),

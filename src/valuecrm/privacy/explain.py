@@ -21,8 +21,8 @@ from valuecrm.insights.models import CustomerValue, LifecycleRules, Stage, Tier,
 from valuecrm.insights.report import model_name, param_meaning
 from valuecrm.insights.selectors import tier_names, value_summary
 from valuecrm.insights.services.playbook import reason_text
+from valuecrm.orders.models import REVENUE_STATUSES, Order
 from valuecrm.privacy.selectors import allows_automated_decisions, allows_personalisation
-from valuecrm.sales.models import REVENUE_STATUSES, Order
 
 UNIT_LABELS = {"D": gettext_lazy("days"), "W": gettext_lazy("weeks"), "M": gettext_lazy("months")}
 

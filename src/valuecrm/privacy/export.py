@@ -34,11 +34,11 @@ from valuecrm.customers.models import (
 )
 from valuecrm.customers.visibility import can_see_customer
 from valuecrm.insights.models import CustomerScore, StageChange, ValueAlert
+from valuecrm.orders.models import Order, OrderLine
 from valuecrm.privacy.events import PersonalDataExported
 from valuecrm.privacy.explain import explain
 from valuecrm.privacy.models import ConsentRecord, ConsentText, Erasure, PersonalDataExport
 from valuecrm.privacy.selectors import consent_overview
-from valuecrm.sales.models import Order, OrderLine
 
 FORMATS = ("json", "zip")
 DOCUMENT_FORMAT = "valuecrm.personal-data/1"

@@ -19,11 +19,14 @@ def _customer_changes(envelopes):
 
     for envelope in envelopes:
         event = envelope.event
-        if envelope.name == "customer.updated" and not _LEGACY & set(event.changed_fields):
-            continue
         actor = User.objects.filter(pk=envelope.actor_user_id).first() if envelope.actor_user_id else None
         consent_follow_legacy([event.customer_id], source=_SOURCES.get(envelope.origin, Source.FORM),
                               actor=actor)
+
+
+def _touches_consent(event) -> bool:
+    # An update that leaves the consent booleans alone has nothing to follow.
+    return event.name != "customer.updated" or bool(_LEGACY & set(event.changed_fields))
 
 
 def _imports(envelopes):
@@ -39,6 +42,7 @@ def _imports(envelopes):
 
 def register() -> None:
     events.subscribe("privacy.consent_follows_customer", _customer_changes,
-                     interests=frozenset({"customer.created", "customer.updated"}))
+                     interests=frozenset({"customer.created", "customer.updated"}),
+                     accepts=_touches_consent)
     events.subscribe("privacy.consent_follows_import", _imports,
                      interests=frozenset({"import.finished"}), inline=False)

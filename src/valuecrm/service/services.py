@@ -200,7 +200,7 @@ def ticket_create(*, actor, data: dict, now: datetime | None = None) -> Ticket:
         if customer is None:
             errors.setdefault("customer_id", []).append(_("Unknown customer."))
     if data.get("order_id") not in (None, ""):
-        from valuecrm.sales.models import Order
+        from valuecrm.orders.models import Order
 
         try:
             order = Order.objects.filter(pk=int(data["order_id"]), customer=customer).first()

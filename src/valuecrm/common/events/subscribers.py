@@ -41,17 +41,27 @@ class Subscriber:
     # event types some active endpoint subscribes to). None means every event.
     interests: Callable[[], Iterable[str] | None] | frozenset | None = None
     inline: bool = True
+    # Narrower than a name, decided on the event alone (no query): e.g. only the
+    # customer.updated events that change a consent field. An event it refuses costs no
+    # delivery, no receipt and no transaction.
+    accepts: Callable[[Event], bool] | None = None
 
     def wanted(self) -> frozenset | None:
         names = self.interests() if callable(self.interests) else self.interests
         return None if names is None else frozenset(names)
 
+    def takes(self, event: Event | None, names: frozenset | None) -> bool:
+        """Whether this subscriber must handle `event`, given its `names` of this dispatch."""
+        if event is None or (names is not None and event.name not in names):
+            return False
+        return self.accepts is None or self.accepts(event)
+
 
 _REGISTRY: dict[str, Subscriber] = {}
 
 
-def subscribe(key: str, handle, *, interests=None, inline: bool = True) -> Subscriber:
-    sub = Subscriber(key=key, handle=handle, interests=interests, inline=inline)
+def subscribe(key: str, handle, *, interests=None, inline: bool = True, accepts=None) -> Subscriber:
+    sub = Subscriber(key=key, handle=handle, interests=interests, inline=inline, accepts=accepts)
     _REGISTRY[key] = sub
     return sub
 

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection
 
 from valuecrm.engine import backends
-from valuecrm.sales.models import REVENUE_STATUSES, Order
+from valuecrm.orders.models import REVENUE_STATUSES, Order
 
 DAYS_SCHEMA = {"customer_id": "int64", "date": "date", "amount": "float64", "costed_revenue": "float64",
                "cost": "float64", "orders": "int64"}

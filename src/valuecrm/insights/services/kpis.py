@@ -43,7 +43,7 @@ from valuecrm.insights.models import (
     Stage,
     StageChange,
 )
-from valuecrm.sales.models import Order
+from valuecrm.orders.models import Order
 
 ACTIVE_DAYS = 365
 MAX_RANGE_DAYS = 3 * 366

@@ -19,7 +19,7 @@ class OrderStats:
 
 def customer_order_stats(customer) -> OrderStats:
     """Paid and fulfilled orders only: a cancelled or refunded order is not revenue."""
-    from valuecrm.sales.models import REVENUE_STATUSES, Order
+    from valuecrm.orders.models import REVENUE_STATUSES, Order
 
     row = Order.objects.filter(customer=customer).aggregate(
         count=Count("id", filter=Q(status__in=REVENUE_STATUSES)),
@@ -30,13 +30,13 @@ def customer_order_stats(customer) -> OrderStats:
 
 
 def _timeline_orders(customer, page):
-    from valuecrm.sales.models import Order
+    from valuecrm.orders.models import Order
 
     return [(o.placed_at, o) for o in page(Order.objects.filter(customer=customer), "placed_at")]
 
 
 def _has_orders_q(value: bool) -> Q:
-    from valuecrm.sales.models import Order
+    from valuecrm.orders.models import Order
 
     exists = Exists(Order.objects.filter(customer_id=OuterRef("pk")))
     return Q(exists) if value else ~Q(exists)
@@ -56,11 +56,11 @@ def register() -> None:
         TimelineSource,
         registry,
     )
-    from valuecrm.sales.models import Order
+    from valuecrm.orders.models import Order
 
     registry.add_timeline_source(TimelineSource(
         "order", "bag", rank=3, fetch=_timeline_orders, label=gettext_lazy("Orders"),
-        template="sales/_timeline_order.html"))
+        template="orders/_timeline_order.html"))
     registry.add_history_source(HistorySource(
         Order, rows=lambda customer: Order.history.filter(customer_id=customer.pk),
         subject=lambda row: _("Order %(number)s") % {"number": row.external_id}))

@@ -8,8 +8,8 @@ import pytest
 
 from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from valuecrm.customers.services import customer_create
-from valuecrm.sales.models import Order, OrderLine, Product
-from valuecrm.sales.services import (
+from valuecrm.orders.models import Order, OrderLine, Product
+from valuecrm.orders.services import (
     order_create,
     order_update_status,
     product_create,

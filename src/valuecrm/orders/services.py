@@ -25,7 +25,7 @@ from valuecrm.common.errors import (
 )
 from valuecrm.common.money import quantize
 from valuecrm.customers.visibility import can_see_customer, visible_customers
-from valuecrm.sales.models import Order, OrderLine, OrderStatus, Product
+from valuecrm.orders.models import Order, OrderLine, OrderStatus, Product
 
 PRODUCT_FIELDS = ("sku", "name", "category", "price", "unit_cost", "currency", "active")
 ORDER_FIELDS = ("customer_id", "source", "external_id", "channel", "status", "placed_at",

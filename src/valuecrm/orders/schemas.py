@@ -8,7 +8,7 @@ from ninja import Field, Schema
 from pydantic import StrictBool
 
 from valuecrm.common.schemas import Id, Moment, Money, Text, choices_literal
-from valuecrm.sales.models import OrderChannel, OrderStatus
+from valuecrm.orders.models import OrderChannel, OrderStatus
 
 StatusValue = choices_literal(OrderStatus)
 ChannelValue = choices_literal(OrderChannel)

@@ -16,7 +16,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from valuecrm.common.errors import NotFound, ValidationFailed
-from valuecrm.sales.models import Order, OrderLine, OrderStatus, Product
+from valuecrm.orders.models import Order, OrderLine, OrderStatus, Product
 
 MAX_LIMIT = 200
 

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from valuecrm.common.errors import ValidationFailed
 from valuecrm.customers.models import Customer
-from valuecrm.sales.cdnow import cdnow_import
-from valuecrm.sales.models import Order, OrderLine
+from valuecrm.orders.cdnow import cdnow_import
+from valuecrm.orders.models import Order, OrderLine
 
 REPO = Path(__file__).resolve().parents[2]
 CDNOW_DIR = Path(os.environ.get("VALUECRM_CDNOW_DIR", REPO / "../shared/datasets/cdnow"))

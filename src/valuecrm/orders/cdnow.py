@@ -27,7 +27,7 @@ from django.db import transaction
 from valuecrm.common.errors import ValidationFailed
 from valuecrm.common.money import quantize
 from valuecrm.customers.models import Customer, CustomerKind
-from valuecrm.sales.models import Order, OrderChannel, OrderLine, OrderStatus
+from valuecrm.orders.models import Order, OrderChannel, OrderLine, OrderStatus
 
 CDNOW_CURRENCY = "USD"
 FORMATS = {4: "master", 5: "sample"}

@@ -10,8 +10,8 @@ from ninja import Path, Query, Router, Status
 
 from valuecrm.common.patch import patch_data
 from valuecrm.common.schemas import MAX_ID, DayOrMoment, ProblemOut, Text
-from valuecrm.sales import selectors, services
-from valuecrm.sales.schemas import (
+from valuecrm.orders import selectors, services
+from valuecrm.orders.schemas import (
     PRODUCT_PATCH_NOT_NULL,
     OrderIn,
     OrderOut,
@@ -24,7 +24,7 @@ from valuecrm.sales.schemas import (
     StatusValue,
 )
 
-router = Router(tags=["sales"])
+router = Router(tags=["orders"])
 
 MAX_PAGE = 200
 ERRORS = {403: ProblemOut, 404: ProblemOut, 409: ProblemOut, 422: ProblemOut}

@@ -1,5 +1,5 @@
-"""Order and product pages: thin views over sales.selectors (reads, with the customer
-visibility rule) and sales.services (writes, permission-checked there).
+"""Order and product pages: thin views over orders.selectors (reads, with the customer
+visibility rule) and orders.services (writes, permission-checked there).
 
 An order whose customer the user cannot see is a 404, on its page and on every
 action; the list and the CSV export show exactly the orders the API returns.
@@ -22,9 +22,9 @@ from django.views.decorators.http import require_GET, require_POST
 from valuecrm.accounts.capabilities import Capability
 from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from valuecrm.customers.selectors import customer_get, customer_list
-from valuecrm.sales import selectors, services
-from valuecrm.sales.forms import MAX_LINES, OrderForm, OrderLineFormSet, ProductForm
-from valuecrm.sales.models import OrderStatus, Product
+from valuecrm.orders import selectors, services
+from valuecrm.orders.forms import MAX_LINES, OrderForm, OrderLineFormSet, ProductForm
+from valuecrm.orders.models import OrderStatus, Product
 
 PAGE_SIZE = 50
 EXPORT_BATCH = 200
@@ -112,7 +112,7 @@ def order_list(request):
     params = request.GET.copy()
     params.pop("after", None)
     base = params.urlencode()
-    return render(request, "sales/order_list.html", {
+    return render(request, "orders/order_list.html", {
         "orders": rows, "next_cursor": next_cursor, "errors": errors, "statuses": OrderStatus.choices,
         "f_status": request.GET.get("status", ""), "f_from": request.GET.get("from", ""),
         "f_to": request.GET.get("to", ""), "f_customer": request.GET.get("customer", ""),
@@ -182,7 +182,7 @@ def order_detail(request, pk: int):
                             "css": css, "confirm": _status_confirm(target)})
         actions.sort(key=lambda a: list(STATUS_ACTIONS).index(a["status"]))
     history = order.history.select_related("history_user").order_by("-history_date", "-history_id")[:20]
-    return render(request, "sales/order_detail.html", {
+    return render(request, "orders/order_detail.html", {
         "order": order, "lines": list(order.lines.all()), "actions": actions, "history": history,
         "statuses": dict(OrderStatus.choices),
     })
@@ -254,7 +254,7 @@ def order_create(request):
     context = {"customer": customer, "found": found, "search": search, "products": products,
                "max_lines": MAX_LINES}
     if customer is None:
-        return render(request, "sales/order_create.html", context,
+        return render(request, "orders/order_create.html", context,
                       status=404 if (request.POST.get("customer_id") or request.GET.get("customer")) else 200)
 
     status = 200
@@ -267,7 +267,7 @@ def order_create(request):
             total = min(int(formset.total_form_count()) + 1, MAX_LINES)
             data["lines-TOTAL_FORMS"] = str(total)
             form, formset = OrderForm(data), OrderLineFormSet(data, prefix="lines")
-            return render(request, "sales/order_create.html", {**context, "form": form, "formset": formset})
+            return render(request, "orders/order_create.html", {**context, "form": form, "formset": formset})
         forms_ok = form.is_valid()
         lines_ok = formset.is_valid()
         if forms_ok and lines_ok:
@@ -295,7 +295,7 @@ def order_create(request):
     else:
         form = OrderForm(initial={"customer_id": customer.pk})
         formset = OrderLineFormSet(prefix="lines", initial=[{}] * NEW_ORDER_LINES)
-    return render(request, "sales/order_create.html", {**context, "form": form, "formset": formset},
+    return render(request, "orders/order_create.html", {**context, "form": form, "formset": formset},
                   status=status)
 
 
@@ -322,7 +322,7 @@ def product_list(request):
         rows, next_cursor, errors, status = [], None, exc.errors, 400
     params = request.GET.copy()
     params.pop("after", None)
-    return render(request, "sales/product_list.html", {
+    return render(request, "orders/product_list.html", {
         "products": rows, "next_cursor": next_cursor, "errors": errors, "search": search,
         "category": category, "active": active_raw, "categories": _categories(),
         "base_query": params.urlencode(), "paged": bool(request.GET.get("after")),
@@ -357,7 +357,7 @@ def _product_form_page(request, product):
                 return redirect(f"{reverse('product-list')}?q={saved.sku}")
         else:
             status = 422
-    return render(request, "sales/product_form.html",
+    return render(request, "orders/product_form.html",
                   {"form": form, "product": product, "categories": _categories()}, status=status)
 
 

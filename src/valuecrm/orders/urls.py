@@ -1,6 +1,6 @@
 from django.urls import path
 
-from valuecrm.sales import views
+from valuecrm.orders import views
 
 urlpatterns = [
     path("orders/", views.order_list, name="order-list"),

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from valuecrm.sales.models import Order, OrderLine, Product
+from valuecrm.orders.models import Order, OrderLine, Product
 
 
 @admin.register(Product)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from valuecrm.sales.models import Order, OrderLine, Product
-from valuecrm.sales.services import order_create, product_create
+from valuecrm.orders.models import Order, OrderLine, Product
+from valuecrm.orders.services import order_create, product_create
 
 from .conftest import assert_problem, send
 

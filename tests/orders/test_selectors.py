@@ -4,8 +4,8 @@ import pytest
 
 from valuecrm.common.errors import NotFound, ValidationFailed
 from valuecrm.customers.services import customer_create
-from valuecrm.sales.selectors import order_get, order_list, product_list
-from valuecrm.sales.services import order_create, product_create
+from valuecrm.orders.selectors import order_get, order_list, product_list
+from valuecrm.orders.services import order_create, product_create
 
 
 def test_orders_are_visible_through_their_customer(rep_north, rep_south, manager_north, admin_user):

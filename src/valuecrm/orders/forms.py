@@ -1,5 +1,5 @@
 """Forms of the order and product pages. They parse and present input; the services
-in sales.services decide what is valid, and their errors come back under the field
+in orders.services decide what is valid, and their errors come back under the field
 (or order line) they name through common.forms.ServiceErrorsMixin."""
 
 from django import forms
@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from valuecrm.common.forms import ServiceErrorsMixin
-from valuecrm.sales.models import OrderChannel, OrderStatus, Product
+from valuecrm.orders.models import OrderChannel, OrderStatus, Product
 
 MAX_LINES = 50
 

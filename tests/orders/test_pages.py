@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from tests.customers.helpers import client_for, make
 from valuecrm.common.models import OutboxEvent
-from valuecrm.sales.models import Order, OrderLine, Product
+from valuecrm.orders.models import Order, OrderLine, Product
 
 pytestmark = pytest.mark.django_db
 
