@@ -12,6 +12,8 @@ command -v pg_dump >/dev/null && command -v pg_restore >/dev/null || need+=(post
 fc-list 2>/dev/null | grep -qi "noto sans cjk\|wqy" || need+=(fonts-noto-cjk)
 # Redis: the production profile's queue/cache/sessions, and the worker tests' second broker.
 command -v redis-server >/dev/null || need+=(redis-server)
+# Dovecot: the throwaway IMAP server of the service e-mail round-trip test (scripts/start-dovecot.sh).
+[ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -335,3 +335,62 @@ CALLS.update({
     "customer_erase": (lambda w: S("privacy.erasure", "customer_erase")(
         actor=w["admin"], customer=w["a"]), "customer.erased"),
 })
+
+
+# ---------------------------------------------------------------- service (tickets and SLAs)
+SERVICE_MODULES += ["valuecrm.service.services", "valuecrm.service.mail", "valuecrm.service.surveys"]
+NOT_A_BUSINESS_WRITE.update({
+    "survey_token": "helper", "survey_link": "helper", "is_low": "helper", "survey_from_token": "read",
+    "on_ticket_solved": "subscriber calling survey_send (covered)",
+    "customer_value_facts": "read", "policy_for": "read", "least_busy_agent": "read", "ticket_token": "helper",
+    "poll_imap": "files each message through inbound_email (covered)",
+})
+_OFFICE = [{"weekday": d, "start": "09:00", "end": "18:00"} for d in range(5)]
+_MONDAY_10 = dt.datetime(2026, 12, 7, 2, 0, tzinfo=dt.UTC)  # 10:00 in Beijing
+
+
+def _svc_ticket(w, **data):
+    cal = S("service.services", "calendar_save")(actor=w["admin"], data={
+        "name": "BJ", "timezone": "Asia/Shanghai", "hours": _OFFICE})
+    S("service.services", "sla_policy_save")(actor=w["admin"], data={
+        "name": "N", "calendar_id": cal.pk, "priority": "normal", "first_response_minutes": 10,
+        "resolution_minutes": 60})
+    return S("service.services", "ticket_create")(actor=w["admin"], data={
+        "customer_id": w["a"].pk, "subject": "快递破损", **data}, now=_MONDAY_10 - dt.timedelta(minutes=30))
+
+
+def _svc_mail(subject, message_id, in_reply_to=""):
+    extra = f"In-Reply-To: {in_reply_to}\r\n" if in_reply_to else ""
+    return (f"From: wf@example.cn\r\nSubject: {subject}\r\nMessage-ID: {message_id}\r\n{extra}\r\n"
+            "罐子压坏了\r\n").encode()
+
+
+_SERVICE_CALLS = {
+    "calendar_save": (lambda w: S("service.services", "calendar_save")(actor=w["admin"], data={
+        "name": "BJ", "hours": _OFFICE}), "config.changed"),
+    "sla_policy_save": (lambda w: _svc_ticket(w), "config.changed"),
+    "ticket_create": (lambda w: _svc_ticket(w), "ticket.created"),
+    "ticket_update": (lambda w: S("service.services", "ticket_update")(
+        actor=w["admin"], ticket=_svc_ticket(w), data={"status": "waiting"}), "ticket.status_changed"),
+    "ticket_reply": (lambda w: S("service.services", "ticket_reply")(
+        actor=w["admin"], ticket=_svc_ticket(w), body="您好", kind="note"), "ticket.replied"),
+    "sla_sweep": (lambda w: (_svc_ticket(w), S("service.services", "sla_sweep")(now=_MONDAY_10)),
+                  "ticket.sla_breached"),
+    "ticket_create_from_channel": (lambda w: S("service.services", "ticket_create_from_channel")(
+        customer=w["a"], subject="发票", body="请开发票", channel="web"), "ticket.created"),
+    "system_status_change": (lambda w: S("service.services", "system_status_change")(
+        _svc_ticket(w), "on_hold"), "ticket.status_changed"),
+    "inbound_email": (lambda w: S("service.mail", "inbound_email")(_svc_mail("破损", "<m1@x>")),
+                      "ticket.created"),
+    "survey_send": (lambda w: S("service.surveys", "survey_send")(customer=w["a"], kind="nps"), "survey.sent"),
+    "survey_answer": (lambda w: S("service.surveys", "survey_answer")(
+        token=S("service.surveys", "survey_token")(S("service.surveys", "survey_send")(customer=w["a"], kind="nps")),
+        score=9), "survey.answered"),
+}
+CALLS.update(_SERVICE_CALLS)
+
+
+# test_service_emits was parametrized before these entries existed.
+@pytest.mark.parametrize("name", sorted(_SERVICE_CALLS))
+def test_service_app_emits(name, world):
+    test_service_emits(name, world)

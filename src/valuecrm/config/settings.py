@@ -314,3 +314,15 @@ if VALUECRM_REDIS_URL:
         "sessions": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                      "LOCATION": VALUECRM_REDIS_URL, "KEY_PREFIX": "valuecrm-session", "TIMEOUT": None},
     }
+
+# --- Service: tickets and SLAs (valuecrm.service) -------------------------------------------
+INSTALLED_APPS += ["valuecrm.service"]
+# New tickets without an assignee go to the active support agent with the fewest open tickets.
+VALUECRM_SERVICE_AUTO_ASSIGN = os.environ.get("VALUECRM_SERVICE_AUTO_ASSIGN", "1") == "1"
+# Tier-A and at-risk customers' tickets come first in the queue (the reason is shown).
+VALUECRM_SERVICE_QUEUE_BOOST = os.environ.get("VALUECRM_SERVICE_QUEUE_BOOST", "1") == "1"
+# The domain of the Message-IDs of outgoing replies (customers' replies thread on them).
+VALUECRM_SERVICE_MAIL_DOMAIN = os.environ.get("VALUECRM_SERVICE_MAIL_DOMAIN", "valuecrm.local")
+# Surveys: at most one per customer per this many days; links stay valid this many days.
+VALUECRM_SURVEY_MIN_DAYS = int(os.environ.get("VALUECRM_SURVEY_MIN_DAYS", "30"))
+VALUECRM_SURVEY_VALID_DAYS = int(os.environ.get("VALUECRM_SURVEY_VALID_DAYS", "14"))

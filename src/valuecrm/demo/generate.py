@@ -41,6 +41,7 @@ from valuecrm.customers.models import (
 from valuecrm.customers.models import Customer as CustomerModel
 from valuecrm.customers.search_tokens import refresh_tokens
 from valuecrm.demo import names, texts
+from valuecrm.demo import service as service_demo
 from valuecrm.demo.behaviour import BehaviourParams, acquisition_days, simulate_purchases
 from valuecrm.demo.bulk import db_date, db_datetimes, insert_rows, next_id, reset_sequences
 from valuecrm.demo.catalogue import CATEGORIES, catalogue
@@ -150,6 +151,7 @@ def demo_generate(
         builder.timeline()
         reset_sequences([CustomerModel, Order, OrderLine, Interaction, Task, Note,
                          ContactPoint, Address])
+        service_demo.generate(now=now, seed=seed)
     builder.result.seconds = time.perf_counter() - started
     return builder.result
 

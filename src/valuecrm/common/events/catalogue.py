@@ -303,3 +303,69 @@ class AutomationRulePaused(Event):
     name: ClassVar[str] = "automation_rule.paused"
     rule_id: int
     reason: str
+
+
+# ---------------------------------------------------------------- service (tickets and SLAs)
+
+@dataclass(frozen=True, kw_only=True)
+class TicketCreated(Event):
+    name: ClassVar[str] = "ticket.created"
+    ticket_id: int
+    channel: str
+    priority: str
+    is_complaint: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class TicketUpdated(Event):
+    name: ClassVar[str] = "ticket.updated"
+    ticket_id: int
+    changed_fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class TicketStatusChanged(Event):
+    name: ClassVar[str] = "ticket.status_changed"
+    ticket_id: int
+    from_status: str
+    to_status: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TicketReplied(Event):
+    name: ClassVar[str] = "ticket.replied"
+    ticket_id: int
+    kind: str  # "reply", "note", "inbound"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TicketSlaWarning(Event):
+    name: ClassVar[str] = "ticket.sla_warning"
+    ticket_id: int
+    clock: str  # "first_response" or "resolution"
+    percent: int  # 75 or 90
+
+
+@dataclass(frozen=True, kw_only=True)
+class TicketSlaBreached(Event):
+    name: ClassVar[str] = "ticket.sla_breached"
+    ticket_id: int
+    clock: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SurveySent(Event):
+    name: ClassVar[str] = "survey.sent"
+    survey_id: int
+    kind: str  # "csat" or "nps"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SurveyAnswered(Event):
+    """`low` is True for a detractor (NPS 0–6) or a CSAT of 1–2: the closed loop keys on it."""
+
+    name: ClassVar[str] = "survey.answered"
+    survey_id: int
+    kind: str
+    score: int
+    low: bool = False

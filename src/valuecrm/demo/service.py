@@ -1,0 +1,137 @@
+"""Demo service data: a Beijing support calendar, value-aware SLA policies, a second
+agent and a year of tickets with conversations, complaints and SLA outcomes.
+
+Due times come from the real SLA clock (service.clocks), so the dashboard's compliance
+and the countdowns in the queue are what the product itself would have computed.
+"""
+
+import random
+from datetime import datetime, timedelta
+
+from valuecrm.accounts.models import User
+from valuecrm.accounts.roles import Role
+from valuecrm.customers.models import Customer
+from valuecrm.service import clocks
+from valuecrm.service.models import (
+    BusinessCalendar,
+    Channel,
+    MessageKind,
+    Priority,
+    SlaPolicy,
+    Ticket,
+    TicketMessage,
+    TicketStatus,
+    TicketStatusChange,
+)
+
+HOURS = [{"weekday": d, "start": "09:00", "end": "18:00"} for d in range(5)] + [
+    {"weekday": 5, "start": "10:00", "end": "16:00"}]
+# (priority, tier, first response, resolution) in business minutes; tier "" = any tier.
+POLICIES = [
+    ("urgent", "A", 15, 240), ("urgent", "", 30, 480),
+    ("high", "A", 30, 480), ("high", "", 60, 960),
+    ("normal", "A", 60, 960), ("normal", "", 240, 1620),
+    ("low", "", 480, 3240),
+]
+TOPICS = [
+    ("快递破损，茶叶罐子压坏了", "收到的包裹外箱破了，里面的罐子也压扁了，请尽快处理。", "物流", True),
+    ("发票抬头开错了", "上周的订单发票抬头写错了，麻烦重新开一张。", "发票", False),
+    ("会员积分没有到账", "上个月消费后积分一直没有到账。", "会员", False),
+    ("想退货：尺码不合适", "衣服偏小，想换大一号或者退货。", "退换货", False),
+    ("客服态度很差，要投诉", "电话里客服很不耐烦，问题也没有解决。", "投诉", True),
+    ("Order arrived late", "My order took two weeks instead of three days.", "Delivery", False),
+    ("Wrong item in the parcel", "I ordered green tea but received black tea.", "Fulfilment", True),
+    ("How do I change my address?", "I moved last month; please update my delivery address.", "Account", False),
+    ("Refund not received", "I returned the item ten days ago but have no refund yet.", "Refund", True),
+]
+REPLIES = ["您好，非常抱歉给您带来不便，我们已为您安排处理。", "已为您重新开具，请查收邮件。",
+           "Sorry for the trouble — we have sent a replacement today.", "Thanks for waiting, the refund is on its way."]
+THANKS = ["好的，谢谢！", "收到，问题解决了。", "Thanks, all sorted.", "还是没有解决，请再看看。"]
+
+
+def _agents(now: datetime) -> list[User]:
+    extra = User.objects.filter(username="zhao.min").first()
+    if extra is None:
+        extra = User(username="zhao.min", first_name="敏", last_name="赵", role=Role.SUPPORT_AGENT,
+                     email="zhao.min@valuecrm.example.cn")
+        extra.set_unusable_password()
+        extra.save()
+    return list(User.objects.filter(role=Role.SUPPORT_AGENT, is_active=True).order_by("pk"))
+
+
+def generate(*, now: datetime, seed: int, per_customer: float = 0.35) -> int:
+    """Write the service demo; returns the number of tickets."""
+    rnd = random.Random(seed + 14)
+    calendar, _ = BusinessCalendar.objects.get_or_create(
+        name="北京客服中心", defaults={"timezone": "Asia/Shanghai", "hours": HOURS, "holidays": "CN"})
+    policies = {}
+    for priority, tier, first, resolution in POLICIES:
+        label = f"{Priority(priority).label} · {tier or '*'}"
+        policies[(priority, tier)], _ = SlaPolicy.objects.get_or_create(
+            priority=priority, tier=tier, defaults={"name": str(label), "calendar": calendar,
+                                                    "first_response_minutes": first,
+                                                    "resolution_minutes": resolution})
+    agents = _agents(now)
+    customers = list(Customer.objects.exclude(email="").values_list("pk", flat=True))
+    rnd.shuffle(customers)
+    chosen = customers[:int(len(customers) * per_customer)]
+    tickets, plans = [], []
+    for cid in chosen:
+        opened = now - timedelta(minutes=rnd.randint(30, 365 * 1440))
+        topic = rnd.choice(TOPICS)
+        priority = rnd.choices(["low", "normal", "high", "urgent"], [0.2, 0.55, 0.2, 0.05])[0]
+        policy = policies.get((priority, "A")) if rnd.random() < 0.2 else None
+        policy = policy or policies[(priority, "")]
+        age_days = (now - opened).days
+        first_gap = int(rnd.lognormvariate(4.2, 1.0))  # wall minutes to the first reply
+        fix_gap = int(rnd.lognormvariate(7.2, 1.0))
+        responded = opened + timedelta(minutes=first_gap) if opened + timedelta(minutes=first_gap) < now else None
+        solved = opened + timedelta(minutes=fix_gap) if age_days > 2 and rnd.random() < 0.97 else None
+        if solved and solved > now:
+            solved = None
+        status = (TicketStatus.CLOSED if solved and age_days > 14 else TicketStatus.SOLVED if solved else
+                  rnd.choice([TicketStatus.OPEN, TicketStatus.WAITING, TicketStatus.ON_HOLD]) if responded
+                  else TicketStatus.NEW)
+        first_due = clocks.due_at(calendar, opened, policy.first_response_minutes)
+        resolution_due = clocks.due_at(calendar, opened, policy.resolution_minutes)
+        breached = bool((responded and first_due and responded > first_due)
+                        or (solved and resolution_due and solved > resolution_due)
+                        or (not solved and resolution_due and resolution_due < now))
+        paused = status in (TicketStatus.WAITING, TicketStatus.ON_HOLD)
+        tickets.append(Ticket(
+            customer_id=cid, subject=topic[0], description=topic[1], category=topic[2], is_complaint=topic[3],
+            channel=rnd.choice([Channel.EMAIL, Channel.EMAIL, Channel.PHONE, Channel.WEB, Channel.CHAT,
+                                Channel.SOCIAL]),
+            priority=priority, status=status, assignee=rnd.choice(agents) if agents else None, opened_at=opened,
+            created_at=opened, sla_policy=policy, first_response_due_at=first_due, first_responded_at=responded,
+            resolution_due_at=None if (solved or paused) else resolution_due, solved_at=solved,
+            resolution_running_since=None if (solved or paused) else opened,
+            resolution_consumed=clocks.minutes_between(calendar, opened, solved or now) if (solved or paused) else 0,
+            sla_alert_level=100 if breached else 0,
+        ))
+        plans.append((responded, solved, status))
+    Ticket.objects.bulk_create(tickets, batch_size=500)
+    messages, changes = [], []
+    for ticket, (responded, solved, status) in zip(tickets, plans, strict=True):
+        messages.append(TicketMessage(ticket=ticket, kind=MessageKind.INBOUND, body=ticket.description,
+                                      created_at=ticket.opened_at))
+        changes.append(TicketStatusChange(ticket=ticket, to_status=TicketStatus.NEW, at=ticket.opened_at))
+        if responded:
+            messages.append(TicketMessage(ticket=ticket, kind=MessageKind.REPLY, body=rnd.choice(REPLIES),
+                                          author=ticket.assignee, created_at=responded))
+            changes.append(TicketStatusChange(ticket=ticket, from_status=TicketStatus.NEW,
+                                              to_status=TicketStatus.OPEN, actor=ticket.assignee, at=responded))
+        if solved:
+            changes.append(TicketStatusChange(ticket=ticket, from_status=TicketStatus.OPEN,
+                                              to_status=TicketStatus.SOLVED, actor=ticket.assignee, at=solved))
+            messages.append(TicketMessage(ticket=ticket, kind=MessageKind.INBOUND, body=rnd.choice(THANKS),
+                                          created_at=solved + timedelta(minutes=rnd.randint(5, 600))))
+            if status == TicketStatus.CLOSED:
+                changes.append(TicketStatusChange(ticket=ticket, from_status=TicketStatus.SOLVED,
+                                                  to_status=TicketStatus.CLOSED, at=solved + timedelta(days=7)))
+        elif status in (TicketStatus.WAITING, TicketStatus.ON_HOLD) and responded:
+            changes.append(TicketStatusChange(ticket=ticket, from_status=TicketStatus.OPEN, to_status=status,
+                                              actor=ticket.assignee, at=responded))
+    TicketMessage.objects.bulk_create(messages, batch_size=1000)
+    TicketStatusChange.objects.bulk_create(changes, batch_size=1000)
+    return len(tickets)

@@ -1,0 +1,199 @@
+"""Service tickets, their messages and status log, business calendars and SLA policies.
+
+A ticket keeps its SLA clocks as plain columns: the due instants, and for the
+resolution clock the business minutes consumed so far plus the instant it last
+started running (NULL while paused in waiting-on-customer / on-hold). A policy
+change replaces the targets and keeps the consumed minutes.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+from valuecrm.common.models import TimeStampedModel
+from valuecrm.customers.visibility import AboutCustomerQuerySet
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", _("E-mail")
+    WEB = "web", _("Web form")
+    PHONE = "phone", _("Phone")
+    CHAT = "chat", _("Chat")
+    SOCIAL = "social", _("Social")
+    API = "api", _("API")
+
+
+class Priority(models.TextChoices):
+    LOW = "low", _("Low")
+    NORMAL = "normal", _("Normal")
+    HIGH = "high", _("High")
+    URGENT = "urgent", _("Urgent")
+
+
+class TicketStatus(models.TextChoices):
+    NEW = "new", pgettext_lazy("ticket status", "New")
+    OPEN = "open", pgettext_lazy("ticket status", "Open")
+    WAITING = "waiting", _("Waiting on customer")
+    ON_HOLD = "on_hold", _("On hold")
+    SOLVED = "solved", _("Solved")
+    CLOSED = "closed", _("Closed")
+
+
+# The resolution clock stops in these; the first-response clock never pauses.
+PAUSED_STATUSES = (TicketStatus.WAITING, TicketStatus.ON_HOLD)
+DONE_STATUSES = (TicketStatus.SOLVED, TicketStatus.CLOSED)
+ACTIVE_STATUSES = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.WAITING, TicketStatus.ON_HOLD)
+
+
+class BusinessCalendar(TimeStampedModel):
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    timezone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai")
+    # [{"weekday": 0-6, "start": "09:00", "end": "18:00"}, …]; 0 = Monday.
+    hours = models.JSONField(_("weekly hours"), default=list)
+    holidays = models.CharField(_("public holidays"), max_length=8, blank=True, default="")  # "CN" or ""
+    closures = models.JSONField(_("closures"), default=list, blank=True)  # ["2026-06-01", …]
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class SlaPolicy(TimeStampedModel):
+    """Targets for a priority and (optionally) a value tier; tier blank = any tier."""
+
+    name = models.CharField(_("name"), max_length=100)
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="policies",
+                                 verbose_name=_("calendar"))
+    priority = models.CharField(_("priority"), max_length=8, choices=Priority.choices)
+    tier = models.CharField(_("value tier"), max_length=1, blank=True, default="")
+    first_response_minutes = models.PositiveIntegerField(_("first response (business minutes)"))
+    resolution_minutes = models.PositiveIntegerField(_("resolution (business minutes)"))
+
+    class Meta:
+        ordering = ["priority", "tier", "id"]
+        constraints = [models.UniqueConstraint(fields=["priority", "tier"], name="sla_policy_priority_tier")]
+
+    def __str__(self):
+        return self.name
+
+
+class TicketQuerySet(AboutCustomerQuerySet):
+    def active(self):
+        return self.filter(status__in=ACTIVE_STATUSES)
+
+
+class Ticket(TimeStampedModel):
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="tickets",
+                                 verbose_name=_("customer"))
+    subject = models.CharField(_("subject"), max_length=200)
+    description = models.TextField(_("description"), blank=True, default="")
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices, default=Channel.WEB)
+    category = models.CharField(_("category"), max_length=60, blank=True, default="")
+    priority = models.CharField(_("priority"), max_length=8, choices=Priority.choices, default=Priority.NORMAL)
+    status = models.CharField(_("status"), max_length=8, choices=TicketStatus.choices, default=TicketStatus.NEW)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="assigned_tickets", verbose_name=_("assignee"))
+    is_complaint = models.BooleanField(_("complaint"), default=False)
+    order = models.ForeignKey("sales.Order", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="tickets", verbose_name=_("order"))
+    opened_at = models.DateTimeField(_("opened at"), default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    # Queue order: tier-A and at-risk customers first (the reason is shown in the queue).
+    queue_rank = models.PositiveSmallIntegerField(default=0)
+    queue_reason = models.CharField(max_length=20, blank=True, default="")  # "tier_a", "at_risk"
+    # SLA clocks.
+    sla_policy = models.ForeignKey(SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="tickets")
+    first_response_due_at = models.DateTimeField(null=True, blank=True)
+    first_responded_at = models.DateTimeField(null=True, blank=True)
+    resolution_due_at = models.DateTimeField(null=True, blank=True)
+    resolution_consumed = models.PositiveIntegerField(default=0)  # business minutes
+    resolution_running_since = models.DateTimeField(null=True, blank=True)
+    solved_at = models.DateTimeField(null=True, blank=True)
+    # The highest warning sent for the running clock: 0, 75, 90 or 100 (breached).
+    sla_alert_level = models.PositiveSmallIntegerField(default=0)
+
+    objects = TicketQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "queue_rank", "opened_at"]),
+            models.Index(fields=["customer", "opened_at"]),
+            models.Index(fields=["assignee", "status"]),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.subject}"
+
+    @property
+    def is_paused(self) -> bool:
+        return self.status in PAUSED_STATUSES
+
+
+class MessageKind(models.TextChoices):
+    REPLY = "reply", _("Public reply")
+    NOTE = "note", _("Internal note")
+    INBOUND = "inbound", _("Customer message")
+
+
+class TicketMessage(models.Model):
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    kind = models.CharField(_("kind"), max_length=8, choices=MessageKind.choices)
+    body = models.TextField(_("message"))
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    # The e-mail Message-ID this message was sent or received with: replies thread on it.
+    message_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class TicketStatusChange(models.Model):
+    """Every status change, with who made it: the ticket's audit trail."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=8, choices=TicketStatus.choices, blank=True, default="")
+    to_status = models.CharField(max_length=8, choices=TicketStatus.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class SurveyKind(models.TextChoices):
+    CSAT = "csat", _("CSAT (1–5)")
+    NPS = "nps", _("NPS (0–10)")
+
+
+class Survey(TimeStampedModel):
+    """One survey sent to one customer; answered once through its signed link."""
+
+    kind = models.CharField(_("kind"), max_length=4, choices=SurveyKind.choices)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="surveys",
+                                 verbose_name=_("customer"))
+    ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="surveys")
+    # Who is being rated (the ticket's assignee): they may never answer it themselves.
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    language = models.CharField(max_length=10, default="zh-hans")
+    sent_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+    comment = models.TextField(blank=True, default="")
+
+    objects = AboutCustomerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+        indexes = [models.Index(fields=["customer", "sent_at"])]

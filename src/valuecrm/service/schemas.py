@@ -1,0 +1,192 @@
+"""API v1 shapes for tickets, replies, business calendars, SLA policies and KPIs."""
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from ninja import Field, Schema
+from pydantic import StrictBool
+
+from valuecrm.common.schemas import Day, Id, Moment, Text, choices_literal
+from valuecrm.service.models import Channel, MessageKind, Priority, TicketStatus
+
+ChannelValue = choices_literal(Channel)
+PriorityValue = choices_literal(Priority)
+StatusValue = choices_literal(TicketStatus)
+Clock = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$", examples=["09:00"])]
+
+
+class TicketIn(Schema):
+    customer_id: Id
+    subject: Annotated[Text, Field(min_length=1, max_length=200)]
+    description: Annotated[Text, Field(max_length=20000)] = ""
+    channel: ChannelValue = Channel.API.value
+    category: Annotated[Text, Field(max_length=60)] = ""
+    priority: PriorityValue = Priority.NORMAL.value
+    status: StatusValue = TicketStatus.NEW.value
+    assignee_id: Id | None = Field(None, description="Empty: routed to the least busy agent.")
+    is_complaint: StrictBool = False
+    order_id: Id | None = None
+    opened_at: Moment | None = Field(None, description="Defaults to now; set it when migrating history.")
+
+
+class TicketPatch(Schema):
+    subject: Annotated[Text, Field(min_length=1, max_length=200)] | None = None
+    description: Annotated[Text, Field(max_length=20000)] | None = None
+    channel: ChannelValue | None = None
+    category: Annotated[Text, Field(max_length=60)] | None = None
+    priority: PriorityValue | None = None
+    status: StatusValue | None = None
+    assignee_id: Id | None = None
+    is_complaint: StrictBool | None = None
+
+
+TICKET_PATCH_NOT_NULL = ("subject", "description", "channel", "category", "priority", "status", "is_complaint")
+
+
+class TicketOut(Schema):
+    id: int
+    customer_id: int
+    subject: str
+    description: str
+    channel: str
+    category: str
+    priority: str
+    status: str
+    assignee_id: int | None
+    is_complaint: bool
+    order_id: int | None
+    opened_at: datetime
+    queue_reason: str
+    sla_policy_id: int | None
+    first_response_due_at: datetime | None
+    first_responded_at: datetime | None
+    resolution_due_at: datetime | None
+    resolution_consumed_minutes: int = Field(..., alias="resolution_consumed")
+    solved_at: datetime | None
+
+
+class TicketPage(Schema):
+    items: list[TicketOut]
+
+
+class ReplyIn(Schema):
+    body: Annotated[Text, Field(min_length=1, max_length=20000)]
+    kind: Literal["reply", "note"] = MessageKind.REPLY.value
+
+
+class MessageOut(Schema):
+    id: int
+    ticket_id: int
+    kind: str
+    body: str
+    author_id: int | None
+    created_at: datetime
+    message_id: str
+
+
+class HoursRow(Schema):
+    weekday: Annotated[int, Field(ge=0, le=6, description="0 = Monday")]
+    start: Clock
+    end: Clock
+
+
+class CalendarIn(Schema):
+    name: Annotated[Text, Field(min_length=1, max_length=100)]
+    timezone: Annotated[Text, Field(max_length=64)] = "Asia/Shanghai"
+    hours: list[HoursRow] = Field(default_factory=list, max_length=70)
+    holidays: Literal["CN"] | None = None
+    closures: list[Day] = Field(default_factory=list, max_length=1000)
+
+
+class CalendarOut(Schema):
+    id: int
+    name: str
+    timezone: str
+    hours: list[HoursRow]
+    holidays: Literal["CN"] | None
+    closures: list[date]
+
+    @staticmethod
+    def resolve_holidays(obj):
+        return obj.holidays or None
+
+
+class PolicyIn(Schema):
+    name: Annotated[Text, Field(min_length=1, max_length=100)]
+    calendar_id: Id
+    priority: PriorityValue
+    tier: Literal["A", "B", "C", "N"] | None = Field(None, description="Empty: any tier.")
+    first_response_minutes: Annotated[int, Field(ge=1, le=525600)]
+    resolution_minutes: Annotated[int, Field(ge=1, le=525600)]
+
+
+class PolicyOut(Schema):
+    id: int
+    name: str
+    calendar_id: int
+    priority: str
+    tier: str | None
+    first_response_minutes: int
+    resolution_minutes: int
+
+    @staticmethod
+    def resolve_tier(obj):
+        return obj.tier or None
+
+
+class Quantiles(Schema):
+    p50: float | None
+    p90: float | None
+    n: int
+
+
+class Share(Schema):
+    value: float | None
+    low: float | None
+    high: float | None
+    n: int
+
+
+class PolicyCompliance(Schema):
+    policy_id: int
+    name: str
+    met: int
+    n: int
+    compliance: float | None
+
+
+class Nps(Schema):
+    value: float | None = Field(..., description="% promoters (9–10) − % detractors (0–6)")
+    low: float | None
+    high: float | None
+    n: int
+
+
+class SurveyOut(Schema):
+    id: int
+    kind: str
+    customer_id: int
+    ticket_id: int | None
+    agent_id: int | None
+    language: str
+    sent_at: datetime
+    expires_at: datetime
+    answered_at: datetime | None
+    score: int | None
+    comment: str
+
+
+class SurveyPage(Schema):
+    items: list[SurveyOut]
+
+
+class KpisOut(Schema):
+    period: str
+    csat: Share = Field(..., description="Share of CSAT answers 4–5, with its 95 % Wilson interval")
+    nps: Nps
+    tickets: int
+    open: int
+    first_response_minutes: Quantiles
+    resolution_minutes: Quantiles
+    sla_compliance: Share
+    sla_by_policy: list[PolicyCompliance]

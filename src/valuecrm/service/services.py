@@ -1,0 +1,570 @@
+"""Writes on tickets, business calendars and SLA policies.
+
+Every write checks TICKETS_WORK (policies and calendars: POLICIES_CHANGE), reads a
+locked fresh copy, validates by field, logs status changes and emits its event in
+the same transaction. SLA clocks:
+
+- first response runs from ``opened_at`` and never pauses; the first public reply stops it;
+- resolution runs while the ticket is new/open, pauses in waiting-on-customer and
+  on-hold (its consumed business minutes are kept), stops at solved/closed;
+- a priority change picks the policy again and keeps the consumed minutes.
+"""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, available_timezones
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.core.mail.message import make_msgid
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from valuecrm.accounts.capabilities import Capability, has_capability, require
+from valuecrm.accounts.models import User
+from valuecrm.common import events
+from valuecrm.common.datetimes import parse_aware_datetime
+from valuecrm.common.errors import Conflict, NotFound, ValidationFailed
+from valuecrm.customers.visibility import visible_customers
+from valuecrm.service import clocks
+from valuecrm.service.models import (
+    ACTIVE_STATUSES,
+    DONE_STATUSES,
+    PAUSED_STATUSES,
+    BusinessCalendar,
+    Channel,
+    MessageKind,
+    Priority,
+    SlaPolicy,
+    Ticket,
+    TicketMessage,
+    TicketStatus,
+    TicketStatusChange,
+)
+
+TICKET_FIELDS = ("customer_id", "subject", "description", "channel", "category", "priority", "status",
+                 "assignee_id", "opened_at", "is_complaint", "order_id")
+UPDATABLE = ("subject", "description", "channel", "category", "priority", "status", "assignee_id",
+             "is_complaint")
+MAX_BODY = 20_000
+TIERS = ("A", "B", "C", "N")
+
+
+def _raise_if(errors: dict) -> None:
+    if errors:
+        raise ValidationFailed(_("Validation failed"), errors=errors)
+
+
+def _text(errors, key, value, *, required=False, limit=200) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        errors.setdefault(key, []).append(_("Enter text."))
+        return ""
+    value = value.strip()
+    if "\x00" in value:
+        errors.setdefault(key, []).append(_("Null characters are not allowed."))
+    elif required and not value:
+        errors.setdefault(key, []).append(_("This field is required."))
+    elif len(value) > limit:
+        errors.setdefault(key, []).append(_("Enter at most %(n)s characters.") % {"n": limit})
+    return value
+
+
+def _choice(errors, key, value, choices):
+    if value not in choices.values:
+        errors.setdefault(key, []).append(_("Not a valid choice."))
+    return value
+
+
+def _agent(errors, value):
+    if value in (None, ""):
+        return None
+    try:
+        user = User.objects.filter(pk=int(value), is_active=True).first()
+    except (TypeError, ValueError, OverflowError):
+        user = None
+    if user is None or not has_capability(user, Capability.TICKETS_WORK):
+        errors.setdefault("assignee_id", []).append(_("Choose an active user who works tickets."))
+        return None
+    return user
+
+
+# ---------------------------------------------------------------- value-aware SLA and queue
+
+def customer_value_facts(customer_id: int) -> tuple[str, str]:
+    """(tier, stage) of the customer's current value picture; ("N", "") before any scoring."""
+    from valuecrm.insights.models import CustomerValue
+
+    row = CustomerValue.objects.filter(customer_id=customer_id).values("tier", "stage").first()
+    return (row["tier"], row["stage"]) if row else ("N", "")
+
+
+def policy_for(priority: str, tier: str) -> SlaPolicy | None:
+    """The policy of this priority for this tier, else the one for any tier."""
+    rows = {p.tier: p for p in SlaPolicy.objects.select_related("calendar").filter(
+        priority=priority, tier__in=[tier, ""])}
+    return rows.get(tier) or rows.get("")
+
+
+def _queue(ticket: Ticket, tier: str, stage: str) -> None:
+    ticket.queue_rank, ticket.queue_reason = 0, ""
+    if not getattr(settings, "VALUECRM_SERVICE_QUEUE_BOOST", True):
+        return
+    if tier == "A":
+        ticket.queue_rank, ticket.queue_reason = 2, "tier_a"
+    elif stage == "at_risk":
+        ticket.queue_rank, ticket.queue_reason = 1, "at_risk"
+
+
+def _apply_policy(ticket: Ticket, policy: SlaPolicy | None, now: datetime) -> None:
+    ticket.sla_policy = policy
+    ticket.sla_alert_level = 0
+    if policy is None:
+        ticket.first_response_due_at = ticket.resolution_due_at = None
+        return
+    ticket.first_response_due_at = clocks.due_at(policy.calendar, ticket.opened_at, policy.first_response_minutes)
+    _resolution_due(ticket)
+
+
+def _resolution_due(ticket: Ticket) -> None:
+    policy = ticket.sla_policy
+    if policy is None or ticket.resolution_running_since is None:
+        ticket.resolution_due_at = None
+        return
+    left = max(0, policy.resolution_minutes - ticket.resolution_consumed)
+    ticket.resolution_due_at = clocks.due_at(policy.calendar, ticket.resolution_running_since, left)
+
+
+def _stop_resolution_clock(ticket: Ticket, now: datetime) -> None:
+    if ticket.resolution_running_since is not None and ticket.sla_policy is not None:
+        ticket.resolution_consumed += clocks.minutes_between(
+            ticket.sla_policy.calendar, ticket.resolution_running_since, max(now, ticket.resolution_running_since))
+    ticket.resolution_running_since = None
+    ticket.resolution_due_at = None
+
+
+def least_busy_agent() -> User | None:
+    """Routing: the active agent with the fewest active tickets (ties: lowest id)."""
+    agents = [u for u in User.objects.filter(is_active=True, role="support_agent")]
+    if not agents:
+        return None
+    counts = dict(Ticket.objects.filter(assignee__in=agents, status__in=ACTIVE_STATUSES)
+                  .values_list("assignee_id").annotate(n=Count("id")))
+    return min(agents, key=lambda u: (counts.get(u.pk, 0), u.pk))
+
+
+# ---------------------------------------------------------------- tickets
+
+def _validate(data: dict, ticket: Ticket, errors: dict, *, creating: bool) -> dict:
+    allowed = TICKET_FIELDS if creating else UPDATABLE
+    out = {}
+    for key in data:
+        if key not in allowed:
+            errors.setdefault(key, []).append(_("Unknown field."))
+    if "subject" in data or creating:
+        out["subject"] = _text(errors, "subject", data.get("subject"), required=True)
+    if "description" in data:
+        out["description"] = _text(errors, "description", data["description"], limit=MAX_BODY)
+    if "category" in data:
+        out["category"] = _text(errors, "category", data["category"], limit=60)
+    for key, choices in (("channel", Channel), ("priority", Priority), ("status", TicketStatus)):
+        if key in data and data[key] is not None:
+            out[key] = _choice(errors, key, data[key], choices)
+    if "is_complaint" in data:
+        if not isinstance(data["is_complaint"], bool):
+            errors.setdefault("is_complaint", []).append(_("Enter true or false."))
+        out["is_complaint"] = bool(data["is_complaint"])
+    if "assignee_id" in data:
+        out["assignee"] = _agent(errors, data["assignee_id"])
+    return out
+
+
+@transaction.atomic
+def ticket_create(*, actor, data: dict, now: datetime | None = None) -> Ticket:
+    require(actor, Capability.TICKETS_WORK, _("Your role cannot work service tickets."))
+    now = now or timezone.now()
+    data = dict(data)
+    errors: dict[str, list[str]] = {}
+    ticket = Ticket(created_by=actor if getattr(actor, "pk", None) else None)
+    values = _validate(data, ticket, errors, creating=True)
+    customer = None
+    if data.get("customer_id") in (None, ""):
+        errors.setdefault("customer_id", []).append(_("This field is required."))
+    else:
+        try:
+            customer = visible_customers(actor).filter(pk=int(data["customer_id"])).first()
+        except (TypeError, ValueError, OverflowError):
+            customer = None
+        if customer is None:
+            errors.setdefault("customer_id", []).append(_("Unknown customer."))
+    if data.get("order_id") not in (None, ""):
+        from valuecrm.orders.models import Order
+
+        try:
+            order = Order.objects.filter(pk=int(data["order_id"]), customer=customer).first()
+        except (TypeError, ValueError, OverflowError):
+            order = None
+        if order is None:
+            errors.setdefault("order_id", []).append(_("Unknown order of this customer."))
+        ticket.order = order
+    opened_at = now
+    if data.get("opened_at") not in (None, ""):
+        opened_at = parse_aware_datetime(data["opened_at"], "opened_at", errors) or now
+        if opened_at > now:
+            errors.setdefault("opened_at", []).append(_("A ticket cannot open in the future."))
+    _raise_if(errors)
+    for key, value in values.items():
+        setattr(ticket, key, value)
+    ticket.customer = customer
+    ticket.opened_at = opened_at
+    if ticket.assignee is None and getattr(settings, "VALUECRM_SERVICE_AUTO_ASSIGN", True):
+        ticket.assignee = least_busy_agent()
+    tier, stage = customer_value_facts(customer.pk)
+    _queue(ticket, tier, stage)
+    status = ticket.status
+    ticket.resolution_running_since = opened_at if status not in PAUSED_STATUSES + DONE_STATUSES else None
+    policy = policy_for(ticket.priority, tier)
+    ticket.sla_policy = policy
+    if status in PAUSED_STATUSES + DONE_STATUSES and policy is not None:
+        ticket.resolution_consumed = clocks.minutes_between(policy.calendar, opened_at, now)
+    if status in DONE_STATUSES:
+        ticket.solved_at = now
+    _apply_policy(ticket, policy, now)
+    ticket.save()
+    TicketStatusChange.objects.create(ticket=ticket, from_status="", to_status=status, actor=ticket.created_by,
+                                      at=now)
+    if ticket.description:
+        TicketMessage.objects.create(ticket=ticket, kind=MessageKind.INBOUND, body=ticket.description,
+                                     created_at=opened_at)
+    events.emit(events.TicketCreated(customer_id=customer.pk, ticket_id=ticket.pk, channel=ticket.channel,
+                                     priority=ticket.priority, is_complaint=ticket.is_complaint), actor=actor)
+    return ticket
+
+
+def _locked(ticket: Ticket) -> Ticket:
+    fresh = Ticket.objects.select_for_update(of=("self",)).select_related("sla_policy__calendar", "customer").filter(
+        pk=ticket.pk).first()
+    if fresh is None:
+        raise NotFound(_("Ticket not found."))
+    return fresh
+
+
+def _move(ticket: Ticket, to: str, actor, now: datetime) -> str:
+    """Change the status and its clocks; returns the previous status."""
+    before = ticket.status
+    if before == to:
+        return before
+    if before == TicketStatus.CLOSED:
+        raise Conflict(_("A closed ticket cannot change; open a new one."),
+                       errors={"status": [_("A closed ticket cannot change; open a new one.")]})
+    if to in PAUSED_STATUSES + DONE_STATUSES:
+        _stop_resolution_clock(ticket, now)
+    elif ticket.resolution_running_since is None:
+        ticket.resolution_running_since = now
+        ticket.sla_alert_level = min(ticket.sla_alert_level, 0) if before in DONE_STATUSES else ticket.sla_alert_level
+        _resolution_due(ticket)
+    ticket.solved_at = now if to in DONE_STATUSES and ticket.solved_at is None else (
+        ticket.solved_at if to in DONE_STATUSES else None)
+    ticket.status = to
+    TicketStatusChange.objects.create(ticket=ticket, from_status=before, to_status=to,
+                                      actor=actor if getattr(actor, "pk", None) else None, at=now)
+    return before
+
+
+@transaction.atomic
+def ticket_update(*, actor, ticket: Ticket, data: dict, now: datetime | None = None) -> Ticket:
+    require(actor, Capability.TICKETS_WORK, _("Your role cannot work service tickets."))
+    now = now or timezone.now()
+    fresh = _locked(ticket)
+    if not visible_customers(actor).filter(pk=fresh.customer_id).exists():
+        raise NotFound(_("Ticket not found."))
+    errors: dict[str, list[str]] = {}
+    values = _validate(dict(data), fresh, errors, creating=False)
+    _raise_if(errors)
+    status = values.pop("status", None)
+    changed = [k for k, v in values.items() if getattr(fresh, k) != v]
+    for key in changed:
+        setattr(fresh, key, values[key])
+    if "priority" in changed:
+        # Keep what the resolution clock has consumed; the new targets apply to the rest.
+        if fresh.resolution_running_since is not None:
+            _stop_resolution_clock(fresh, now)
+            fresh.resolution_running_since = now
+        tier, _stage = customer_value_facts(fresh.customer_id)
+        _apply_policy(fresh, policy_for(fresh.priority, tier), now)
+    before = None
+    if status is not None and status != fresh.status:
+        before = _move(fresh, status, actor, now)
+    fresh.save()
+    if changed:
+        events.emit(events.TicketUpdated(customer_id=fresh.customer_id, ticket_id=fresh.pk,
+                                         changed_fields=tuple(sorted(c.removesuffix("_id") for c in changed))),
+                    actor=actor)
+    if before is not None:
+        events.emit(events.TicketStatusChanged(customer_id=fresh.customer_id, ticket_id=fresh.pk,
+                                               from_status=before, to_status=fresh.status), actor=actor)
+    return fresh
+
+
+def _thread_headers(ticket: Ticket) -> dict:
+    ids = [m for m in ticket.messages.exclude(message_id="").values_list("message_id", flat=True)]
+    if not ids:
+        return {}
+    return {"In-Reply-To": ids[-1], "References": " ".join(ids[-10:])}
+
+
+def ticket_token(ticket: Ticket) -> str:
+    return f"[#{ticket.pk}]"
+
+
+@transaction.atomic
+def ticket_reply(*, actor, ticket: Ticket, body, kind: str = MessageKind.REPLY,
+                 now: datetime | None = None) -> TicketMessage:
+    """A public reply (sent to the customer by e-mail after commit) or an internal note."""
+    require(actor, Capability.TICKETS_WORK, _("Your role cannot work service tickets."))
+    now = now or timezone.now()
+    fresh = _locked(ticket)
+    if not visible_customers(actor).filter(pk=fresh.customer_id).exists():
+        raise NotFound(_("Ticket not found."))
+    errors: dict[str, list[str]] = {}
+    if kind not in (MessageKind.REPLY, MessageKind.NOTE):
+        errors.setdefault("kind", []).append(_("Not a valid choice."))
+    body = _text(errors, "body", body, required=True, limit=MAX_BODY)
+    if fresh.status == TicketStatus.CLOSED:
+        errors.setdefault("status", []).append(_("A closed ticket cannot change; open a new one."))
+    _raise_if(errors)
+    message = TicketMessage(ticket=fresh, kind=kind, body=body, author=actor, created_at=now)
+    before = None
+    if kind == MessageKind.REPLY:
+        message.message_id = make_msgid(domain=getattr(settings, "VALUECRM_SERVICE_MAIL_DOMAIN", "valuecrm.local"))
+        headers = _thread_headers(fresh)
+        if fresh.first_responded_at is None:
+            fresh.first_responded_at = now
+        if fresh.status == TicketStatus.NEW:
+            before = _move(fresh, TicketStatus.OPEN, actor, now)
+        fresh.save()
+        recipient = fresh.customer.email
+        if recipient:
+            mail = EmailMessage(
+                subject=f"{ticket_token(fresh)} {fresh.subject}", body=body,
+                from_email=settings.DEFAULT_FROM_EMAIL, to=[recipient],
+                headers={"Message-ID": message.message_id, **headers},
+            )
+            transaction.on_commit(lambda: mail.send(fail_silently=False))
+    message.save()
+    events.emit(events.TicketReplied(customer_id=fresh.customer_id, ticket_id=fresh.pk, kind=kind), actor=actor)
+    if before is not None:
+        events.emit(events.TicketStatusChanged(customer_id=fresh.customer_id, ticket_id=fresh.pk,
+                                               from_status=before, to_status=fresh.status), actor=actor)
+    return message
+
+
+# ---------------------------------------------------------------- SLA warnings and breaches
+
+def _percent(consumed: int, target: int) -> int:
+    return 100 if target <= 0 else int(consumed * 100 // target)
+
+
+@transaction.atomic
+def sla_sweep(*, now: datetime | None = None) -> int:
+    """Send the 75 % / 90 % warnings and the breaches that are due; returns how many.
+
+    Only inside the policy calendar's business hours, so nobody is woken at midnight
+    by a clock that has not moved (Zammad #4432). Runs as the system (the worker).
+    """
+    now = now or timezone.now()
+    sent = 0
+    rows = (Ticket.objects.select_for_update(of=("self",)).select_related("sla_policy__calendar")
+            .filter(status__in=ACTIVE_STATUSES, sla_policy__isnull=False, sla_alert_level__lt=100))
+    for ticket in rows:
+        policy = ticket.sla_policy
+        if not clocks.is_business_time(policy.calendar, now):
+            continue
+        level, clock = 0, ""
+        if ticket.first_responded_at is None:
+            used = clocks.minutes_between(policy.calendar, ticket.opened_at, now)
+            level, clock = _percent(used, policy.first_response_minutes), "first_response"
+        if ticket.resolution_running_since is not None:
+            used = ticket.resolution_consumed + clocks.minutes_between(
+                policy.calendar, ticket.resolution_running_since, max(now, ticket.resolution_running_since))
+            p = _percent(used, policy.resolution_minutes)
+            if p > level:
+                level, clock = p, "resolution"
+        step = 100 if level >= 100 else 90 if level >= 90 else 75 if level >= 75 else 0
+        if step <= ticket.sla_alert_level:
+            continue
+        ticket.sla_alert_level = step
+        ticket.save(update_fields=["sla_alert_level", "updated_at"])
+        if step == 100:
+            events.emit(events.TicketSlaBreached(customer_id=ticket.customer_id, ticket_id=ticket.pk, clock=clock))
+        else:
+            events.emit(events.TicketSlaWarning(customer_id=ticket.customer_id, ticket_id=ticket.pk, clock=clock,
+                                                percent=step))
+        sent += 1
+    return sent
+
+
+# ---------------------------------------------------------------- calendars and policies
+
+def _hours(errors, raw) -> list[dict]:
+    if not isinstance(raw, list):
+        errors.setdefault("hours", []).append(_("Expected a list of opening hours."))
+        return []
+    out = []
+    for i, row in enumerate(raw):
+        key = f"hours.{i}"
+        if not isinstance(row, dict):
+            errors.setdefault(key, []).append(_("Expected an object."))
+            continue
+        weekday, start, end = row.get("weekday"), row.get("start"), row.get("end")
+        if not isinstance(weekday, int) or isinstance(weekday, bool) or not 0 <= weekday <= 6:
+            errors.setdefault(f"{key}.weekday", []).append(_("Enter a weekday from 0 (Monday) to 6 (Sunday)."))
+            continue
+        try:
+            s, e = clocks._minutes(start), clocks._minutes(end)
+            ok = len(start) == 5 and len(end) == 5 and 0 <= s < e <= 1440 and int(start[3:]) < 60 \
+                and int(end[3:]) < 60
+        except (AttributeError, TypeError, ValueError):
+            ok = False
+        if not ok:
+            errors.setdefault(f"{key}.end", []).append(_("Enter HH:MM times with start before end."))
+            continue
+        out.append({"weekday": weekday, "start": start, "end": end})
+    by_day: dict[int, list] = {}
+    for row in out:
+        by_day.setdefault(row["weekday"], []).append((clocks._minutes(row["start"]), clocks._minutes(row["end"])))
+    for spans in by_day.values():
+        spans.sort()
+        if any(a[1] > b[0] for a, b in zip(spans, spans[1:], strict=False)):
+            errors.setdefault("hours", []).append(_("Opening hours of one day overlap."))
+    return out
+
+
+@transaction.atomic
+def calendar_save(*, actor, data: dict, calendar: BusinessCalendar | None = None) -> BusinessCalendar:
+    require(actor, Capability.POLICIES_CHANGE)
+    errors: dict[str, list[str]] = {}
+    creating = calendar is None
+    target = BusinessCalendar() if creating else BusinessCalendar.objects.select_for_update().get(pk=calendar.pk)
+    for key in data:
+        if key not in ("name", "timezone", "hours", "holidays", "closures"):
+            errors.setdefault(key, []).append(_("Unknown field."))
+    if creating or "name" in data:
+        target.name = _text(errors, "name", data.get("name"), required=True, limit=100)
+        if BusinessCalendar.objects.filter(name=target.name).exclude(pk=target.pk).exists():
+            errors.setdefault("name", []).append(_("A calendar with this name already exists."))
+    if "timezone" in data:
+        if data["timezone"] not in available_timezones():
+            errors.setdefault("timezone", []).append(_("Unknown time zone."))
+        else:
+            target.timezone = data["timezone"]
+            ZoneInfo(target.timezone)
+    if "hours" in data:
+        target.hours = _hours(errors, data["hours"])
+    if "holidays" in data:
+        if data["holidays"] not in (None, "", "CN"):
+            errors.setdefault("holidays", []).append(_('Use "CN" or null.'))
+        target.holidays = data["holidays"] or ""
+    if "closures" in data:
+        from datetime import date
+
+        closures = []
+        raw = data["closures"] if isinstance(data["closures"], list) else None
+        for i, day in enumerate(raw or []):
+            try:
+                closures.append(date.fromisoformat(day).isoformat())
+            except (TypeError, ValueError):
+                errors.setdefault(f"closures.{i}", []).append(_("Enter a date as YYYY-MM-DD."))
+        if raw is None:
+            errors.setdefault("closures", []).append(_("Expected a list of dates."))
+        target.closures = sorted(set(closures))
+    _raise_if(errors)
+    target.save()
+    events.emit(events.ConfigChanged(kind="business_calendar", object_id=str(target.pk),
+                                     action="created" if creating else "updated"), actor=actor)
+    return target
+
+
+@transaction.atomic
+def sla_policy_save(*, actor, data: dict, policy: SlaPolicy | None = None) -> SlaPolicy:
+    """Create or change a policy. Open tickets keep their policy until their priority changes."""
+    require(actor, Capability.POLICIES_CHANGE)
+    errors: dict[str, list[str]] = {}
+    creating = policy is None
+    target = SlaPolicy() if creating else SlaPolicy.objects.select_for_update().get(pk=policy.pk)
+    for key in data:
+        if key not in ("name", "calendar_id", "priority", "tier", "first_response_minutes", "resolution_minutes"):
+            errors.setdefault(key, []).append(_("Unknown field."))
+    if creating or "name" in data:
+        target.name = _text(errors, "name", data.get("name"), required=True, limit=100)
+    if creating or "calendar_id" in data:
+        cal = BusinessCalendar.objects.filter(pk=data.get("calendar_id")).first() \
+            if isinstance(data.get("calendar_id"), int) else None
+        if cal is None:
+            errors.setdefault("calendar_id", []).append(_("Unknown calendar."))
+        target.calendar = cal
+    if creating or "priority" in data:
+        target.priority = _choice(errors, "priority", data.get("priority"), Priority)
+    if "tier" in data:
+        if data["tier"] not in (None, "", *TIERS):
+            errors.setdefault("tier", []).append(_("Not a valid choice."))
+        target.tier = data["tier"] or ""
+    for key in ("first_response_minutes", "resolution_minutes"):
+        if creating or key in data:
+            value = data.get(key)
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 525_600:
+                errors.setdefault(key, []).append(_("Enter whole minutes from 1 to 525600."))
+            else:
+                setattr(target, key, value)
+    if not errors and SlaPolicy.objects.filter(priority=target.priority, tier=target.tier).exclude(
+            pk=target.pk).exists():
+        errors.setdefault("tier", []).append(_("A policy for this priority and tier already exists."))
+    _raise_if(errors)
+    target.save()
+    events.emit(events.ConfigChanged(kind="sla_policy", object_id=str(target.pk),
+                                     action="created" if creating else "updated"), actor=actor)
+    return target
+
+
+
+# ---------------------------------------------------------------- channels without a signed-in user
+
+def _system_ticket(customer, subject: str, body: str, channel: str, now: datetime) -> Ticket:
+    ticket = Ticket(customer=customer, subject=subject[:200], description=body, channel=channel, opened_at=now,
+                    resolution_running_since=now)
+    if getattr(settings, "VALUECRM_SERVICE_AUTO_ASSIGN", True):
+        ticket.assignee = least_busy_agent()
+    tier, stage = customer_value_facts(customer.pk)
+    _queue(ticket, tier, stage)
+    _apply_policy(ticket, policy_for(ticket.priority, tier), now)
+    ticket.save()
+    TicketStatusChange.objects.create(ticket=ticket, from_status="", to_status=ticket.status, at=now)
+    return ticket
+
+
+@transaction.atomic
+def ticket_create_from_channel(*, customer, subject: str, body: str, channel: str, message_id: str = "",
+                               now: datetime | None = None) -> Ticket:
+    """A ticket the customer opened themselves (an e-mail, the public form): no actor."""
+    now = now or timezone.now()
+    ticket = _system_ticket(customer, subject, body, channel, now)
+    TicketMessage.objects.create(ticket=ticket, kind=MessageKind.INBOUND, body=body, created_at=now,
+                                 message_id=message_id)
+    events.emit(events.TicketCreated(customer_id=customer.pk, ticket_id=ticket.pk, channel=channel,
+                                     priority=ticket.priority, is_complaint=False))
+    return ticket
+
+
+@transaction.atomic
+def system_status_change(ticket: Ticket, to: str, *, now: datetime | None = None) -> Ticket:
+    """A status change the system makes (a customer's e-mail reopens a waiting ticket)."""
+    now = now or timezone.now()
+    fresh = _locked(ticket)
+    before = _move(fresh, to, None, now)
+    fresh.save()
+    if before != fresh.status:
+        events.emit(events.TicketStatusChanged(customer_id=fresh.customer_id, ticket_id=fresh.pk,
+                                               from_status=before, to_status=fresh.status))
+    return fresh

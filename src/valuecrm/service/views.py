@@ -1,0 +1,205 @@
+"""Service pages: the agent queue, a ticket with its conversation, the dashboard.
+
+Thin: reads through service.selectors (visibility there), writes through
+service.services (permissions there); domain errors become messages or 404s.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
+
+from valuecrm.accounts.capabilities import Capability
+from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from valuecrm.service import selectors, services
+from valuecrm.service.models import Channel, MessageKind, Priority, TicketStatus
+
+QUEUE_SIZE = 100
+STATUS_BUTTONS = (
+    (TicketStatus.OPEN, "play-circle", "btn-outline-primary"),
+    (TicketStatus.WAITING, "hourglass-split", "btn-outline-secondary"),
+    (TicketStatus.ON_HOLD, "pause-circle", "btn-outline-secondary"),
+    (TicketStatus.SOLVED, "check2-circle", "btn-success"),
+    (TicketStatus.CLOSED, "archive", "btn-outline-danger"),
+)
+
+
+def _span(minutes: int) -> str:
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return _("%(d)s d %(h)s h") % {"d": days, "h": hours}
+    if hours:
+        return _("%(h)s h %(m)s min") % {"h": hours, "m": mins}
+    return ngettext("%(m)s min", "%(m)s min", mins) % {"m": mins}
+
+
+def countdown(due, now, paused=False) -> dict | None:
+    """What the queue and the ticket page show for a due time."""
+    if paused:
+        return {"state": "paused", "text": _("paused"), "due": None}
+    if due is None:
+        return None
+    left = int((due - now).total_seconds() // 60)
+    if left < 0:
+        return {"state": "breached", "text": _("overdue by %(t)s") % {"t": _span(-left)}, "due": due}
+    state = "soon" if left < 60 else "ok"
+    return {"state": state, "text": _("due in %(t)s") % {"t": _span(left)}, "due": due}
+
+
+def _reason(ticket) -> str:
+    return {"tier_a": _("Tier-A customer"), "at_risk": _("Customer at risk")}.get(ticket.queue_reason, "")
+
+
+def _decorate(ticket, now):
+    if ticket.first_responded_at is None:
+        ticket.clock_label = _("First response")
+        ticket.countdown = countdown(ticket.first_response_due_at, now)
+    else:
+        ticket.clock_label = _("Resolution")
+        ticket.countdown = countdown(ticket.resolution_due_at, now, ticket.is_paused)
+    ticket.reason_text = _reason(ticket)
+    return ticket
+
+
+@login_required
+def ticket_list(request):
+    now = timezone.now()
+    view = request.GET.get("view", "queue")
+    if view == "solved":
+        tickets = selectors.ticket_list(request.user, status=TicketStatus.SOLVED, limit=QUEUE_SIZE)
+    else:
+        view = "mine" if view == "mine" else "queue"
+        tickets = list(selectors.agent_queue(request.user, mine=view == "mine")[:QUEUE_SIZE])
+    return render(request, "service/ticket_list.html", {
+        "tickets": [_decorate(t, now) for t in tickets], "view": view,
+        "can_work": request.user.can(Capability.TICKETS_WORK),
+    })
+
+
+def _ticket_or_404(request, pk):
+    try:
+        return selectors.ticket_get(request.user, pk)
+    except NotFound:
+        raise Http404 from None
+
+
+@login_required
+def ticket_detail(request, pk):
+    ticket = _decorate(_ticket_or_404(request, pk), timezone.now())
+    now = timezone.now()
+    first = countdown(ticket.first_response_due_at, now) if ticket.first_responded_at is None else None
+    resolution = countdown(ticket.resolution_due_at, now, ticket.is_paused) \
+        if ticket.status not in (TicketStatus.SOLVED, TicketStatus.CLOSED) else None
+    buttons = [(value, TicketStatus(value).label, icon, css) for value, icon, css in STATUS_BUTTONS
+               if value != ticket.status]
+    return render(request, "service/ticket_detail.html", {
+        "ticket": ticket, "messages_list": list(ticket.messages.select_related("author")),
+        "changes": list(ticket.status_changes.select_related("actor")),
+        "first_clock": first, "resolution_clock": resolution, "status_buttons": buttons,
+        "can_work": request.user.can(Capability.TICKETS_WORK) and ticket.status != TicketStatus.CLOSED,
+    })
+
+
+def _flash_error(request, exc):
+    if isinstance(exc, ValidationFailed) and exc.errors:
+        messages.error(request, " ".join(m for msgs in exc.errors.values() for m in msgs))
+    else:
+        messages.error(request, str(exc))
+
+
+@login_required
+@require_POST
+def ticket_reply(request, pk):
+    ticket = _ticket_or_404(request, pk)
+    kind = MessageKind.NOTE if request.POST.get("kind") == "note" else MessageKind.REPLY
+    try:
+        services.ticket_reply(actor=request.user, ticket=ticket, body=request.POST.get("body", ""), kind=kind)
+        then = request.POST.get("then", "")
+        if then in (TicketStatus.SOLVED, TicketStatus.WAITING):
+            services.ticket_update(actor=request.user, ticket=ticket, data={"status": then})
+        messages.success(request, _("Note added.") if kind == MessageKind.NOTE else _("Reply sent."))
+    except (ValidationFailed, PermissionDenied, Conflict) as exc:
+        _flash_error(request, exc)
+    return redirect("ticket-detail", pk=ticket.pk)
+
+
+@login_required
+@require_POST
+def ticket_status(request, pk):
+    ticket = _ticket_or_404(request, pk)
+    try:
+        services.ticket_update(actor=request.user, ticket=ticket, data={"status": request.POST.get("status")})
+        messages.success(request, _("Status changed."))
+    except (ValidationFailed, PermissionDenied, Conflict) as exc:
+        _flash_error(request, exc)
+    return redirect("ticket-detail", pk=ticket.pk)
+
+
+@login_required
+def ticket_create(request):
+    values = {"customer_id": request.GET.get("customer", ""), "priority": Priority.NORMAL,
+              "channel": Channel.PHONE}
+    errors = {}
+    if request.method == "POST":
+        values = {k: request.POST.get(k, "") for k in
+                  ("customer_id", "subject", "description", "priority", "channel", "category")}
+        data = {**values, "is_complaint": request.POST.get("is_complaint") == "on"}
+        try:
+            ticket = services.ticket_create(actor=request.user, data=data)
+            messages.success(request, _("Ticket #%(id)s opened.") % {"id": ticket.pk})
+            return redirect("ticket-detail", pk=ticket.pk)
+        except ValidationFailed as exc:
+            errors = exc.errors or {}
+        except PermissionDenied as exc:
+            messages.error(request, str(exc))
+    return render(request, "service/ticket_form.html", {
+        "values": values, "errors": errors, "priorities": Priority.choices, "channels": Channel.choices,
+    })
+
+
+@login_required
+def dashboard(request):
+    period = request.GET.get("period", "30d")
+    if period not in selectors.PERIODS:
+        period = "30d"
+    return render(request, "service/dashboard.html", {
+        "kpis": selectors.service_kpis(request.user, period=period), "period": period,
+        "periods": [("7d", _("7 days")), ("30d", _("30 days")), ("90d", _("90 days")), ("365d", _("12 months"))],
+    })
+
+
+def survey_answer(request, token):
+    """The public, mobile-first response page of a survey link (no login), in the customer's language."""
+    from django.utils import translation
+
+    from valuecrm.service import surveys
+
+    try:
+        survey = surveys.survey_from_token(token)
+    except surveys.Expired as exc:
+        return render(request, "service/survey.html", {"state": "gone", "problem": str(exc)}, status=410)
+    except NotFound:
+        raise Http404 from None
+    with translation.override(survey.language):
+        context = {"survey": survey, "state": "ask", "scores": range(*{"csat": (1, 6), "nps": (0, 11)}[survey.kind])}
+        status = 200
+        if survey.answered_at is not None:
+            context["state"] = "thanks"
+        elif request.method == "POST":
+            try:
+                surveys.survey_answer(token=token, score=request.POST.get("score", ""),
+                                      comment=request.POST.get("comment", ""), user=request.user)
+                context["state"] = "thanks"
+            except ValidationFailed as exc:
+                context["error"], status = " ".join(m for msgs in exc.errors.values() for m in msgs), 422
+            except PermissionDenied as exc:
+                context["error"], status = str(exc), 403
+            except Conflict:
+                context["state"] = "thanks"
+        response = render(request, "service/survey.html", context, status=status)
+    return response
