@@ -314,3 +314,8 @@ if VALUECRM_REDIS_URL:
         "sessions": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                      "LOCATION": VALUECRM_REDIS_URL, "KEY_PREFIX": "valuecrm-session", "TIMEOUT": None},
     }
+
+# ---------------------------------------------------------------- loyalty (valuecrm.loyalty)
+# VALUECRM_LOYALTY_HOUR   the hour, site time, of the nightly escrow release, expiry and tier review (default 2)
+INSTALLED_APPS += ["valuecrm.loyalty"]
+VALUECRM_LOYALTY_HOUR = int(os.environ.get("VALUECRM_LOYALTY_HOUR", "2"))
