@@ -52,7 +52,7 @@ def test_refund_after_spending_claws_back_and_the_balance_goes_negative(program,
     assert _sums(account) == (-400, 0)
     reverse = Entry.objects.get(kind=EntryKind.REVERSE)
     assert (reverse.points, reverse.order_id, reverse.reason) == (-500, order.pk, "refunded")
-    set_status  # a second refund is impossible (final status); the reversal is unique per earn row
+    # A refunded order is final; replaying the reversal writes nothing more.
     services.order_reverse(order=order)
     assert Entry.objects.filter(kind=EntryKind.REVERSE).count() == 1
 

@@ -289,11 +289,14 @@ def order_reverse(*, order: Order) -> list[Entry]:
         if Entry.objects.filter(kind=EntryKind.REVERSE, source=earn).exists():
             continue
         release = Entry.objects.filter(kind=EntryKind.RELEASE, source=earn).first()
-        amount = earn.points + earn.pending
         if release is not None:
-            amount_available, amount_pending = release.points + earn.points, 0
+            amount_available, amount_pending, lot = release.points, 0, release
         else:
-            amount_available, amount_pending = earn.points, earn.pending
+            amount_available, amount_pending, lot = earn.points, earn.pending, earn
+        # What already expired from the order's own lot is gone once; it is not clawed back again.
+        expired = -(Entry.objects.filter(kind=EntryKind.EXPIRE, source=lot).aggregate(s=Sum("points"))["s"] or 0)
+        amount_available -= min(expired, amount_available)
+        amount = amount_available + amount_pending
         entry = _write(earn.account, EntryKind.REVERSE, points=-amount_available, pending=-amount_pending,
                        source=earn, order_id=order.pk, reference=f"{earn.kind}:{earn.reference}",
                        reason=str(order.status))
