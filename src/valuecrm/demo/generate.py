@@ -43,6 +43,7 @@ from valuecrm.demo import names, texts
 from valuecrm.demo.behaviour import BehaviourParams, acquisition_days, simulate_purchases
 from valuecrm.demo.bulk import db_date, db_datetimes, insert_rows, next_id, reset_sequences
 from valuecrm.demo.catalogue import CATEGORIES, catalogue
+from valuecrm.demo.loyalty import loyalty_demo
 from valuecrm.sales.models import Order, OrderLine, Product
 
 DEMO_SOURCE = "demo"
@@ -147,6 +148,7 @@ def demo_generate(
         builder.orders_insert()
         report(STEPS[3])
         builder.timeline()
+        loyalty_demo(now=now, seed=seed, actor=builder.users["sun.hao"])  # a marketer runs the programme
         reset_sequences([CustomerModel, Order, OrderLine, Interaction, Task, Note,
                          ContactPoint, Address])
     builder.result.seconds = time.perf_counter() - started

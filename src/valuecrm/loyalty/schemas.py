@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from ninja import Field, Schema
 from pydantic import StrictBool, StrictInt
 
-from valuecrm.common.schemas import Id, Text
+from valuecrm.common.schemas import Day, Id, Text
 
 Points = Annotated[StrictInt, Field(ge=-10**8, le=10**8)]
 Count = Annotated[StrictInt, Field(ge=0, le=100_000)]
@@ -38,7 +38,7 @@ class ProgramOut(Schema):
 class ProgramPatch(Schema):
     """Only what is sent changes; the result is a new version of the rules from ``effective_from``."""
 
-    effective_from: date | None = None
+    effective_from: Day | None = None
     enabled: StrictBool | None = None
     auto_enrol: StrictBool | None = None
     points_per_cny: Annotated[Decimal, Field(ge=0, le=1000, allow_inf_nan=False)] | None = None

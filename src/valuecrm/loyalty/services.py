@@ -155,7 +155,7 @@ def _new_code() -> str:
     return "".join(secrets.choice(alphabet) for _i in range(8))
 
 
-def _account_for(customer_id: int, *, emit_actor=None) -> Account:
+def _account_for(customer_id: int, *, emit_actor=None, at: dt.datetime | None = None) -> Account:
     """The customer's account, enrolling them on first use."""
     account = Account.objects.filter(customer_id=customer_id).first()
     if account is not None:
@@ -164,6 +164,7 @@ def _account_for(customer_id: int, *, emit_actor=None) -> Account:
         try:
             with transaction.atomic():
                 account = Account.objects.create(customer_id=customer_id, referral_code=_new_code(),
+                                                 enrolled_at=at or timezone.now(),
                                                  tier=Tier.objects.order_by("rank").first())
             break
         except IntegrityError:
@@ -182,14 +183,14 @@ def _visible_customer(actor, customer_id) -> Customer:
 
 
 @transaction.atomic
-def account_enrol(*, actor, customer_id: int) -> tuple[Account, bool]:
-    """Enrol a customer in the programme; (account, created)."""
+def account_enrol(*, actor, customer_id: int, at: dt.datetime | None = None) -> tuple[Account, bool]:
+    """Enrol a customer in the programme; (account, created). ``at`` dates a back-filled enrolment."""
     require(actor, Capability.CUSTOMERS_CHANGE)
     _visible_customer(actor, customer_id)
     existing = Account.objects.filter(customer_id=customer_id).first()
     if existing is not None:
         return existing, False
-    return _account_for(customer_id, emit_actor=actor), True
+    return _account_for(customer_id, emit_actor=actor, at=at), True
 
 
 # ---------------------------------------------------------------- the one writer of rows
@@ -415,7 +416,7 @@ def _text(value, key: str, limit: int, *, required=True) -> str:
 
 
 def points_redeem(*, actor, customer_id: int, points: int, reference: str,
-                  order_total: Decimal | None = None) -> tuple[Entry, bool]:
+                  order_total: Decimal | None = None, at: dt.datetime | None = None) -> tuple[Entry, bool]:
     """Spend available points (first-to-expire first). Idempotent per (customer, reference):
     a repeat returns the stored row (created False). Two redemptions racing for the same
     points: the conditional UPDATE lets one through, the other gets Conflict (409)."""
@@ -447,7 +448,7 @@ def points_redeem(*, actor, customer_id: int, points: int, reference: str,
         try:
             with transaction.atomic():
                 entry = Entry.objects.create(account=account, kind=EntryKind.REDEEM, points=-points,
-                                             reference=reference, created_by=actor,
+                                             reference=reference, created_by=actor, at=at or timezone.now(),
                                              reason=_("Worth %(v)s CNY") % {
                                                  "v": (points * program.point_value_cny).quantize(Decimal("0.01"))})
         except IntegrityError:
