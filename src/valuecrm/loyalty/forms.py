@@ -24,7 +24,7 @@ def _dec(label, help_text="", maximum=1000, places=4):
 
 class ProgramForm(forms.Form):
     effective_from = forms.DateField(label=gettext_lazy("Applies from"), widget=forms.DateInput(
-        attrs={**_TEXT, "type": "date"}), help_text=gettext_lazy("Orders placed from this day earn under these rules."))
+        format="%Y-%m-%d", attrs={**_TEXT, "type": "date"}), help_text=gettext_lazy("Orders placed from this day earn under these rules."))
     enabled = forms.BooleanField(label=gettext_lazy("Programme enabled"), required=False)
     auto_enrol = forms.BooleanField(label=gettext_lazy("Enrol customers on their first paid order"), required=False)
     points_per_cny = _dec(gettext_lazy("Points per CNY paid"), places=3)
