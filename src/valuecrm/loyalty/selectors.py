@@ -145,7 +145,9 @@ def _uncursor(raw: str) -> int:
 def ledger_page(*, user, customer_id: int, after: str | None = None, limit: int = 50):
     """The customer's rows, newest first, cursor-paged by row id."""
     customer = _customer(user, customer_id)
-    qs = Entry.objects.filter(account__customer=customer).select_related("created_by").order_by("-id")
+    # A lot spent in full before its date closes with a 0-point expiry row: bookkeeping, not a movement.
+    qs = (Entry.objects.filter(account__customer=customer).exclude(kind=EntryKind.EXPIRE, points=0)
+          .select_related("created_by").order_by("-id"))
     if after:
         qs = qs.filter(id__lt=_uncursor(after))
     rows = list(qs[:limit + 1])

@@ -350,14 +350,18 @@ def escrow_release(*, now: dt.datetime | None = None) -> int:
     return count
 
 
+CREDIT_KINDS = (EntryKind.EARN, EntryKind.RELEASE, EntryKind.ADJUST, EntryKind.REFERRAL)
+
+
 def points_expire(*, now: dt.datetime | None = None) -> int:
     """Expire what is left of every lot whose date has passed (first-to-expire first, so what
-    was spent came out of the oldest lots). Idempotent: one expiry row per lot, and an
-    emptied lot has nothing left to expire. Returns the points expired."""
+    was spent came out of the oldest lots). Each lot gets exactly one expiry row — with 0 points
+    when it was spent in full — so a lot is looked at once, and a re-run finds nothing: idempotent.
+    Returns the points expired."""
     now = now or timezone.now()
     closed = Entry.objects.filter(kind=EntryKind.EXPIRE).values("source_id")
-    account_ids = (Entry.objects.filter(points__gt=0, expires_at__lte=now).exclude(pk__in=closed)
-                   .values_list("account_id", flat=True).distinct())
+    account_ids = (Entry.objects.filter(kind__in=CREDIT_KINDS, points__gt=0, expires_at__lte=now)
+                   .exclude(pk__in=closed).values_list("account_id", flat=True).distinct())
     total = 0
     for account_id in list(account_ids):
         total += _expire_account(account_id, now)
@@ -368,15 +372,18 @@ def points_expire(*, now: dt.datetime | None = None) -> int:
 def _expire_account(account_id: int, now: dt.datetime) -> int:
     account = Account.objects.select_for_update().get(pk=account_id)
     state = ledger.replay(lot_rows(account_id))
+    closed = set(Entry.objects.filter(account_id=account_id, kind=EntryKind.EXPIRE).values_list("source_id",
+                                                                                                flat=True))
     total = 0
     for lot in sorted(state.lots.values(), key=lambda lot: (lot.expires_at or ledger._NEVER, lot.entry_id)):
-        if lot.expires_at is None or lot.expires_at > now or lot.remaining <= 0:
+        if lot.expires_at is None or lot.expires_at > now or lot.entry_id in closed:
             continue
-        n = lot.remaining
+        n = max(lot.remaining, 0)
         entry = _write(account, EntryKind.EXPIRE, points=-n, at=now, source_id=lot.entry_id,
                        reference=f"expire:{lot.entry_id}")
-        state.debit(entry.pk, n, first_lot=lot.entry_id)
-        events.emit(events.PointsExpired(customer_id=account.customer_id, entry_id=entry.pk, points=n))
+        if n:
+            state.debit(entry.pk, n, first_lot=lot.entry_id)
+            events.emit(events.PointsExpired(customer_id=account.customer_id, entry_id=entry.pk, points=n))
         total += n
     return total
 
@@ -492,7 +499,8 @@ def tier_review(*, account_id: int, now: dt.datetime | None = None, actor=None) 
     """Re-qualify one member: upgrade at once, downgrade only after the grace period; a manual
     tier (until its end date) is a floor. Emits loyalty.tier_changed; True when it changed."""
     now = now or timezone.now()
-    account = Account.objects.select_for_update().select_related("tier", "override_tier").get(pk=account_id)
+    account = Account.objects.select_for_update(of=("self",)).select_related("tier", "override_tier").get(
+        pk=account_id)
     program = program_current(timezone.localtime(now).date())
     tiers = list(Tier.objects.order_by("rank"))
     earned = _tier_for(qualifying_points(account_id, now=now, window_days=program.tier_window_days), tiers)
