@@ -50,6 +50,7 @@ class ProgramForm(forms.Form):
     referral_referrer_points = _int(gettext_lazy("Referrer reward (points)"))
     referral_referee_points = _int(gettext_lazy("Referred customer reward (points)"))
     referral_monthly_cap = _int(gettext_lazy("Referral rewards per referrer per month"))
+    vip_care_days = _int(gettext_lazy("VIP care: a touch every N days"))
 
     def clean_category_multipliers(self) -> dict:
         out = {}

@@ -56,6 +56,7 @@ class Program(models.Model):
     referral_referrer_points = models.PositiveIntegerField(_("referrer reward points"), default=200)
     referral_referee_points = models.PositiveIntegerField(_("referee reward points"), default=100)
     referral_monthly_cap = models.PositiveIntegerField(_("referral rewards per referrer per month"), default=5)
+    vip_care_days = models.PositiveIntegerField(_("VIP care: a touch every N days"), default=30)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -33,6 +33,7 @@ class ProgramOut(Schema):
     referral_referrer_points: int
     referral_referee_points: int
     referral_monthly_cap: int
+    vip_care_days: int
 
 
 class ProgramPatch(Schema):
@@ -58,6 +59,7 @@ class ProgramPatch(Schema):
     referral_referrer_points: Count | None = None
     referral_referee_points: Count | None = None
     referral_monthly_cap: Count | None = None
+    vip_care_days: Count | None = None
 
 
 class AccountOut(Schema):

@@ -223,3 +223,43 @@ def dashboard(*, user, months: int = 12, now=None) -> dict:
         "referrals_rewarded": Referral.objects.filter(referrer__in=accounts,
                                                       status=ReferralStatus.REWARDED).count(),
     }
+
+
+# ---------------------------------------------------------------- VIP care
+
+@dataclass(frozen=True)
+class VipRow:
+    customer: Customer
+    value_tier: str
+    membership_tier: Tier | None
+    last_touch: dt.datetime | None
+    overdue: bool
+
+
+def vip_list(*, user, overdue_only: bool = False, now=None, limit: int = 500) -> list[VipRow]:
+    """VIPs: value tier A or the top membership tier. Their care owner is the customer's owner;
+    a VIP is overdue when the last interaction is older than the programme's care cadence."""
+    from django.db.models import Max, OuterRef, Subquery
+
+    from valuecrm.customers.models import Interaction
+
+    now = now or timezone.now()
+    program = program_current()
+    top = Tier.objects.order_by("-rank").first()
+    vip_q = Q(value__tier="A")
+    if top is not None:
+        vip_q |= Q(loyalty_account__tier=top)
+    last = Interaction.objects.filter(customer=OuterRef("pk")).values("customer").annotate(
+        m=Max("occurred_at")).values("m")
+    qs = (visible_customers(user).filter(vip_q).annotate(last_touch=Subquery(last))
+          .select_related("owner", "value", "loyalty_account__tier"))
+    due = now - dt.timedelta(days=program.vip_care_days)
+    if overdue_only:
+        qs = qs.filter(Q(last_touch__isnull=True) | Q(last_touch__lt=due))
+    rows = []
+    for c in qs.order_by(F("last_touch").asc(nulls_first=True), "pk")[:limit]:
+        value = getattr(c, "value", None)
+        account = getattr(c, "loyalty_account", None)
+        rows.append(VipRow(c, value.tier if value else "", account.tier if account else None, c.last_touch,
+                           c.last_touch is None or c.last_touch < due))
+    return rows

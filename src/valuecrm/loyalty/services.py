@@ -46,7 +46,7 @@ PROGRAM_FIELDS = {
     "redeem_min_points": "int",
     "redeem_max_share": "share", "expiry_mode": "expiry", "expiry_days": "int", "escrow_days": "int",
     "tier_window_days": "int", "tier_grace_days": "int", "referral_referrer_points": "int",
-    "referral_referee_points": "int", "referral_monthly_cap": "int", "category_multipliers": "multipliers",
+    "referral_referee_points": "int", "referral_monthly_cap": "int", "vip_care_days": "int", "category_multipliers": "multipliers",
     "effective_from": "date",
 }
 # kind → (maximum, decimal places), matching the model's columns.

@@ -130,3 +130,13 @@ def adjust(request, pk: int):
         lambda d: services.points_adjust(actor=request.user, customer_id=pk, points=d["points"],
                                          reason=d["reason"]),
         lambda d: _("Adjusted by %(n)s points.") % {"n": d["points"]})
+
+
+@login_required
+@require_GET
+def vip(request):
+    overdue_only = request.GET.get("overdue") == "yes"
+    return render(request, "loyalty/vip.html", {
+        "rows": selectors.vip_list(user=request.user, overdue_only=overdue_only), "overdue_only": overdue_only,
+        "program": selectors.program_current(),
+    })

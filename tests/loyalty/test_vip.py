@@ -1,0 +1,27 @@
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from valuecrm.loyalty import selectors, services
+
+pytestmark = pytest.mark.django_db
+
+
+def test_vip_list_is_value_tier_a_and_top_tier_members_with_overdue_care(program, customer, admin_user, client):
+    from valuecrm.customers.models import Interaction
+    from valuecrm.insights.models import CustomerValue
+
+    black, valued, plain = customer("黑金"), customer("A 客户"), customer("普通")
+    services.tier_set(actor=admin_user, customer_id=black.pk, tier_code="black")
+    CustomerValue.objects.create(customer=valued, as_of=timezone.localdate(), tier="A")
+    Interaction.objects.create(customer=valued, kind="call", occurred_at=timezone.now() - dt.timedelta(days=3))
+    Interaction.objects.create(customer=black, kind="call", occurred_at=timezone.now() - dt.timedelta(days=45))
+    rows = selectors.vip_list(user=admin_user)
+    assert [(r.customer.name, r.overdue) for r in rows] == [("黑金", True), ("A 客户", False)]
+    assert plain.pk not in {r.customer.pk for r in rows}
+    assert [r.customer.name for r in selectors.vip_list(user=admin_user, overdue_only=True)] == ["黑金"]
+    client.force_login(admin_user)
+    html = client.get(reverse("loyalty-vip") + "?overdue=yes").content.decode()
+    assert html.count('data-overdue="yes"') == 1
