@@ -123,6 +123,8 @@ def register() -> None:
         "loyalty-dashboard", gettext_lazy("Loyalty dashboard"), "award",
         keywords="loyalty points members tiers 积分 会员 referrals"))
     registry.add_palette_entry(PaletteEntry(
+        "loyalty-vip", gettext_lazy("VIP care"), "gem", keywords="vip care 专人客服 关怀 top customers"))
+    registry.add_palette_entry(PaletteEntry(
         "loyalty-program", gettext_lazy("Loyalty programme settings"), "sliders",
         keywords="loyalty programme program rules earn redeem expiry escrow",
         allowed=lambda user: user.can("loyalty.manage")))
