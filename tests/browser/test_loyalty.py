@@ -83,7 +83,7 @@ def test_loyalty_journey_and_looks(page, login, live_server, shoot, shop, admin_
     expect(page.locator("[data-tier=silver]")).to_contain_text("1")
 
     pages = {"dashboard": "/loyalty/", "ledger": f"/loyalty/customers/{wang.pk}/", "program": "/loyalty/program/",
-             "360": f"/customers/{wang.pk}/"}
+             "360": f"/customers/{wang.pk}/", "vip": "/loyalty/vip/"}
     for language, theme in LOOKS:
         _set_look(admin_user, language, theme)
         short = "zh" if language.startswith("zh") else "en"

@@ -25,3 +25,14 @@ def test_vip_list_is_value_tier_a_and_top_tier_members_with_overdue_care(program
     client.force_login(admin_user)
     html = client.get(reverse("loyalty-vip") + "?overdue=yes").content.decode()
     assert html.count('data-overdue="yes"') == 1
+
+
+def test_dashboard_figures(program, customer, admin_user, place_order):
+    c = customer()
+    place_order(c, "100", placed_at=timezone.now() - dt.timedelta(days=350))  # lot expires in ~15 days
+    services.escrow_release()
+    services.points_redeem(actor=admin_user, customer_id=c.pk, points=40, reference="r")
+    f = selectors.dashboard(user=admin_user)
+    assert (f["members"], f["liability_points"], f["expiring_members"], f["expiring_points"]) == (1, 60, 1, 60)
+    assert f["redemption_rate"] == 0.4
+    assert [t["members"] for t in f["tiers"]] == [1, 0, 0, 0]

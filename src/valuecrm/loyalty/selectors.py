@@ -174,6 +174,10 @@ def referral_stats(customer_id: int) -> dict:
 
 # ---------------------------------------------------------------- dashboard
 
+# The expiring-soon card replays each candidate's lots (FIFO); beyond this many it counts the first ones.
+EXPIRING_EXACT_LIMIT = 5000
+
+
 def dashboard(*, user, months: int = 12, now=None) -> dict:
     """The programme's figures over the customers the user can see."""
     now = now or timezone.now()
@@ -210,7 +214,14 @@ def dashboard(*, user, months: int = 12, now=None) -> dict:
     counts = dict(accounts.values_list("tier").annotate(n=Count("id")))
     referrers = Referral.objects.filter(referrer__in=accounts, status=ReferralStatus.REWARDED).values(
         "referrer").distinct().count()
+    horizon = now + dt.timedelta(days=30)
+    candidates = list(entries.filter(kind__in=("earn", "release", "adjust", "referral"), points__gt=0,
+                                     expires_at__gt=now, expires_at__lte=horizon)
+                      .values_list("account_id", flat=True).distinct()[:EXPIRING_EXACT_LIMIT])
+    expiring = [expiring_points(a, now=now) for a in candidates]
     return {
+        "expiring_members": sum(1 for p in expiring if p > 0),
+        "expiring_points": sum(expiring),
         "members": members,
         "active_members": active,
         "liability_points": liability_points,
