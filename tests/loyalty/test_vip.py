@@ -1,4 +1,5 @@
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -36,3 +37,16 @@ def test_dashboard_figures(program, customer, admin_user, place_order):
     assert (f["members"], f["liability_points"], f["expiring_members"], f["expiring_points"]) == (1, 60, 1, 60)
     assert f["redemption_rate"] == 0.4
     assert [t["members"] for t in f["tiers"]] == [1, 0, 0, 0]
+
+
+def test_kpi_cards_on_the_value_dashboard(program, customer, admin_user, place_order):
+    from valuecrm.customers.extensions import registry
+
+    c = customer()
+    place_order(c, "500", placed_at=timezone.now() - dt.timedelta(days=10))
+    services.escrow_release()
+    today = timezone.localdate()
+    cards = {card["key"]: card for card in registry.kpi_card_figures(admin_user, today - dt.timedelta(days=30),
+                                                                    today)}
+    assert (cards["loyalty_liability"]["value"], cards["loyalty_liability"]["kind"]) == (Decimal("5.00"), "money")
+    assert (cards["loyalty_referral_rate"]["value"], cards["loyalty_referral_rate"]["kind"]) == (0.0, "percent")

@@ -112,6 +112,22 @@ def _liability_card(user, start, end):
             "help": _("What the points members hold could be redeemed for.")}
 
 
+def _referral_rate_card(user, start, end):
+    """Members whose referral was rewarded in the period ÷ members (the KPI list's referral rate)."""
+    from valuecrm.customers.visibility import visible_customers
+    from valuecrm.loyalty.models import Account, Referral, ReferralStatus
+
+    accounts = Account.objects.filter(customer__in=visible_customers(user).values("pk"))
+    members = accounts.count()
+    if not members:
+        return None
+    referrers = (Referral.objects.filter(referrer__in=accounts, status=ReferralStatus.REWARDED,
+                                         rewarded_at__date__gte=start, rewarded_at__date__lte=end)
+                 .values("referrer").distinct().count())
+    return {"value": referrers / members, "kind": "percent", "url": reverse("loyalty-dashboard"),
+            "help": _("Members who brought in a rewarded referral in the period ÷ members.")}
+
+
 def register() -> None:
     from valuecrm.customers.extensions import KpiCard, PaletteEntry, Panel, registry
 
@@ -119,6 +135,8 @@ def register() -> None:
     registry.add_filters(_filters)
     registry.add_kpi_card(KpiCard("loyalty_liability", gettext_lazy("Points liability"), _liability_card,
                                   order=90))
+    registry.add_kpi_card(KpiCard("loyalty_referral_rate", gettext_lazy("Referral rate"), _referral_rate_card,
+                                  order=91))
     registry.add_palette_entry(PaletteEntry(
         "loyalty-dashboard", gettext_lazy("Loyalty dashboard"), "award",
         keywords="loyalty points members tiers 积分 会员 referrals"))
