@@ -456,8 +456,8 @@ def points_redeem(*, actor, customer_id: int, points: int, reference: str,
             with transaction.atomic():
                 entry = Entry.objects.create(account=account, kind=EntryKind.REDEEM, points=-points,
                                              reference=reference, created_by=actor, at=at or timezone.now(),
-                                             reason=_("Worth %(v)s CNY") % {
-                                                 "v": (points * program.point_value_cny).quantize(Decimal("0.01"))})
+                                             # The CNY worth at the rate of the day, kept language-neutral.
+                                             reason=f"¥{(points * program.point_value_cny).quantize(Decimal('0.01'))}")
         except IntegrityError:
             raise Conflict(_("Reference %(r)s is being redeemed already.") % {"r": reference}) from None
         events.emit(events.PointsRedeemed(customer_id=customer.pk, entry_id=entry.pk, points=points,
