@@ -180,7 +180,8 @@ def on_http_error(request, exc: HttpError):
 def _register_routers():
     import importlib
 
-    for app_name in ("customers", "orders", "insights", "imports", "integrations", "privacy", "service"):
+    for app_name in ("customers", "orders", "insights", "imports", "integrations", "privacy", "service",
+                     "loyalty"):
         try:
             module = importlib.import_module(f"valuecrm.{app_name}.api")
         except ModuleNotFoundError as exc:

@@ -31,6 +31,7 @@ class Capability(models.TextChoices):
     TICKETS_WORK = "tickets.work", gettext_lazy("Work service tickets")
     CAMPAIGNS_SEND = "campaigns.send", gettext_lazy("Send campaigns")
     LOYALTY_ADJUST = "loyalty.adjust", gettext_lazy("Adjust loyalty points")
+    LOYALTY_MANAGE = "loyalty.manage", gettext_lazy("Change the loyalty programme's rules and tiers")
     AUTOMATION_MANAGE = "automation.manage", gettext_lazy("Create and change automation rules")
     INTEGRATIONS_MANAGE = "integrations.manage", gettext_lazy("Manage webhooks and inbound sources")
     DATA_EXPORT_ALL = "data.export_all", gettext_lazy("Export the whole account")
@@ -51,7 +52,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     Role.SALES_MANAGER: frozenset(_MANAGER | {C.DEALS_CHANGE, C.LOYALTY_ADJUST, C.PRIVACY_EXPORT}),
     Role.SALES_REP: frozenset(_WRITER | {C.DEALS_CHANGE}),
     Role.SUPPORT_AGENT: frozenset(_WRITER | {C.TICKETS_WORK}),
-    Role.MARKETER: frozenset(_WRITER | {C.CAMPAIGNS_SEND, C.LOYALTY_ADJUST}),
+    Role.MARKETER: frozenset(_WRITER | {C.CAMPAIGNS_SEND, C.LOYALTY_ADJUST, C.LOYALTY_MANAGE}),
     Role.ANALYST: frozenset({C.SCORING_RUN}),
     Role.READ_ONLY: frozenset(),
 }
@@ -81,6 +82,8 @@ _REFUSALS = {
     C.PRIVACY_EXPORT: gettext_lazy("Only managers and administrators can export a person's data."),
     C.PRIVACY_ERASE: gettext_lazy("Only administrators can erase personal data."),
     C.PRIVACY_MANAGE: gettext_lazy("Only administrators can change consent wording."),
+    C.LOYALTY_ADJUST: gettext_lazy("Your role cannot adjust loyalty points."),
+    C.LOYALTY_MANAGE: gettext_lazy("Your role cannot change the loyalty programme."),
 }
 
 

@@ -18,4 +18,5 @@ urlpatterns = [
     path("", include("valuecrm.orders.urls")),
     path("", include("valuecrm.automation.urls")),
     path("", include("valuecrm.service.urls")),
+    path("", include("valuecrm.loyalty.urls")),
 ]

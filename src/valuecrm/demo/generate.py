@@ -46,6 +46,7 @@ from valuecrm.demo.behaviour import BehaviourParams, acquisition_days, simulate_
 from valuecrm.demo.bulk import db_date, db_datetimes, insert_rows, next_id, reset_sequences
 from valuecrm.demo.catalogue import CATEGORIES, catalogue
 from valuecrm.orders.models import Order, OrderLine, Product
+from valuecrm.demo.loyalty import loyalty_demo
 
 DEMO_SOURCE = "demo"
 WINDOW_DAYS = 548  # 18 months of order history
@@ -149,6 +150,7 @@ def demo_generate(
         builder.orders_insert()
         report(STEPS[3])
         builder.timeline()
+        loyalty_demo(now=now, seed=seed, actor=builder.users["sun.hao"])  # a marketer runs the programme
         reset_sequences([CustomerModel, Order, OrderLine, Interaction, Task, Note,
                          ContactPoint, Address])
         service_demo.generate(now=now, seed=seed)

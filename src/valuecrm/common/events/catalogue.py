@@ -369,3 +369,69 @@ class SurveyAnswered(Event):
     kind: str
     score: int
     low: bool = False
+# ---------------------------------------------------------------- loyalty (valuecrm.loyalty)
+
+@dataclass(frozen=True, kw_only=True)
+class PointsEarned(Event):
+    """Points credited: an order's earn (pending in escrow or available), a referral reward,
+    a positive manual adjustment or an automation award."""
+
+    name: ClassVar[str] = "loyalty.points_earned"
+    entry_id: int
+    points: int
+    kind: str  # "earn", "release", "referral", "adjust"
+    order_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsRedeemed(Event):
+    name: ClassVar[str] = "loyalty.points_redeemed"
+    entry_id: int
+    points: int
+    reference: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsDebited(Event):
+    """Points taken back: a refund/cancel reversal or a negative manual adjustment."""
+
+    name: ClassVar[str] = "loyalty.points_debited"
+    entry_id: int
+    points: int
+    kind: str  # "reverse", "adjust"
+    order_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsExpired(Event):
+    name: ClassVar[str] = "loyalty.points_expired"
+    entry_id: int
+    points: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TierChanged(Event):
+    name: ClassVar[str] = "loyalty.tier_changed"
+    from_tier: str
+    to_tier: str
+    reason: str  # "qualified", "grace_ended", "override"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemberEnrolled(Event):
+    name: ClassVar[str] = "loyalty.member_enrolled"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferralRegistered(Event):
+    name: ClassVar[str] = "referral.registered"
+    referral_id: int
+    referrer_customer_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferralRewarded(Event):
+    name: ClassVar[str] = "referral.rewarded"
+    referral_id: int
+    referrer_customer_id: int
+    order_id: int

@@ -1,0 +1,161 @@
+"""Loyalty at scale on a fresh SQLite database: 1M ledger rows for 100k members.
+
+    .venv/bin/python bench/loyalty.py [--members 100000] [--rows-per-member 10] [--orders 20000]
+
+Measures (1) the account read the API's GET /loyalty/accounts/{id} does (snapshot,
+tier progress, "expiring in 30 days" from the FIFO replay) — p50/p95 over 500 random
+members; (2) the snapshot verified against Σ ledger rows for the same members;
+(3) the nightly expiry run on three consecutive nights (lots live two years, so a
+night finds one day of lots), the same night again (idempotent: nothing), and a run
+after 30 nights without one; (4) the earn subscriber's cost per order against the cost of
+ingesting the same orders without it (bulk insert path), on --orders paid orders.
+"""
+
+import argparse
+import datetime as dt
+import os
+import random
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "var" / "bench-loyalty"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--rows-per-member", type=int, default=10)
+    parser.add_argument("--orders", type=int, default=20_000)
+    args = parser.parse_args()
+    shutil.rmtree(OUT, ignore_errors=True)
+    OUT.mkdir(parents=True)
+    os.environ["VALUECRM_DATA_DIR"] = str(OUT)
+    os.environ.setdefault("VALUECRM_DEBUG", "0")
+    os.environ.setdefault("VALUECRM_SECRET_KEY", "bench-loyalty-" + "x" * 40)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "valuecrm.config.settings")
+    sys.path.insert(0, str(ROOT / "src"))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from valuecrm.accounts.services import admin_ensure
+    from valuecrm.common.events.rows import insert_rows
+    from valuecrm.customers.models import Customer
+    from valuecrm.loyalty import selectors, services
+    from valuecrm.loyalty.models import Account, Entry, Program, Tier
+    from valuecrm.orders.models import Order
+
+    call_command("migrate", interactive=False, verbosity=0)
+    admin, _ = admin_ensure(username="bench", password="bench-123456789")
+    Program.objects.create(effective_from=dt.date(2020, 1, 1), escrow_days=0, expiry_days=365, first_order_bonus=0)
+    n, per = args.members, args.rows_per_member
+    rnd = random.Random(7)
+    now = timezone.now()
+    t0 = time.perf_counter()
+    with transaction.atomic():
+        insert_rows(Customer, ("name", "owner_id", "created_at", "updated_at", "kind"),
+                    ((f"会员{i}", admin.pk, now, now, "person") for i in range(n)))
+        first_customer = Customer.objects.order_by("pk").values_list("pk", flat=True).first()
+        standard = Tier.objects.get(code="standard").pk
+        insert_rows(Account, ("customer_id", "enrolled_at", "balance", "pending", "lifetime_earned", "tier_id",
+                              "referral_code"),
+                    ((first_customer + i, now, 0, 0, 0, standard, f"B{i:07d}") for i in range(n)))
+        first_account = Account.objects.order_by("pk").values_list("pk", flat=True).first()
+        # Per member: earns spread over the last two years (each a lot expiring a year later),
+        # then redemptions of part of what was earned; the snapshot is the sum.
+        balances = [0] * n
+        earned = [0] * n
+
+        def rows():
+            for i in range(n):
+                for j in range(per):
+                    at = now - dt.timedelta(days=rnd.randint(1, 730), seconds=j)
+                    if j % 3 == 2 and balances[i] >= 100:
+                        balances[i] -= 100
+                        yield (first_account + i, "redeem", -100, 0, at, None, None, f"R{j}", "")
+                    else:
+                        pts = rnd.randint(50, 800)
+                        balances[i] += pts
+                        earned[i] += pts
+                        # Lots live two years, so every lot expires between now and two years from
+                        # now: what the nightly job finds on a given night is one day of lots, as
+                        # when it has run every night before.
+                        yield (first_account + i, "adjust", pts, 0, at, at + dt.timedelta(days=730), None, "",
+                               "bench")
+        insert_rows(Entry, ("account_id", "kind", "points", "pending", "at", "expires_at", "order_id", "reference",
+                            "reason"), rows())
+        with connection.cursor() as cur:
+            cur.execute("UPDATE loyalty_account SET balance = (SELECT COALESCE(SUM(points), 0) FROM loyalty_entry "
+                        "e WHERE e.account_id = loyalty_account.id), lifetime_earned = (SELECT COALESCE(SUM(points), 0)"
+                        " FROM loyalty_entry e WHERE e.account_id = loyalty_account.id AND e.points > 0)")
+    built = time.perf_counter() - t0
+    total_rows = Entry.objects.count()
+    print(f"built {n:,} members, {total_rows:,} ledger rows in {built:.1f} s")
+
+    sample = rnd.sample(range(first_customer, first_customer + n), 500)
+    for c in sample[:20]:  # warm-up
+        selectors.account_view(user=admin, customer_id=c)
+    times, verify = [], []
+    for c in sample:
+        t = time.perf_counter()
+        view = selectors.account_view(user=admin, customer_id=c)
+        times.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        assert (view.balance, view.pending) == selectors.ledger_sums(Account.objects.get(customer_id=c).pk)
+        verify.append((time.perf_counter() - t) * 1000)
+
+    def pct(xs, q):
+        return statistics.quantiles(xs, n=100)[q - 1]
+
+    print(f"account read: p50 {statistics.median(times):.2f} ms, p95 {pct(times, 95):.2f} ms; "
+          f"snapshot = Σ rows check: p50 {statistics.median(verify):.2f} ms, p95 {pct(verify, 95):.2f} ms")
+
+    timings = []
+    for day in (1, 2, 3):
+        t = time.perf_counter()
+        expired = services.points_expire(now=now + dt.timedelta(days=day))
+        timings.append((time.perf_counter() - t, expired))
+    t = time.perf_counter()
+    again = services.points_expire(now=now + dt.timedelta(days=3))
+    second = time.perf_counter() - t
+    t = time.perf_counter()
+    month = services.points_expire(now=now + dt.timedelta(days=33))
+    catch_up = time.perf_counter() - t
+    print("nightly expiry, three consecutive nights: " + ", ".join(f"{s:.1f} s ({p:,} points)" for s, p in timings)
+          + f"; the same night again: {second:.1f} s ({again} points); after 30 nights without a run: "
+          f"{catch_up:.1f} s ({month:,} points)")
+    mismatches = sum(1 for a in Account.objects.all().only("pk", "balance", "pending").iterator()
+                     if (a.balance, a.pending) != selectors.ledger_sums(a.pk)) if n <= 20_000 else None
+    if mismatches is not None:
+        print(f"accounts whose snapshot differs from Σ rows: {mismatches}")
+
+    # Earn: ingesting orders with and without the earn subscriber's work per order.
+    m = args.orders
+    customers = list(range(first_customer, first_customer + n))
+    t = time.perf_counter()
+    with transaction.atomic():
+        insert_rows(Order, ("customer_id", "source", "external_id", "channel", "status", "placed_at", "currency",
+                            "total_amount", "total_cost", "created_at", "updated_at"),
+                    ((rnd.choice(customers), "bench", f"O{i}", "online", "paid", now, "CNY", 199, 80, now, now)
+                     for i in range(m)))
+    ingest = time.perf_counter() - t
+    ids = list(Order.objects.filter(source="bench").values_list("pk", flat=True))
+    t = time.perf_counter()
+    for start in range(0, len(ids), 500):
+        with transaction.atomic():
+            for order_id in ids[start:start + 500]:
+                services.order_changed(order_id=order_id)
+    earn = time.perf_counter() - t
+    print(f"{m:,} orders: bulk ingest {ingest:.2f} s ({ingest / m * 1e6:.0f} µs/order), earn "
+          f"{earn:.1f} s ({earn / m * 1e3:.2f} ms/order) = +{100 * earn / ingest:.0f} % of the bulk ingest")
+
+
+if __name__ == "__main__":
+    main()
