@@ -41,6 +41,9 @@ def _register_subapps():
     from valuecrm.commands.privacy import app as privacy_app
 
     app.add_typer(privacy_app, name="privacy")
+    from valuecrm.commands.deals import app as deals_app
+
+    app.add_typer(deals_app, name="deals")
     try:
         from valuecrm.commands.model import app as model_app
     except ImportError:  # engine CLI not installed in this build

@@ -314,3 +314,8 @@ if VALUECRM_REDIS_URL:
         "sessions": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                      "LOCATION": VALUECRM_REDIS_URL, "KEY_PREFIX": "valuecrm-session", "TIMEOUT": None},
     }
+
+# ---------------------------------------------------------------- deals (pipelines, forecast, 公海 pool)
+INSTALLED_APPS += ["valuecrm.deals"]
+# Hour (local time) of the nightly win-model retraining and pool reclaim sweep.
+VALUECRM_DEALS_NIGHTLY_HOUR = int(os.environ.get("VALUECRM_DEALS_NIGHTLY_HOUR", "2"))
