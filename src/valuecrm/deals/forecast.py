@@ -75,7 +75,7 @@ def _aware(day: date) -> datetime:
 
 
 def _d(value) -> Decimal:
-    return Decimal(str(round(value or 0, 2)))
+    return Decimal(str(value or 0)).quantize(Decimal("0.01"))
 
 
 def forecast(*, user, period: str, owner_id: int | None = None) -> list[ForecastRow]:
@@ -106,15 +106,16 @@ def forecast(*, user, period: str, owner_id: int | None = None) -> list[Forecast
     out = []
     for r in rows:
         out.append(ForecastRow(
-            r["owner_id"], names.get(r["owner_id"], "—"), _d(r["weighted"]), r["pipeline"] or Decimal("0"),
-            r["best"] or Decimal("0"), r["commit"] or Decimal("0"), r["closed"] or Decimal("0"),
+            r["owner_id"], names.get(r["owner_id"], "—"), _d(r["weighted"]), _d(r["pipeline"]),
+            _d(r["best"]), _d(r["commit"]), _d(r["closed"]),
             quotas.get(r["owner_id"]), _d(r["ltv"]), r["n_open"] or 0))
     out.sort(key=lambda r: -r.weighted)
     total_quota = sum((r.quota for r in out if r.quota is not None), Decimal("0"))
-    out.append(ForecastRow(None, "", sum((r.weighted for r in out), Decimal("0")),
-                           sum((r.pipeline for r in out), Decimal("0")), sum((r.best_case for r in out), Decimal("0")),
-                           sum((r.commit for r in out), Decimal("0")), sum((r.closed for r in out), Decimal("0")),
-                           total_quota or None, sum((r.pipeline_ltv for r in out), Decimal("0")),
+    zero = Decimal("0.00")
+    out.append(ForecastRow(None, "", sum((r.weighted for r in out), zero), sum((r.pipeline for r in out), zero),
+                           sum((r.best_case for r in out), zero), sum((r.commit for r in out), zero),
+                           sum((r.closed for r in out), zero), total_quota or None,
+                           sum((r.pipeline_ltv for r in out), zero),
                            sum(r.n_open for r in out)))
     return out
 

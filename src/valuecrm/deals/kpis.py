@@ -48,9 +48,8 @@ def sales_kpis(*, user, start: date, end: date, pipeline_id: int | None = None) 
             for r in closed.filter(status=DealStatus.LOST).order_by().values("lost_reason_id")
             .annotate(n=Count("id"), label=Max("lost_reason__name")).order_by("-n")]
     earlier = Order.objects.revenue().filter(customer_id=OuterRef("customer_id"), placed_at__lt=OuterRef("opened_at"))
-    kinds = deals.filter(opened_at__gte=_aware(start), opened_at__lt=_aware(end)).annotate(
-        repeat=Exists(earlier)).aggregate(repeat=Count("id", filter=Q(repeat=True)),
-                                           new=Count("id", filter=Q(repeat=False)))
+    kinds = deals.filter(opened_at__gte=_aware(start), opened_at__lt=_aware(end)).aggregate(
+        repeat=Count("id", filter=Q(Exists(earlier))), new=Count("id", filter=~Q(Exists(earlier))))
     return {
         "n_won": n_won, "n_lost": n_lost,
         "win_rate": n_won / (n_won + n_lost) if n_won + n_lost else None,

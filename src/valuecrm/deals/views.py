@@ -169,7 +169,7 @@ def deal_create(request):
         except ValidationFailed as exc:
             errors, status = exc.errors, 422
         except PermissionDenied as exc:
-            errors, status = exc.errors or {"__all__": [exc.detail]}, 403
+            errors, status = exc.errors or {"form": [exc.detail]}, 403
         else:
             messages.success(request, _("Deal “%(name)s” created.") % {"name": deal.name})
             return redirect("deal-detail", deal.pk)
@@ -207,7 +207,7 @@ def deal_detail(request, pk: int):
         except ValidationFailed as exc:
             errors, status = exc.errors, 422
         except PermissionDenied as exc:
-            errors, status = exc.errors or {"__all__": [exc.detail]}, 403
+            errors, status = exc.errors or {"form": [exc.detail]}, 403
         else:
             return redirect("deal-detail", deal.pk)
         deal = selectors.deal_get(user=request.user, pk=pk)
@@ -338,7 +338,7 @@ def pool_rules(request):
                                         stage=request.POST.get("stage", ""), days=request.POST.get("days", ""),
                                         warn_only=request.POST.get("warn_only") == "on")
         except (ValidationFailed, NotFound) as exc:
-            errors, status = getattr(exc, "errors", {}) or {"__all__": [exc.detail]}, 422
+            errors, status = getattr(exc, "errors", {}) or {"form": [exc.detail]}, 422
         else:
             messages.success(request, _("Pool rules saved."))
             return redirect("pool-rules")
