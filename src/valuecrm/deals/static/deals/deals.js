@@ -135,7 +135,7 @@
       chart.setOption({
         backgroundColor: "transparent", tooltip: { trigger: "axis" },
         legend: series.length > 1 ? { top: 0 } : undefined,
-        grid: { left: 8, right: 16, top: series.length > 1 ? 32 : 8, bottom: 8, containLabel: true },
+        grid: { left: 8, right: 40, top: series.length > 1 ? 32 : 8, bottom: 8, containLabel: true },
         xAxis: horizontal ? val : cat, yAxis: horizontal ? Object.assign({ inverse: true }, cat) : val,
         series: series.map(function (s) { return { name: s.name, type: "bar", data: s.data }; }),
       });
