@@ -44,12 +44,16 @@ class CreateDeal(Action):
                     {"pipeline_id": int(self.config["pipeline"]), "name": name})
 
     def apply(self, ctx):
+        from valuecrm.customers.models import Customer
         from valuecrm.deals import services
 
-        deal = services.deal_create(actor=ctx.actor, data={
-            "customer_id": ctx.customer_id, "pipeline_id": int(self.config["pipeline"]),
-            "name": render_text(self.config["name"], ctx.facts), "amount": self.config.get("amount") or 0,
-            "source": "existing"})
+        data = {"customer_id": ctx.customer_id, "pipeline_id": int(self.config["pipeline"]),
+                "name": render_text(self.config["name"], ctx.facts), "amount": self.config.get("amount") or 0,
+                "source": "existing"}
+        owner_id = Customer.objects.filter(pk=ctx.customer_id).values_list("owner_id", flat=True).first()
+        if owner_id:  # the customer's owner works the deal, not the automation account
+            data["owner_id"] = owner_id
+        deal = services.deal_create(actor=ctx.actor, data=data)
         return Outcome(_("Created deal #%(id)s") % {"id": deal.pk}, {"deal_id": deal.pk})
 
 
