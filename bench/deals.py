@@ -23,9 +23,13 @@ LOG_PER_DEAL = 10
 RUNS = int(os.environ.get("BENCH_RUNS", "20"))
 
 
+REUSE = os.environ.get("BENCH_REUSE") == "1" and (DATA / "valuecrm.sqlite3").exists()
+
+
 def setup_django():
-    shutil.rmtree(DATA, ignore_errors=True)
-    DATA.mkdir(parents=True)
+    if not REUSE:
+        shutil.rmtree(DATA, ignore_errors=True)
+        DATA.mkdir(parents=True)
     os.environ["VALUECRM_DATA_DIR"] = str(DATA)
     os.environ.pop("DATABASE_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "valuecrm.config.settings")
@@ -168,7 +172,8 @@ def time_training():
 
 if __name__ == "__main__":
     setup_django()
-    demo_and_compare()
-    scale_up()
+    if not REUSE:  # BENCH_REUSE=1: time the pages and the training on the data built by an earlier run
+        demo_and_compare()
+        scale_up()
     time_training()
     time_pages()

@@ -28,7 +28,7 @@ from valuecrm.deals.models import (
 )
 
 CLOSED_ON_BOARD_DAYS = 30
-CARDS_PER_COLUMN = 50
+CARDS_PER_COLUMN = 20
 
 
 class Days(Func):
@@ -260,7 +260,10 @@ def board(*, user, pipeline: Pipeline, filters: DealFilters, now=None) -> list[C
     columns = []
     for stage in pipeline.stages.all():
         agg = aggregates.get(stage.pk)
-        cards = list(base.filter(stage=stage).select_related("customer", "owner", "stage")
+        cards = list(base.filter(stage=stage).select_related("customer", "stage")
+                     .only("id", "name", "amount", "currency", "status", "probability", "predicted_probability",
+                           "expected_close_date", "stage_entered_at", "customer__name", "stage__probability",
+                           "stage__rotting_days")
                      .order_by("-amount", "-id")[:CARDS_PER_COLUMN]) if agg else []
         for card in cards:
             card.rotting = bool(stage.rotting_days and card.status == DealStatus.OPEN

@@ -40,6 +40,8 @@ from valuecrm.deals.models import (
 )
 
 EXPORT_LIMIT = 100_000
+# Who can own deals (the owner filter's choices): the roles that work deals.
+DEAL_ROLES = ("admin", "sales_manager", "sales_rep")
 
 
 def _filters_context(request, filters):
@@ -55,7 +57,7 @@ def _filters_context(request, filters):
         chips.append({**chip, "remove_url": "?" + rest.urlencode()})
     return {
         "filters": filters, "chips": chips, "query": request.GET.urlencode(),
-        "owners": User.objects.filter(is_active=True, deals__isnull=False).distinct().order_by("username")[:200],
+        "owners": User.objects.filter(is_active=True, role__in=DEAL_ROLES).order_by("username")[:200],
         "teams": Team.objects.all(), "tiers": Tier.choices, "lifecycles": LifecycleStage.choices,
         "statuses": DealStatus.choices, "categories": ForecastCategory.choices,
         "errors": filters.errors,

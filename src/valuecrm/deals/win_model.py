@@ -9,12 +9,13 @@ is never written here.
 
 from __future__ import annotations
 
+import json
 import pickle
 from datetime import timedelta
 
 import numpy as np
 import pandas as pd
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from valuecrm.deals.models import Deal, DealStageLog, DealStatus, Pipeline, Stage, WinModel
@@ -149,12 +150,13 @@ def predict_open(pipeline: Pipeline, model, *, now=None) -> int:
         part = open_deals.iloc[start:start + CHUNK]
         frame = build_frame(part, pd.Series([now] * len(part)), pipeline)
         probs, factors = deals_model.predict(model, frame)
-        rows = []
-        for pk, p, f in zip(frame["id"], probs, factors, strict=True):
-            rows.append(Deal(pk=int(pk), predicted_probability=round(float(p), 4),
-                             prediction_factors=[{"feature": a, "value": b, "effect": round(c, 3)} for a, b, c in f]))
-        with transaction.atomic():
-            Deal.objects.bulk_update(rows, ["predicted_probability", "prediction_factors"], batch_size=2000)
+        rows = [(round(float(p), 4), json.dumps([{"feature": a, "value": b, "effect": round(c, 3)} for a, b, c in f],
+                                               ensure_ascii=False), int(pk))
+                for pk, p, f in zip(frame["id"], probs, factors, strict=True)]
+        # One UPDATE per deal by primary key (bulk_update's CASE WHEN grows with the batch).
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(f"UPDATE {Deal._meta.db_table} SET predicted_probability = %s, "
+                               "prediction_factors = %s WHERE id = %s", rows)
         updated += len(rows)
     return updated
 

@@ -112,9 +112,10 @@ class NaiveBayesWinModel:
     def factors(self, frame: pd.DataFrame, top: int = 3) -> list[list[tuple[str, str, float]]]:
         ratios = self._log_ratios(frame)
         banded = self._bands(frame)
+        values = [banded[f].astype(str).to_numpy() for f in self.fields]
         out = []
         for i in range(len(frame)):
-            pairs = [(f, str(banded[f].iloc[i]), float(ratios[i, j])) for j, f in enumerate(self.fields)]
+            pairs = [(f, values[j][i], float(ratios[i, j])) for j, f in enumerate(self.fields)]
             out.append(_top(pairs, top))
         return out
 
@@ -169,13 +170,14 @@ class LogisticWinModel:
         X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
         names = self.encoder.get_feature_names_out()
         contrib = X * self._explainer.coef_[0]
+        raw = {f: frame[f].to_numpy() for f in CATEGORICAL + NUMERIC}
+        features = [_feature_of(name) for name in names]
         out = []
         for i in range(len(frame)):
             by_feature: dict[str, float] = {}
-            for name, c in zip(names, contrib[i], strict=True):
-                feat = _feature_of(name)
+            for feat, c in zip(features, contrib[i], strict=True):
                 by_feature[feat] = by_feature.get(feat, 0.0) + float(c)
-            pairs = [(f, str(frame[f].iloc[i]), v) for f, v in by_feature.items() if abs(v) > 1e-9]
+            pairs = [(f, str(raw[f][i]) if f in raw else "", v) for f, v in by_feature.items() if abs(v) > 1e-9]
             out.append(_top(pairs, top))
         return out
 
