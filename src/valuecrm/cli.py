@@ -44,6 +44,9 @@ def _register_subapps():
     from valuecrm.commands.keys import app as keys_app
 
     app.add_typer(keys_app, name="keys")
+    from valuecrm.commands.deals import app as deals_app
+
+    app.add_typer(deals_app, name="deals")
     try:
         from valuecrm.commands.model import app as model_app
     except ImportError:  # engine CLI not installed in this build

@@ -28,6 +28,7 @@ class Capability(models.TextChoices):
     POLICIES_CHANGE = "policies.change", gettext_lazy("Change value policies and the playbook")
     SCORING_RUN = "scoring.run", gettext_lazy("Run customer scoring")
     DEALS_CHANGE = "deals.change", gettext_lazy("Work deals")
+    DEALS_CONFIGURE = "deals.configure", gettext_lazy("Change pipelines, pool rules and claim caps")
     TICKETS_WORK = "tickets.work", gettext_lazy("Work service tickets")
     CAMPAIGNS_SEND = "campaigns.send", gettext_lazy("Send campaigns")
     LOYALTY_ADJUST = "loyalty.adjust", gettext_lazy("Adjust loyalty points")
@@ -84,6 +85,7 @@ _REFUSALS = {
     C.PRIVACY_MANAGE: gettext_lazy("Only administrators can change consent wording."),
     C.LOYALTY_ADJUST: gettext_lazy("Your role cannot adjust loyalty points."),
     C.LOYALTY_MANAGE: gettext_lazy("Your role cannot change the loyalty programme."),
+    C.DEALS_CONFIGURE: gettext_lazy("Only administrators can change pipelines and pool rules."),
 }
 
 

@@ -330,3 +330,7 @@ VALUECRM_SURVEY_VALID_DAYS = int(os.environ.get("VALUECRM_SURVEY_VALID_DAYS", "1
 # VALUECRM_LOYALTY_HOUR   the hour, site time, of the nightly escrow release, expiry and tier review (default 2)
 INSTALLED_APPS += ["valuecrm.loyalty"]
 VALUECRM_LOYALTY_HOUR = int(os.environ.get("VALUECRM_LOYALTY_HOUR", "2"))
+# ---------------------------------------------------------------- deals (pipelines, forecast, 公海 pool)
+INSTALLED_APPS += ["valuecrm.deals"]
+# Hour (local time) of the nightly win-model retraining and pool reclaim sweep.
+VALUECRM_DEALS_NIGHTLY_HOUR = int(os.environ.get("VALUECRM_DEALS_NIGHTLY_HOUR", "2"))

@@ -19,4 +19,5 @@ urlpatterns = [
     path("", include("valuecrm.automation.urls")),
     path("", include("valuecrm.service.urls")),
     path("", include("valuecrm.loyalty.urls")),
+    path("", include("valuecrm.deals.urls")),
 ]

@@ -47,6 +47,7 @@ from valuecrm.demo.bulk import db_date, db_datetimes, insert_rows, next_id, rese
 from valuecrm.demo.catalogue import CATEGORIES, catalogue
 from valuecrm.orders.models import Order, OrderLine, Product
 from valuecrm.demo.loyalty import loyalty_demo
+from valuecrm.demo.deals import demo_deals
 
 DEMO_SOURCE = "demo"
 WINDOW_DAYS = 548  # 18 months of order history
@@ -154,6 +155,7 @@ def demo_generate(
         reset_sequences([CustomerModel, Order, OrderLine, Interaction, Task, Note,
                          ContactPoint, Address])
         service_demo.generate(now=now, seed=seed)
+        demo_deals(now=now, seed=seed, customers=customers)  # valuecrm.deals: pipelines, deals, pool rules
     builder.result.seconds = time.perf_counter() - started
     return builder.result
 

@@ -320,6 +320,21 @@ class TicketCreated(Event):
 class TicketUpdated(Event):
     name: ClassVar[str] = "ticket.updated"
     ticket_id: int
+# ---------------------------------------------------------------- deals (valuecrm.deals: pipelines, 公海 pool)
+
+@dataclass(frozen=True, kw_only=True)
+class DealCreated(Event):
+    name: ClassVar[str] = "deal.created"
+    deal_id: int
+    pipeline_id: int
+    stage_id: int
+    amount: str  # decimal as text
+
+
+@dataclass(frozen=True, kw_only=True)
+class DealUpdated(Event):
+    name: ClassVar[str] = "deal.updated"
+    deal_id: int
     changed_fields: tuple[str, ...] = ()
 
 
@@ -435,3 +450,52 @@ class ReferralRewarded(Event):
     referral_id: int
     referrer_customer_id: int
     order_id: int
+class DealStageChanged(Event):
+    name: ClassVar[str] = "deal.stage_changed"
+    deal_id: int
+    from_stage_id: int
+    to_stage_id: int
+    to_stage: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DealWon(Event):
+    name: ClassVar[str] = "deal.won"
+    deal_id: int
+    amount: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DealLost(Event):
+    name: ClassVar[str] = "deal.lost"
+    deal_id: int
+    lost_reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolClaimed(Event):
+    name: ClassVar[str] = "pool.claimed"
+    user_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolReleased(Event):
+    name: ClassVar[str] = "pool.released"
+    from_owner_id: int | None
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolReclaimed(Event):
+    name: ClassVar[str] = "pool.reclaimed"
+    from_owner_id: int | None
+    days_without_follow_up: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolReclaimWarned(Event):
+    """A tier-A customer would have been reclaimed: the owner and manager are warned instead."""
+
+    name: ClassVar[str] = "pool.reclaim_warned"
+    owner_id: int | None
+    days_without_follow_up: int
