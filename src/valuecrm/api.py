@@ -180,7 +180,7 @@ def on_http_error(request, exc: HttpError):
 def _register_routers():
     import importlib
 
-    for app_name in ("customers", "sales", "insights", "imports", "integrations", "privacy"):
+    for app_name in ("customers", "sales", "insights", "imports", "integrations", "privacy", "marketing"):
         try:
             module = importlib.import_module(f"valuecrm.{app_name}.api")
         except ModuleNotFoundError as exc:

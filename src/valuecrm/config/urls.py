@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("valuecrm.privacy.urls")),
     path("", include("valuecrm.sales.urls")),
     path("", include("valuecrm.automation.urls")),
+    path("", include("valuecrm.marketing.urls")),
 ]
