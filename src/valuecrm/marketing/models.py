@@ -8,8 +8,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from valuecrm.common.money import MoneyField
 from valuecrm.common.models import TimeStampedModel
+from valuecrm.common.money import MoneyField
 
 
 class Channel(models.TextChoices):

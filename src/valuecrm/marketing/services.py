@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -500,10 +500,11 @@ def _deliver(message: Message, template: MessageTemplate, customer: Customer, co
 def campaign_send(campaign_id: int, *, now=None, limit: int | None = None) -> dict:
     """The worker half of a launch: send to queued treatment members, in chunks, throttled.
 
-    Resumable: each message row is written as "sending" before the provider is called
-    and "sent" after. A worker killed in between leaves "sending" rows; the next run
-    marks them failed ("interrupted") instead of sending again — at most once per
-    campaign × customer (the unique key), never twice. During quiet hours nothing is
+    Resumable: each message row is claimed ("sending") just before the provider is
+    called and marked "sent" right after. A worker killed in between leaves that one
+    row "sending"; the next run marks it failed ("interrupted") instead of sending it
+    again — at most once per campaign × customer (the unique key), never twice — and
+    carries on with the rows still queued. During quiet hours nothing is
     sent and the rest is left queued for the next run (the task reschedules itself).
     """
     campaign = Campaign.objects.select_related("template").get(pk=campaign_id)
@@ -562,32 +563,32 @@ def _send_chunk(campaign, members, now, connection, stats) -> int:
         Message.objects.bulk_create([
             Message(key=f"campaign-{campaign.pk}:{cid}", campaign=campaign, customer_id=cid,
                     channel=campaign.channel, address=addresses[cid], template=campaign.template,
-                    status=MessageStatus.SENDING, queued_at=now) for cid in go
+                    status=MessageStatus.QUEUED, queued_at=now) for cid in go
         ], ignore_conflicts=True)
-    messages = list(Message.objects.filter(campaign=campaign, customer_id__in=go, status=MessageStatus.SENDING))
+    messages = list(Message.objects.filter(campaign=campaign, customer_id__in=go, status=MessageStatus.QUEUED))
     customers = Customer.objects.select_related("owner", "value").in_bulk([m.customer_id for m in messages])
-    sent, failed = [], []
     for message in messages:
+        # Claim the row first: a worker killed during delivery leaves exactly this one
+        # "sending", and the next run does not send it again.
+        if not Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
+                status=MessageStatus.SENDING):
+            continue
         try:
             _deliver(message, campaign.template, customers[message.customer_id], connection)
         except (channels.DeliveryError, OSError, ValidationFailed) as exc:
-            failed.append((message, str(exc)[:300]))
-        else:
-            sent.append(message)
-    sent_at = timezone.now()
-    with transaction.atomic():
-        Message.objects.filter(pk__in=[m.pk for m in sent]).update(status=MessageStatus.SENT, sent_at=sent_at)
-        for message, reason in failed:
-            Message.objects.filter(pk=message.pk).update(status=MessageStatus.FAILED, reason=reason)
-        CampaignMember.objects.filter(campaign=campaign, customer_id__in=[m.customer_id for m in sent]).update(
-            status=MemberStatus.SENT)
-        CampaignMember.objects.filter(campaign=campaign,
-                                      customer_id__in=[m.customer_id for m, _r in failed]).update(
-            status=MemberStatus.FAILED)
-        events.emit_many([events.MessageSent(customer_id=m.customer_id, message_id=m.pk, campaign_id=campaign.pk,
-                                             channel=m.channel) for m in sent])
-    stats["sent"] += len(sent)
-    stats["failed"] += len(failed)
+            with transaction.atomic():
+                Message.objects.filter(pk=message.pk).update(status=MessageStatus.FAILED, reason=str(exc)[:300])
+                CampaignMember.objects.filter(campaign=campaign, customer_id=message.customer_id).update(
+                    status=MemberStatus.FAILED)
+            stats["failed"] += 1
+            continue
+        with transaction.atomic():
+            Message.objects.filter(pk=message.pk).update(status=MessageStatus.SENT, sent_at=timezone.now())
+            CampaignMember.objects.filter(campaign=campaign, customer_id=message.customer_id).update(
+                status=MemberStatus.SENT)
+            events.emit(events.MessageSent(customer_id=message.customer_id, message_id=message.pk,
+                                           campaign_id=campaign.pk, channel=message.channel))
+        stats["sent"] += 1
     return len(members)
 
 

@@ -15,7 +15,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from valuecrm.customers.filters import filter_specs
 from valuecrm.customers.visibility import visible_customers
-from valuecrm.marketing import consent, render as mk_render, selectors, services
+from valuecrm.marketing import consent, selectors, services
+from valuecrm.marketing import render as mk_render
 from valuecrm.marketing.models import Channel, Message
 
 # The value chips the segment builder offers first (the customer list's own filters).
