@@ -8,7 +8,14 @@ from django.utils import timezone
 
 from valuecrm.common.models import OutboxEvent
 from valuecrm.marketing import channels, consent, services
-from valuecrm.marketing.models import CampaignMember, Group, MemberStatus, Message, MessageStatus, Suppression
+from valuecrm.marketing.models import (
+    CampaignMember,
+    Group,
+    MemberStatus,
+    Message,
+    MessageStatus,
+    Suppression,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -43,6 +43,7 @@ from valuecrm.demo import names, texts
 from valuecrm.demo.behaviour import BehaviourParams, acquisition_days, simulate_purchases
 from valuecrm.demo.bulk import db_date, db_datetimes, insert_rows, next_id, reset_sequences
 from valuecrm.demo.catalogue import CATEGORIES, catalogue
+from valuecrm.demo.marketing import demo_marketing
 from valuecrm.sales.models import Order, OrderLine, Product
 
 DEMO_SOURCE = "demo"
@@ -149,6 +150,7 @@ def demo_generate(
         builder.timeline()
         reset_sequences([CustomerModel, Order, OrderLine, Interaction, Task, Note,
                          ContactPoint, Address])
+        demo_marketing(seed=seed, now=now)
     builder.result.seconds = time.perf_counter() - started
     return builder.result
 
