@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -254,10 +255,12 @@ def template_edit(request, pk=None):
                         messages.success(request, _("Test sent to %(to)s.") % {"to": test_to})
                     except OSError as exc:
                         messages.error(request, _("Test send failed: %(why)s") % {"why": exc})
-            elif request.POST.get("action") != "preview":
+            elif request.POST.get("action") not in ("preview", "test"):
                 messages.success(request, _("Template saved."))
-            if request.POST.get("action") not in ("preview", "test"):
-                return redirect("marketing-template", template.pk)
+            # Post/redirect/get: the saved template's own page, previewed as the chosen customer.
+            target = reverse("marketing-template", args=[template.pk])
+            chosen = request.POST.get("preview_customer", "").strip()
+            return redirect(f"{target}?preview_customer={chosen}" if chosen.isdigit() else target)
     elif template is None:
         if not _can_send(request):
             raise Http404
