@@ -84,23 +84,24 @@ def bench_segment_count(n: int):
 
 
 def bench_send(n: int):
-    from aiosmtpd.controller import Controller
+    import subprocess
+
     from django.conf import settings
 
     from valuecrm.accounts.models import User
     from valuecrm.customers.models import Customer
     from valuecrm.marketing import consent, services
 
-    class Sink:
-        count = 0
-
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802
-            Sink.count += 1
-            return "250 OK"
-
+    # The SMTP server in its own process, as a relay would be (aiosmtpd's Sink handler).
     port = _free_port()
-    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
-    controller.start()
+    server = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
+                               "-c", "aiosmtpd.handlers.Sink"])
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
     settings.VALUECRM_MARKETING_SMTP = {"host": "127.0.0.1", "port": port, "from": "shop@example.cn"}
     settings.VALUECRM_MARKETING_RATE = 0
     settings.VALUECRM_MARKETING_QUIET_HOURS = (0, 0)
@@ -123,9 +124,10 @@ def bench_send(n: int):
     t = time.perf_counter()
     stats = services.campaign_send(campaign.pk)
     took = time.perf_counter() - t
-    controller.stop()
+    server.terminate()
+    server.wait()
     return (f"e-mail campaign: launch {launch:.1f} s, then send over SMTP", stats["sent"],
-            f"{stats['sent'] / took:.0f} msg/s ({Sink.count:,} received)")
+            f"{stats['sent'] / took:.0f} msg/s")
 
 
 def bench_recommendations(n_lines: int):

@@ -454,7 +454,8 @@ def eligibility(channel: str, customer_ids: list[int], now) -> dict[int, str]:
     return stop
 
 
-def merge_context(customer: Customer, message: Message | None, *, personalise: bool) -> dict:
+def merge_context(customer: Customer, message: Message | None, *, personalise: bool,
+                  recommendations: bool = True) -> dict:
     from valuecrm.marketing import selectors
 
     unsubscribe = f"{base_url()}{reverse('marketing-unsubscribe', args=[message.token])}" if message else ""
@@ -468,14 +469,16 @@ def merge_context(customer: Customer, message: Message | None, *, personalise: b
                      "clv": getattr(value, "clv", "")},
         "owner": {"name": (owner.get_full_name() or owner.username) if owner else "",
                   "email": owner.email if owner else ""},
-        "recommended_products": selectors.recommended_products(customer, limit=3),
+        "recommended_products": selectors.recommended_products(customer, limit=3) if recommendations else [],
         "unsubscribe_url": unsubscribe,
     }
 
 
 def _render_for(template: MessageTemplate, customer: Customer, message: Message):
     personalise = consent.allows_personalisation(customer)
-    ctx = merge_context(customer, message, personalise=personalise)
+    # Recommendations cost two queries: only when the template uses them.
+    wants = "recommended_products" in f"{template.subject}{template.body_text}{template.body_html}"
+    ctx = merge_context(customer, message, personalise=personalise, recommendations=wants)
     base = base_url()
 
     def click(target: str) -> str:
