@@ -131,7 +131,8 @@ def test_open_pixel_and_click_redirect(client, admin_user, smtp_server, make_cus
 
 
 def test_a_killed_worker_resumes_without_double_sending(admin_user, smtp_server, make_customers, email_template,
-                                                        daytime, monkeypatch):
+                                                        daytime, monkeypatch, settings):
+    settings.VALUECRM_MARKETING_SMTP_CONNECTIONS = 1  # one lane: the kill lands on a known message
     make_customers(250)
     campaign = _campaign(admin_user, email_template, holdout_percent=0)
     services.campaign_launch(actor=admin_user, campaign=campaign, queue=False, now=daytime)

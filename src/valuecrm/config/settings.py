@@ -336,6 +336,7 @@ VALUECRM_MARKETING_WEBHOOKS = {
                "secret": os.environ.get("VALUECRM_WECHAT_WEBHOOK_SECRET", "")},
 }
 VALUECRM_MARKETING_RATE = float(os.environ.get("VALUECRM_MARKETING_RATE", "500"))  # messages/s, 0 = no limit
+VALUECRM_MARKETING_SMTP_CONNECTIONS = int(os.environ.get("VALUECRM_MARKETING_SMTP_CONNECTIONS", "4"))
 VALUECRM_MARKETING_CAP = int(os.environ.get("VALUECRM_MARKETING_CAP", "2"))  # messages per customer …
 VALUECRM_MARKETING_CAP_DAYS = int(os.environ.get("VALUECRM_MARKETING_CAP_DAYS", "7"))  # … per this many days
 VALUECRM_MARKETING_QUIET_HOURS = (22, 8)  # no marketing from 22:00 to 08:00 site time

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -474,11 +475,16 @@ def merge_context(customer: Customer, message: Message | None, *, personalise: b
     }
 
 
-def _render_for(template: MessageTemplate, customer: Customer, message: Message):
+def _context_for(template: MessageTemplate, customer: Customer, message: Message) -> dict:
+    """The merge values (reads the database: call on the sending thread)."""
     personalise = consent.allows_personalisation(customer)
     # Recommendations cost two queries: only when the template uses them.
     wants = "recommended_products" in f"{template.subject}{template.body_text}{template.body_html}"
-    ctx = merge_context(customer, message, personalise=personalise, recommendations=wants)
+    return merge_context(customer, message, personalise=personalise, recommendations=wants)
+
+
+def _render_for(template: MessageTemplate, customer: Customer, message: Message, ctx: dict | None = None):
+    ctx = _context_for(template, customer, message) if ctx is None else ctx
     base = base_url()
 
     def click(target: str) -> str:
@@ -490,8 +496,9 @@ def _render_for(template: MessageTemplate, customer: Customer, message: Message)
     return render.render(template, ctx, click_url=click, pixel_url=pixel), ctx["unsubscribe_url"]
 
 
-def _deliver(message: Message, template: MessageTemplate, customer: Customer, connection) -> None:
-    rendered, unsubscribe = _render_for(template, customer, message)
+def _deliver(message: Message, template: MessageTemplate, customer: Customer, connection,
+             ctx: dict | None = None) -> None:
+    rendered, unsubscribe = _render_for(template, customer, message, ctx)
     if message.channel == Channel.EMAIL:
         channels.email_message(to=message.address, subject=rendered.subject, text=rendered.text,
                                html=rendered.html, unsubscribe_url=unsubscribe, message_key=message.key,
@@ -528,9 +535,15 @@ def campaign_send(campaign_id: int, *, now=None, limit: int | None = None) -> di
         stats["deferred"] = True
         return stats
     rate = float(_cfg("VALUECRM_MARKETING_RATE", 500))  # messages per second, 0 = unthrottled
-    connection = channels.smtp_connection() if campaign.channel == Channel.EMAIL else None
-    if connection is not None:
-        connection.open()
+    # Several SMTP connections (or webhook callers) in threads overlap the round trips;
+    # each thread uses its own connection, the database is touched only on this one.
+    width = max(1, int(_cfg("VALUECRM_MARKETING_SMTP_CONNECTIONS", 4)))
+    pool = [channels.smtp_connection() if campaign.channel == Channel.EMAIL else None for _i in range(width)]
+    for conn in pool:
+        if conn is not None:
+            conn.open()
+    executor = ThreadPoolExecutor(max_workers=width) if width > 1 else None
+    connection = (pool, executor)
     started, done = time.monotonic(), 0
     try:
         while True:
@@ -548,8 +561,11 @@ def campaign_send(campaign_id: int, *, now=None, limit: int | None = None) -> di
                 if ahead > 0:
                     time.sleep(ahead)
     finally:
-        if connection is not None:
-            connection.close()
+        if executor is not None:
+            executor.shutdown(wait=True)
+        for conn in pool:
+            if conn is not None:
+                conn.close()
     if not CampaignMember.objects.filter(campaign=campaign, status=MemberStatus.QUEUED).exists():
         Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SENDING).update(status=CampaignStatus.SENT)
     return stats
@@ -596,14 +612,28 @@ def _send_chunk(campaign, members, now, connection, stats) -> int:
             status=MessageStatus.SENDING)
         if claimed != len(group):
             group = list(Message.objects.filter(pk__in=[m.pk for m in group], status=MessageStatus.SENDING))
-        sent, failed = [], []
-        for message in group:
-            try:
-                _deliver(message, campaign.template, customers[message.customer_id], connection)
-            except (channels.DeliveryError, OSError, ValidationFailed) as exc:
-                failed.append((message, str(exc)[:300]))
-            else:
-                sent.append(message)
+        contexts = {m.pk: _context_for(campaign.template, customers[m.customer_id], m) for m in group}
+        pool, executor = connection
+        lanes = [group[i::len(pool)] for i in range(len(pool))]
+
+        def run(lane, conn, contexts=contexts):
+            done = []
+            for message in lane:
+                try:
+                    _deliver(message, campaign.template, customers[message.customer_id], conn, contexts[message.pk])
+                except (channels.DeliveryError, OSError, ValidationFailed) as exc:
+                    done.append((message, str(exc)[:300]))
+                else:
+                    done.append((message, None))
+            return done
+
+        if executor is None:
+            results = [run(lanes[0], pool[0])]
+        else:
+            futures = [executor.submit(run, lane, conn) for lane, conn in zip(lanes, pool, strict=True) if lane]
+            results = [f.result() for f in futures]
+        sent = [m for lane in results for m, why in lane if why is None]
+        failed = [(m, why) for lane in results for m, why in lane if why is not None]
         _record(campaign, sent, failed)
         stats["sent"] += len(sent)
         stats["failed"] += len(failed)
