@@ -181,7 +181,7 @@ def _register_routers():
     import importlib
 
     for app_name in ("customers", "orders", "insights", "imports", "integrations", "privacy", "service",
-                     "loyalty", "deals"):
+                     "loyalty", "deals", "marketing"):
         try:
             module = importlib.import_module(f"valuecrm.{app_name}.api")
         except ModuleNotFoundError as exc:

@@ -394,3 +394,70 @@ CALLS.update(_SERVICE_CALLS)
 @pytest.mark.parametrize("name", sorted(_SERVICE_CALLS))
 def test_service_app_emits(name, world):
     test_service_emits(name, world)
+# ---------------------------------------------------------------- marketing
+SERVICE_MODULES.append("valuecrm.marketing.services")
+NOT_A_BUSINESS_WRITE.update({
+    "audience": "read", "campaign_audience": "read", "global_control_percent": "read",
+    "in_global_control": "check", "base_url": "helper", "in_quiet_hours": "check", "quiet_hours_end": "helper",
+    "recently_messaged": "read", "eligibility": "check", "merge_context": "read",
+    "campaign_send": "the worker half of campaign_launch; emits message.sent per message (tests/marketing)",
+    "message_send": "emits message.sent; needs the SMTP server of tests/marketing/test_sending.py",
+    "recommendations_rebuild": "recomputes derived product affinities; no record changes",
+})
+
+
+def _mk_template(w):
+    return S("marketing.services", "template_create")(actor=w["admin"], data={
+        "name": "T", "subject": "Hi", "body_text": "Hello"})
+
+
+def _mk_segment(w):
+    return S("marketing.services", "segment_create")(actor=w["admin"], data={"name": "S", "filters": {}})
+
+
+def _mk_campaign(w):
+    return S("marketing.services", "campaign_create")(actor=w["admin"], data={
+        "name": "C", "template_id": _mk_template(w).pk})
+
+
+def _mk_message(w):
+    from valuecrm.marketing.models import Message
+
+    return Message.objects.create(key="k", customer=w["a"], channel="email", status="sent")
+
+
+def _launched(w):
+    return S("marketing.services", "campaign_launch")(actor=w["admin"], campaign=_mk_campaign(w), queue=False)
+
+
+CALLS.update({
+    "segment_create": (_mk_segment, "config.changed"),
+    "segment_update": (lambda w: S("marketing.services", "segment_update")(
+        actor=w["admin"], segment=_mk_segment(w), data={"name": "S2"}), "config.changed"),
+    "segment_delete": (lambda w: S("marketing.services", "segment_delete")(
+        actor=w["admin"], segment=_mk_segment(w)), "config.changed"),
+    "segment_snapshot": (lambda w: S("marketing.services", "segment_snapshot")(
+        actor=w["admin"], segment=_mk_segment(w)), "segment.snapshot_taken"),
+    "template_create": (_mk_template, "config.changed"),
+    "template_update": (lambda w: S("marketing.services", "template_update")(
+        actor=w["admin"], template=_mk_template(w), data={"name": "T2"}), "config.changed"),
+    "template_delete": (lambda w: S("marketing.services", "template_delete")(
+        actor=w["admin"], template=_mk_template(w)), "config.changed"),
+    "campaign_create": (_mk_campaign, "config.changed"),
+    "campaign_update": (lambda w: S("marketing.services", "campaign_update")(
+        actor=w["admin"], campaign=_mk_campaign(w), data={"name": "C2"}), "config.changed"),
+    "campaign_delete": (lambda w: S("marketing.services", "campaign_delete")(
+        actor=w["admin"], campaign=_mk_campaign(w)), "config.changed"),
+    "campaign_launch": (_launched, "campaign.launched"),
+    "campaign_enrol": (lambda w: S("marketing.services", "campaign_enrol")(
+        actor=w["admin"], campaign=_launched(w), customer=S("customers.services", "customer_create")(
+            actor=w["admin"], data={"name": "新客"}), queue=False), "campaign.enrolled"),
+    "message_open": (lambda w: S("marketing.services", "message_open")(token=_mk_message(w).token),
+                     "message.opened"),
+    "message_click": (lambda w: S("marketing.services", "message_click")(
+        token=_mk_message(w).token, url="https://shop.example.cn/"), "message.clicked"),
+    "unsubscribe": (lambda w: S("marketing.services", "unsubscribe")(token=_mk_message(w).token),
+                    "customer.unsubscribed"),
+    "suppression_add": (lambda w: S("marketing.services", "suppression_add")(
+        actor=w["admin"], customer=w["a"], channel="sms"), "customer.unsubscribed"),
+})

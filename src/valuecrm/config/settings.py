@@ -334,3 +334,29 @@ VALUECRM_LOYALTY_HOUR = int(os.environ.get("VALUECRM_LOYALTY_HOUR", "2"))
 INSTALLED_APPS += ["valuecrm.deals"]
 # Hour (local time) of the nightly win-model retraining and pool reclaim sweep.
 VALUECRM_DEALS_NIGHTLY_HOUR = int(os.environ.get("VALUECRM_DEALS_NIGHTLY_HOUR", "2"))
+
+# ---------------------------------------------------------------- marketing (valuecrm.marketing)
+INSTALLED_APPS += ["valuecrm.marketing"]
+VALUECRM_BASE_URL = os.environ.get("VALUECRM_BASE_URL", "http://127.0.0.1:8000")
+# Campaign e-mail: a separate SMTP relay (host empty = the site's e-mail backend above).
+VALUECRM_MARKETING_SMTP = {
+    "host": os.environ.get("VALUECRM_MARKETING_SMTP_HOST", ""),
+    "port": int(os.environ.get("VALUECRM_MARKETING_SMTP_PORT", "25")),
+    "user": os.environ.get("VALUECRM_MARKETING_SMTP_USER", ""),
+    "password": os.environ.get("VALUECRM_MARKETING_SMTP_PASSWORD", ""),
+    "use_tls": os.environ.get("VALUECRM_MARKETING_SMTP_TLS", "0") == "1",
+    "from": os.environ.get("VALUECRM_MARKETING_FROM", ""),
+}
+# Short messages and WeChat/WeCom: provider webhooks, signed with HMAC-SHA256 of the body.
+VALUECRM_MARKETING_WEBHOOKS = {
+    "sms": {"url": os.environ.get("VALUECRM_SMS_WEBHOOK_URL", ""),
+            "secret": os.environ.get("VALUECRM_SMS_WEBHOOK_SECRET", "")},
+    "wechat": {"url": os.environ.get("VALUECRM_WECHAT_WEBHOOK_URL", ""),
+               "secret": os.environ.get("VALUECRM_WECHAT_WEBHOOK_SECRET", "")},
+}
+VALUECRM_MARKETING_RATE = float(os.environ.get("VALUECRM_MARKETING_RATE", "500"))  # messages/s, 0 = no limit
+VALUECRM_MARKETING_SMTP_CONNECTIONS = int(os.environ.get("VALUECRM_MARKETING_SMTP_CONNECTIONS", "4"))
+VALUECRM_MARKETING_CAP = int(os.environ.get("VALUECRM_MARKETING_CAP", "2"))  # messages per customer …
+VALUECRM_MARKETING_CAP_DAYS = int(os.environ.get("VALUECRM_MARKETING_CAP_DAYS", "7"))  # … per this many days
+VALUECRM_MARKETING_QUIET_HOURS = (22, 8)  # no marketing from 22:00 to 08:00 site time
+VALUECRM_MARKETING_GLOBAL_CONTROL_PERCENT = float(os.environ.get("VALUECRM_MARKETING_GLOBAL_CONTROL_PERCENT", "0"))

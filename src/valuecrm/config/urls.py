@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include("valuecrm.service.urls")),
     path("", include("valuecrm.loyalty.urls")),
     path("", include("valuecrm.deals.urls")),
+    path("", include("valuecrm.marketing.urls")),
 ]

@@ -45,9 +45,10 @@ from valuecrm.demo import service as service_demo
 from valuecrm.demo.behaviour import BehaviourParams, acquisition_days, simulate_purchases
 from valuecrm.demo.bulk import db_date, db_datetimes, insert_rows, next_id, reset_sequences
 from valuecrm.demo.catalogue import CATEGORIES, catalogue
-from valuecrm.orders.models import Order, OrderLine, Product
-from valuecrm.demo.loyalty import loyalty_demo
 from valuecrm.demo.deals import demo_deals
+from valuecrm.demo.loyalty import loyalty_demo
+from valuecrm.demo.marketing import demo_marketing
+from valuecrm.orders.models import Order, OrderLine, Product
 
 DEMO_SOURCE = "demo"
 WINDOW_DAYS = 548  # 18 months of order history
@@ -156,6 +157,7 @@ def demo_generate(
                          ContactPoint, Address])
         service_demo.generate(now=now, seed=seed)
         demo_deals(now=now, seed=seed, customers=customers)  # valuecrm.deals: pipelines, deals, pool rules
+        demo_marketing(seed=seed, now=now)
     builder.result.seconds = time.perf_counter() - started
     return builder.result
 

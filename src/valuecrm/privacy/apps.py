@@ -19,3 +19,9 @@ class PrivacyConfig(AppConfig):
         from valuecrm.privacy.selectors import refusing_automated_decisions
 
         register_opt_out_provider(refusing_automated_decisions)
+        # Marketing sends only to whom the consent ledger allows, and honours the
+        # "no personalised marketing" opt-out (PIPL Art. 24).
+        from valuecrm.marketing.consent import register_contact_policy
+        from valuecrm.privacy.selectors import allows_personalisation, contactable
+
+        register_contact_policy(contactable, allows_personalisation)

@@ -499,3 +499,60 @@ class PoolReclaimWarned(Event):
     name: ClassVar[str] = "pool.reclaim_warned"
     owner_id: int | None
     days_without_follow_up: int
+# ---------------------------------------------------------------- marketing (valuecrm.marketing)
+# Segments, templates and campaigns being created/changed/deleted use ConfigChanged with
+# kind "segment", "message_template" or "campaign".
+
+@dataclass(frozen=True, kw_only=True)
+class CampaignLaunched(Event):
+    name: ClassVar[str] = "campaign.launched"
+    campaign_id: int
+    n_treatment: int
+    n_control: int
+    n_excluded: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CampaignEnrolled(Event):
+    """One customer joined a launched campaign (the automation action "enrol in campaign")."""
+
+    name: ClassVar[str] = "campaign.enrolled"
+    campaign_id: int
+    group: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageSent(Event):
+    name: ClassVar[str] = "message.sent"
+    message_id: int
+    campaign_id: int | None = None
+    channel: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageOpened(Event):
+    name: ClassVar[str] = "message.opened"
+    message_id: int
+    campaign_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageClicked(Event):
+    name: ClassVar[str] = "message.clicked"
+    message_id: int
+    campaign_id: int | None = None
+    url: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerUnsubscribed(Event):
+    name: ClassVar[str] = "customer.unsubscribed"
+    channel: str
+    message_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SegmentSnapshotTaken(Event):
+    name: ClassVar[str] = "segment.snapshot_taken"
+    segment_id: int
+    size: int
