@@ -320,21 +320,6 @@ class TicketCreated(Event):
 class TicketUpdated(Event):
     name: ClassVar[str] = "ticket.updated"
     ticket_id: int
-# ---------------------------------------------------------------- deals (valuecrm.deals: pipelines, 公海 pool)
-
-@dataclass(frozen=True, kw_only=True)
-class DealCreated(Event):
-    name: ClassVar[str] = "deal.created"
-    deal_id: int
-    pipeline_id: int
-    stage_id: int
-    amount: str  # decimal as text
-
-
-@dataclass(frozen=True, kw_only=True)
-class DealUpdated(Event):
-    name: ClassVar[str] = "deal.updated"
-    deal_id: int
     changed_fields: tuple[str, ...] = ()
 
 
@@ -384,6 +369,8 @@ class SurveyAnswered(Event):
     kind: str
     score: int
     low: bool = False
+
+
 # ---------------------------------------------------------------- loyalty (valuecrm.loyalty)
 
 @dataclass(frozen=True, kw_only=True)
@@ -450,6 +437,27 @@ class ReferralRewarded(Event):
     referral_id: int
     referrer_customer_id: int
     order_id: int
+
+
+# ---------------------------------------------------------------- deals (valuecrm.deals: pipelines, 公海 pool)
+
+@dataclass(frozen=True, kw_only=True)
+class DealCreated(Event):
+    name: ClassVar[str] = "deal.created"
+    deal_id: int
+    pipeline_id: int
+    stage_id: int
+    amount: str  # decimal as text
+
+
+@dataclass(frozen=True, kw_only=True)
+class DealUpdated(Event):
+    name: ClassVar[str] = "deal.updated"
+    deal_id: int
+    changed_fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class DealStageChanged(Event):
     name: ClassVar[str] = "deal.stage_changed"
     deal_id: int
@@ -499,6 +507,8 @@ class PoolReclaimWarned(Event):
     name: ClassVar[str] = "pool.reclaim_warned"
     owner_id: int | None
     days_without_follow_up: int
+
+
 # ---------------------------------------------------------------- marketing (valuecrm.marketing)
 # Segments, templates and campaigns being created/changed/deleted use ConfigChanged with
 # kind "segment", "message_template" or "campaign".
