@@ -110,7 +110,9 @@ def test_list_query_count_is_bounded(admin_user, django_assert_max_num_queries):
         make(f"C{i}", admin_user, company=acme).tags.add(tag)
     client = client_for(admin_user)
     client.get(reverse("customer-list"))  # warm the session
-    with django_assert_max_num_queries(12):
+    # 12 of our own + one each for the filters the loyalty (tier) and marketing (segment) apps
+    # contribute through the extension registry; none of them grows with the rows.
+    with django_assert_max_num_queries(14):
         response = client.get(reverse("customer-list"))
     assert len(row_names(response.content.decode())) == 50
 

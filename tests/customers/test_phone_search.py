@@ -90,6 +90,11 @@ def _page_links(user, q=""):
     return re.findall(r'id="vc-palette-p\d+" aria-selected="false" href="([^"]+)"', html)
 
 
+# The peer apps' pages, contributed through the extension registry (programme settings are admin-only).
+PEER_PAGES = ["/service/", "/service/dashboard/", "/loyalty/", "/loyalty/vip/", "/deals/", "/deals/list/",
+              "/deals/forecast/", "/deals/dashboard/", "/pool/", "/marketing/", "/marketing/segments/"]
+
+
 def test_palette_lists_every_page_the_user_may_open(admin_user, rep_north, manager_north):
     admin_user.is_staff = True
     admin_user.save()
@@ -97,11 +102,12 @@ def test_palette_lists_every_page_the_user_may_open(admin_user, rep_north, manag
         "/customers/", "/customers/new/", "/inbox/", "/imports/", "/imports/new/", "/duplicates/",
         "/merges/", "/value/", "/value/model/", "/value/settings/", "/integrations/",
         "/integrations/deliveries/", "/profile/", "/settings/users/", "/admin/",
-        "/orders/", "/orders/new/", "/products/", "/automation/", "/api/docs"]
+        "/orders/", "/orders/new/", "/products/", "/automation/", *PEER_PAGES[:4], "/loyalty/program/",
+        *PEER_PAGES[4:], "/api/docs"]
     assert _page_links(manager_north) == [
         "/customers/", "/customers/new/", "/inbox/", "/imports/", "/imports/new/", "/duplicates/",
         "/merges/", "/value/", "/value/model/", "/value/settings/", "/profile/",
-        "/orders/", "/orders/new/", "/products/", "/api/docs"]
+        "/orders/", "/orders/new/", "/products/", *PEER_PAGES, "/api/docs"]
     # Django admin is for superusers only: a staff flag alone does not list it.
     rep_north.is_staff = True
     rep_north.save()
@@ -113,7 +119,7 @@ def test_palette_lists_every_page_the_user_may_open(admin_user, rep_north, manag
     ("dup", ["/duplicates/"]),
     ("import", ["/imports/", "/imports/new/"]),
     ("webhook", ["/integrations/", "/integrations/deliveries/"]),
-    ("settings", ["/value/settings/", "/profile/"]),
+    ("settings", ["/value/settings/", "/profile/", "/loyalty/program/"]),
 ])
 def test_palette_finds_pages_by_keyword(admin_user, q, expected):
     assert _page_links(admin_user, q) == expected
