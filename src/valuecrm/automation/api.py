@@ -23,7 +23,9 @@ ERRORS = {401: ProblemOut, 403: ProblemOut, 404: ProblemOut, 409: ProblemOut, 42
 PathId = Path(..., ge=1, le=MAX_ID)
 
 TRIGGER_HELP = ('{"event": "<event name>"} or {"schedule": {"cron": "m h dom mon dow"}} or '
-                '{"schedule": {"date_field": "birthday|last_order|created", "offset_days": N, "at": "HH:MM"}}')
+                '{"schedule": {"date_field": "birthday|last_order|created", "offset_days": N, "at": "HH:MM"}} or '
+                '{"schedule": {"festival": "spring_festival|lantern|dragon_boat|qixi|mid_autumn|double_ninth|'
+                'new_year|national_day|singles_day", "at": "HH:MM"}}')
 CONDITIONS_HELP = ('List filters as on the customer list, {"filter": "tier", "value": "A"}, and tests on the '
                    'event\'s own fields, {"field": "to_stage", "op": "eq|ne|gt|gte|lt|lte|in|contains", '
                    '"value": "at_risk"}. All must hold.')

@@ -74,6 +74,18 @@ def _clean_trigger(trigger, errors: dict) -> dict:
         except ValueError as exc:
             errors["trigger.schedule.cron"] = [str(exc)]
             return {}
+    if "festival" in schedule:
+        from valuecrm.automation.festivals import BY_KEY
+
+        key = schedule["festival"]
+        if not isinstance(key, str) or key not in BY_KEY:
+            errors["trigger.schedule.festival"] = [_("Unknown festival.")]
+            return {}
+        at = str(schedule.get("at") or "10:00")
+        if not _TIME.match(at):
+            errors["trigger.schedule.at"] = [_("Enter a time as HH:MM.")]
+            return {}
+        return {"schedule": {"festival": key, "at": at}}
     field = schedule.get("date_field")
     if field not in DATE_FIELDS:
         errors["trigger.schedule.date_field"] = [_("Choose birthday, last_order or created.")]

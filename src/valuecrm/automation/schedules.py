@@ -13,6 +13,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from valuecrm.automation.engine import CHUNK, Item, audience_ids, run_rule, scheduled_event_id
+from valuecrm.automation.festivals import festival_date
 from valuecrm.automation.models import Rule
 from valuecrm.common.encryption import blind_index
 from valuecrm.customers.models import Customer
@@ -37,6 +38,12 @@ def due_times(rule: Rule, start: dt.datetime, end: dt.datetime) -> list[dt.datet
     schedule = rule.trigger["schedule"]
     if "cron" in schedule:
         matches = crontab(*schedule["cron"].split())
+    elif "festival" in schedule:
+        hour, minute = (int(p) for p in schedule.get("at", "10:00").split(":"))
+
+        def matches(t):
+            return (t.hour == hour and t.minute == minute
+                    and festival_date(schedule["festival"], t.year) == t.date())
     else:
         hour, minute = (int(p) for p in schedule.get("at", "09:00").split(":"))
 
@@ -65,7 +72,7 @@ def _local_day_bounds(day: dt.date):
 def scheduled_customers(rule: Rule, fire_at: dt.datetime) -> list[int]:
     """Customers a firing at `fire_at` (local) is about, before the rule's list filters."""
     schedule = rule.trigger["schedule"]
-    if "cron" in schedule:
+    if "cron" in schedule or "festival" in schedule:
         return list(Customer.objects.order_by("pk").values_list("pk", flat=True))
     # "N days after the date" → the date was N days before today (negative N: before it).
     day = fire_at.date() - dt.timedelta(days=int(schedule.get("offset_days", 0)))

@@ -12,6 +12,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from valuecrm.automation import selectors, services
+from valuecrm.automation.festivals import BY_KEY as FESTIVALS
+from valuecrm.automation.festivals import festival_choices
 from valuecrm.automation.models import Rule, RunStatus
 from valuecrm.automation.rules import DATE_FIELDS, OPS, condition_text
 from valuecrm.automation.templates_catalogue import rule_templates, template_data
@@ -34,6 +36,10 @@ def _trigger_text(rule) -> str:
     schedule = trigger.get("schedule", {})
     if "cron" in schedule:
         return _("Schedule: %(cron)s") % {"cron": schedule["cron"]}
+    if "festival" in schedule:
+        festival = FESTIVALS.get(schedule["festival"])
+        return _("%(festival)s, at %(at)s") % {"festival": festival.name if festival else schedule["festival"],
+                                               "at": schedule.get("at")}
     offset = schedule.get("offset_days", 0)
     label = DATE_FIELDS.get(schedule.get("date_field"), schedule.get("date_field"))
     return _("%(field)s %(offset)+d days, at %(at)s") % {"field": label, "offset": offset, "at": schedule.get("at")}
@@ -69,6 +75,9 @@ def _form_to_data(post) -> dict:
     kind = post.get("trigger_kind", "event")
     if kind == "cron":
         trigger = {"schedule": {"cron": post.get("schedule_cron", "")}}
+    elif kind == "festival":
+        trigger = {"schedule": {"festival": post.get("schedule_festival", ""),
+                                "at": post.get("schedule_festival_at") or "10:00"}}
     elif kind == "date":
         trigger = {"schedule": {"date_field": post.get("schedule_field", ""),
                                 "offset_days": post.get("schedule_offset") or 0,
@@ -109,7 +118,8 @@ def _editor_state(data: dict) -> dict:
     """Rule data → what each slot of the form shows."""
     trigger = data.get("trigger") or {}
     schedule = trigger.get("schedule") or {}
-    kind = "cron" if "cron" in schedule else "date" if schedule else "event"
+    kind = ("cron" if "cron" in schedule else "festival" if "festival" in schedule
+            else "date" if schedule else "event")
     conditions = data.get("conditions") or []
     filters = [c for c in conditions if "filter" in c]
     tests = [c for c in conditions if "field" in c]
@@ -130,6 +140,7 @@ def _editor_context(request, rule, data, errors=None, dry=None):
     return {
         "rule": rule, "data": data, "state": _editor_state(data), "errors": errors or {},
         "event_names": sorted(events.EVENT_TYPES), "date_fields": list(DATE_FIELDS.items()),
+        "festivals": festival_choices(),
         "filter_choices": sorted(((k, str(s.label)) for k, s in specs.items()), key=lambda kv: kv[1]),
         "ops": [(k, str(v)) for k, v in OPS.items()],
         "action_types": [{"type": c.type, "label": str(c.label),
