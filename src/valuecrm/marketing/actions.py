@@ -1,4 +1,4 @@
-"""Automation actions owned by marketing: "send message" and "enrol in campaign"."""
+"""Automation actions owned by marketing: "send message", "send greeting" and "enrol in campaign"."""
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -54,6 +54,50 @@ class SendMessage(Action):
                        {"message_id": message.pk})
 
 
+def _tier_choices():
+    from valuecrm.insights.models import Tier
+
+    return list(Tier.choices)
+
+
+class SendGreeting(SendMessage):
+    """A greeting: the gift template for customers of the gift tier, the plain one for everyone else.
+
+    Sending goes through the same consent, suppression, daily cap and quiet-hour checks
+    as "send message"."""
+
+    type = "send_greeting"
+    label = gettext_lazy("Send a greeting (gift variant by tier)")
+    params = (
+        Param("template_id", gettext_lazy("Greeting template"), "choice", required=True, choices=_template_choices),
+        Param("gift_template_id", gettext_lazy("Gift template (for the gift tier)"), "choice",
+              choices=_template_choices),
+        Param("gift_tier", gettext_lazy("Gift tier"), "choice", choices=_tier_choices),
+    )
+
+    def _template(self):
+        from valuecrm.marketing.models import MessageTemplate
+
+        key = "template_id"
+        if self.config.get("gift_template_id") and self._ctx_tier == self.config.get("gift_tier", "A"):
+            key = "gift_template_id"
+        return MessageTemplate.objects.get(pk=int(self.config[key]))
+
+    def _set_tier(self, ctx):
+        from valuecrm.insights.models import CustomerValue
+
+        self._ctx_tier = CustomerValue.objects.filter(customer_id=ctx.customer_id).values_list(
+            "tier", flat=True).first()
+
+    def plan(self, ctx):
+        self._set_tier(ctx)
+        return super().plan(ctx)
+
+    def apply(self, ctx):
+        self._set_tier(ctx)
+        return super().apply(ctx)
+
+
 class EnrolInCampaign(Action):
     type = "enrol_in_campaign"
     label = gettext_lazy("Enrol in a campaign")
@@ -85,4 +129,5 @@ class EnrolInCampaign(Action):
 
 def register() -> None:
     register_action(SendMessage)
+    register_action(SendGreeting)
     register_action(EnrolInCampaign)
