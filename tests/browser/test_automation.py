@@ -84,6 +84,16 @@ def test_build_dry_run_switch_on_and_see_the_task_and_the_log(shop, page, live_s
 
     open_page(page, f"{live_server.url}/automation/runs/?rule={rule.pk}&status=succeeded")
     expect(page.locator("tr[data-status=succeeded]").first).to_contain_text("Created task")
+    # A festival greeting from its rule template: the editor shows the festival schedule.
+    from valuecrm.automation.services import rule_create
+    from valuecrm.automation.templates_catalogue import template_data
+
+    festival_rule = rule_create(actor=admin, data=template_data("greeting:mid_autumn"))
+    assert festival_rule.trigger == {"schedule": {"festival": "mid_autumn", "at": "10:00"}}
+    open_page(page, f"{live_server.url}/automation/rules/{festival_rule.pk}/")
+    expect(page.locator("#r-festival")).to_be_visible()
+    expect(page.locator("#r-festival")).to_have_value("mid_autumn")
+    expect(page.locator("#r-cron")).to_be_hidden()
     # Every page, both languages, both themes, wide and phone.
     for language, theme in [("en", "light"), ("zh-hans", "light"), ("zh-hans", "dark"), ("en", "dark")]:
         _look(admin, language, theme)
@@ -91,7 +101,8 @@ def test_build_dry_run_switch_on_and_see_the_task_and_the_log(shop, page, live_s
         for size, viewport in SIZES.items():
             page.set_viewport_size(viewport)
             for name, url in [("rules", "/automation/"), ("editor", f"/automation/rules/{rule.pk}/"),
-                              ("runs", f"/automation/runs/?rule={rule.pk}")]:
+                              ("runs", f"/automation/runs/?rule={rule.pk}"),
+                              ("festival-editor", f"/automation/rules/{festival_rule.pk}/")]:
                 open_page(page, live_server.url + url)
                 expect(page.locator("html")).to_have_attribute("data-bs-theme", theme)
                 if short == "zh":

@@ -75,3 +75,13 @@ def test_mid_autumn_greeting_sends_gift_to_tier_a_plain_to_others_and_nothing_wi
     assert sent["ok0@example.cn"]["Subject"] == "ok0，中秋节快乐"
     assert not Message.objects.filter(customer=no_consent).exists()
     assert Message.objects.filter(customer=new).count() == 1
+
+
+def test_demo_switches_on_a_birthday_and_a_mid_autumn_greeting():
+    from valuecrm.automation.models import Rule
+    from valuecrm.demo.marketing import demo_greetings
+
+    assert demo_greetings() == 2
+    rules = Rule.objects.filter(enabled=True, actions__0__type="send_greeting").order_by("pk")
+    assert [r.trigger["schedule"].get("festival", "birthday") for r in rules] == ["birthday", "mid_autumn"]
+    assert demo_greetings() == 0

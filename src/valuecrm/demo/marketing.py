@@ -91,4 +91,24 @@ def demo_marketing(*, seed: int, now: dt.datetime) -> dict:
         Order.objects.bulk_create(orders, batch_size=2000)
         made.append(campaign)
     services.recommendations_rebuild()
-    return {"campaigns": len(made), "templates": len(templates), "segments": len(segments)}
+    greetings = demo_greetings()
+    return {"campaigns": len(made), "templates": len(templates), "segments": len(segments), "greetings": greetings}
+
+
+def demo_greetings() -> int:
+    """Switch on two greeting rules from their templates: birthday (09:00) and 中秋 (10:00)."""
+    from django.utils import translation
+
+    from valuecrm.automation.models import Rule
+    from valuecrm.automation.rules import clean_rule
+    from valuecrm.automation.templates_catalogue import template_data
+
+    made = 0
+    with translation.override("zh-hans"):
+        for key in ("greeting:birthday", "greeting:mid_autumn"):
+            data = template_data(key)
+            if data is None or Rule.objects.filter(name=data["name"]).exists():
+                continue
+            Rule.objects.create(**clean_rule({**data, "enabled": True}, user=None))
+            made += 1
+    return made
