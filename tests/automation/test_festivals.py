@@ -13,8 +13,14 @@ from valuecrm.customers.services import customer_create
 
 pytestmark = pytest.mark.django_db
 
-# Published dates (lunardate agrees with the Hong Kong Observatory / timeanddate tables).
+# 2026/2027: published holiday dates (春节 2027-02-06, 中秋 2027-09-15 as in the issue).
+# 中秋 2013–2021: the published table at mandarinmorning.org ("Chinese Mid-Autumn Festival Dates").
 KNOWN = {
+    ("mid_autumn", 2013): dt.date(2013, 9, 19),
+    ("mid_autumn", 2015): dt.date(2015, 9, 27),
+    ("mid_autumn", 2017): dt.date(2017, 10, 4),
+    ("mid_autumn", 2020): dt.date(2020, 10, 1),
+    ("mid_autumn", 2021): dt.date(2021, 9, 21),
     ("spring_festival", 2026): dt.date(2026, 2, 17),
     ("spring_festival", 2027): dt.date(2027, 2, 6),
     ("lantern", 2027): dt.date(2027, 2, 20),
