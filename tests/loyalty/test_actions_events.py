@@ -40,6 +40,7 @@ def test_the_three_actions_plan_without_writing_and_apply_through_the_services(p
 # Public service functions that are not business writes, with the reason.
 NOT_A_BUSINESS_WRITE = {
     "order_points": "computes points (read)", "order_changed": "dispatches to order_earn/order_reverse (covered)",
+    "orders_changed": "the batch order_earn, emits points_earned (tests/loyalty/test_batch_earn.py)",
     "nightly": "runs escrow_release, points_expire and tiers_review_all (covered)",
     "tiers_review_all": "loops tier_review (covered)",
 }

@@ -13,11 +13,11 @@ INTERESTS = frozenset({"order.created", "order.status_changed"})
 
 
 def handle(envelopes: list[events.Envelope]) -> None:
-    from valuecrm.loyalty.services import order_changed
+    from valuecrm.loyalty.services import orders_changed
 
     # One pass per order, in event order: the last status decides (earn, or earn then reverse).
-    for order_id in dict.fromkeys(e.event.order_id for e in envelopes):
-        order_changed(order_id=order_id)
+    # The whole batch at once (an import delivers thousands): bulk reads and one insert.
+    orders_changed(order_ids=[e.event.order_id for e in envelopes])
 
 
 def register() -> None:
