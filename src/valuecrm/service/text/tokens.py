@@ -57,6 +57,6 @@ def keywords(texts: list[str], *, top: int = 5, languages: list[str] | None = No
     out = []
     for i in range(matrix.shape[0]):
         row = matrix.getrow(i)
-        pairs = sorted(zip(row.data, row.indices), key=lambda p: (-p[0], vocab[p[1]]))
+        pairs = sorted(zip(row.data, row.indices, strict=True), key=lambda p: (-p[0], vocab[p[1]]))
         out.append([str(vocab[j]) for _, j in pairs[:top]])
     return out
