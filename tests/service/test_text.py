@@ -63,3 +63,17 @@ def test_model_saved_under_the_data_dir_and_reloaded(tmp_path, settings, monkeyp
     monkeypatch.setattr(sentiment, "_model", None)
     loaded = sentiment.load()
     assert sentiment.score("太差了", loaded) == sentiment.score("太差了", model)
+
+
+def test_train_command_saves_the_model(tmp_path, settings, monkeypatch):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.DATA_DIR = tmp_path
+    real = sentiment.train
+    monkeypatch.setattr(sentiment, "train", lambda: real(limit=2000))
+    out = StringIO()
+    call_command("train_sentiment", stdout=out)
+    assert out.getvalue().startswith("zh: train 2000, held out 3482, macro-F1 0.")
+    assert (tmp_path / "models" / sentiment.MODEL_FILE).is_file()
