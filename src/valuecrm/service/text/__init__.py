@@ -1,0 +1,1 @@
+"""Feedback text analysis: language, tokens/keywords, sentiment (the project's own model)."""
