@@ -1,6 +1,12 @@
 """Shared fixtures: users in roles and teams, and a logged-in API client."""
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# Property tests draw the same examples on every run (CI must not pass or fail by luck);
+# the example database stays off so a clean clone and a developer's checkout agree.
+hypothesis_settings.register_profile("valuecrm", derandomize=True, database=None)
+hypothesis_settings.load_profile("valuecrm")
 
 
 @pytest.fixture(autouse=True)
