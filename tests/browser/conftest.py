@@ -108,3 +108,26 @@ def login(live_server):
         assert "/login/" not in pg.url, f"login as {username} failed"
 
     return _login
+
+
+# Data that migrations seed (default tiers, lost reasons, greeting templates). A live-server
+# test runs on a transactional database that is flushed after each test, which deletes those
+# rows too: put them back so every browser test starts from what a fresh install has.
+SEEDING_MIGRATIONS = [
+    ("valuecrm.loyalty.migrations.0002_default_tiers", "create"),
+    ("valuecrm.deals.migrations.0002_default_lost_reasons", "add"),
+    ("valuecrm.marketing.migrations.0002_greeting_templates", "seed"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _migration_seed_data(request):
+    if "live_server" in request.fixturenames:
+        import importlib
+
+        from django.apps import apps
+
+        request.getfixturevalue("transactional_db")
+        for module, function in SEEDING_MIGRATIONS:
+            getattr(importlib.import_module(module), function)(apps, None)
+    yield

@@ -69,7 +69,10 @@ def test_build_dry_run_switch_on_and_see_the_task_and_the_log(shop, page, live_s
 
     # Switch it on from the list, then score: customers move to at risk.
     open_page(page, f"{live_server.url}/automation/")
-    page.locator(f"#toggle-{rule.pk}").check()
+    # The switch submits its form from script: wait for that POST's answer, not for an idle network
+    # (which can come before the submit starts).
+    with page.expect_response(lambda r: r.request.method == "POST" and "/automation/" in r.url):
+        page.locator(f"#toggle-{rule.pk}").check()
     page.wait_for_load_state("networkidle")
     rule.refresh_from_db()
     assert rule.enabled
