@@ -9,6 +9,10 @@ DEMO_PASSWORD ?= valuecrm-demo
 DEMO_CUSTOMERS ?= 5000
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Test workers: one per CPU, at least 2 (the suite is CPU-bound; a bigger CI machine finishes sooner).
+# Browser workers stop at 4: each runs its own live server and Chromium.
+TEST_WORKERS ?= $(shell n=$$(nproc); [ $$n -gt 2 ] && echo $$n || echo 2)
+BROWSER_WORKERS ?= $(shell n=$$(nproc); [ $$n -gt 4 ] && echo 4 || ([ $$n -gt 2 ] && echo $$n || echo 2))
 
 .PHONY: demo test venv assets system-deps lint test-sqlite test-postgres test-browser bench clean
 
@@ -53,15 +57,15 @@ lint: venv
 # Unit, API and engine tests on SQLite (browser tests run separately, below). The worker
 # tests in tests/scale start Redis (scripts/start-redis.sh) and run on both brokers.
 test-sqlite: venv assets system-deps
-	$(BIN)/pytest -q -m "not browser" -n 2 -p no:cacheprovider
+	$(BIN)/pytest -q -m "not browser" -n $(TEST_WORKERS) -p no:cacheprovider
 
 # The same database-backed tests against a real PostgreSQL started here.
 test-postgres: venv system-deps
-	source scripts/start-postgres.sh && $(BIN)/pytest -q -m "not browser" -n 2 -p no:cacheprovider tests --ignore=tests/engine --ignore=tests/scale/test_workers.py
+	source scripts/start-postgres.sh && $(BIN)/pytest -q -m "not browser" -n $(TEST_WORKERS) -p no:cacheprovider tests --ignore=tests/engine --ignore=tests/scale/test_workers.py
 
-# Two workers, each with its own live server and Chromium: the pages wait on rendering.
+# Each worker has its own live server and Chromium: the pages wait on rendering.
 test-browser: venv assets system-deps
-	$(BIN)/pytest -q -m browser -n 2 -p no:cacheprovider
+	$(BIN)/pytest -q -m browser -n $(BROWSER_WORKERS) -p no:cacheprovider
 
 test: lint test-sqlite test-postgres test-browser
 
