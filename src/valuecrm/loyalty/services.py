@@ -298,7 +298,13 @@ def order_reverse(*, order: Order) -> list[Entry]:
             amount_available, amount_pending, lot = release.points, 0, release
         else:
             amount_available, amount_pending, lot = earn.points, earn.pending, earn
-        # What already expired from the order's own lot is gone once; it is not clawed back again.
+        # The rule for a refund after expiry: of what the order made available (P), the part that
+        # expired from its own lot (E, its expiry row) is gone once already and is not clawed back
+        # again; the rest (P − E, never less than 0) is clawed back even if it was spent — it came
+        # out of the lot to pay a redemption, a debit or an earlier debt — so the balance may go
+        # negative. Pending points are taken back in full (they never expire). The order's rows
+        # then net to E and its expiry row to −E: the order leaves nothing behind, and
+        # available + pending == Σ earned − Σ reversed − Σ expired − Σ redeemed ± adjustments.
         expired = -(Entry.objects.filter(kind=EntryKind.EXPIRE, source=lot).aggregate(s=Sum("points"))["s"] or 0)
         amount_available -= min(expired, amount_available)
         amount = amount_available + amount_pending
