@@ -86,6 +86,14 @@ def _expiring_q(value: bool) -> Q:
     return q if value else ~q
 
 
+def _care_due_q(value: bool) -> Q:
+    from valuecrm.customers.models import Customer
+    from valuecrm.loyalty.selectors import care_due_q
+
+    q = Q(pk__in=Customer.objects.filter(care_due_q()).values("pk"))
+    return q if value else ~q
+
+
 def _filters():
     from valuecrm.customers.filters import FilterSpec, boolean_filter
 
@@ -95,6 +103,7 @@ def _filters():
                    _tier_display, _tier_choices),
         FilterSpec("points_min", gettext_lazy("Points at least"), "number", _points_parse, _points_min_q),
         boolean_filter("points_expiring", gettext_lazy("Points expiring in 30 days"), _expiring_q),
+        boolean_filter("vip_care_due", gettext_lazy("VIP care due"), _care_due_q),
     ]
 
 
