@@ -1,6 +1,7 @@
 """What loyalty adds to the customer pages (customers.extensions): the loyalty panel on the
-360 page, list filters (member, membership tier, points), the palette entries and the
-points-liability KPI card on the value dashboard."""
+360 page, list columns (points, membership tier) and filters (member, membership tier,
+points, VIP care due), the palette entries and the points-liability KPI card on the value
+dashboard."""
 
 from decimal import Decimal
 
@@ -30,18 +31,20 @@ def _member_q(value: bool) -> Q:
 
 
 def _tier_parse(raw: str, user) -> str:
+    """One tier code ("gold": tier is) or several, comma-separated ("gold,black": tier in)."""
     from valuecrm.loyalty.models import Tier
 
-    code = raw.strip()
-    if not Tier.objects.filter(code=code).exists():
+    codes = list(dict.fromkeys(c.strip() for c in raw.split(",") if c.strip()))
+    known = set(Tier.objects.filter(code__in=codes).values_list("code", flat=True))
+    if not codes or any(c not in known for c in codes):
         raise ValueError(_("Unknown membership tier."))
-    return code
+    return ",".join(codes)
 
 
-def _tier_q(code: str) -> Q:
+def _tier_q(codes: str) -> Q:
     from valuecrm.loyalty.models import Account
 
-    return Q(pk__in=Account.objects.filter(tier__code=code).values("customer_id"))
+    return Q(pk__in=Account.objects.filter(tier__code__in=codes.split(",")).values("customer_id"))
 
 
 def _tier_choices(user):
@@ -50,11 +53,11 @@ def _tier_choices(user):
     return [(t.code, t.label) for t in Tier.objects.order_by("rank")]
 
 
-def _tier_display(code: str) -> str:
+def _tier_display(codes: str) -> str:
     from valuecrm.loyalty.models import Tier
 
-    tier = Tier.objects.filter(code=code).first()
-    return tier.label if tier else code
+    labels = {t.code: t.label for t in Tier.objects.filter(code__in=codes.split(","))}
+    return ", ".join(labels.get(c, c) for c in codes.split(","))
 
 
 def _points_parse(raw: str, user) -> int:
@@ -107,6 +110,64 @@ def _filters():
     ]
 
 
+# ---------------------------------------------------------------- list columns
+
+def _annotations() -> dict:
+    """Points and tier of each row, as subqueries on the one account per customer."""
+    from django.db.models import OuterRef, Subquery
+
+    from valuecrm.loyalty.models import Account
+
+    account = Account.objects.filter(customer=OuterRef("pk"))
+    return {"loyalty_points": Subquery(account.values("balance")[:1]),
+            "loyalty_tier_code": Subquery(account.values("tier__code")[:1]),
+            "loyalty_tier_name": Subquery(account.values("tier__name")[:1]),
+            "loyalty_tier_name_zh": Subquery(account.values("tier__name_zh")[:1])}
+
+
+def _zh() -> bool:
+    from django.utils.translation import get_language
+
+    return (get_language() or "").lower().startswith("zh")
+
+
+def _tier_text(name: str | None, name_zh: str | None) -> str:
+    return (name_zh if name_zh and _zh() else name) or ""
+
+
+def _points_cell(customer):
+    from django.utils.html import format_html
+
+    points = getattr(customer, "loyalty_points", None)
+    if points is None:
+        return format_html('<span class="text-body-tertiary">—</span>')
+    return format_html('<span class="{}">{}</span>', "text-danger" if points < 0 else "", f"{points:,}")
+
+
+def _tier_cell(customer):
+    from django.utils.html import format_html
+
+    code = getattr(customer, "loyalty_tier_code", None)
+    if not code:
+        return format_html('<span class="text-body-tertiary">—</span>')
+    return format_html('<a class="badge text-decoration-none text-bg-warning" href="?membership_tier={}">{}</a>',
+                       code, _tier_text(customer.loyalty_tier_name, customer.loyalty_tier_name_zh))
+
+
+def _columns():
+    from valuecrm.customers.extensions import ListColumn
+
+    return [
+        ListColumn("loyalty_points", gettext_lazy("Points"), ("loyalty_account__balance",),
+                   lambda r: "" if r["loyalty_account__balance"] is None else str(r["loyalty_account__balance"]),
+                   cell=("text-end text-nowrap", _points_cell), annotations=_annotations),
+        ListColumn("membership_tier", gettext_lazy("Membership tier"),
+                   ("loyalty_account__tier__name", "loyalty_account__tier__name_zh"),
+                   lambda r: _tier_text(r["loyalty_account__tier__name"], r["loyalty_account__tier__name_zh"]),
+                   cell=("text-nowrap", _tier_cell), annotations=_annotations),
+    ]
+
+
 def _liability_card(user, start, end):
     from valuecrm.customers.visibility import visible_customers
     from valuecrm.loyalty.models import Account
@@ -142,6 +203,8 @@ def register() -> None:
 
     registry.add_panel(Panel("loyalty", "loyalty/_panel.html", context=_panel_context, order=30))
     registry.add_filters(_filters)
+    for column in _columns():
+        registry.add_column(column)
     registry.add_kpi_card(KpiCard("loyalty_liability", gettext_lazy("Points liability"), _liability_card,
                                   order=90))
     registry.add_kpi_card(KpiCard("loyalty_referral_rate", gettext_lazy("Referral rate"), _referral_rate_card,
