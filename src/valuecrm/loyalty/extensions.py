@@ -198,8 +198,36 @@ def _referral_rate_card(user, start, end):
             "help": _("Members who brought in a rewarded referral in the period ÷ members.")}
 
 
+# ---------------------------------------------------------------- "refers others" (insights.reasons)
+
+def _referrer_ids() -> set[int]:
+    from valuecrm.loyalty.models import Referral, ReferralStatus
+
+    return set(Referral.objects.filter(status=ReferralStatus.REWARDED).values_list("referrer__customer_id",
+                                                                                  flat=True))
+
+
+def _referral_detail(customer_id: int) -> str | None:
+    """"2 referrals, ¥1,200.00 first-order revenue" — rewarded referrals only (a referral whose
+    first order was refunded, or still in its return window, does not count)."""
+    from django.utils.translation import ngettext
+
+    from valuecrm.loyalty.selectors import referral_stats
+
+    stats = referral_stats(customer_id)
+    if stats["count"] < 1:
+        return None
+    return ngettext("%(n)s referral, ¥%(revenue)s first-order revenue",
+                    "%(n)s referrals, ¥%(revenue)s first-order revenue", stats["count"]) % {
+        "n": stats["count"], "revenue": f"{stats['revenue']:,.2f}"}
+
+
 def register() -> None:
     from valuecrm.customers.extensions import KpiCard, PaletteEntry, Panel, registry
+    from valuecrm.insights.reasons import ReasonProvider
+    from valuecrm.insights.reasons import register as register_reason
+
+    register_reason(ReasonProvider("loyalty_referrals", "referrals", _referrer_ids, _referral_detail))
 
     registry.add_panel(Panel("loyalty", "loyalty/_panel.html", context=_panel_context, order=30))
     registry.add_filters(_filters)
