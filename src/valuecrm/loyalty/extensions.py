@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q, Sum
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -135,12 +136,15 @@ def _tier_text(name: str | None, name_zh: str | None) -> str:
     return (name_zh if name_zh and _zh() else name) or ""
 
 
+_DASH = mark_safe('<span class="text-body-tertiary">—</span>')  # noqa: S308 - constant markup
+
+
 def _points_cell(customer):
     from django.utils.html import format_html
 
     points = getattr(customer, "loyalty_points", None)
     if points is None:
-        return format_html('<span class="text-body-tertiary">—</span>')
+        return _DASH
     return format_html('<span class="{}">{}</span>', "text-danger" if points < 0 else "", f"{points:,}")
 
 
@@ -149,7 +153,7 @@ def _tier_cell(customer):
 
     code = getattr(customer, "loyalty_tier_code", None)
     if not code:
-        return format_html('<span class="text-body-tertiary">—</span>')
+        return _DASH
     return format_html('<a class="badge text-decoration-none text-bg-warning" href="?membership_tier={}">{}</a>',
                        code, _tier_text(customer.loyalty_tier_name, customer.loyalty_tier_name_zh))
 
