@@ -82,7 +82,29 @@ def test_loyalty_journey_and_looks(page, login, live_server, shoot, shop, admin_
     expect(page.locator("[data-kpi=members] .vc-kpi-value")).to_have_text("1")
     expect(page.locator("[data-tier=silver]")).to_contain_text("1")
 
-    pages = {"dashboard": "/loyalty/", "ledger": f"/loyalty/customers/{wang.pk}/", "program": "/loyalty/program/",
+    # 5. points and tier on the customer list (columns), and "refers others" on the value card
+    from valuecrm.customers.models import Customer
+    from valuecrm.insights.models import CustomerValue
+    from valuecrm.loyalty.models import Account, Referral, ReferralStatus
+
+    li = Customer.objects.create(name="李雷", owner=admin_user)
+    Referral.objects.create(referrer=Account.objects.get(customer=wang), status=ReferralStatus.REWARDED,
+                            referee=Account.objects.create(customer=li, referral_code="LILEI001"),
+                            order_total=Decimal("688.00"))
+    CustomerValue.objects.create(customer=wang, as_of=timezone.localdate(), tier="A", value_reasons=["spend"])
+    open_page(page, f"{live_server.url}/customers/")
+    page.get_by_role("button", name="Columns").click()
+    page.check("#col-loyalty_points")
+    page.check("#col-membership_tier")
+    page.click("form.vc-columns-menu button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    row = page.locator("tr", has=page.get_by_role("link", name="王芳"))
+    expect(row.locator("td.text-end")).to_contain_text(["1,000"])
+    expect(row.locator("a[href='?membership_tier=silver']")).to_have_text("Silver")
+    open_page(page, f"{live_server.url}/customers/{wang.pk}/")
+    expect(page.locator("[data-value=reason-detail]")).to_have_text("(1 referral, ¥688.00 first-order revenue)")
+
+    pages = {"dashboard": "/loyalty/", "list": "/customers/?membership_tier=silver", "ledger": f"/loyalty/customers/{wang.pk}/", "program": "/loyalty/program/",
              "360": f"/customers/{wang.pk}/", "vip": "/loyalty/vip/"}
     for language, theme in LOOKS:
         _set_look(admin_user, language, theme)

@@ -82,7 +82,10 @@ def test_every_public_loyalty_write_emits(program, customer, admin_user, place_o
     run("points_expire", lambda: services.points_adjust(actor=admin_user, customer_id=ann.pk, points=9,
                                                         reason="x") and services.points_expire(
         now=timezone.now() + dt.timedelta(days=800)))
+    services.tier_set(actor=admin_user, customer_id=ann.pk, tier_code="black")  # a VIP, never touched
+    run("vip_care_remind", lambda: services.vip_care_remind(actor=admin_user, customer_id=ann.pk))
     assert OutboxEvent.objects.filter(name="loyalty.points_expired").exists()
     assert OutboxEvent.objects.filter(name="referral.rewarded").exists()
+    assert OutboxEvent.objects.filter(name="task.created").count() == 1
     assert set(emitted) == names
     assert all(emitted.values()), emitted

@@ -50,3 +50,58 @@ def test_kpi_cards_on_the_value_dashboard(program, customer, admin_user, place_o
                                                                     today)}
     assert (cards["loyalty_liability"]["value"], cards["loyalty_liability"]["kind"]) == (Decimal("5.00"), "money")
     assert (cards["loyalty_referral_rate"]["value"], cards["loyalty_referral_rate"]["kind"]) == (0.0, "percent")
+
+
+def test_the_default_vip_care_rule_gives_one_care_task_per_cadence(program, customer, admin_user, rep_north,
+                                                                   monkeypatch):
+    """Schedule fires → a care task for the care owner; fires again the same day, the next day
+    → no second task; after the cadence, still untouched → the next one."""
+    from valuecrm.automation import schedules
+    from valuecrm.automation.models import Rule, Run, RunStatus
+    from valuecrm.customers.models import Interaction, Task
+    from valuecrm.insights.models import CustomerValue
+    from valuecrm.loyalty.defaults import VIP_CARE_RULE_KEY
+    from valuecrm.loyalty.models import CareReminder
+
+    rule = Rule.objects.get(system_key=VIP_CARE_RULE_KEY)  # seeded by the migration, on
+    assert (rule.enabled, rule.trigger) == (True, {"schedule": {"cron": "0 9 * * *"}})
+    nine = timezone.make_aware(dt.datetime(2026, 12, 8, 9, 0))  # 09:00 in the site's time zone
+    tick = dt.timedelta(seconds=20)  # the minute's tick; a firing acts as of its scheduled minute
+    clock = [nine]
+    monkeypatch.setattr(timezone, "now", lambda: clock[0])
+
+    def fire(after: dt.timedelta) -> int:
+        clock[0] = nine + after + tick
+        return schedules.fire_due(now=clock[0])
+
+    black, valued, plain = (customer(n, owner_id=rep_north.pk) for n in ("黑金", "A 客户", "普通"))
+    services.tier_set(actor=admin_user, customer_id=black.pk, tier_code="black")
+    CustomerValue.objects.create(customer=valued, as_of=nine.date(), tier="A")
+    Interaction.objects.create(customer=valued, kind="call", occurred_at=nine - dt.timedelta(days=3))
+    Interaction.objects.create(customer=black, kind="call", occurred_at=nine - dt.timedelta(days=45))
+    Interaction.objects.create(customer=plain, kind="call", occurred_at=nine - dt.timedelta(days=90))
+
+    assert fire(dt.timedelta(0)) == 1
+    task = Task.objects.get()
+    assert (task.customer_id, task.assignee_id, task.title) == (black.pk, rep_north.pk,
+                                                              "VIP care: get in touch with 黑金")
+    assert task.description == (f"A VIP gets a touch every 30 days; last touch "
+                                f"{(nine - dt.timedelta(days=45)).date().isoformat()}.")
+    assert task.due_at == nine + dt.timedelta(days=2)
+    # The tick runs again over the same minute: the same firing, no second task.
+    Rule.objects.filter(pk=rule.pk).update(last_fired_at=nine - dt.timedelta(minutes=1))
+    fire(tick)
+    # The next day: still overdue, but reminded within the cadence.
+    fire(dt.timedelta(days=1))
+    assert Task.objects.count() == 1
+    assert Run.objects.filter(rule=rule, status=RunStatus.SUCCEEDED).count() == 1
+    # 31 days on, still nobody got in touch: the next care task (and the A customer's first,
+    # whose touch is now 34 days old).
+    assert fire(dt.timedelta(days=31)) == 2
+    later = nine + dt.timedelta(days=31)
+    assert list(CareReminder.objects.order_by("pk").values_list("customer_id", "created_at")) == [
+        (black.pk, nine), (black.pk, later), (valued.pk, later)]
+    # A touch logged: not due any more.
+    Interaction.objects.create(customer=black, kind="visit", occurred_at=nine + dt.timedelta(days=40))
+    fire(dt.timedelta(days=62))
+    assert Task.objects.filter(customer=black).count() == 2

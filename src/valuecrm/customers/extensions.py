@@ -33,6 +33,9 @@ class ListColumn:
     sort: str | None = None
     default: bool = False
     descending_first: bool = False  # the first click sorts highest first
+    # () → {name: expression}: what the list page annotates its rows with (a join or a
+    # subquery), so that ``cell`` reads an attribute and never runs a query per row.
+    annotations: Callable[[], dict] | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,14 @@ class Registry:
             figures.append({"change": None, "good": None, "help": "", **result,
                             "key": card.key, "label": str(card.label)})
         return figures
+
+    def list_annotations(self) -> dict:
+        """The registered columns' row annotations, for the list page's query."""
+        out: dict = {}
+        for column in self.columns:
+            if column.annotations is not None:
+                out.update(column.annotations())
+        return out
 
     @staticmethod
     def _put(items: list, item, attr: str) -> None:

@@ -250,7 +250,11 @@ def _sortable(qs: QuerySet, key: SortKey) -> QuerySet:
 
 
 def _with_list_relations(qs: QuerySet) -> QuerySet:
-    return qs.select_related("owner", "team", "company", "value").prefetch_related("tags")
+    from valuecrm.customers.extensions import registry
+
+    qs = qs.select_related("owner", "team", "company", "value").prefetch_related("tags")
+    annotations = registry.list_annotations()  # other apps' columns (loyalty points, tier)
+    return qs.annotate(**annotations) if annotations else qs
 
 
 def customer_list(

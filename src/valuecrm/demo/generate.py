@@ -46,7 +46,7 @@ from valuecrm.demo.behaviour import BehaviourParams, acquisition_days, simulate_
 from valuecrm.demo.bulk import db_date, db_datetimes, insert_rows, next_id, reset_sequences
 from valuecrm.demo.catalogue import CATEGORIES, catalogue
 from valuecrm.demo.deals import demo_deals
-from valuecrm.demo.loyalty import loyalty_demo
+from valuecrm.demo.loyalty import loyalty_demo, vip_care_demo
 from valuecrm.demo.marketing import demo_marketing
 from valuecrm.orders.models import Order, OrderLine, Product
 
@@ -155,6 +155,7 @@ def demo_generate(
         loyalty_demo(now=now, seed=seed, actor=builder.users["sun.hao"])  # a marketer runs the programme
         reset_sequences([CustomerModel, Order, OrderLine, Interaction, Task, Note,
                          ContactPoint, Address])
+        vip_care_demo(now=now, actor=builder.users["sun.hao"])  # after the Task sequence is reset
         service_demo.generate(now=now, seed=seed)
         demo_deals(now=now, seed=seed, customers=customers)  # valuecrm.deals: pipelines, deals, pool rules
         demo_marketing(seed=seed, now=now)

@@ -67,3 +67,15 @@ def _nightly(rnd: random.Random, actor, at: dt.datetime) -> None:
         elif rnd.random() < 0.01:
             services.points_adjust(actor=actor, customer_id=account.customer_id, points=50,
                                    reason="客诉补偿 / service recovery")
+
+
+def vip_care_demo(*, now: dt.datetime, actor) -> int:
+    """What the shipped VIP-care rule would have done this morning: a care task for the owner
+    of every VIP whose care is due (the top membership tier here; value tier A once scored).
+    Run after the timeline's task ids are in the sequence. Returns the tasks created."""
+    from valuecrm.customers.models import Customer
+    from valuecrm.loyalty.selectors import care_due_q
+
+    due = Customer.objects.filter(care_due_q(now=now), owner__isnull=False).order_by("pk").values_list("pk",
+                                                                                                    flat=True)
+    return sum(services.vip_care_remind(actor=actor, customer_id=pk, now=now) is not None for pk in list(due))

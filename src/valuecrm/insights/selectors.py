@@ -29,8 +29,8 @@ from valuecrm.insights.models import (
     StageChange,
     Tier,
     ValueAlert,
-    ValueReason,
 )
+from valuecrm.insights.reasons import with_details
 from valuecrm.insights.services.playbook import (
     action_for,
     action_text,
@@ -76,7 +76,7 @@ def value_summary(value: CustomerValue | None) -> dict | None:
         "stage_label": Stage(value.stage).label,
         "stage_since": value.stage_since,
         "is_value_customer": value.is_value_customer,
-        "value_reasons": [{"code": c, "label": ValueReason(c).label} for c in value.value_reasons],
+        "value_reasons": with_details(value.customer_id, list(value.value_reasons)),
         "story": value_story(value),
         "next_best_action": {
             "code": value.next_best_action,

@@ -88,6 +88,48 @@ class SetTier(Action):
                        {"tier": self.config["tier"]})
 
 
+def _moment(ctx):
+    """A scheduled firing acts as of its scheduled time (a catch-up run included); else now."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    stamp = ctx.facts.get("scheduled_at")
+    return dt.datetime.fromisoformat(stamp) if stamp else timezone.now()
+
+
+class VipCareTask(Action):
+    type = "vip_care_task"
+    label = gettext_lazy("Create a VIP care task (once per care cadence)")
+    params = (Param("due_in_days", gettext_lazy("Due in (days)"), "number"),)
+
+    @classmethod
+    def check(cls, cleaned, errors):
+        if not 0 <= cleaned.get("due_in_days", 2) <= 365:
+            return {"due_in_days": [_("Enter between 0 and 365 days.")]}
+        return {}
+
+    def plan(self, ctx):
+        from valuecrm.customers.models import Customer
+        from valuecrm.loyalty.selectors import care_due_q
+
+        if not ctx.facts.get("owner_id"):
+            return Plan(_("No care owner: nothing to do"), {})
+        if not Customer.objects.filter(care_due_q(now=_moment(ctx)), pk=ctx.customer_id).exists():
+            return Plan(_("VIP care is not due: nothing to do"), {})
+        return Plan(_("Create a VIP care task for %(owner)s") % {"owner": ctx.facts.get("owner", "")},
+                    {"assignee_id": ctx.facts.get("owner_id")})
+
+    def apply(self, ctx):
+        from valuecrm.loyalty.services import vip_care_remind
+
+        reminder = vip_care_remind(actor=ctx.actor, customer_id=ctx.customer_id, now=_moment(ctx),
+                                   due_in_days=int(self.config.get("due_in_days", 2)))
+        if reminder is None:
+            return Outcome(_("VIP care is not due: nothing to do"), {})
+        return Outcome(_("Created task #%(id)s") % {"id": reminder.task_id}, {"task_id": reminder.task_id})
+
+
 def register() -> None:
-    for cls in (AwardPoints, EnrolMember, SetTier):
+    for cls in (AwardPoints, EnrolMember, SetTier, VipCareTask):
         register_action(cls)

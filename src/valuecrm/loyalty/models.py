@@ -183,3 +183,15 @@ class Referral(TimeStampedModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+
+class CareReminder(models.Model):
+    """A care task the VIP-care rule gave a VIP's care owner: at most one per VIP within the
+    programme's care cadence, however often the schedule fires."""
+
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    task = models.ForeignKey("customers.Task", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "created_at"])]

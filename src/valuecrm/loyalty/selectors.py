@@ -247,6 +247,28 @@ class VipRow:
     overdue: bool
 
 
+def vip_q() -> Q:
+    """Customers who are VIPs: value tier A or the top membership tier."""
+    top = Tier.objects.order_by("-rank").first()
+    q = Q(value__tier="A")
+    if top is not None:
+        q |= Q(loyalty_account__tier=top)
+    return q
+
+
+def care_due_q(*, now=None) -> Q:
+    """VIPs whose care is due: no interaction within the care cadence, and no care task given
+    for them by the VIP-care rule within it either (one reminder per cadence period)."""
+    from valuecrm.customers.models import Interaction
+    from valuecrm.loyalty.models import CareReminder
+
+    now = now or timezone.now()
+    since = now - dt.timedelta(days=program_current(timezone.localtime(now).date()).vip_care_days)
+    touched = Interaction.objects.filter(occurred_at__gte=since).values("customer_id")
+    reminded = CareReminder.objects.filter(created_at__gt=since).values("customer_id")
+    return vip_q() & ~Q(pk__in=touched) & ~Q(pk__in=reminded)
+
+
 def vip_list(*, user, overdue_only: bool = False, now=None, limit: int = 500) -> list[VipRow]:
     """VIPs: value tier A or the top membership tier. Their care owner is the customer's owner;
     a VIP is overdue when the last interaction is older than the programme's care cadence."""
@@ -256,13 +278,9 @@ def vip_list(*, user, overdue_only: bool = False, now=None, limit: int = 500) ->
 
     now = now or timezone.now()
     program = program_current()
-    top = Tier.objects.order_by("-rank").first()
-    vip_q = Q(value__tier="A")
-    if top is not None:
-        vip_q |= Q(loyalty_account__tier=top)
     last = Interaction.objects.filter(customer=OuterRef("pk")).values("customer").annotate(
         m=Max("occurred_at")).values("m")
-    qs = (visible_customers(user).filter(vip_q).annotate(last_touch=Subquery(last))
+    qs = (visible_customers(user).filter(vip_q()).annotate(last_touch=Subquery(last))
           .select_related("owner", "value", "loyalty_account__tier"))
     due = now - dt.timedelta(days=program.vip_care_days)
     if overdue_only:

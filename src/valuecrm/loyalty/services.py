@@ -28,6 +28,7 @@ from valuecrm.customers.visibility import can_see_customer
 from valuecrm.loyalty import ledger
 from valuecrm.loyalty.models import (
     Account,
+    CareReminder,
     Entry,
     EntryKind,
     ExpiryMode,
@@ -298,7 +299,13 @@ def order_reverse(*, order: Order) -> list[Entry]:
             amount_available, amount_pending, lot = release.points, 0, release
         else:
             amount_available, amount_pending, lot = earn.points, earn.pending, earn
-        # What already expired from the order's own lot is gone once; it is not clawed back again.
+        # The rule for a refund after expiry: of what the order made available (P), the part that
+        # expired from its own lot (E, its expiry row) is gone once already and is not clawed back
+        # again; the rest (P − E, never less than 0) is clawed back even if it was spent — it came
+        # out of the lot to pay a redemption, a debit or an earlier debt — so the balance may go
+        # negative. Pending points are taken back in full (they never expire). The order's rows
+        # then net to E and its expiry row to −E: the order leaves nothing behind, and
+        # available + pending == Σ earned − Σ reversed − Σ expired − Σ redeemed ± adjustments.
         expired = -(Entry.objects.filter(kind=EntryKind.EXPIRE, source=lot).aggregate(s=Sum("points"))["s"] or 0)
         amount_available -= min(expired, amount_available)
         amount = amount_available + amount_pending
@@ -776,3 +783,39 @@ def _referrals_reward(*, now: dt.datetime) -> int:
                                                 order_id=referral.order_id))
             count += 1
     return count
+
+
+# ---------------------------------------------------------------- VIP care
+
+@transaction.atomic
+def vip_care_remind(*, actor, customer_id: int, now: dt.datetime | None = None,
+                    due_in_days: int = 2) -> CareReminder | None:
+    """Give a VIP whose care is due a care task for their care owner (the customer's owner),
+    at most once per care cadence: the reminder row is written with the task, and a VIP with a
+    reminder (or an interaction) within the cadence is not due. None when not due."""
+    from django.conf import settings
+    from django.utils import translation
+
+    from valuecrm.customers.services import task_create
+    from valuecrm.loyalty.selectors import care_due_q
+
+    require(actor, Capability.CUSTOMERS_CHANGE)
+    now = now or timezone.now()
+    # The customer row is the lock: two firings for one VIP cannot both find it due.
+    customer = Customer.objects.select_for_update(of=("self",)).select_related("owner").filter(
+        pk=customer_id).first()
+    if customer is None or not can_see_customer(actor, customer):
+        raise NotFound(_("Customer not found."))
+    if customer.owner is None or not Customer.objects.filter(care_due_q(now=now), pk=customer.pk).exists():
+        return None  # not due (or nobody to care: a VIP without an owner)
+    cadence = program_current(timezone.localtime(now).date()).vip_care_days
+    last = customer.interactions.order_by("-occurred_at").values_list("occurred_at", flat=True).first()
+    owner = customer.owner
+    with translation.override((owner.language if owner else "") or settings.LANGUAGE_CODE):
+        title = _("VIP care: get in touch with %(customer)s") % {"customer": customer.name}
+        since = (_("last touch %(date)s") % {"date": timezone.localtime(last).date().isoformat()} if last
+                 else _("no touch logged yet"))
+        description = _("A VIP gets a touch every %(n)s days; %(since)s.") % {"n": cadence, "since": since}
+    task = task_create(actor=actor, title=title[:200], customer=customer, description=description,
+                       due_at=now + dt.timedelta(days=due_in_days), assignee=owner)
+    return CareReminder.objects.create(customer=customer, task=task, created_at=now)

@@ -47,8 +47,10 @@ from valuecrm.insights.models import (
     StageChange,
     Tier,
     TierPolicy,
+    ValueReason,
     WarningPolicy,
 )
+from valuecrm.insights.reasons import customer_ids as reason_customer_ids
 
 from . import churn, consistency, data, fitting, playbook, stages, tiers, warnings
 from .writeback import insert_rows
@@ -439,6 +441,8 @@ def _customers(referral_tag: str) -> tuple[pd.DataFrame, set[int]]:
     referrers: set[int] = set()
     if referral_tag:
         referrers = set(Customer.objects.filter(tags__name__iexact=referral_tag).values_list("id", flat=True))
+    # …and those another app knows refer others (loyalty's referral programme).
+    referrers |= reason_customer_ids(ValueReason.REFERRALS.value)
     return frame, referrers
 
 
