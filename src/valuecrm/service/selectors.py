@@ -182,3 +182,95 @@ def countdown_state(due: datetime | None, now: datetime) -> str:
     return "breached" if left <= 0 else "soon" if left < 3600 else "ok"
 
 
+
+
+# ---------------------------------------------------------------- feedback topics
+
+TOPIC_MONTHS = 12
+SENTIMENT_FILTERS = ("positive", "neutral", "negative", "unscored")
+LANGUAGE_FILTERS = ("zh", "en")
+
+
+def _month_start(moment: datetime, tz) -> datetime:
+    local = moment.astimezone(tz)
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def topic_months(now: datetime, months: int = TOPIC_MONTHS) -> list[datetime]:
+    """The first instants (local time) of the last `months` months, oldest first."""
+    current = _month_start(now, timezone.get_current_timezone())
+    out = [current]
+    for _ in range(months - 1):
+        out.append(_month_start(out[-1] - timedelta(days=1), current.tzinfo))
+    return out[::-1]
+
+
+def feedback_filters(*, language: str = "", label: str = "") -> dict:
+    """Checked filters of the topics page and API; a bad value is a ValidationFailed naming it."""
+    errors = {}
+    if language and language not in LANGUAGE_FILTERS:
+        errors["language"] = [_("Not a valid choice.")]
+    if label and label not in SENTIMENT_FILTERS:
+        errors["sentiment"] = [_("Not a valid choice.")]
+    if errors:
+        raise ValidationFailed(_("Validation failed"), errors=errors)
+    return {k: v for k, v in (("language", language), ("label", label)) if v}
+
+
+def visible_feedback(user, *, language: str = "", label: str = "", start: datetime | None = None,
+                     end: datetime | None = None) -> QuerySet:
+    """Stored analyses of the texts whose customer the user may see (the tickets' rule)."""
+    from valuecrm.service.models import TextAnalysis
+
+    qs = TextAnalysis.objects.visible_to(user).filter(**feedback_filters(language=language, label=label))
+    if start is not None:
+        qs = qs.filter(written_at__gte=start)
+    if end is not None:
+        qs = qs.filter(written_at__lt=end)
+    return qs
+
+
+def feedback_topics(user, *, language: str = "", label: str = "", now: datetime | None = None,
+                    months: int = TOPIC_MONTHS) -> dict:
+    """Topics of the last `months` months: count, share negative (of the scored texts) and the
+    count per month; "" is the texts whose keywords match no topic word (other)."""
+    now = now or timezone.now()
+    starts = topic_months(now, months)
+    rows = list(visible_feedback(user, language=language, label=label, start=starts[0])
+                .values_list("topic", "label", "written_at"))
+    index = {(s.year, s.month): i for i, s in enumerate(starts)}
+    tz = starts[0].tzinfo
+    topics: dict[str, dict] = {}
+    for topic, lab, at in rows:
+        entry = topics.setdefault(topic, {"topic": topic, "count": 0, "negative": 0, "scored": 0,
+                                          "by_month": [0] * len(starts)})
+        entry["count"] += 1
+        if lab != "unscored":
+            entry["scored"] += 1
+            entry["negative"] += lab == "negative"
+        local = at.astimezone(tz)
+        i = index.get((local.year, local.month))
+        if i is not None:
+            entry["by_month"][i] += 1
+    total = len(rows)
+    out = []
+    for e in topics.values():
+        e["share"] = round(e["count"] / total, 4) if total else 0.0
+        e["share_negative"] = round(e["negative"] / e["scored"], 4) if e["scored"] else None
+        out.append(e)
+    # Named topics by size, "other" last.
+    out.sort(key=lambda e: (e["topic"] == "", -e["count"], e["topic"]))
+    return {"months": [s.strftime("%Y-%m") for s in starts], "topics": out, "total": total}
+
+
+def feedback_texts(user, *, topic: str | None = None, language: str = "", label: str = "",
+                   now: datetime | None = None, months: int = TOPIC_MONTHS, offset: int = 0,
+                   limit: int = 50) -> list:
+    """The analysed texts (newest first) of one topic ("" = other; None = every topic), with
+    the text itself and its ticket or survey, for the drill-down."""
+    now = now or timezone.now()
+    qs = visible_feedback(user, language=language, label=label, start=topic_months(now, months)[0])
+    if topic is not None:
+        qs = qs.filter(topic=topic)
+    return list(qs.select_related("customer", "ticket", "message__ticket", "survey")
+                .order_by("-written_at", "-id")[offset:offset + min(limit, MAX_LIMIT)])

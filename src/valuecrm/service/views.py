@@ -173,6 +173,38 @@ def dashboard(request):
     })
 
 
+SENTIMENT_CHOICES = (("negative", _("Negative")), ("neutral", _("Neutral")), ("positive", _("Positive")),
+                     ("unscored", _("Not scored")))
+
+
+@login_required
+def topics(request):
+    """Feedback topics: counts, share negative, trend by month; ?topic= drills down to the texts."""
+    language, label = request.GET.get("language", ""), request.GET.get("sentiment", "")
+    topic = request.GET.get("topic")
+    status, problem = 200, ""
+    try:
+        selectors.feedback_filters(language=language, label=label)
+    except ValidationFailed as exc:
+        status, problem = 400, " ".join(f"{field}: {' '.join(m)}" for field, m in exc.errors.items())
+        language = label = ""
+    overview = selectors.feedback_topics(request.user, language=language, label=label)
+    other = _("Other")
+    for entry in overview["topics"]:
+        entry["label"] = entry["topic"] or other
+    texts = selectors.feedback_texts(request.user, topic=topic, language=language, label=label, limit=50) \
+        if topic is not None else []
+    chart = {"months": overview["months"], "series": [
+        {"name": e["label"], "data": e["by_month"]} for e in overview["topics"][:8]],
+        "empty": _("No analysed feedback yet.")}
+    base = {k: v for k, v in (("language", language), ("sentiment", label)) if v}
+    return render(request, "service/topics.html", {
+        "overview": overview, "texts": texts, "topic": topic, "topic_label": (topic or other) if topic is not None
+        else "", "language": language, "sentiment": label, "problem": problem, "chart": chart, "base": base,
+        "languages": (("zh", _("Chinese")), ("en", _("English"))), "sentiments": SENTIMENT_CHOICES,
+    }, status=status)
+
+
 def survey_answer(request, token):
     """The public, mobile-first response page of a survey link (no login), in the customer's language."""
     from django.utils import translation
