@@ -16,7 +16,7 @@ the next backfill (after `train_sentiment`) score them.
 
 Topics: a text's keywords are its top TF-IDF terms within its batch; the period's topic
 words are the TOPIC_WORDS keywords that most texts of the last TOPIC_DAYS days share; a
-text's topic is its highest-ranked keyword that is a topic word ("" = other).
+text's topic is the most frequent of those among its own keywords ("" = other).
 """
 
 from __future__ import annotations
@@ -149,9 +149,10 @@ def topic_words(*, now: datetime | None = None, extra: list[list[str]] = ()) -> 
     return [w for _, w in ranked[:TOPIC_WORDS]]
 
 
-def topic_of(keywords: list[str], words: list[str] | set[str]) -> str:
-    words = set(words)
-    return next((k for k in keywords if k in words), "")
+def topic_of(keywords: list[str], words: list[str]) -> str:
+    """The most frequent topic word of the period among the text's keywords ("" = other)."""
+    mine = set(keywords)
+    return next((w for w in words if w in mine), "")
 
 
 @transaction.atomic

@@ -7,7 +7,7 @@ the API and the queue share `visible_tickets(user)`.
 from datetime import datetime, timedelta
 
 import numpy as np
-from django.db.models import Case, F, QuerySet, When
+from django.db.models import Case, F, Q, QuerySet, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -56,6 +56,29 @@ def ticket_get(user, pk: int) -> Ticket:
     if ticket is None:
         raise NotFound(_("Ticket not found."))
     return ticket
+
+
+def ticket_feedback(ticket: Ticket) -> tuple[list, list]:
+    """The ticket's messages and answered surveys, each with `.feedback`: its stored text
+    analysis (the description's for the message that copies it), or None."""
+    from valuecrm.service.models import MessageKind, TextAnalysis
+
+    analyses = list(TextAnalysis.objects.filter(Q(ticket=ticket) | Q(message__ticket=ticket)
+                                                | Q(survey__ticket=ticket)))
+    by_message = {a.message_id: a for a in analyses if a.message_id}
+    by_survey = {a.survey_id: a for a in analyses if a.survey_id}
+    description = next((a for a in analyses if a.ticket_id), None)
+    messages = list(ticket.messages.select_related("author"))
+    copy_done = False
+    for m in messages:
+        m.feedback = by_message.get(m.pk)
+        if (m.feedback is None and not copy_done and m.kind == MessageKind.INBOUND
+                and m.body.strip() == ticket.description.strip()):
+            m.feedback, copy_done = description, True
+    surveys = list(ticket.surveys.filter(answered_at__isnull=False).order_by("answered_at", "id"))
+    for s in surveys:
+        s.feedback = by_survey.get(s.pk)
+    return messages, surveys
 
 
 def calendar_get(pk: int) -> BusinessCalendar:

@@ -97,8 +97,9 @@ def ticket_detail(request, pk):
         if ticket.status not in (TicketStatus.SOLVED, TicketStatus.CLOSED) else None
     buttons = [(value, TicketStatus(value).label, icon, css) for value, icon, css in STATUS_BUTTONS
                if value != ticket.status]
+    messages_list, surveys = selectors.ticket_feedback(ticket)
     return render(request, "service/ticket_detail.html", {
-        "ticket": ticket, "messages_list": list(ticket.messages.select_related("author")),
+        "ticket": ticket, "messages_list": messages_list, "surveys": surveys,
         "changes": list(ticket.status_changes.select_related("actor")),
         "first_clock": first, "resolution_clock": resolution, "status_buttons": buttons,
         "can_work": request.user.can(Capability.TICKETS_WORK) and ticket.status != TicketStatus.CLOSED,
