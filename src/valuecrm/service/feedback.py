@@ -242,12 +242,12 @@ def _stale(qs, field: str, model):
                      | Q(**{f"{field}__language": "en"}) & ~Q(**{f"{field}__model_version": en}))
 
 
-def feedback_backfill(*, since: datetime | None = None, batch: int = BATCH, model=None,
+def feedback_backfill(*, since: datetime | None = None, batch: int = BATCH, model=None, train: bool = True,
                       progress=None) -> int:
     """Analyse, in batches, every customer-written text (written since `since`) that has no
     analysis or one of an older model version; then refresh the topics. Returns how many
-    texts were analysed. Trains the sentiment model first when none is saved."""
-    model = model if model is not None else current_model(train=True)
+    texts were analysed. Trains the sentiment model first when none is saved (and `train`)."""
+    model = model if model is not None else current_model(train=train)
     tickets = Ticket.objects.all()
     messages = TicketMessage.objects.filter(kind=MessageKind.INBOUND)
     surveys = Survey.objects.all()

@@ -223,7 +223,7 @@ def topic_months(now: datetime, months: int = TOPIC_MONTHS) -> list[datetime]:
     """The first instants (local time) of the last `months` months, oldest first."""
     current = _month_start(now, timezone.get_current_timezone())
     out = [current]
-    for _ in range(months - 1):
+    for _step in range(months - 1):
         out.append(_month_start(out[-1] - timedelta(days=1), current.tzinfo))
     return out[::-1]
 
