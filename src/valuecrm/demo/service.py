@@ -1,5 +1,6 @@
 """Demo service data: a Beijing support calendar, value-aware SLA policies, a second
-agent and a year of tickets with conversations, complaints and SLA outcomes.
+agent and a year of tickets with conversations, complaints, SLA outcomes and CSAT answers
+whose comments (中文 and English) track the score; then their feedback analysis.
 
 Due times come from the real SLA clock (service.clocks), so the dashboard's compliance
 and the countdowns in the queue are what the product itself would have computed.
@@ -168,7 +169,8 @@ def generate(*, now: datetime, seed: int, per_customer: float = 0.35) -> int:
     TicketMessage.objects.bulk_create(messages, batch_size=1000)
     TicketStatusChange.objects.bulk_create(changes, batch_size=1000)
     Survey.objects.bulk_create(_surveys(rnd, tickets, now), batch_size=1000)
-    # The stored feedback analysis (sentiment, keywords, topics) of every customer-written
-    # text, as the worker would have written it as each text came in.
-    feedback.feedback_backfill()
+    # The stored feedback analysis (language, keywords, topics) of every customer-written text.
+    # Without training: sentiment comes when `make demo` runs `analyse_feedback` after scoring
+    # (it trains the model once, scores the texts, and raises the tier-A negative-feedback alerts).
+    feedback.feedback_backfill(train=False)
     return len(tickets)
