@@ -242,3 +242,15 @@ def test_raise_alert_refuses_scoring_kinds_and_a_scoring_run_leaves_it_open(cust
     apply(None, [], {customer.pk}, {}, WarningPolicy(), dt.date(2026, 12, 7))
     alert.refresh_from_db()
     assert alert.resolved_at is None
+
+
+def test_topics_api(admin_user, customer, api_client_for, sentiment_model):
+    _bulk_tickets(customer, ["快递破损，太差了", "快递很快"], [datetime.now(TZ)] * 2)
+    feedback.feedback_backfill(model=sentiment_model)
+    client = api_client_for(admin_user)
+    body = client.get("/api/v1/service/feedback/topics").json()
+    assert body["total"] == 2 and body["topics"][0]["topic"] == "快递" and body["topics"][0]["count"] == 2
+    assert body["topics"][0]["negative"] == 1
+    assert client.get("/api/v1/service/feedback/topics", {"language": "en"}).json()["total"] == 0
+    bad = client.get("/api/v1/service/feedback/topics", {"sentiment": "angry"})
+    assert bad.status_code == 422 and "sentiment" in bad.content.decode()
