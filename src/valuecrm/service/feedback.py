@@ -214,7 +214,9 @@ def _alert_negative(rows: list[TextAnalysis], texts: list[FeedbackText]) -> int:
     for row, text in sorted(negative, key=lambda p: p[0].sentiment):  # the most negative text explains it
         if row.customer_id not in valuable:
             continue
-        customer = Customer.objects.select_related("owner").get(pk=row.customer_id)
+        customer = Customer.objects.select_related("owner").filter(pk=row.customer_id).first()
+        if customer is None:
+            continue
         excerpt = " ".join(text.text.split())
         alert = raise_alert(customer, AlertKind.NEGATIVE_FEEDBACK, {
             "source": row.kind, "score": row.sentiment, "analysis_id": row.pk,

@@ -295,5 +295,5 @@ def feedback_texts(user, *, topic: str | None = None, language: str = "", label:
     qs = visible_feedback(user, language=language, label=label, start=topic_months(now, months)[0])
     if topic is not None:
         qs = qs.filter(topic=topic)
-    return list(qs.select_related("customer", "ticket", "message__ticket", "survey")
+    return list(qs.select_related("customer", "ticket", "message__ticket", "survey__ticket")
                 .order_by("-written_at", "-id")[offset:offset + min(limit, MAX_LIMIT)])
