@@ -176,7 +176,8 @@ def feedback_analyse(texts: list[FeedbackText], *, model=None, now: datetime | N
     rows = []
     for t, code, kws, score in zip(texts, languages, keywords, scores, strict=True):
         rows.append(TextAnalysis(
-            kind=t.kind, customer_id=t.customer_id, written_at=t.written_at, language=code, sentiment=score,
+            kind=t.kind, customer_id=t.customer_id, written_at=t.written_at,
+            month=timezone.localtime(t.written_at).strftime("%Y-%m"), language=code, sentiment=score,
             label=label_for(score), keywords=kws, topic=topic_of(kws, words)[:40],
             model_version=model_version(code, model), analysed_at=now, **{_source_field(t.kind): t.source_id}))
     for kind in SourceKind.values:

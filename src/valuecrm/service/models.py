@@ -227,6 +227,8 @@ class TextAnalysis(models.Model):
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="text_analyses",
                                  verbose_name=_("customer"))
     written_at = models.DateTimeField(_("written at"))
+    # "YYYY-MM" of written_at in the site's time zone: the topics trend groups on it in SQL.
+    month = models.CharField(max_length=7)
     language = models.CharField(_("language"), max_length=2)  # "zh" or "en"
     sentiment = models.FloatField(_("sentiment"), null=True, blank=True)  # P(positive); NULL = not scored
     label = models.CharField(_("sentiment"), max_length=8, choices=Sentiment.choices)

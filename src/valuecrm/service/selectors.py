@@ -259,23 +259,25 @@ def feedback_topics(user, *, language: str = "", label: str = "", now: datetime 
     count per month; "" is the texts whose keywords match no topic word (other)."""
     now = now or timezone.now()
     starts = topic_months(now, months)
-    rows = list(visible_feedback(user, language=language, label=label, start=starts[0])
-                .values_list("topic", "label", "written_at"))
-    index = {(s.year, s.month): i for i, s in enumerate(starts)}
-    tz = starts[0].tzinfo
+    from django.db.models import Count
+
+    # One GROUP BY (topic, label, local month) in the database, not a row per text in Python.
+    rows = (visible_feedback(user, language=language, label=label, start=starts[0]).order_by()
+            .values_list("topic", "label", "month").annotate(n=Count("id")))
+    index = {s.strftime("%Y-%m"): i for i, s in enumerate(starts)}
     topics: dict[str, dict] = {}
-    for topic, lab, at in rows:
+    total = 0
+    for topic, lab, month, n in rows:
         entry = topics.setdefault(topic, {"topic": topic, "count": 0, "negative": 0, "scored": 0,
                                           "by_month": [0] * len(starts)})
-        entry["count"] += 1
+        entry["count"] += n
+        total += n
         if lab != "unscored":
-            entry["scored"] += 1
-            entry["negative"] += lab == "negative"
-        local = at.astimezone(tz)
-        i = index.get((local.year, local.month))
+            entry["scored"] += n
+            entry["negative"] += n if lab == "negative" else 0
+        i = index.get(month)
         if i is not None:
-            entry["by_month"][i] += 1
-    total = len(rows)
+            entry["by_month"][i] += n
     out = []
     for e in topics.values():
         e["share"] = round(e["count"] / total, 4) if total else 0.0
