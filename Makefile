@@ -39,6 +39,7 @@ demo: venv assets
 	$(BIN)/valuecrm migrate
 	$(BIN)/valuecrm demo --customers $(DEMO_CUSTOMERS) --seed 42 --if-empty
 	$(BIN)/valuecrm score
+	$(BIN)/valuecrm-manage analyse_feedback
 	$(BIN)/valuecrm createadmin --username $(DEMO_ADMIN) --password $(DEMO_PASSWORD)
 	@echo ""
 	@echo "  ValueCRM demo is ready:  http://$(HOST):$(PORT)/"

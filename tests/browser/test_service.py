@@ -1,5 +1,6 @@
 """Service in a real browser: the agent queue (a tier-A customer first, with the reason)
-→ a ticket → a reply → solve, SLA countdowns, the CSAT survey page on a phone, and the service dashboard — at 1440×900
+→ a ticket → a reply → solve, SLA countdowns, the CSAT survey page on a phone, the service dashboard and the
+feedback topics page with its drill-down — at 1440×900
 and 390×844, in English and 中文, light and dark. Screenshots: service-<page>-<size>-<lang>-<theme>.png.
 """
 
@@ -24,7 +25,7 @@ def set_look(user, language, theme):
 
 
 @pytest.fixture
-def desk(transactional_db, admin_user, make_user):
+def desk(transactional_db, admin_user, make_user, monkeypatch):
     from valuecrm.customers.services import customer_create
     from valuecrm.insights.models import CustomerValue
     from valuecrm.service.services import calendar_save, sla_policy_save, ticket_create
@@ -45,6 +46,19 @@ def desk(transactional_db, admin_user, make_user):
     vip = ticket_create(actor=agent, data={"customer_id": wang.pk, "subject": "快递破损，罐子压坏了",
                                            "description": "收到的茶叶罐子压扁了。", "is_complaint": True,
                                            "opened_at": now - dt.timedelta(minutes=50)}, now=now)
+    # Survey comments about delivery, analysed like the worker does (a small sentiment model: 3 s).
+    from valuecrm.service import feedback
+    from valuecrm.service.models import Survey
+    from valuecrm.service.text import sentiment
+
+    model, _ = sentiment.train(limit=2000)
+    monkeypatch.setattr(sentiment, "_model", model)
+    for days, score, comment in ((40, 1, "快递太慢了，包装也破了，很不满意。"), (10, 2, "快递破损，非常失望。"),
+                                 (3, 5, "快递很快，包装很好，非常满意！"), (2, 4, "Fast delivery, thank you!")):
+        at = now - dt.timedelta(days=days)
+        Survey.objects.create(kind="csat", customer=li, sent_at=at, expires_at=at + dt.timedelta(days=14),
+                              answered_at=at, score=score, comment=comment)
+    feedback.feedback_backfill(model=model)
     return {"agent": agent, "vip": vip}
 
 
@@ -124,3 +138,15 @@ def test_agent_queue_ticket_reply_solve_and_dashboard(new_page, live_server, log
         expect(page.locator(".vc-kpi-sla")).to_have_text("100 %")
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         shoot(page, f"service-dashboard-{suffix}")
+        open_page(page, f"{base}/service/topics/")
+        expect(page.locator(".vc-page-title")).to_have_text("反馈话题" if zh else "Feedback topics")
+        expect(page.locator("[data-topics] a[data-topic='快递']")).to_be_visible()
+        expect(page.locator("[data-topics-chart] canvas")).to_have_count(1)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        shoot(page, f"service-topics-{suffix}")
+        page.locator("[data-topics] a[data-topic='快递']").click()
+        page.wait_for_load_state("networkidle")
+        expect(page.locator("[data-texts] li")).to_have_count(3)
+        expect(page.locator("[data-texts] [data-sentiment=negative]")).to_have_count(2)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        shoot(page, f"service-topics-drill-{suffix}")

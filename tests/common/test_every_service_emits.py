@@ -387,6 +387,31 @@ _SERVICE_CALLS = {
         token=S("service.surveys", "survey_token")(S("service.surveys", "survey_send")(customer=w["a"], kind="nps")),
         score=9), "survey.answered"),
 }
+# Feedback analysis (service.feedback) and the single-alert service it calls (insights).
+SERVICE_MODULES += ["valuecrm.service.feedback", "valuecrm.insights.services.alerts"]
+NOT_A_BUSINESS_WRITE.update({
+    "sentiment_version": "helper", "model_version": "helper", "label_for": "helper", "current_model": "read",
+    "texts_for_events": "read", "topic_words": "read", "topic_of": "helper", "alert_settings": "read",
+    "on_feedback_events": "subscriber calling feedback_analyse (covered)",
+    "topics_refresh": "recomputes derived topic labels of stored analyses; no record changes",
+})
+
+
+def _svc_feedback_text(w):
+    from valuecrm.service.feedback import FeedbackText
+
+    ticket = _svc_ticket(w, description="快递破损")
+    return [FeedbackText("ticket", ticket.pk, ticket.customer_id, ticket.description, ticket.opened_at)]
+
+
+_SERVICE_CALLS.update({
+    "feedback_analyse": (lambda w: S("service.feedback", "feedback_analyse")(_svc_feedback_text(w)),
+                         "feedback.analysed"),
+    "feedback_backfill": (lambda w: (_svc_ticket(w, description="发票开错了"),
+                                     S("service.feedback", "feedback_backfill")(train=False)), "feedback.analysed"),
+    "raise_alert": (lambda w: S("insights.services.alerts", "raise_alert")(
+        w["a"], "negative_feedback", {"source": "survey", "score": 0.1, "excerpt": "太差"}), "value_alert.raised"),
+})
 CALLS.update(_SERVICE_CALLS)
 
 

@@ -45,3 +45,22 @@ def policies(admin_user, office):
         "name": "High", "calendar_id": office.pk, "priority": "high",
         "first_response_minutes": 30, "resolution_minutes": 240})
     return {"normal": normal, "tier_a": tier_a, "high": high}
+
+
+@pytest.fixture(scope="session")
+def small_sentiment_model():
+    """The sentiment model fitted on 2,000 training sentences (3 s, not the full 23 s)."""
+    from valuecrm.service.text import sentiment
+
+    model, _ = sentiment.train(limit=2000)
+    return model
+
+
+@pytest.fixture
+def sentiment_model(small_sentiment_model, monkeypatch):
+    """The worker's model for this test: the small one, in memory (nothing read from or
+    written to the data dir)."""
+    from valuecrm.service.text import sentiment
+
+    monkeypatch.setattr(sentiment, "_model", small_sentiment_model)
+    return small_sentiment_model

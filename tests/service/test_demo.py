@@ -4,10 +4,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from valuecrm.demo.generate import demo_generate
-from valuecrm.service.models import SlaPolicy, Ticket, TicketMessage
+from valuecrm.service import feedback, selectors
+from valuecrm.service.models import SlaPolicy, Survey, TextAnalysis, Ticket, TicketMessage
 
 
-def test_demo_writes_a_year_of_tickets_with_clocks(db):
+def test_demo_writes_a_year_of_tickets_with_clocks_surveys_and_their_analysis(db, admin_user, sentiment_model):
     now = datetime(2026, 12, 7, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
     demo_generate(customers=120, seed=7, now=now)
     tickets = Ticket.objects.all()
@@ -18,3 +19,18 @@ def test_demo_writes_a_year_of_tickets_with_clocks(db):
     assert TicketMessage.objects.filter(kind="reply").count() >= tickets.filter(first_responded_at__isnull=False).count()
     oldest = tickets.order_by("opened_at").first().opened_at
     assert (now - oldest).days > 200
+
+    # CSAT answers whose comments track the score, and the stored analysis of every customer text.
+    answered = Survey.objects.exclude(comment="")
+    analysed = TextAnalysis.objects.all()
+    assert analysed.filter(kind="survey").count() == answered.count() > 0
+    assert analysed.filter(kind="ticket").count() == tickets.exclude(description="").count()
+    zh = analysed.filter(language="zh")
+    low = list(zh.filter(survey__score__lte=2).values_list("sentiment", flat=True))
+    high = list(zh.filter(survey__score__gte=4).values_list("sentiment", flat=True))
+    assert sum(low) / len(low) < 0.35 < 0.5 < sum(high) / len(high)
+    assert set(analysed.filter(language="en").values_list("label", flat=True)) == {"unscored"}
+    topics = selectors.feedback_topics(admin_user, now=now)
+    assert topics["total"] == analysed.count() and topics["topics"][0]["topic"] != ""
+    # Re-running the backfill (make demo's analyse_feedback) finds nothing left to do.
+    assert feedback.feedback_backfill(model=sentiment_model) == 0

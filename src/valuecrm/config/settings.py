@@ -326,6 +326,10 @@ VALUECRM_SERVICE_MAIL_DOMAIN = os.environ.get("VALUECRM_SERVICE_MAIL_DOMAIN", "v
 # Surveys: at most one per customer per this many days; links stay valid this many days.
 VALUECRM_SURVEY_MIN_DAYS = int(os.environ.get("VALUECRM_SURVEY_MIN_DAYS", "30"))
 VALUECRM_SURVEY_VALID_DAYS = int(os.environ.get("VALUECRM_SURVEY_VALID_DAYS", "14"))
+# Negative feedback (sentiment at most this, label negative) from a customer in these value
+# tiers raises a "negative feedback" value alert.
+VALUECRM_FEEDBACK_ALERT_SCORE = float(os.environ.get("VALUECRM_FEEDBACK_ALERT_SCORE", "0.3"))
+VALUECRM_FEEDBACK_ALERT_TIERS = os.environ.get("VALUECRM_FEEDBACK_ALERT_TIERS", "A")
 # ---------------------------------------------------------------- loyalty (valuecrm.loyalty)
 # VALUECRM_LOYALTY_HOUR   the hour, site time, of the nightly escrow release, expiry and tier review (default 2)
 INSTALLED_APPS += ["valuecrm.loyalty"]

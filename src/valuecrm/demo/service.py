@@ -1,5 +1,6 @@
 """Demo service data: a Beijing support calendar, value-aware SLA policies, a second
-agent and a year of tickets with conversations, complaints and SLA outcomes.
+agent and a year of tickets with conversations, complaints, SLA outcomes and CSAT answers
+whose comments (中文 and English) track the score; then their feedback analysis.
 
 Due times come from the real SLA clock (service.clocks), so the dashboard's compliance
 and the countdowns in the queue are what the product itself would have computed.
@@ -11,13 +12,15 @@ from datetime import datetime, timedelta
 from valuecrm.accounts.models import User
 from valuecrm.accounts.roles import Role
 from valuecrm.customers.models import Customer
-from valuecrm.service import clocks
+from valuecrm.service import clocks, feedback
 from valuecrm.service.models import (
     BusinessCalendar,
     Channel,
     MessageKind,
     Priority,
     SlaPolicy,
+    Survey,
+    SurveyKind,
     Ticket,
     TicketMessage,
     TicketStatus,
@@ -47,6 +50,37 @@ TOPICS = [
 REPLIES = ["您好，非常抱歉给您带来不便，我们已为您安排处理。", "已为您重新开具，请查收邮件。",
            "Sorry for the trouble — we have sent a replacement today.", "Thanks for waiting, the refund is on its way."]
 THANKS = ["好的，谢谢！", "收到，问题解决了。", "Thanks, all sorted.", "还是没有解决，请再看看。"]
+
+
+# CSAT comments whose sentiment tracks the score: (low 1–2, middle 3, high 4–5).
+COMMENTS = {
+    "low": ["客服态度很差，问题拖了很久也没有解决，非常失望。", "快递太慢了，包装也破了，很不满意。",
+            "退款等了两周还没到账，太差了。", "The refund took forever and nobody answered my e-mails."],
+    "mid": ["问题解决了，但是等待时间有点长。", "还行吧，物流一般。", "It was fixed, but it took a few days."],
+    "high": ["客服很耐心，问题很快就解决了，非常满意！", "处理速度很快，服务态度很好，谢谢。",
+             "茶叶很好喝，包装也很精美，会再来买。", "Quick and friendly support, thank you!"],
+}
+
+
+def _surveys(rnd: random.Random, tickets: list[Ticket], now: datetime) -> list[Survey]:
+    """CSAT answers for about half of the solved tickets, most with a comment."""
+    out = []
+    for ticket in tickets:
+        if ticket.solved_at is None or rnd.random() > 0.5:
+            continue
+        sent = ticket.solved_at + timedelta(minutes=rnd.randint(5, 120))
+        answered = sent + timedelta(hours=rnd.randint(1, 48))
+        if answered >= now:
+            continue
+        # Complaints are rated lower; most answers are 4–5.
+        weights = [0.25, 0.2, 0.2, 0.2, 0.15] if ticket.is_complaint else [0.04, 0.06, 0.15, 0.35, 0.4]
+        score = rnd.choices([1, 2, 3, 4, 5], weights)[0]
+        band = "low" if score <= 2 else "mid" if score == 3 else "high"
+        comment = rnd.choice(COMMENTS[band]) if rnd.random() < 0.8 else ""
+        out.append(Survey(kind=SurveyKind.CSAT, customer_id=ticket.customer_id, ticket=ticket,
+                          agent=ticket.assignee, sent_at=sent, expires_at=sent + timedelta(days=14),
+                          answered_at=answered, score=score, comment=comment))
+    return out
 
 
 def _agents(now: datetime) -> list[User]:
@@ -134,4 +168,9 @@ def generate(*, now: datetime, seed: int, per_customer: float = 0.35) -> int:
                                               actor=ticket.assignee, at=responded))
     TicketMessage.objects.bulk_create(messages, batch_size=1000)
     TicketStatusChange.objects.bulk_create(changes, batch_size=1000)
+    Survey.objects.bulk_create(_surveys(rnd, tickets, now), batch_size=1000)
+    # The stored feedback analysis (language, keywords, topics) of every customer-written text.
+    # Without training: sentiment comes when `make demo` runs `analyse_feedback` after scoring
+    # (it trains the model once, scores the texts, and raises the tier-A negative-feedback alerts).
+    feedback.feedback_backfill(train=False)
     return len(tickets)

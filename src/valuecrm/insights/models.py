@@ -254,6 +254,12 @@ class AlertKind(models.TextChoices):
     SLOWING = "slowing", _("Buys less often")
     SPEND_DROP = "spend_drop", _("Spends less")
     P_ALIVE_DROP = "p_alive_drop", _("Likely to stop buying")
+    NEGATIVE_FEEDBACK = "negative_feedback", _("Negative feedback")
+
+
+# The kinds a scoring run raises and resolves; the others (raised by a service through
+# services.alerts.raise_alert) stay open until someone resolves them.
+SCORING_ALERT_KINDS = (AlertKind.SLOWING, AlertKind.SPEND_DROP, AlertKind.P_ALIVE_DROP)
 
 
 class ValueAlertQuerySet(models.QuerySet):
@@ -263,7 +269,7 @@ class ValueAlertQuerySet(models.QuerySet):
 
 class ValueAlert(models.Model):
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="value_alerts")
-    kind = models.CharField(_("kind"), max_length=16, choices=AlertKind.choices)
+    kind = models.CharField(_("kind"), max_length=20, choices=AlertKind.choices)
     # One alert per episode: kind + the last order date it is about. A new order
     # ends the episode; the next slowdown is a new episode with a new key.
     episode_key = models.CharField(max_length=60)

@@ -27,6 +27,7 @@ from valuecrm.service.schemas import (
     TicketOut,
     TicketPage,
     TicketPatch,
+    TopicsOut,
 )
 
 router = Router(tags=["service"])
@@ -116,3 +117,11 @@ def service_kpis(request, period: Literal["7d", "30d", "90d", "365d"] = "30d"):
     """CSAT and NPS with n and 95 % intervals, first response and resolution time (minutes, p50/p90),
     SLA compliance with its 95 % interval, overall and per policy."""
     return selectors.service_kpis(request.auth, period=period)
+
+
+@router.get("/service/feedback/topics", response={200: TopicsOut, **READ_ERRORS})
+def feedback_topics(request, language: Literal["zh", "en"] | None = None,
+                    sentiment: Literal["positive", "neutral", "negative", "unscored"] | None = None):
+    """Feedback topics of the last 12 months (texts of the customers you can see): count, share,
+    share negative among the scored texts, texts per month."""
+    return selectors.feedback_topics(request.auth, language=language or "", label=sentiment or "")

@@ -23,6 +23,7 @@ def register() -> None:
     from valuecrm.common.actions import register_action
     from valuecrm.customers.extensions import PaletteEntry, Panel, TimelineSource, registry
     from valuecrm.service.automation_actions import OpenTicket, SendSurvey
+    from valuecrm.service.feedback import INTERESTS, SUBSCRIBER_KEY, on_feedback_events
     from valuecrm.service.surveys import on_ticket_solved
 
     registry.add_timeline_source(TimelineSource(
@@ -34,7 +35,22 @@ def register() -> None:
     registry.add_palette_entry(PaletteEntry(
         "service-dashboard", gettext_lazy("Service dashboard"), "speedometer2",
         keywords="service sla compliance response time"))
+    registry.add_palette_entry(PaletteEntry(
+        "service-topics", gettext_lazy("Feedback topics"), "chat-quote",
+        keywords="feedback topics sentiment keywords comments negative 反馈 话题 情感"))
     register_action(OpenTicket)
     register_action(SendSurvey)
     events.subscribe("service.csat_after_solved", on_ticket_solved,
                      interests=frozenset({"ticket.status_changed"}))
+    # Slow (a model, TF-IDF): in the worker, not in the request that wrote the text.
+    events.subscribe(SUBSCRIBER_KEY, on_feedback_events, interests=INTERESTS, inline=False,
+                     accepts=_has_text)
+
+
+def _has_text(event) -> bool:
+    """Only the events that can carry a customer-written text."""
+    if event.name == "ticket.updated":
+        return "description" in event.changed_fields
+    if event.name == "ticket.replied":
+        return event.kind == "inbound"
+    return True

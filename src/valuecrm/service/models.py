@@ -197,3 +197,78 @@ class Survey(TimeStampedModel):
     class Meta:
         ordering = ["-sent_at", "-id"]
         indexes = [models.Index(fields=["customer", "sent_at"])]
+
+
+class SourceKind(models.TextChoices):
+    TICKET = "ticket", _("Ticket description")
+    MESSAGE = "message", _("Customer message")
+    SURVEY = "survey", _("Survey comment")
+
+
+class Sentiment(models.TextChoices):
+    POSITIVE = "positive", _("Positive")
+    NEUTRAL = "neutral", _("Neutral")
+    NEGATIVE = "negative", _("Negative")
+    UNSCORED = "unscored", _("Not scored")
+
+
+class TextAnalysis(models.Model):
+    """The stored analysis of one customer-written text: a ticket's description, a customer
+    message on a ticket, or a survey comment. Exactly one of the three source links is set;
+    a text is analysed again when its model version changes."""
+
+    kind = models.CharField(_("source"), max_length=8, choices=SourceKind.choices)
+    ticket = models.OneToOneField(Ticket, null=True, blank=True, on_delete=models.CASCADE,
+                                  related_name="analysis")
+    message = models.OneToOneField(TicketMessage, null=True, blank=True, on_delete=models.CASCADE,
+                                   related_name="analysis")
+    survey = models.OneToOneField(Survey, null=True, blank=True, on_delete=models.CASCADE,
+                                  related_name="analysis")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="text_analyses",
+                                 verbose_name=_("customer"))
+    written_at = models.DateTimeField(_("written at"))
+    # "YYYY-MM" of written_at in the site's time zone: the topics trend groups on it in SQL.
+    month = models.CharField(max_length=7)
+    language = models.CharField(_("language"), max_length=2)  # "zh" or "en"
+    sentiment = models.FloatField(_("sentiment"), null=True, blank=True)  # P(positive); NULL = not scored
+    label = models.CharField(_("sentiment"), max_length=8, choices=Sentiment.choices)
+    keywords = models.JSONField(_("keywords"), default=list, blank=True)
+    topic = models.CharField(_("topic"), max_length=40, blank=True, default="")
+    model_version = models.CharField(max_length=40)
+    analysed_at = models.DateTimeField(default=timezone.now)
+
+    objects = AboutCustomerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-written_at", "-id"]
+        indexes = [
+            # Covers the topics page's GROUP BY (topic, label, month) over a period.
+            models.Index(fields=["written_at", "topic", "label", "month"], name="text_analysis_topics"),
+            models.Index(fields=["topic", "written_at"]),
+            models.Index(fields=["customer", "written_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                name="text_analysis_one_source",
+                condition=(models.Q(kind="ticket", ticket__isnull=False, message__isnull=True, survey__isnull=True)
+                           | models.Q(kind="message", ticket__isnull=True, message__isnull=False,
+                                      survey__isnull=True)
+                           | models.Q(kind="survey", ticket__isnull=True, message__isnull=True,
+                                      survey__isnull=False))),
+            models.CheckConstraint(name="text_analysis_sentiment_range",
+                                   condition=models.Q(sentiment__isnull=True)
+                                   | models.Q(sentiment__gte=0, sentiment__lte=1)),
+        ]
+
+    @property
+    def text(self) -> str:
+        if self.ticket_id:
+            return self.ticket.description
+        return self.message.body if self.message_id else self.survey.comment
+
+    @property
+    def about_ticket(self) -> Ticket | None:
+        """The ticket the text belongs to (a survey's is the rated ticket, if any)."""
+        if self.ticket_id:
+            return self.ticket
+        return self.message.ticket if self.message_id else self.survey.ticket

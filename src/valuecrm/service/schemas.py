@@ -190,3 +190,19 @@ class KpisOut(Schema):
     resolution_minutes: Quantiles
     sla_compliance: Share
     sla_by_policy: list[PolicyCompliance]
+
+
+class TopicOut(Schema):
+    topic: str = Field(..., description='The topic word; "" for texts matching no topic word (other)')
+    count: int
+    share: float
+    scored: int = Field(..., description="Texts with a sentiment (English texts are not scored)")
+    negative: int
+    share_negative: float | None
+    by_month: list[int] = Field(..., description="Texts per month, aligned with `months`")
+
+
+class TopicsOut(Schema):
+    months: list[str]
+    total: int
+    topics: list[TopicOut]

@@ -7,7 +7,7 @@ the API and the queue share `visible_tickets(user)`.
 from datetime import datetime, timedelta
 
 import numpy as np
-from django.db.models import Case, F, QuerySet, When
+from django.db.models import Case, F, Q, QuerySet, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -56,6 +56,29 @@ def ticket_get(user, pk: int) -> Ticket:
     if ticket is None:
         raise NotFound(_("Ticket not found."))
     return ticket
+
+
+def ticket_feedback(ticket: Ticket) -> tuple[list, list]:
+    """The ticket's messages and answered surveys, each with `.feedback`: its stored text
+    analysis (the description's for the message that copies it), or None."""
+    from valuecrm.service.models import MessageKind, TextAnalysis
+
+    analyses = list(TextAnalysis.objects.filter(Q(ticket=ticket) | Q(message__ticket=ticket)
+                                                | Q(survey__ticket=ticket)))
+    by_message = {a.message_id: a for a in analyses if a.message_id}
+    by_survey = {a.survey_id: a for a in analyses if a.survey_id}
+    description = next((a for a in analyses if a.ticket_id), None)
+    messages = list(ticket.messages.select_related("author"))
+    copy_done = False
+    for m in messages:
+        m.feedback = by_message.get(m.pk)
+        if (m.feedback is None and not copy_done and m.kind == MessageKind.INBOUND
+                and m.body.strip() == ticket.description.strip()):
+            m.feedback, copy_done = description, True
+    surveys = list(ticket.surveys.filter(answered_at__isnull=False).order_by("answered_at", "id"))
+    for s in surveys:
+        s.feedback = by_survey.get(s.pk)
+    return messages, surveys
 
 
 def calendar_get(pk: int) -> BusinessCalendar:
@@ -182,3 +205,97 @@ def countdown_state(due: datetime | None, now: datetime) -> str:
     return "breached" if left <= 0 else "soon" if left < 3600 else "ok"
 
 
+
+
+# ---------------------------------------------------------------- feedback topics
+
+TOPIC_MONTHS = 12
+SENTIMENT_FILTERS = ("positive", "neutral", "negative", "unscored")
+LANGUAGE_FILTERS = ("zh", "en")
+
+
+def _month_start(moment: datetime, tz) -> datetime:
+    local = moment.astimezone(tz)
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def topic_months(now: datetime, months: int = TOPIC_MONTHS) -> list[datetime]:
+    """The first instants (local time) of the last `months` months, oldest first."""
+    current = _month_start(now, timezone.get_current_timezone())
+    out = [current]
+    for _step in range(months - 1):
+        out.append(_month_start(out[-1] - timedelta(days=1), current.tzinfo))
+    return out[::-1]
+
+
+def feedback_filters(*, language: str = "", label: str = "") -> dict:
+    """Checked filters of the topics page and API; a bad value is a ValidationFailed naming it."""
+    errors = {}
+    if language and language not in LANGUAGE_FILTERS:
+        errors["language"] = [_("Not a valid choice.")]
+    if label and label not in SENTIMENT_FILTERS:
+        errors["sentiment"] = [_("Not a valid choice.")]
+    if errors:
+        raise ValidationFailed(_("Validation failed"), errors=errors)
+    return {k: v for k, v in (("language", language), ("label", label)) if v}
+
+
+def visible_feedback(user, *, language: str = "", label: str = "", start: datetime | None = None,
+                     end: datetime | None = None) -> QuerySet:
+    """Stored analyses of the texts whose customer the user may see (the tickets' rule)."""
+    from valuecrm.service.models import TextAnalysis
+
+    qs = TextAnalysis.objects.visible_to(user).filter(**feedback_filters(language=language, label=label))
+    if start is not None:
+        qs = qs.filter(written_at__gte=start)
+    if end is not None:
+        qs = qs.filter(written_at__lt=end)
+    return qs
+
+
+def feedback_topics(user, *, language: str = "", label: str = "", now: datetime | None = None,
+                    months: int = TOPIC_MONTHS) -> dict:
+    """Topics of the last `months` months: count, share negative (of the scored texts) and the
+    count per month; "" is the texts whose keywords match no topic word (other)."""
+    now = now or timezone.now()
+    starts = topic_months(now, months)
+    from django.db.models import Count
+
+    # One GROUP BY (topic, label, local month) in the database, not a row per text in Python.
+    rows = (visible_feedback(user, language=language, label=label, start=starts[0]).order_by()
+            .values_list("topic", "label", "month").annotate(n=Count("id")))
+    index = {s.strftime("%Y-%m"): i for i, s in enumerate(starts)}
+    topics: dict[str, dict] = {}
+    total = 0
+    for topic, lab, month, n in rows:
+        entry = topics.setdefault(topic, {"topic": topic, "count": 0, "negative": 0, "scored": 0,
+                                          "by_month": [0] * len(starts)})
+        entry["count"] += n
+        total += n
+        if lab != "unscored":
+            entry["scored"] += n
+            entry["negative"] += n if lab == "negative" else 0
+        i = index.get(month)
+        if i is not None:
+            entry["by_month"][i] += n
+    out = []
+    for e in topics.values():
+        e["share"] = round(e["count"] / total, 4) if total else 0.0
+        e["share_negative"] = round(e["negative"] / e["scored"], 4) if e["scored"] else None
+        out.append(e)
+    # Named topics by size, "other" last.
+    out.sort(key=lambda e: (e["topic"] == "", -e["count"], e["topic"]))
+    return {"months": [s.strftime("%Y-%m") for s in starts], "topics": out, "total": total}
+
+
+def feedback_texts(user, *, topic: str | None = None, language: str = "", label: str = "",
+                   now: datetime | None = None, months: int = TOPIC_MONTHS, offset: int = 0,
+                   limit: int = 50) -> list:
+    """The analysed texts (newest first) of one topic ("" = other; None = every topic), with
+    the text itself and its ticket or survey, for the drill-down."""
+    now = now or timezone.now()
+    qs = visible_feedback(user, language=language, label=label, start=topic_months(now, months)[0])
+    if topic is not None:
+        qs = qs.filter(topic=topic)
+    return list(qs.select_related("customer", "ticket", "message__ticket", "survey__ticket")
+                .order_by("-written_at", "-id")[offset:offset + min(limit, MAX_LIMIT)])

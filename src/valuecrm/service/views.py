@@ -97,8 +97,9 @@ def ticket_detail(request, pk):
         if ticket.status not in (TicketStatus.SOLVED, TicketStatus.CLOSED) else None
     buttons = [(value, TicketStatus(value).label, icon, css) for value, icon, css in STATUS_BUTTONS
                if value != ticket.status]
+    messages_list, surveys = selectors.ticket_feedback(ticket)
     return render(request, "service/ticket_detail.html", {
-        "ticket": ticket, "messages_list": list(ticket.messages.select_related("author")),
+        "ticket": ticket, "messages_list": messages_list, "surveys": surveys,
         "changes": list(ticket.status_changes.select_related("actor")),
         "first_clock": first, "resolution_clock": resolution, "status_buttons": buttons,
         "can_work": request.user.can(Capability.TICKETS_WORK) and ticket.status != TicketStatus.CLOSED,
@@ -171,6 +172,38 @@ def dashboard(request):
         "kpis": selectors.service_kpis(request.user, period=period), "period": period,
         "periods": [("7d", _("7 days")), ("30d", _("30 days")), ("90d", _("90 days")), ("365d", _("12 months"))],
     })
+
+
+SENTIMENT_CHOICES = (("negative", _("Negative")), ("neutral", _("Neutral")), ("positive", _("Positive")),
+                     ("unscored", _("Not scored")))
+
+
+@login_required
+def topics(request):
+    """Feedback topics: counts, share negative, trend by month; ?topic= drills down to the texts."""
+    language, label = request.GET.get("language", ""), request.GET.get("sentiment", "")
+    topic = request.GET.get("topic")
+    status, problem = 200, ""
+    try:
+        selectors.feedback_filters(language=language, label=label)
+    except ValidationFailed as exc:
+        status, problem = 400, " ".join(f"{field}: {' '.join(m)}" for field, m in exc.errors.items())
+        language = label = ""
+    overview = selectors.feedback_topics(request.user, language=language, label=label)
+    other = _("Other")
+    for entry in overview["topics"]:
+        entry["label"] = entry["topic"] or other
+    texts = selectors.feedback_texts(request.user, topic=topic, language=language, label=label, limit=50) \
+        if topic is not None else []
+    chart = {"months": overview["months"], "series": [
+        {"name": e["label"], "data": e["by_month"]} for e in overview["topics"][:8]],
+        "empty": _("No analysed feedback yet.")}
+    base = {k: v for k, v in (("language", language), ("sentiment", label)) if v}
+    return render(request, "service/topics.html", {
+        "overview": overview, "texts": texts, "topic": topic, "topic_label": (topic or other) if topic is not None
+        else "", "language": language, "sentiment": label, "problem": problem, "chart": chart, "base": base,
+        "languages": (("zh", _("Chinese")), ("en", _("English"))), "sentiments": SENTIMENT_CHOICES,
+    }, status=status)
 
 
 def survey_answer(request, token):

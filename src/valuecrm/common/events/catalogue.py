@@ -371,6 +371,19 @@ class SurveyAnswered(Event):
     low: bool = False
 
 
+@dataclass(frozen=True, kw_only=True)
+class FeedbackAnalysed(Event):
+    """A customer-written text (ticket description, customer message, survey comment) was
+    analysed: `label` is positive / neutral / negative / unscored."""
+
+    name: ClassVar[str] = "feedback.analysed"
+    analysis_id: int
+    source: str  # "ticket", "message" or "survey"
+    language: str
+    label: str
+    topic: str = ""
+
+
 # ---------------------------------------------------------------- loyalty (valuecrm.loyalty)
 
 @dataclass(frozen=True, kw_only=True)

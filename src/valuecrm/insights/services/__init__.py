@@ -1,5 +1,6 @@
 """Writes of the insights app: scoring runs and the policies that steer them."""
 
+from .alerts import raise_alert
 from .playbook import ensure_default_playbook
 from .policies import can_change_policies, playbook_entry_clear, playbook_entry_set, policy_update
 from .scoring import (
@@ -13,6 +14,7 @@ from .scoring import (
 
 __all__ = [
     "ensure_default_playbook",
+    "raise_alert",
     "ensure_not_running",
     "can_change_policies",
     "playbook_entry_clear",

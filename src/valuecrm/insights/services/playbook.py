@@ -102,4 +102,9 @@ def reason_text(reason: dict) -> str:
     if code == "p_alive_drop":
         return _("chance of still being a customer fell to %(pct)s%%; last order %(gap)s days ago") % {
             "pct": round(100 * p["p_alive"]), "gap": p["gap_days"]}
+    if code == "negative_feedback":
+        return _("negative %(source)s (sentiment %(score)s): “%(excerpt)s”") % {
+            "source": {"ticket": _("ticket"), "message": _("message"), "survey": _("survey comment")}.get(
+                p.get("source", ""), p.get("source", "")),
+            "score": p.get("score"), "excerpt": p.get("excerpt", "")}
     return ""

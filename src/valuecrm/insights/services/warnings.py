@@ -17,7 +17,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 
 from valuecrm.common import events
-from valuecrm.insights.models import AlertKind, ValueAlert, WarningPolicy
+from valuecrm.insights.models import SCORING_ALERT_KINDS, AlertKind, ValueAlert, WarningPolicy
 
 from .playbook import reason_text
 
@@ -88,7 +88,8 @@ def apply(run, warnings: list[ValueWarning], scored_ids: set[int], owners: dict[
     """
     now = timezone.now()
     active = {(w.customer_id, w.episode_key) for w in warnings}
-    open_alerts = ValueAlert.objects.open().values_list("id", "customer_id", "episode_key")
+    open_alerts = ValueAlert.objects.open().filter(kind__in=SCORING_ALERT_KINDS).values_list(
+        "id", "customer_id", "episode_key")
     ended = [pk for pk, cid, key in open_alerts.iterator(chunk_size=5000)
              if cid in scored_ids and (cid, key) not in active]
     for start in range(0, len(ended), 500):
