@@ -513,12 +513,17 @@ def claims_today(user, now=None) -> int:
     return PoolMove.objects.filter(user=user, kind=PoolMoveKind.CLAIMED, at__gte=start).count()
 
 
-def _change_owner(customer_id: int, owner_id: int | None):
+def _change_owner(customer_id: int, owner_id: int | None, *, on_behalf_of: User | None):
+    """The owner change, made as the pool's system account (a rep may not see an unowned
+    customer nor assign owners; the pool service made its own checks). The customer's
+    history and `customer.owner_changed` name the person who asked, or the system
+    account when nobody did (the nightly sweep)."""
     from valuecrm.customers.models import Customer
     from valuecrm.customers.services import customer_update
 
     customer = Customer.objects.get(pk=customer_id)
-    return customer_update(actor=pool_actor(), customer=customer, data={"owner_id": owner_id})
+    return customer_update(actor=pool_actor(), customer=customer, data={"owner_id": owner_id},
+                           recorded_as=on_behalf_of)
 
 
 @transaction.atomic
@@ -535,7 +540,7 @@ def pool_claim(*, actor, customer_id, now=None) -> PoolMove:
     if claims_today(actor, now) >= cap:
         raise PermissionDenied(_("You have claimed your %(n)s customers for today.") % {"n": cap},
                                errors={"customer_id": [_("Daily claim limit reached.")]})
-    _change_owner(row.pk, actor.pk)
+    _change_owner(row.pk, actor.pk, on_behalf_of=actor)
     move = PoolMove.objects.create(customer_id=row.pk, kind=PoolMoveKind.CLAIMED, user=actor,
                                    at=now or timezone.now())
     events.emit(events.PoolClaimed(customer_id=row.pk, user_id=actor.pk), actor=actor)
@@ -561,7 +566,7 @@ def pool_release(*, actor, customer_id, reason: str, now=None) -> PoolMove:
     _raise_if(errors)
     Customer.objects.select_for_update().filter(pk=customer.pk).first()
     from_owner = customer.owner_id
-    _change_owner(customer.pk, None)
+    _change_owner(customer.pk, None, on_behalf_of=actor)
     move = PoolMove.objects.create(customer_id=customer.pk, kind=PoolMoveKind.RELEASED, user=actor,
                                    from_owner_id=from_owner, reason=reason, at=now or timezone.now())
     events.emit(events.PoolReleased(customer_id=customer.pk, from_owner_id=from_owner, reason=reason), actor=actor)
@@ -637,7 +642,7 @@ def pool_sweep(*, now=None) -> dict:
                                                     days_without_follow_up=item.days_quiet))
             warned += 1
             continue
-        _change_owner(item.customer_id, None)
+        _change_owner(item.customer_id, None, on_behalf_of=None)
         PoolMove.objects.create(customer_id=item.customer_id, kind=PoolMoveKind.RECLAIMED, user=None,
                                 from_owner_id=item.owner_id, at=now,
                                 reason=f"{item.days_quiet}d > {item.days_allowed}d")
