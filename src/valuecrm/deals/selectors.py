@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from valuecrm.common.errors import NotFound, ValidationFailed
 from valuecrm.deals.models import (
     Deal,
+    DealContact,
     DealStageLog,
     DealStatus,
     ForecastCategory,
@@ -289,3 +290,19 @@ def _julian(moment) -> float:
 
 def annotate_effective(qs):
     return qs.annotate(p_eff=EFFECTIVE_P)
+
+
+def deal_contacts(*, user, deal: Deal) -> list[DealContact]:
+    """The deal's contact persons the user may see, decision makers first."""
+    from valuecrm.customers.visibility import visible_customers
+
+    return list(DealContact.objects.filter(deal=deal, person__in=visible_customers(user).values("pk"))
+                .select_related("person").order_by("role", "person__name", "id"))
+
+
+def contact_candidates(*, user, deal: Deal, limit: int = 100):
+    """Visible contact persons of the deal's customer not on the deal yet."""
+    from valuecrm.customers.visibility import visible_customers
+
+    return list(visible_customers(user).filter(company_id=deal.customer_id, archived_at__isnull=True)
+                .exclude(deal_roles__deal=deal).order_by("name", "id").only("id", "name", "job_title")[:limit])

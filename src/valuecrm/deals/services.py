@@ -26,7 +26,9 @@ from valuecrm.common.money import quantize
 from valuecrm.customers.visibility import visible_customers
 from valuecrm.deals.models import (
     ClaimCap,
+    ContactRole,
     Deal,
+    DealContact,
     DealLine,
     DealSource,
     DealStageLog,
@@ -356,6 +358,9 @@ def deal_update(*, actor, deal, data: dict) -> Deal:
     if changed:
         fresh._history_user = actor
         fresh.save()
+        if "customer_id" in changed:
+            # Contact persons belong to a customer: those of the previous one leave the deal.
+            DealContact.objects.filter(deal=fresh).exclude(person__company_id=fresh.customer_id).delete()
         if lines is not None:
             fresh.lines.all().delete()
             for line in lines:
@@ -417,6 +422,48 @@ def deal_move_stage(*, actor, deal, stage_id, lost_reason_id=None, when: datetim
     DealStageLog.objects.create(deal=fresh, from_stage=from_stage, to_stage=stage, changed_at=now, changed_by=actor)
     events.emit_many(emitted, actor=actor)
     return fresh
+
+
+@transaction.atomic
+def deal_contact_set(*, actor, deal, person_id, role) -> DealContact:
+    """Add a contact person of the deal's customer to the deal, or change their role.
+
+    Raises NotFound (deal), PermissionDenied, ValidationFailed ("person_id": not a contact
+    person of this customer; "role": not a role)."""
+    from valuecrm.customers.models import Customer
+
+    fresh = _visible_deal(actor, deal)
+    _require_deals(actor)
+    errors: dict[str, list[str]] = {}
+    pk = _pk(person_id)
+    person = visible_customers(actor, Customer.objects.filter(pk=pk, company_id=fresh.customer_id)).first() \
+        if pk else None
+    if person is None:
+        errors["person_id"] = [_("Choose a contact person of this deal's customer.")]
+    if role not in ContactRole.values:
+        errors["role"] = [_("Not a valid choice.")]
+    _raise_if(errors)
+    row, created = DealContact.objects.get_or_create(deal=fresh, person=person, defaults={"role": role})
+    if not created and row.role == role:
+        return row
+    if not created:
+        row.role = role
+        row.save(update_fields=["role"])
+    events.emit(events.DealUpdated(customer_id=fresh.customer_id, deal_id=fresh.pk, changed_fields=("contacts",)),
+                actor=actor)
+    return row
+
+
+@transaction.atomic
+def deal_contact_remove(*, actor, deal, person_id) -> None:
+    fresh = _visible_deal(actor, deal)
+    _require_deals(actor)
+    pk = _pk(person_id)
+    deleted, _n = DealContact.objects.filter(deal=fresh, person_id=pk).delete() if pk else (0, {})
+    if not deleted:
+        raise NotFound(_("This person is not a contact of the deal."))
+    events.emit(events.DealUpdated(customer_id=fresh.customer_id, deal_id=fresh.pk, changed_fields=("contacts",)),
+                actor=actor)
 
 
 @transaction.atomic
