@@ -65,7 +65,7 @@ def test_page_shows_and_edits_contacts(client, rep_north, company, make_deal):
     r = client.post(f"/deals/{deal.pk}/", {"contact_set": "1", "person_id": zhang.pk, "role": "decision_maker"})
     assert r.status_code == 302
     page = client.get(f"/deals/{deal.pk}/").content.decode()
-    assert 'data-contact="%d"' % zhang.pk in page and '<option value="%d">李娜</option>' % li.pk in page
+    assert f'data-contact="{zhang.pk}"' in page and f'<option value="{li.pk}">李娜</option>' in page
     r = client.post(f"/deals/{deal.pk}/", {"contact_set": "1", "person_id": stranger.pk, "role": "user"})
     assert r.status_code == 422
     assert "Choose a contact person of this deal&#x27;s customer." in r.content.decode()

@@ -77,7 +77,7 @@ def test_pages_open_the_default_view_and_save_one(client, views, rep_north, pipe
     r = client.get(f"/deals/?view={views['team'].pk}")
     assert r["Location"] == f"/deals/?status=open&amount_min=10000&view={views['team'].pk}"
     page = client.get(r["Location"]).content.decode()
-    assert 'data-view-id="%d"' % views["team"].pk in page and "Amount at least: 10000" in page
+    assert f'data-view-id="{views["team"].pk}"' in page and "Amount at least: 10000" in page
 
     r = client.post("/deals/views/", {"name": "Tier A", "visibility": "private", "make_default": "1",
                                       "query": f"tier=A&view={views['mine'].pk}&after=x", "next": "/deals/"})

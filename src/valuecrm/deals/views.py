@@ -165,14 +165,43 @@ def deal_board(request):
         return to_view
     filters = selectors.DealFilters.from_params(request.GET)
     pipeline = _pipeline(request)
+    board_query = request.GET.copy()
+    for key in ("partial", "after", "stage", "shown"):
+        board_query.pop(key, None)
+    if request.GET.get("partial") == "cards" and pipeline:
+        return _board_more_cards(request, pipeline, filters, board_query.urlencode())
     columns = selectors.board(user=request.user, pipeline=pipeline, filters=filters) if pipeline else []
     context = {**_filters_context(request, filters), "pipeline": pipeline, "pipelines": selectors.pipelines(),
                "columns": columns, "can_work": request.user.can(Capability.DEALS_CHANGE),
-               "lost_reasons": LostReason.objects.filter(active=True), "now": timezone.now()}
+               "lost_reasons": LostReason.objects.filter(active=True), "now": timezone.now(),
+               "board_query": board_query.urlencode()}
     if request.headers.get("HX-Request") and request.GET.get("partial") == "columns":
         return render(request, "deals/_board_columns.html", context)
     context.update(_views_context(request))
     return render(request, "deals/board.html", context, status=422 if filters.errors else 200)
+
+
+def _board_more_cards(request, pipeline, filters, board_query: str):
+    """"Load more" in a column: its next cards (and the next button), for deals.js to append."""
+    stage = next((s for s in pipeline.stages.all() if str(s.pk) == request.GET.get("stage", "")), None)
+    if stage is None:
+        filters.errors.setdefault("stage", [_("Unknown stage of this pipeline.")])
+    if filters.errors:
+        return domain_error_response(ValidationFailed(_("Validation failed"), errors=filters.errors))
+    try:
+        cards, next_cursor = selectors.column_cards(user=request.user, pipeline=pipeline, filters=filters,
+                                                    stage=stage, after=request.GET.get("after") or None)
+    except ValidationFailed as exc:
+        return domain_error_response(exc)
+    shown = _count_param(request, "shown", selectors.CARDS_PER_COLUMN) + len(cards)
+    return render(request, "deals/_board_page.html", {
+        "cards": cards, "stage": stage, "next_cursor": next_cursor, "shown": shown, "board_query": board_query,
+        "filters": filters, "total": _count_param(request, "total", shown)})
+
+
+def _count_param(request, key: str, default: int) -> int:
+    raw = request.GET.get(key, "")
+    return int(raw) if raw.isdigit() and len(raw) < 8 else default
 
 
 @login_required
