@@ -288,10 +288,11 @@ def _card_cursor(card) -> str:
 
 
 def column_cards(*, user, pipeline: Pipeline, filters: DealFilters, stage: Stage, after: str | None = None,
-                 now=None, limit: int = CARDS_PER_COLUMN) -> tuple[list[Deal], str | None]:
+                 now=None, limit: int | None = None) -> tuple[list[Deal], str | None]:
     """A column's cards, biggest first (the `(stage, -amount, -id)` index order), `limit` at a
     time after the cursor of the previous page ("amount_id"); returns (cards, next cursor)."""
     now = now or timezone.now()
+    limit = limit or CARDS_PER_COLUMN
     qs = _board_deals(user=user, pipeline=pipeline, filters=filters).filter(stage=stage)
     qs = qs.filter(status=DealStatus.OPEN) if stage.kind == StageKind.OPEN else qs.filter(_recently_closed(now))
     if after:
