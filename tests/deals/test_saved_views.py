@@ -84,6 +84,9 @@ def test_pages_open_the_default_view_and_save_one(client, views, rep_north, pipe
     new = DealView.objects.get(name="Tier A")
     assert (new.filters, r.status_code, r["Location"]) == ({"tier": "A"}, 302, f"/deals/?tier=A&view={new.pk}")
     assert saved_views.default_view_id(rep_north) == new.pk
+    # A view without filters is the plain page under its name, not a redirect loop.
+    bare = saved_views.deal_view_create(actor=rep_north, name="Everything", filters={})
+    assert client.get(f"/deals/?view={bare.pk}").status_code == 200
     r = client.post(f"/deals/views/{new.pk}/", {"action": "delete", "next": "/deals/"})
     assert r["Location"] == "/deals/?view=0" and not DealView.objects.filter(pk=new.pk).exists()
 

@@ -95,7 +95,10 @@ def _view_redirect(request):
         view = saved_views.deal_view_get(user=request.user, pk=pk)
     else:
         return None
-    return redirect(f"{request.path}?{saved_views.view_query(view)}")
+    target = saved_views.view_query(view)
+    if target == request.GET.urlencode():  # a view without filters (or none still valid) is the page itself
+        return None
+    return redirect(f"{request.path}?{target}")
 
 
 def _view_filters_from(raw: str) -> dict:
