@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from ninja import Field, Schema
+from pydantic import StrictBool
 
 from valuecrm.common.schemas import Day, Id, Money, Text, choices_literal
 from valuecrm.deals.models import (
@@ -208,14 +209,14 @@ class DealViewIn(Schema):
     name: Annotated[Text, Field(min_length=1, max_length=100)]
     filters: ViewFilters = Field(default_factory=dict)
     visibility: VisibilityValue = DealViewVisibility.PRIVATE
-    is_default: bool = False
+    is_default: StrictBool = False
 
 
 class DealViewPatch(Schema):
     name: Annotated[Text, Field(min_length=1, max_length=100)] | None = None
     filters: ViewFilters | None = None
     visibility: VisibilityValue | None = None
-    is_default: bool | None = Field(None, description="Your own default view of the board and list.")
+    is_default: StrictBool | None = Field(None, description="Your own default view of the board and list.")
 
 
 DEAL_VIEW_PATCH_NOT_NULL = ("name", "filters", "visibility", "is_default")
