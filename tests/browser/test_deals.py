@@ -1,7 +1,8 @@
 """Deals in a real browser: create a deal through the form, move it across the kanban
-(keyboard and drag), see the column totals change, open the forecast, claim a customer
-from the 公海 pool — then the pages at 1440×900 and 390×844, in English and 中文, light
-and dark. Screenshots: deals-<page>-<width>-<en|zh>-<light|dark>.png.
+(keyboard and drag), see the column totals change, page a long column with "load more", add a
+contact person with a role, save the filters as a default view, open the forecast, claim a
+customer from the 公海 pool — then the pages at 1440×900 and 390×844, in English and 中文,
+light and dark. Screenshots: deals-<page>-<width>-<en|zh>-<light|dark>.png.
 """
 
 import pytest
@@ -35,9 +36,18 @@ def sales(transactional_db, admin_user, team_north, make_user):
         {"name": "Negotiation", "name_zh": "商务谈判", "probability": 0.7},
         {"name": "Won", "name_zh": "赢单", "kind": "won"}, {"name": "Lost", "name_zh": "输单", "kind": "lost"}])
     customer = Customer.objects.create(name="杭州绿源茶业", kind="organization", owner=rep, team=team_north)
+    buyer = Customer.objects.create(name="陈静怡", job_title="采购总监", company=customer, owner=rep, team=team_north)
     pooled = Customer.objects.create(name="苏州丝绸贸易", kind="organization")
-    return {"rep": rep, "pipeline": pipeline, "customer": customer, "pooled": pooled,
-            "stages": {s.name: s for s in pipeline.stages.all()}}
+    # A second pipeline with a column longer than one page of cards.
+    retail = pipeline_create(actor=admin_user, name="Retail", name_zh="零售", stages=[
+        {"name": "Inquiry", "name_zh": "询价"}, {"name": "Won", "name_zh": "赢单", "kind": "won"},
+        {"name": "Lost", "name_zh": "输单", "kind": "lost"}])
+    from valuecrm.deals.models import Deal
+
+    Deal.objects.bulk_create([Deal(customer=customer, pipeline=retail, stage=retail.stages.first(), owner=rep,
+                                   team=team_north, name=f"门店补货 {i}", amount=1000 + i) for i in range(23)])
+    return {"rep": rep, "pipeline": pipeline, "customer": customer, "pooled": pooled, "buyer": buyer,
+            "retail": retail, "stages": {s.name: s for s in pipeline.stages.all()}}
 
 
 def test_deal_journey_and_pages(new_page, live_server, login, shoot, sales):
@@ -82,6 +92,36 @@ def test_deal_journey_and_pages(new_page, live_server, login, shoot, sales):
     assert Deal.objects.get(pk=deal.pk).stage_id == stages["Negotiation"].pk
     shoot(page, "deals-board-after-drag-1440-en-light")
 
+    # A long column pages in with "load more".
+    open_page(page, f"{base}/deals/?pipeline={sales['retail'].pk}")
+    inquiry = page.locator(".vc-board-col").first
+    expect(inquiry.locator(".vc-deal-card")).to_have_count(20)
+    inquiry.locator("[data-load-more]").click()
+    expect(inquiry.locator(".vc-deal-card")).to_have_count(23)
+    expect(inquiry.locator("[data-load-more]")).to_have_count(0)
+    expect(inquiry.locator(".vc-deal-card").last).to_contain_text("门店补货 0")
+
+    # A contact person of the customer joins the deal as its decision maker.
+    open_page(page, f"{base}/deals/{deal.pk}/")
+    page.select_option("#c-person", str(sales["buyer"].pk))
+    page.select_option("#c-role", "decision_maker")
+    page.get_by_role("button", name="Add", exact=True).click()
+    page.wait_for_load_state("networkidle")
+    expect(page.locator(f"[data-contact='{sales['buyer'].pk}'] select")).to_have_value("decision_maker")
+    assert Deal.objects.get(pk=deal.pk).contact_roles.get().role == "decision_maker"
+
+    # Save the filtered board as the default view; the bare board then opens with it.
+    open_page(page, f"{base}/deals/?pipeline={sales['pipeline'].pk}&amount_min=100000")
+    page.locator("[data-action=views]").click()
+    page.fill("#v-name", "大单")
+    page.check("#v-def")
+    page.locator("[data-action=save-view]").click()
+    page.wait_for_load_state("networkidle")
+    open_page(page, f"{base}/deals/")
+    expect(page.locator("[data-action=views]")).to_contain_text("大单")
+    expect(page.locator("[data-deals-chips]")).to_contain_text("100000")
+    assert "amount_min=100000" in page.url
+
     # The forecast shows the deal's weighted amount in Q1 2027.
     open_page(page, f"{base}/deals/forecast/?period=2027-Q1")
     expect(page.locator("[data-total=weighted]")).to_have_text("¥84,000")
@@ -113,3 +153,7 @@ def test_deal_journey_and_pages(new_page, live_server, login, shoot, sales):
                 if name != "board":  # the board scrolls sideways inside its own box, never the page
                     no_sideways_scroll(page, width)
                 shoot(page, f"deals-{name}-{suffix}")
+                if name == "board":  # the saved-views menu, opened
+                    page.locator("[data-action=views]").click()
+                    expect(page.locator(".vc-views-menu")).to_be_visible()
+                    shoot(page, f"deals-views-{suffix}")

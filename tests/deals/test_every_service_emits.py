@@ -7,7 +7,7 @@ import inspect
 import pytest
 
 from valuecrm.common.models import OutboxEvent
-from valuecrm.deals import services
+from valuecrm.deals import saved_views, services
 
 NOT_A_BUSINESS_WRITE = {
     "pool_actor": "creates the system account the pool acts as (no business record)",
@@ -20,9 +20,22 @@ def w(admin_user, rep_north, pipeline, stages, north_customer):
     from valuecrm.customers.services import customer_create
 
     pooled = customer_create(actor=admin_user, data={"name": "Pool", "owner_id": None})
+    org = customer_create(actor=rep_north, data={"name": "Org", "kind": "organization"})
+    person = customer_create(actor=rep_north, data={"name": "P", "company_id": org.pk})
     deal = services.deal_create(actor=rep_north, data={"customer_id": north_customer.pk, "name": "D"})
+    org_deal = services.deal_create(actor=rep_north, data={"customer_id": org.pk, "name": "O"})
     return {"admin": admin_user, "rep": rep_north, "stages": stages, "customer": north_customer, "deal": deal,
-            "pooled": pooled}
+            "pooled": pooled, "person": person, "org_deal": org_deal}
+
+
+def _contact_removed(w):
+    services.deal_contact_set(actor=w["rep"], deal=w["org_deal"], person_id=w["person"].pk, role="user")
+    OutboxEvent.objects.all().delete()
+    services.deal_contact_remove(actor=w["rep"], deal=w["org_deal"], person_id=w["person"].pk)
+
+
+def _view(w):
+    return saved_views.deal_view_create(actor=w["rep"], name="V", filters={"status": "open"})
 
 
 def _won(w):
@@ -63,7 +76,20 @@ CALLS = {
     "claim_cap_set": (lambda w: services.claim_cap_set(actor=w["admin"], role="sales_rep", per_day=3),
                       "config.changed"),
     "pool_sweep": (_sweep, "pool.reclaimed"),
+    "deal_contact_set": (lambda w: services.deal_contact_set(actor=w["rep"], deal=w["org_deal"],
+                                                             person_id=w["person"].pk, role="influencer"),
+                         "deal.updated"),
+    "deal_contact_remove": (_contact_removed, "deal.updated"),
 }
+
+VIEW_CALLS = {
+    "deal_view_create": (_view, "config.changed"),
+    "deal_view_update": (lambda w: saved_views.deal_view_update(actor=w["rep"], view=_view(w),
+                                                                data={"is_default": True}), "config.changed"),
+    "deal_view_delete": (lambda w: saved_views.deal_view_delete(actor=w["rep"], view=_view(w)), "config.changed"),
+}
+VIEW_READS = {"deal_views_for", "deal_view_get", "default_view_id", "view_query", "clean_view_filters",
+              "can_change", "can_delete"}
 
 
 def test_every_public_function_is_listed():
@@ -72,9 +98,15 @@ def test_every_public_function_is_listed():
     assert public == set(CALLS) | set(NOT_A_BUSINESS_WRITE)
 
 
-@pytest.mark.parametrize("name", sorted(CALLS))
+def test_every_saved_view_function_is_listed():
+    public = {n for n, f in inspect.getmembers(saved_views, inspect.isfunction)
+              if not n.startswith("_") and f.__module__ == saved_views.__name__}
+    assert public == set(VIEW_CALLS) | VIEW_READS
+
+
+@pytest.mark.parametrize("name", sorted(CALLS) + sorted(VIEW_CALLS))
 def test_write_emits(w, name):
-    call, event = CALLS[name]
+    call, event = CALLS.get(name) or VIEW_CALLS[name]
     before = set(OutboxEvent.objects.values_list("pk", flat=True))
     call(w)
     emitted = set(OutboxEvent.objects.exclude(pk__in=before).values_list("name", flat=True))

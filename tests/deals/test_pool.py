@@ -116,3 +116,40 @@ def test_rules_are_for_admins(rep_north, admin_user):
     with pytest.raises(ValidationFailed) as exc:
         services.pool_rule_save(actor=admin_user, tier="Z", days=0)
     assert set(exc.value.errors) == {"tier", "days"}
+
+
+def _actors(name):
+    return list(OutboxEvent.objects.filter(name=name).values_list("actor_kind", "actor_user_id"))
+
+
+def test_a_claim_and_a_release_are_recorded_as_the_user_who_acted(rep_north, pooled):
+    customer_id = pooled[0].pk
+    services.pool_claim(actor=rep_north, customer_id=customer_id)
+    services.pool_release(actor=rep_north, customer_id=customer_id, reason="Moved abroad")
+
+    history = list(Customer.objects.get(pk=customer_id).history.order_by("history_date", "history_id")
+                   .values_list("owner_id", "history_user_id"))
+    # created by the admin into the pool, claimed by the rep, released by the rep
+    assert history[1:] == [(rep_north.pk, rep_north.pk), (None, rep_north.pk)]
+    assert list(PoolMove.objects.order_by("at", "id").values_list("kind", "user_id", "from_owner_id")) == [
+        ("claimed", rep_north.pk, None), ("released", rep_north.pk, rep_north.pk)]
+    for name in ("pool.claimed", "pool.released"):
+        assert _actors(name) == [("user", rep_north.pk)]
+    assert _actors("customer.owner_changed") == [("user", rep_north.pk), ("user", rep_north.pk)]
+    # The system account only did the writing; nothing is recorded in its name.
+    pool_account = services.pool_actor()
+    assert not OutboxEvent.objects.filter(actor_user_id=pool_account.pk).exists()
+
+
+def test_a_reclaim_by_the_sweep_is_recorded_as_the_system_pool(rep_north, north_customer):
+    PoolRule.objects.create(tier="", stage="", days=5)
+    assert services.pool_sweep(now=timezone.now() + timedelta(days=6)) == {"reclaimed": 1, "warned": 0}
+
+    pool_account = services.pool_actor()
+    last = Customer.objects.get(pk=north_customer.pk).history.order_by("-history_date", "-history_id").first()
+    assert (last.owner_id, last.history_user_id) == (None, pool_account.pk)
+    move = PoolMove.objects.get()
+    assert (move.kind, move.user_id, move.from_owner_id) == ("reclaimed", None, rep_north.pk)
+    assert _actors("pool.reclaimed") == [("user", pool_account.pk)]
+    assert _actors("customer.owner_changed") == [("user", pool_account.pk)]
+    assert not OutboxEvent.objects.filter(actor_user_id=rep_north.pk, name__startswith="pool.").exists()

@@ -347,10 +347,14 @@ def customer_create(*, actor, data: dict) -> Customer:
 
 
 @transaction.atomic
-def customer_update(*, actor, customer: Customer, data: dict) -> Customer:
+def customer_update(*, actor, customer: Customer, data: dict, recorded_as=None) -> Customer:
     """Change only the keys present in `data`; "tags" replaces the set, "custom_fields"
     is merged over the stored values (None clears a key). Returns the updated row;
     the `customer` instance passed in is left as it was.
+
+    `recorded_as`: when `actor` is a system account acting for a person whose own checks
+    its caller made (the 公海 pool claiming for a rep), the history row and the events
+    name that person instead of the system account.
 
     Raises NotFound (not visible), PermissionDenied, ValidationFailed, Conflict.
     """
@@ -361,14 +365,14 @@ def customer_update(*, actor, customer: Customer, data: dict) -> Customer:
     before = _customer_state(fresh)
     tag_names, errors = _apply_customer_data(actor, fresh, dict(data), creating=False)
     _raise_if(errors)
-    _save(fresh, actor)
+    _save(fresh, recorded_as or actor)
     if tag_names is not None:
         fresh.tags.set(_tags_for(tag_names))
     if fresh.email != old_email:
         _sync_primary_contact_point(fresh, ContactPointKind.EMAIL, fresh.email)
     if fresh.phone != old_phone:
         _sync_primary_contact_point(fresh, ContactPointKind.PHONE, fresh.phone)
-    _emit_customer_changes(actor, fresh.pk, before, _customer_state(fresh))
+    _emit_customer_changes(recorded_as or actor, fresh.pk, before, _customer_state(fresh))
     return fresh
 
 

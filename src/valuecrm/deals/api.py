@@ -11,14 +11,20 @@ from valuecrm.common.errors import ValidationFailed
 from valuecrm.common.patch import patch_data
 from valuecrm.common.schemas import MAX_ID, Day, ProblemOut, Text
 from valuecrm.deals import forecast as forecast_mod
-from valuecrm.deals import pool, selectors, services
+from valuecrm.deals import pool, saved_views, selectors, services
 from valuecrm.deals.schemas import (
     DEAL_PATCH_NOT_NULL,
+    DEAL_VIEW_PATCH_NOT_NULL,
     CategoryValue,
+    DealContactIn,
+    DealContactOut,
     DealIn,
     DealOut,
     DealPage,
     DealPatch,
+    DealViewIn,
+    DealViewOut,
+    DealViewPatch,
     ForecastOut,
     PipelineOut,
     PoolMoveOut,
@@ -60,6 +66,47 @@ def list_deals(request, pipeline_id: int | None = Query(None, ge=1, le=MAX_ID),
     return {"items": rows, "next_cursor": next_cursor}
 
 
+# ---------------------------------------------------------------- saved views (before /deals/{deal_id})
+
+def _view_out(view, default_id):
+    return {"id": view.pk, "name": view.name, "owner_id": view.owner_id, "visibility": view.visibility,
+            "team_id": view.team_id, "filters": view.filters, "is_default": view.pk == default_id}
+
+
+@router.get("/deals/views", response={200: list[DealViewOut], **READ_ERRORS})
+def list_deal_views(request):
+    """Saved views of the deal board and list you can see: yours, your team's, everyone's."""
+    default_id = saved_views.default_view_id(request.auth)
+    return [_view_out(v, default_id) for v in saved_views.deal_views_for(request.auth)]
+
+
+@router.post("/deals/views", response={201: DealViewOut, **ERRORS})
+def create_deal_view(request, payload: DealViewIn):
+    view = saved_views.deal_view_create(actor=request.auth, name=payload.name, filters=payload.filters,
+                                        visibility=payload.visibility, make_default=payload.is_default)
+    return Status(201, _view_out(view, saved_views.default_view_id(request.auth)))
+
+
+@router.get("/deals/views/{view_id}", response={200: DealViewOut, **READ_ERRORS})
+def get_deal_view(request, view_id: int = PathId):
+    view = saved_views.deal_view_get(user=request.auth, pk=view_id)
+    return _view_out(view, saved_views.default_view_id(request.auth))
+
+
+@router.patch("/deals/views/{view_id}", response={200: DealViewOut, **ERRORS})
+def update_deal_view(request, payload: DealViewPatch, view_id: int = PathId):
+    view = saved_views.deal_view_get(user=request.auth, pk=view_id)
+    view = saved_views.deal_view_update(actor=request.auth, view=view,
+                                        data=patch_data(payload, DEAL_VIEW_PATCH_NOT_NULL))
+    return _view_out(view, saved_views.default_view_id(request.auth))
+
+
+@router.delete("/deals/views/{view_id}", response={204: None, **ERRORS})
+def delete_deal_view(request, view_id: int = PathId):
+    saved_views.deal_view_delete(actor=request.auth, view=saved_views.deal_view_get(user=request.auth, pk=view_id))
+    return Status(204, None)
+
+
 @router.post("/deals", response={201: DealOut, **ERRORS})
 def create_deal(request, payload: DealIn):
     data = payload.model_dump(exclude_unset=True)
@@ -91,6 +138,27 @@ def delete_deal(request, deal_id: int = PathId):
 @router.get("/deals/{deal_id}/stage-log", response={200: list[StageLogOut], **READ_ERRORS})
 def get_stage_log(request, deal_id: int = PathId):
     return selectors.stage_log(user=request.auth, deal_id=deal_id)
+
+
+@router.get("/deals/{deal_id}/contacts", response={200: list[DealContactOut], **READ_ERRORS})
+def list_deal_contacts(request, deal_id: int = PathId):
+    """The contact persons of the deal's customer on this deal, with their role."""
+    return selectors.deal_contacts(user=request.auth, deal=selectors.deal_get(user=request.auth, pk=deal_id))
+
+
+@router.post("/deals/{deal_id}/contacts", response={200: DealContactOut, **ERRORS})
+def set_deal_contact(request, payload: DealContactIn, deal_id: int = PathId):
+    """Add a contact person (or change their role); 422 on `person_id` when the person is not
+    a contact of the deal's customer."""
+    deal = selectors.deal_get(user=request.auth, pk=deal_id)
+    return services.deal_contact_set(actor=request.auth, deal=deal, person_id=payload.person_id, role=payload.role)
+
+
+@router.delete("/deals/{deal_id}/contacts/{person_id}", response={204: None, **ERRORS})
+def remove_deal_contact(request, deal_id: int = PathId, person_id: int = PathId):
+    deal = selectors.deal_get(user=request.auth, pk=deal_id)
+    services.deal_contact_remove(actor=request.auth, deal=deal, person_id=person_id)
+    return Status(204, None)
 
 
 @router.get("/forecast", response={200: ForecastOut, **READ_ERRORS})

@@ -140,8 +140,12 @@ def snapshot_take(*, today: date | None = None) -> int:
 
 
 def accuracy(*, periods: int = 4, today: date | None = None) -> list[dict]:
-    """Per finished quarter: MAPE of the totals snapshotted before the quarter began (the last
-    one taken) vs the amount actually won in it — [{"period", "snapshot", "actual", "mape"}]."""
+    """Per finished quarter: MAPE of the total forecasts snapshotted before the quarter ended vs
+    the amount actually won in it — [{"period", "snapshots", "last_snapshot", "actual", "mape"}].
+
+    A snapshot's forecast is what was already won in the quarter plus the weighted open
+    pipeline expected to close in it (on day 0 only the latter): MAPE = mean over the
+    snapshots of |forecast − actual| / actual. A quarter with no revenue has no MAPE."""
     from valuecrm.deals.services import pool_actor
 
     today = today or timezone.localdate()
@@ -154,8 +158,9 @@ def accuracy(*, periods: int = 4, today: date | None = None) -> list[dict]:
                      .order_by("taken_on"))
         actual = forecast(user=everyone, period=period)[-1].closed
         if snaps and actual:
-            errors = [abs(float(s.weighted) - float(actual)) / float(actual) for s in snaps]
-            out.append({"period": period, "snapshots": len(snaps), "last_snapshot": snaps[-1].weighted,
+            predicted = [s.closed + s.weighted for s in snaps]
+            errors = [abs(float(p) - float(actual)) / float(actual) for p in predicted]
+            out.append({"period": period, "snapshots": len(snaps), "last_snapshot": predicted[-1],
                         "actual": actual, "mape": sum(errors) / len(errors)})
         period = shift_period(period, -1)
     return out

@@ -192,6 +192,26 @@ class DealLine(models.Model):
         return self.quantity * self.unit_price
 
 
+class ContactRole(models.TextChoices):
+    DECISION_MAKER = "decision_maker", _("Decision maker")
+    INFLUENCER = "influencer", _("Influencer")
+    USER = "user", _("User")
+
+
+class DealContact(models.Model):
+    """A contact person of the deal's customer (a person whose `company` is the customer)
+    and the part they play in this deal."""
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="contact_roles")
+    person = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="deal_roles",
+                               verbose_name=_("contact person"))
+    role = models.CharField(_("role"), max_length=14, choices=ContactRole.choices, default=ContactRole.USER)
+
+    class Meta:
+        ordering = ["deal", "role", "id"]
+        constraints = [models.UniqueConstraint(fields=["deal", "person"], name="deals_contact_once")]
+
+
 class DealStageLog(models.Model):
     """Append-only: one row per stage change (the first row has no from_stage)."""
 
@@ -302,3 +322,51 @@ class PoolMove(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["user", "kind", "at"]), models.Index(fields=["customer", "at"])]
+
+
+# ---------------------------------------------------------------- saved views of the board and the list
+
+class DealViewVisibility(models.TextChoices):
+    PRIVATE = "private", _("Only me")
+    TEAM = "team", _("My team")
+    EVERYONE = "everyone", _("Everyone")
+
+
+class DealViewQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Own views; team views of the user's team (all team views for whoever sees every
+        record — the records' visibility rule); views shared with everyone."""
+        from valuecrm.accounts.roles import Scope
+
+        if not user or not user.is_authenticated:
+            return self.none()
+        q = models.Q(owner_id=user.pk) | models.Q(visibility=DealViewVisibility.EVERYONE)
+        if user.scope == Scope.ALL:
+            q |= models.Q(visibility=DealViewVisibility.TEAM)
+        elif user.team_id:
+            q |= models.Q(visibility=DealViewVisibility.TEAM, team_id=user.team_id)
+        return self.filter(q)
+
+
+class DealView(TimeStampedModel):
+    """Named filters of the deal board and list (`DealFilters` query parameters)."""
+
+    name = models.CharField(_("name"), max_length=100)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="deal_views")
+    visibility = models.CharField(_("shared with"), max_length=8, choices=DealViewVisibility.choices,
+                                  default=DealViewVisibility.PRIVATE)
+    # The owner's team when shared with the team (a later move of the owner does not re-share it).
+    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    filters = models.JSONField(default=dict)  # {"owner": "3", "amount_min": "5000", ...} as in the query string
+
+    objects = DealViewQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+
+
+class DealViewDefault(models.Model):
+    """The view a user's board and list open with."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    view = models.ForeignKey(DealView, on_delete=models.CASCADE, related_name="defaults")

@@ -5,9 +5,17 @@ from decimal import Decimal
 from typing import Annotated
 
 from ninja import Field, Schema
+from pydantic import StrictBool
 
 from valuecrm.common.schemas import Day, Id, Money, Text, choices_literal
-from valuecrm.deals.models import DealSource, DealStatus, ForecastCategory, StageKind
+from valuecrm.deals.models import (
+    ContactRole,
+    DealSource,
+    DealStatus,
+    DealViewVisibility,
+    ForecastCategory,
+    StageKind,
+)
 
 StatusValue = choices_literal(DealStatus)
 CategoryValue = choices_literal(ForecastCategory)
@@ -170,3 +178,55 @@ class PoolMoveOut(Schema):
     user_id: int | None
     reason: str
     at: datetime
+
+
+ContactRoleValue = choices_literal(ContactRole)
+VisibilityValue = choices_literal(DealViewVisibility)
+
+
+class DealContactIn(Schema):
+    person_id: Id = Field(..., description="A contact person of the deal's customer (their company).")
+    role: ContactRoleValue = ContactRole.USER
+
+
+class DealContactOut(Schema):
+    person_id: int
+    name: str
+    role: ContactRoleValue
+
+    @staticmethod
+    def resolve_name(obj):
+        return obj.person.name
+
+
+ViewFilters = Annotated[dict[str, Annotated[Text, Field(max_length=100)]],
+                        Field(description="Deal list/board query parameters: pipeline, status, owner, team, "
+                                          "customer, close_from, close_to, amount_min, amount_max, tier, "
+                                          "lifecycle, category, q.", max_length=20)]
+
+
+class DealViewIn(Schema):
+    name: Annotated[Text, Field(min_length=1, max_length=100)]
+    filters: ViewFilters = Field(default_factory=dict)
+    visibility: VisibilityValue = DealViewVisibility.PRIVATE
+    is_default: StrictBool = False
+
+
+class DealViewPatch(Schema):
+    name: Annotated[Text, Field(min_length=1, max_length=100)] | None = None
+    filters: ViewFilters | None = None
+    visibility: VisibilityValue | None = None
+    is_default: StrictBool | None = Field(None, description="Your own default view of the board and list.")
+
+
+DEAL_VIEW_PATCH_NOT_NULL = ("name", "filters", "visibility", "is_default")
+
+
+class DealViewOut(Schema):
+    id: int
+    name: str
+    owner_id: int
+    visibility: VisibilityValue
+    team_id: int | None
+    filters: dict[str, str]
+    is_default: bool = False

@@ -26,7 +26,9 @@ from valuecrm.common.money import quantize
 from valuecrm.customers.visibility import visible_customers
 from valuecrm.deals.models import (
     ClaimCap,
+    ContactRole,
     Deal,
+    DealContact,
     DealLine,
     DealSource,
     DealStageLog,
@@ -356,6 +358,9 @@ def deal_update(*, actor, deal, data: dict) -> Deal:
     if changed:
         fresh._history_user = actor
         fresh.save()
+        if "customer_id" in changed:
+            # Contact persons belong to a customer: those of the previous one leave the deal.
+            DealContact.objects.filter(deal=fresh).exclude(person__company_id=fresh.customer_id).delete()
         if lines is not None:
             fresh.lines.all().delete()
             for line in lines:
@@ -417,6 +422,48 @@ def deal_move_stage(*, actor, deal, stage_id, lost_reason_id=None, when: datetim
     DealStageLog.objects.create(deal=fresh, from_stage=from_stage, to_stage=stage, changed_at=now, changed_by=actor)
     events.emit_many(emitted, actor=actor)
     return fresh
+
+
+@transaction.atomic
+def deal_contact_set(*, actor, deal, person_id, role) -> DealContact:
+    """Add a contact person of the deal's customer to the deal, or change their role.
+
+    Raises NotFound (deal), PermissionDenied, ValidationFailed ("person_id": not a contact
+    person of this customer; "role": not a role)."""
+    from valuecrm.customers.models import Customer
+
+    fresh = _visible_deal(actor, deal)
+    _require_deals(actor)
+    errors: dict[str, list[str]] = {}
+    pk = _pk(person_id)
+    person = visible_customers(actor, Customer.objects.filter(pk=pk, company_id=fresh.customer_id)).first() \
+        if pk else None
+    if person is None:
+        errors["person_id"] = [_("Choose a contact person of this deal's customer.")]
+    if role not in ContactRole.values:
+        errors["role"] = [_("Not a valid choice.")]
+    _raise_if(errors)
+    row, created = DealContact.objects.get_or_create(deal=fresh, person=person, defaults={"role": role})
+    if not created and row.role == role:
+        return row
+    if not created:
+        row.role = role
+        row.save(update_fields=["role"])
+    events.emit(events.DealUpdated(customer_id=fresh.customer_id, deal_id=fresh.pk, changed_fields=("contacts",)),
+                actor=actor)
+    return row
+
+
+@transaction.atomic
+def deal_contact_remove(*, actor, deal, person_id) -> None:
+    fresh = _visible_deal(actor, deal)
+    _require_deals(actor)
+    pk = _pk(person_id)
+    deleted, _n = DealContact.objects.filter(deal=fresh, person_id=pk).delete() if pk else (0, {})
+    if not deleted:
+        raise NotFound(_("This person is not a contact of the deal."))
+    events.emit(events.DealUpdated(customer_id=fresh.customer_id, deal_id=fresh.pk, changed_fields=("contacts",)),
+                actor=actor)
 
 
 @transaction.atomic
@@ -513,12 +560,17 @@ def claims_today(user, now=None) -> int:
     return PoolMove.objects.filter(user=user, kind=PoolMoveKind.CLAIMED, at__gte=start).count()
 
 
-def _change_owner(customer_id: int, owner_id: int | None):
+def _change_owner(customer_id: int, owner_id: int | None, *, on_behalf_of: User | None):
+    """The owner change, made as the pool's system account (a rep may not see an unowned
+    customer nor assign owners; the pool service made its own checks). The customer's
+    history and `customer.owner_changed` name the person who asked, or the system
+    account when nobody did (the nightly sweep)."""
     from valuecrm.customers.models import Customer
     from valuecrm.customers.services import customer_update
 
     customer = Customer.objects.get(pk=customer_id)
-    return customer_update(actor=pool_actor(), customer=customer, data={"owner_id": owner_id})
+    return customer_update(actor=pool_actor(), customer=customer, data={"owner_id": owner_id},
+                           recorded_as=on_behalf_of)
 
 
 @transaction.atomic
@@ -535,7 +587,7 @@ def pool_claim(*, actor, customer_id, now=None) -> PoolMove:
     if claims_today(actor, now) >= cap:
         raise PermissionDenied(_("You have claimed your %(n)s customers for today.") % {"n": cap},
                                errors={"customer_id": [_("Daily claim limit reached.")]})
-    _change_owner(row.pk, actor.pk)
+    _change_owner(row.pk, actor.pk, on_behalf_of=actor)
     move = PoolMove.objects.create(customer_id=row.pk, kind=PoolMoveKind.CLAIMED, user=actor,
                                    at=now or timezone.now())
     events.emit(events.PoolClaimed(customer_id=row.pk, user_id=actor.pk), actor=actor)
@@ -561,7 +613,7 @@ def pool_release(*, actor, customer_id, reason: str, now=None) -> PoolMove:
     _raise_if(errors)
     Customer.objects.select_for_update().filter(pk=customer.pk).first()
     from_owner = customer.owner_id
-    _change_owner(customer.pk, None)
+    _change_owner(customer.pk, None, on_behalf_of=actor)
     move = PoolMove.objects.create(customer_id=customer.pk, kind=PoolMoveKind.RELEASED, user=actor,
                                    from_owner_id=from_owner, reason=reason, at=now or timezone.now())
     events.emit(events.PoolReleased(customer_id=customer.pk, from_owner_id=from_owner, reason=reason), actor=actor)
@@ -637,7 +689,7 @@ def pool_sweep(*, now=None) -> dict:
                                                     days_without_follow_up=item.days_quiet))
             warned += 1
             continue
-        _change_owner(item.customer_id, None)
+        _change_owner(item.customer_id, None, on_behalf_of=None)
         PoolMove.objects.create(customer_id=item.customer_id, kind=PoolMoveKind.RECLAIMED, user=None,
                                 from_owner_id=item.owner_id, at=now,
                                 reason=f"{item.days_quiet}d > {item.days_allowed}d")

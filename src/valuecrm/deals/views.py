@@ -11,11 +11,11 @@ from datetime import date
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -26,12 +26,14 @@ from valuecrm.common.problems import domain_error_response
 from valuecrm.deals import forecast as forecast_mod
 from valuecrm.deals import kpis as kpis_mod
 from valuecrm.deals import pool as pool_mod
-from valuecrm.deals import selectors, services
+from valuecrm.deals import saved_views, selectors, services
 from valuecrm.deals.explain import factor_words
 from valuecrm.deals.models import (
     ClaimCap,
+    ContactRole,
     DealSource,
     DealStatus,
+    DealViewVisibility,
     ForecastCategory,
     LostReason,
     Pipeline,
@@ -64,6 +66,93 @@ def _filters_context(request, filters):
     }
 
 
+def _views_context(request) -> dict:
+    """The saved-views menu, and the view the page shows (`?view=ID`, kept in the URL)."""
+    views = list(saved_views.deal_views_for(request.user))
+    wanted = request.GET.get("view", "")
+    current = next((v for v in views if str(v.pk) == wanted), None)
+    return {"saved_views": views, "current_view": current, "default_view_id": saved_views.default_view_id(request.user),
+            "current_view_can_change": bool(current and saved_views.can_change(request.user, current)),
+            "current_view_can_delete": bool(current and saved_views.can_delete(request.user, current)),
+            "view_visibilities": DealViewVisibility.choices}
+
+
+def _view_redirect(request):
+    """`?view=ID` alone opens the view's filters; no parameters at all open the user's
+    default view (`?view=0` is "no view")."""
+    wanted = request.GET.get("view", "")
+    if set(request.GET) - {"view", "pipeline"} or wanted == "0":
+        return None
+    if wanted:
+        try:
+            view = saved_views.deal_view_get(user=request.user, pk=wanted)
+        except NotFound:
+            return None
+    elif not request.GET:
+        pk = saved_views.default_view_id(request.user)
+        if pk is None:
+            return None
+        view = saved_views.deal_view_get(user=request.user, pk=pk)
+    else:
+        return None
+    target = saved_views.view_query(view)
+    if target == request.GET.urlencode():  # a view without filters (or none still valid) is the page itself
+        return None
+    return redirect(f"{request.path}?{target}")
+
+
+def _view_filters_from(raw: str) -> dict:
+    params = QueryDict(raw or "")
+    return {k: params.get(k) for k in saved_views.VIEW_FIELDS if params.get(k)}
+
+
+@login_required
+@require_POST
+def deal_view_create(request):
+    nxt = request.POST.get("next") or reverse("deal-board")
+    if not url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}):
+        nxt = reverse("deal-board")
+    try:
+        view = saved_views.deal_view_create(
+            actor=request.user, name=request.POST.get("name", ""),
+            filters=_view_filters_from(request.POST.get("query", "")),
+            visibility=request.POST.get("visibility") or DealViewVisibility.PRIVATE,
+            make_default=request.POST.get("make_default") == "1")
+    except (ValidationFailed, PermissionDenied) as exc:
+        messages.error(request, " ".join(" ".join(v) for v in (exc.errors or {"form": [exc.detail]}).values()))
+        return redirect(nxt + "?" + request.POST.get("query", ""))
+    messages.success(request, _("View “%(name)s” saved.") % {"name": view.name})
+    return redirect(f"{nxt}?{saved_views.view_query(view)}")
+
+
+@login_required
+@require_POST
+def deal_view_action(request, pk: int):
+    nxt = request.POST.get("next") or reverse("deal-board")
+    if not url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}):
+        nxt = reverse("deal-board")
+    action = request.POST.get("action", "")
+    try:
+        view = saved_views.deal_view_get(user=request.user, pk=pk)
+        if action == "delete":
+            saved_views.deal_view_delete(actor=request.user, view=view)
+            messages.success(request, _("View deleted."))
+            return redirect(f"{nxt}?view=0")
+        if action in ("default", "undefault"):
+            saved_views.deal_view_update(actor=request.user, view=view, data={"is_default": action == "default"})
+        elif action == "update":
+            saved_views.deal_view_update(actor=request.user, view=view,
+                                         data={"filters": _view_filters_from(request.POST.get("query", ""))})
+            messages.success(request, _("View “%(name)s” updated.") % {"name": view.name})
+        else:
+            return HttpResponse(_("Unknown action."), status=422, content_type="text/plain; charset=utf-8")
+    except NotFound:
+        raise Http404 from None
+    except (ValidationFailed, PermissionDenied) as exc:
+        messages.error(request, " ".join(" ".join(v) for v in (exc.errors or {"form": [exc.detail]}).values()))
+    return redirect(f"{nxt}?{saved_views.view_query(view)}")
+
+
 def _pipeline(request) -> Pipeline | None:
     pipelines = selectors.pipelines()
     wanted = request.GET.get("pipeline", "")
@@ -75,15 +164,47 @@ def _pipeline(request) -> Pipeline | None:
 
 @login_required
 def deal_board(request):
+    if (to_view := _view_redirect(request)) is not None:
+        return to_view
     filters = selectors.DealFilters.from_params(request.GET)
     pipeline = _pipeline(request)
+    board_query = request.GET.copy()
+    for key in ("partial", "after", "stage", "shown"):
+        board_query.pop(key, None)
+    if request.GET.get("partial") == "cards" and pipeline:
+        return _board_more_cards(request, pipeline, filters, board_query.urlencode())
     columns = selectors.board(user=request.user, pipeline=pipeline, filters=filters) if pipeline else []
     context = {**_filters_context(request, filters), "pipeline": pipeline, "pipelines": selectors.pipelines(),
                "columns": columns, "can_work": request.user.can(Capability.DEALS_CHANGE),
-               "lost_reasons": LostReason.objects.filter(active=True), "now": timezone.now()}
+               "lost_reasons": LostReason.objects.filter(active=True), "now": timezone.now(),
+               "board_query": board_query.urlencode()}
     if request.headers.get("HX-Request") and request.GET.get("partial") == "columns":
         return render(request, "deals/_board_columns.html", context)
+    context.update(_views_context(request))
     return render(request, "deals/board.html", context, status=422 if filters.errors else 200)
+
+
+def _board_more_cards(request, pipeline, filters, board_query: str):
+    """"Load more" in a column: its next cards (and the next button), for deals.js to append."""
+    stage = next((s for s in pipeline.stages.all() if str(s.pk) == request.GET.get("stage", "")), None)
+    if stage is None:
+        filters.errors.setdefault("stage", [_("Unknown stage of this pipeline.")])
+    if filters.errors:
+        return domain_error_response(ValidationFailed(_("Validation failed"), errors=filters.errors))
+    try:
+        cards, next_cursor = selectors.column_cards(user=request.user, pipeline=pipeline, filters=filters,
+                                                    stage=stage, after=request.GET.get("after") or None)
+    except ValidationFailed as exc:
+        return domain_error_response(exc)
+    shown = _count_param(request, "shown", selectors.CARDS_PER_COLUMN) + len(cards)
+    return render(request, "deals/_board_page.html", {
+        "cards": cards, "stage": stage, "next_cursor": next_cursor, "shown": shown, "board_query": board_query,
+        "filters": filters, "total": _count_param(request, "total", shown)})
+
+
+def _count_param(request, key: str, default: int) -> int:
+    raw = request.GET.get(key, "")
+    return int(raw) if raw.isdigit() and len(raw) < 8 else default
 
 
 @login_required
@@ -102,6 +223,8 @@ def deal_move(request, pk: int):
 
 @login_required
 def deal_list(request):
+    if (to_view := _view_redirect(request)) is not None:
+        return to_view
     filters = selectors.DealFilters.from_params(request.GET)
     try:
         rows, next_cursor = selectors.deal_list(user=request.user, filters=filters,
@@ -113,7 +236,7 @@ def deal_list(request):
     rest.pop("after", None)
     context = {**_filters_context(request, filters), "deals": rows, "next_cursor": next_cursor,
                "base_query": rest.urlencode(), "pipelines": selectors.pipelines(),
-               "can_work": request.user.can(Capability.DEALS_CHANGE)}
+               "can_work": request.user.can(Capability.DEALS_CHANGE), **_views_context(request)}
     return render(request, "deals/list.html", context, status=422 if filters.errors else 200)
 
 
@@ -200,6 +323,11 @@ def deal_detail(request, pk: int):
             if "move" in request.POST:
                 services.deal_move_stage(actor=request.user, deal=deal, stage_id=request.POST.get("stage_id"),
                                          lost_reason_id=request.POST.get("lost_reason_id") or None)
+            elif "contact_remove" in request.POST:
+                services.deal_contact_remove(actor=request.user, deal=deal, person_id=request.POST.get("person_id"))
+            elif "contact_set" in request.POST:
+                services.deal_contact_set(actor=request.user, deal=deal, person_id=request.POST.get("person_id"),
+                                          role=request.POST.get("role", ""))
             elif "create_order" in request.POST:
                 order, created = services.deal_create_order(actor=request.user, deal=deal)
                 messages.success(request, _("Order %(n)s created.") % {"n": order.external_id} if created
@@ -210,10 +338,13 @@ def deal_detail(request, pk: int):
             errors, status = exc.errors, 422
         except PermissionDenied as exc:
             errors, status = exc.errors or {"form": [exc.detail]}, 403
+        except NotFound as exc:
+            errors, status = {"form": [exc.detail]}, 404
         else:
             return redirect("deal-detail", deal.pk)
         deal = selectors.deal_get(user=request.user, pk=pk)
     log = selectors.stage_log(user=request.user, deal_id=deal.pk)
+    can_work = request.user.can(Capability.DEALS_CHANGE)
     stages = list(deal.pipeline.stages.all())
     reached = {row.to_stage_id for row in log}
     from valuecrm.customers.models import Interaction
@@ -224,9 +355,11 @@ def deal_detail(request, pk: int):
         "factors": factor_words(deal.prediction_factors), "errors": errors,
         "activities": Interaction.objects.filter(customer_id=deal.customer_id).order_by("-occurred_at")[:15],
         "history": deal.history.select_related("history_user").order_by("-history_date")[:20],
-        "can_work": request.user.can(Capability.DEALS_CHANGE), "sources": DealSource.choices,
+        "can_work": can_work, "sources": DealSource.choices,
         "categories": ForecastCategory.choices, "lost_reasons": LostReason.objects.filter(active=True),
-        "StageKind": StageKind,
+        "StageKind": StageKind, "contacts": selectors.deal_contacts(user=request.user, deal=deal),
+        "candidates": selectors.contact_candidates(user=request.user, deal=deal) if can_work else [],
+        "contact_roles": ContactRole.choices,
     }, status=status)
 
 

@@ -1,7 +1,9 @@
 """Demo deals: two years of deals in two pipelines (B2B projects, retail wholesale) whose
 outcomes depend on believable features — source, the rep, the amount, whether the customer
 bought before and how engaged the deal is (calls and meetings while it runs) — so the learned
-win model finds real signal; the 公海 pool rules; quotas; some owned prospects near reclaim."""
+win model finds real signal; the 公海 pool rules; quotas; some owned prospects near reclaim;
+contact persons with their role on open deals of companies; saved views of the board (a team
+view of the manager's, a rep's default)."""
 
 from __future__ import annotations
 
@@ -17,9 +19,14 @@ from valuecrm.accounts.roles import Role
 from valuecrm.customers.models import Customer, Interaction
 from valuecrm.deals.forecast import period_of, shift_period
 from valuecrm.deals.models import (
+    ContactRole,
     Deal,
+    DealContact,
     DealStageLog,
     DealStatus,
+    DealView,
+    DealViewDefault,
+    DealViewVisibility,
     ForecastCategory,
     LostReason,
     Pipeline,
@@ -159,7 +166,42 @@ def demo_deals(*, now: datetime, seed: int, customers: int) -> dict:
             linked.append(deal)
     Deal.objects.bulk_update(linked, ["order"], batch_size=1000)
     _pool_rules_and_quotas(now, reps, rng)
-    return {"deals": len(deals), "stage_log": len(logs), "interactions": len(interactions), "orders": len(orders)}
+    contacts = _deal_contacts(rng)
+    _saved_views(reps, pipelines, now)
+    return {"deals": len(deals), "stage_log": len(logs), "interactions": len(interactions), "orders": len(orders),
+            "deal_contacts": contacts}
+
+
+def _deal_contacts(rng) -> int:
+    """On open deals of companies: one to three of the company's people, the first the
+    decision maker."""
+    people: dict[int, list[int]] = {}
+    for pk, company_id in Customer.objects.filter(company__isnull=False).values_list("pk", "company_id"):
+        people.setdefault(company_id, []).append(pk)
+    rows = []
+    roles = [ContactRole.DECISION_MAKER, ContactRole.INFLUENCER, ContactRole.USER]
+    for deal_id, customer_id in Deal.objects.filter(status=DealStatus.OPEN, customer_id__in=list(people)) \
+            .values_list("pk", "customer_id"):
+        persons = people[customer_id]
+        chosen = rng.permutation(persons)[:int(rng.integers(1, min(3, len(persons)) + 1))]
+        rows += [DealContact(deal_id=deal_id, person_id=int(pk), role=roles[min(i, 2)]) for i, pk in enumerate(chosen)]
+    DealContact.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
+
+
+def _saved_views(reps, pipelines, now) -> None:
+    b2b = pipelines[0][0]
+    quarter_end = (now + timedelta(days=92)).date().isoformat()
+    manager = reps.get("chen.jing")
+    if manager is not None and manager.team_id:
+        DealView.objects.get_or_create(name="Big B2B deals", owner=manager, defaults={
+            "visibility": DealViewVisibility.TEAM, "team_id": manager.team_id,
+            "filters": {"pipeline": str(b2b.pk), "amount_min": "20000", "status": "open"}})
+    rep = reps.get("wang.lei")
+    if rep is not None:
+        view, _c = DealView.objects.get_or_create(name="Mine, closing in 3 months", owner=rep, defaults={
+            "filters": {"owner": str(rep.pk), "close_to": quarter_end, "status": "open"}})
+        DealViewDefault.objects.get_or_create(user=rep, defaults={"view": view})
 
 
 def _name(pipeline: Pipeline, k: int, rng) -> str:

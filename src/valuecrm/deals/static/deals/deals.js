@@ -103,7 +103,30 @@
     });
   }
 
+  function loadMore(button) {
+    const holder = button.closest("[data-more-for]");
+    const list = button.closest(".vc-board-col").querySelector(".vc-board-cards");
+    button.disabled = true;
+    return fetch(button.dataset.loadMore, { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.text(); })
+      .then(function (html) {
+        const page = document.createElement("template");
+        page.innerHTML = html;
+        const next = page.content.querySelector("template[data-more]");
+        if (next) { next.remove(); }
+        const first = page.content.querySelector(".vc-deal-card");
+        list.appendChild(page.content);
+        if (next) { holder.replaceWith(next.content); } else { holder.remove(); }
+        if (first) { first.focus(); }
+      })
+      .catch(function () { button.disabled = false; });
+  }
+
   if (board) {
+    board.addEventListener("click", function (e) {
+      const button = e.target.closest && e.target.closest("[data-load-more]");
+      if (button) { e.preventDefault(); loadMore(button); }
+    });
     board.addEventListener("keydown", function (e) {
       const card = e.target.closest && e.target.closest(".vc-deal-card");
       if (!card || (e.key !== "ArrowRight" && e.key !== "ArrowLeft") || board.dataset.canMove !== "1") { return; }
