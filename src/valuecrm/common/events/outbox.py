@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from valuecrm.common.events.catalogue import EVENT_TYPES, Event
 from valuecrm.common.events.context import ActorKind, current_cause, current_origin
-from valuecrm.common.events.rows import insert_rows
+from valuecrm.common.events.rows import ids_in, insert_rows
 from valuecrm.common.events.subscribers import Envelope, Subscriber, subscriber, subscribers
 
 log = logging.getLogger(__name__)
@@ -132,11 +132,13 @@ def dispatch(*, event_ids: Sequence | None = None, seqs: Sequence[int] | None = 
 
     qs = OutboxEvent.objects.filter(dispatched_at__isnull=True)
     done = 0
-    keys = list(event_ids if event_ids is not None else seqs or [])
-    field = "event_id__in" if event_ids is not None else "seq__in"
+    if event_ids is not None:
+        field, keys = "event_id", [e.hex if isinstance(e, uuid.UUID) else uuid.UUID(e).hex for e in event_ids]
+    else:
+        field, keys = "seq", list(seqs or [])
     wanted = None
     for start in range(0, len(keys), BULK_BATCH):
-        envelopes = _load(qs.filter(**{field: keys[start:start + BULK_BATCH]}))
+        envelopes = _load(qs.filter(**{f"{field}__in": ids_in(OutboxEvent, field, keys[start:start + BULK_BATCH])}))
         if envelopes:
             # Each subscriber's interests are asked once per dispatch, not once per batch.
             wanted = wanted if wanted is not None else [(sub, sub.wanted()) for sub in subscribers()]
