@@ -93,7 +93,7 @@ def main() -> None:
     from valuecrm.automation.services import rule_create
     from valuecrm.common.models import OutboxEvent
     from valuecrm.customers.models import Customer, Note, Task
-    from valuecrm.customers.services import customer_update, customers_bulk_tag
+    from valuecrm.customers.services import customer_update
 
     call_command("migrate", interactive=False, verbosity=0)
     admin, _ = admin_ensure(username="bench", password="bench-123456789")

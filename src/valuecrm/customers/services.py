@@ -780,8 +780,8 @@ def _bulk_ids(actor, customer_ids) -> list[int]:
     wanted = sorted({int(pk) for pk in customer_ids})
     ids: list[int] = []
     for start in range(0, len(wanted), BULK_CHUNK):
-        ids += visible_customers(actor).filter(pk__in=wanted[start:start + BULK_CHUNK]) \
-            .values_list("pk", flat=True)
+        chunk = events.ids_in(Customer, "id", wanted[start:start + BULK_CHUNK])
+        ids += visible_customers(actor).filter(pk__in=chunk).values_list("pk", flat=True)
     return sorted(ids)
 
 
@@ -809,7 +809,8 @@ def customers_bulk_tag(*, actor, customer_ids, tag_names) -> int:
     new_links: list[tuple[int, int]] = []
     tag_ids = [tag.pk for tag in tags]
     for chunk in _chunks(ids):
-        existing = set(through.objects.filter(customer_id__in=chunk, tag_id__in=tag_ids)
+        existing = set(through.objects.filter(customer_id__in=events.ids_in(through, "customer_id", chunk),
+                                              tag_id__in=tag_ids)
                        .values_list("customer_id", "tag_id"))
         new_links += [(cid, tid) for cid in chunk for tid in tag_ids if (cid, tid) not in existing]
     # Plain multi-row INSERTs (no model instance per link); a concurrent duplicate is skipped.
@@ -939,7 +940,8 @@ def tasks_bulk_create(*, actor, tasks: list[dict]) -> list[CreatedTask]:
     wanted = sorted({int(t["customer_id"]) for t in tasks if t.get("customer_id") is not None})
     visible: set[int] = set()
     for chunk in _chunks(wanted):
-        visible.update(visible_customers(actor).filter(pk__in=chunk).values_list("pk", flat=True))
+        visible.update(visible_customers(actor).filter(pk__in=events.ids_in(Customer, "id", chunk))
+                       .values_list("pk", flat=True))
     assignee_ids = {t.get("assignee_id") for t in tasks if t.get("assignee_id")}
     assignees = {u.pk: u for u in User.objects.filter(pk__in=assignee_ids, is_active=True)}
     seen_by: dict[int, set[int]] = {}
@@ -948,7 +950,8 @@ def tasks_bulk_create(*, actor, tasks: list[dict]) -> list[CreatedTask]:
                 if cid is not None]
         seen_by[pk] = set()
         for chunk in _chunks(sorted(set(mine))):
-            seen_by[pk].update(visible_customers(user).filter(pk__in=chunk).values_list("pk", flat=True))
+            seen_by[pk].update(visible_customers(user).filter(pk__in=events.ids_in(Customer, "id", chunk))
+                               .values_list("pk", flat=True))
     now = timezone.now()
     rows = []
     for item in tasks:

@@ -179,7 +179,8 @@ def _deliver(sub: Subscriber, envelopes: list[Envelope]) -> tuple[int, bool]:
     try:
         with transaction.atomic():
             seen = set(EventReceipt.objects.filter(
-                subscriber=sub.key, event_id__in=[e.seq for e in envelopes]).values_list("event_id", flat=True))
+                subscriber=sub.key, event_id__in=ids_in(EventReceipt, "event_id", [e.seq for e in envelopes]))
+                .values_list("event_id", flat=True))
             new = [e for e in envelopes if e.seq not in seen]
             if new:
                 sub.handle(new)
@@ -222,14 +223,16 @@ def _mark_complete(envelopes: list[Envelope], wanted, handled: set[tuple[int, st
     unknown = [seq for seq, keys in needed.items() if any((seq, key) not in handled for key in keys)]
     receipts: dict[int, set[str]] = {}
     for start in range(0, len(unknown), BULK_BATCH):
-        for seq, key in EventReceipt.objects.filter(event_id__in=unknown[start:start + BULK_BATCH]) \
+        for seq, key in EventReceipt.objects.filter(
+                event_id__in=ids_in(EventReceipt, "event_id", unknown[start:start + BULK_BATCH])) \
                 .values_list("event_id", "subscriber"):
             receipts.setdefault(seq, set()).add(key)
     complete = [seq for seq, keys in needed.items()
                 if all((seq, key) in handled or key in receipts.get(seq, ()) for key in keys)]
     now = timezone.now()
     for start in range(0, len(complete), BULK_BATCH):
-        OutboxEvent.objects.filter(seq__in=complete[start:start + BULK_BATCH], dispatched_at__isnull=True) \
+        OutboxEvent.objects.filter(seq__in=ids_in(OutboxEvent, "seq", complete[start:start + BULK_BATCH]),
+                                   dispatched_at__isnull=True) \
             .update(dispatched_at=now)
     return len(complete)
 

@@ -127,8 +127,8 @@ def _prepared(model, fields, ignore_conflicts):
     on_conflict = OnConflict.IGNORE if ignore_conflicts else None
     columns = ", ".join(qn(f.column) for f in model_fields)
     placeholder = "({})".format(", ".join(["%s"] * len(model_fields)))
-    sql = "{} {} ({}) VALUES {}".format(
-        connection.ops.insert_statement(on_conflict=on_conflict), qn(opts.db_table), columns, placeholder)
+    insert = connection.ops.insert_statement(on_conflict=on_conflict)
+    sql = f"{insert} {qn(opts.db_table)} ({columns}) VALUES {placeholder}"
     suffix = connection.ops.on_conflict_suffix_sql(model_fields, on_conflict, None, None)
     if suffix:
         sql = f"{sql} {suffix}"
