@@ -61,7 +61,7 @@ def emit_many(events: Sequence[Event], *, actor=None) -> list[str]:
     ids = [uuid.uuid4() for _ in events]
     # An event no subscriber takes is recorded as dispatched already: most writes of a shop
     # without rules or webhooks then cost one INSERT here and nothing after commit.
-    wanted = [(sub, sub.wanted()) for sub in subscribers()]
+    wanted = _wanted.get() or _ask_subscribers()
     taken = [any(sub.takes(e, names) for sub, names in wanted) for e in events]
     insert_rows(OutboxEvent, _OUTBOX_FIELDS, (
         (i, e.name, e.payload(), e.customer_id, now, kind, actor_id, token_id, origin_name, causation_id, depth,
@@ -77,6 +77,16 @@ def emit_many(events: Sequence[Event], *, actor=None) -> list[str]:
 
 
 _collector: ContextVar[list | None] = ContextVar("valuecrm_event_collector", default=None)
+# The subscribers' interests while a dispatch runs: what its subscribers emit (a rule's
+# actions, thousands of events per batch) is checked against the same answers instead of
+# asking again per emit_many call. A rule switched off meanwhile only means an event is
+# delivered to an engine that then finds no active rule for it; nothing is missed, since
+# rules are not created or switched on by subscribers.
+_wanted: ContextVar[list | None] = ContextVar("valuecrm_event_interests", default=None)
+
+
+def _ask_subscribers() -> list[tuple[Subscriber, frozenset | None]]:
+    return [(sub, sub.wanted()) for sub in subscribers()]
 
 
 @contextlib.contextmanager
@@ -136,13 +146,21 @@ def dispatch(*, event_ids: Sequence | None = None, seqs: Sequence[int] | None = 
         field, keys = "event_id", [e.hex if isinstance(e, uuid.UUID) else uuid.UUID(e).hex for e in event_ids]
     else:
         field, keys = "seq", list(seqs or [])
-    wanted = None
-    for start in range(0, len(keys), BULK_BATCH):
-        envelopes = _load(qs.filter(**{f"{field}__in": ids_in(OutboxEvent, field, keys[start:start + BULK_BATCH])}))
-        if envelopes:
-            # Each subscriber's interests are asked once per dispatch, not once per batch.
-            wanted = wanted if wanted is not None else [(sub, sub.wanted()) for sub in subscribers()]
-            done += _dispatch_envelopes(envelopes, wanted)
+    wanted = _wanted.get()
+    token = None
+    try:
+        for start in range(0, len(keys), BULK_BATCH):
+            envelopes = _load(qs.filter(**{f"{field}__in": ids_in(OutboxEvent, field, keys[start:start + BULK_BATCH])}))
+            if envelopes:
+                # Each subscriber's interests are asked once per dispatch (and reused by the
+                # dispatches its subscribers' events start), not once per batch or emit.
+                if wanted is None:
+                    wanted = _ask_subscribers()
+                    token = _wanted.set(wanted)
+                done += _dispatch_envelopes(envelopes, wanted)
+    finally:
+        if token is not None:
+            _wanted.reset(token)
     return done
 
 
