@@ -12,13 +12,14 @@ Guarantees:
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import uuid
 from collections.abc import Sequence
 from contextvars import ContextVar
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from valuecrm.common.events.catalogue import EVENT_TYPES, Event
@@ -119,16 +120,39 @@ def _envelope(row) -> Envelope:
     seq, event_id, name, payload, occurred_at, actor_kind, actor_user_id, token_id, origin, causation_id, depth = row
     cls = EVENT_TYPES.get(name)
     event = cls.from_payload(payload) if cls else None
+    if isinstance(causation_id, uuid.UUID):
+        causation_id = causation_id.hex
     return Envelope(
-        seq=seq, event_id=event_id.hex, name=name, event=event,
+        seq=seq, event_id=event_id if isinstance(event_id, str) else event_id.hex, name=name, event=event,
         occurred_at=occurred_at, actor_kind=actor_kind, actor_user_id=actor_user_id,
-        token_id=token_id, origin=origin,
-        causation_id=causation_id.hex if causation_id else None, depth=depth,
+        token_id=token_id, origin=origin, causation_id=causation_id or None, depth=depth,
     )
 
 
 def _load(qs) -> list[Envelope]:
-    return [_envelope(r) for r in qs.order_by("seq").values_list(*_ENVELOPE_FIELDS)]
+    qs = qs.order_by("seq").values_list(*_ENVELOPE_FIELDS)
+    connection = connections[qs.db]
+    if connection.vendor != "sqlite":
+        return [_envelope(r) for r in qs]
+    # SQLite: the ORM's per-value converters (UUIDs parsed, JSON decoded through the field,
+    # datetimes parsed and made aware) were most of a dispatch's time; the stored forms are
+    # known — UUIDs as 32 hex digits, JSON as text, datetimes as UTC ISO text — so convert
+    # them here, the same values the ORM would give.
+    sql, params = qs.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    loads = json.loads
+    return [_envelope((seq, event_id, name, loads(payload) if payload is not None else None,
+                       _aware(occurred), *rest))
+            for seq, event_id, name, payload, occurred, *rest in rows]
+
+
+def _aware(value) -> datetime:
+    """A datetime read from SQLite (the connection's converter gives a naive UTC one, or text)."""
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _needed(env: Envelope, wanted: list[tuple[Subscriber, frozenset | None]]) -> list[Subscriber]:
