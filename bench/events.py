@@ -192,7 +192,9 @@ def main() -> None:
     phases.restore()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     undispatched = OutboxEvent.objects.filter(dispatched_at__isnull=True).count()
-    print(f"customers {n:,} (generated in {generated:.1f} s), tagged {len(ids):,}, SQLite {connection.Database.sqlite_version}")
+    database = (f"SQLite {connection.Database.sqlite_version}" if connection.vendor == "sqlite"
+                else f"{connection.vendor} {connection.Database.__name__}")
+    print(f"customers {n:,} (generated in {generated:.1f} s), tagged {len(ids):,}, {database}")
     print(f"| step | value |\n|---|---:|\n| load average | {' '.join(f'{x:.1f}' for x in os.getloadavg())} |")
     print(f"| bulk tag + 3 rules end to end, wall (s) | {wall:.2f} |")
     print(f"| same, CPU (s) | {cpu:.2f} |")
