@@ -13,6 +13,8 @@ again at depth 1 (and do not match). Peak memory is the process's peak RSS (boun
 """
 
 import argparse
+import functools
+import importlib
 import os
 import resource
 import shutil
@@ -22,7 +24,47 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "var" / "bench-events"
+OUT = ROOT / "var" / os.environ.get("BENCH_EVENTS_DIR", "bench-events")
+
+
+class Phases:
+    """CPU seconds per phase of the bulk tag, each phase's own time (a nested phase's time
+    is its own, not its caller's): functions are wrapped by module attribute, so the code
+    under test is unchanged."""
+
+    def __init__(self):
+        self.cpu: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self.stack: list[list] = []  # [phase, started, child time]
+        self.undo: list = []
+
+    def wrap(self, module: str, name: str, phase: str, *, only_outermost: bool = False):
+        mod = importlib.import_module(module)
+        original = getattr(mod, name)
+
+        @functools.wraps(original)
+        def timed(*args, **kwargs):
+            if only_outermost and self.stack:
+                return original(*args, **kwargs)
+            frame = [phase, time.process_time(), 0.0]
+            self.stack.append(frame)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.stack.pop()
+                total = time.process_time() - frame[1]
+                self.cpu[phase] = self.cpu.get(phase, 0.0) + total - frame[2]
+                self.calls[phase] = self.calls.get(phase, 0) + 1
+                if self.stack:
+                    self.stack[-1][2] += total
+
+        setattr(mod, name, timed)
+        self.undo.append((mod, name, original))
+
+    def restore(self):
+        for mod, name, original in reversed(self.undo):
+            setattr(mod, name, original)
+        self.undo = []
 
 
 def main() -> None:
@@ -51,7 +93,7 @@ def main() -> None:
     from valuecrm.automation.services import rule_create
     from valuecrm.common.models import OutboxEvent
     from valuecrm.customers.models import Customer, Note, Task
-    from valuecrm.customers.services import customer_update, customers_bulk_tag
+    from valuecrm.customers.services import customer_update
 
     call_command("migrate", interactive=False, verbosity=0)
     admin, _ = admin_ensure(username="bench", password="bench-123456789")
@@ -121,21 +163,39 @@ def main() -> None:
                                    "actions": [{"type": "add_tag", "tag": "x"}]})
     ids = list(Customer.objects.order_by("pk").values_list("pk", flat=True)[:args.tagged])
     outbox_before = OutboxEvent.objects.count()
+    phases = Phases()
+    for module, name, phase, outer in (
+            ("valuecrm.customers.services", "customers_bulk_tag", "bulk write (the tag links)", True),
+            ("valuecrm.common.events", "emit_many", "outbox rows (emit)", False),
+            ("valuecrm.common.events.outbox", "emit_many", "outbox rows (emit)", False),
+            ("valuecrm.common.events.outbox", "dispatch", "dispatch (load, envelopes, receipts, completion)", False),
+            ("valuecrm.automation.engine", "run_rule", "engine: per-rule bookkeeping", False),
+            ("valuecrm.automation.engine", "_assign_chain_roots", "engine: run-log look-ups and loop guards", False),
+            ("valuecrm.automation.engine", "_not_yet_run", "engine: run-log look-ups and loop guards", False),
+            ("valuecrm.automation.engine", "_guard_loops", "engine: run-log look-ups and loop guards", False),
+            ("valuecrm.automation.engine", "_rate_limit", "engine: run-log look-ups and loop guards", False),
+            ("valuecrm.automation.engine", "_evaluate", "condition evaluation", False),
+            ("valuecrm.automation.engine", "_act", "actions (tasks, tag links, facts)", False),
+            ("valuecrm.common.events", "insert_rows", "run-log rows", False)):
+        phases.wrap(module, name, phase, only_outermost=outer)
     cpu0 = time.process_time()
     s = time.perf_counter()
     profiler = cProfile.Profile() if args.profile else None
     if profiler:
         profiler.enable()
-    customers_bulk_tag(actor=admin, customer_ids=ids, tag_names=["campaign"])  # autocommit: dispatch follows
+    cs.customers_bulk_tag(actor=admin, customer_ids=ids, tag_names=["campaign"])  # autocommit: dispatch follows
     if profiler:
         profiler.disable()
         profiler.dump_stats(args.profile + ".bulk")
     wall = time.perf_counter() - s
     cpu = time.process_time() - cpu0
+    phases.restore()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     undispatched = OutboxEvent.objects.filter(dispatched_at__isnull=True).count()
-    print(f"customers {n:,} (generated in {generated:.1f} s), tagged {len(ids):,}, SQLite {connection.Database.sqlite_version}")
-    print("| step | value |\n|---|---:|")
+    database = (f"SQLite {connection.Database.sqlite_version}" if connection.vendor == "sqlite"
+                else f"{connection.vendor} {connection.Database.__name__}")
+    print(f"customers {n:,} (generated in {generated:.1f} s), tagged {len(ids):,}, {database}")
+    print(f"| step | value |\n|---|---:|\n| load average | {' '.join(f'{x:.1f}' for x in os.getloadavg())} |")
     print(f"| bulk tag + 3 rules end to end, wall (s) | {wall:.2f} |")
     print(f"| same, CPU (s) | {cpu:.2f} |")
     print(f"| peak RSS of the process (MiB) | {peak_mb:.0f} |")
@@ -144,6 +204,10 @@ def main() -> None:
     print(f"| run-log rows | {Run.objects.count():,} |")
     print(f"| tasks created | {Task.objects.count():,} |")
     print(f"| notes created | {Note.objects.count():,} |")
+    print("\n| phase of the bulk tag | CPU (s) | calls |\n|---|---:|---:|")
+    for phase, seconds in phases.cpu.items():
+        print(f"| {phase} | {seconds:.2f} | {phases.calls[phase]:,} |")
+    print(f"| rest (outside these functions) | {cpu - sum(phases.cpu.values()):.2f} | |\n")
     print(f"| customer_update median with emit (ms) | {statistics.median(with_emit):.2f} |")
     print(f"| customer_update median without emit (ms) | {statistics.median(without_emit):.2f} |")
     print(f"| emit overhead per single write (ms, difference of medians) | {emit_cost:.2f} |")

@@ -173,3 +173,54 @@ def test_bulk_tag_with_a_rule_runs_in_constant_queries(admin_user, make_rule, ru
     with django_assert_max_num_queries(120):
         run_after_commit(customers_bulk_tag, actor=admin_user, customer_ids=ids, tag_names=["a"])
     assert Task.objects.filter(customer_id__in=ids).count() == 60
+
+
+def test_the_batch_path_gives_the_same_runs_tasks_and_tags_as_one_by_one(admin_user, rep_north, make_rule,
+                                                                         run_after_commit):
+    # The bench's 3 rules, on two identical groups of customers: one tagged in one bulk
+    # call (one batch through the engine), the other one customer per call.
+    follow = make_rule(name="follow", trigger={"event": "customer.tagged"},
+                       conditions=[{"field": "tags", "op": "contains", "value": "campaign"}],
+                       actions=[{"type": "create_task", "title": "Follow up {customer}"},
+                                {"type": "add_tag", "tag": "followed"}])
+    shanghai = make_rule(name="shanghai", trigger={"event": "customer.tagged"},
+                         conditions=[{"filter": "city", "value": "上海"},
+                                     {"field": "tags", "op": "contains", "value": "campaign"}],
+                         actions=[{"type": "add_tag", "tag": "上海活动"}])
+    never = make_rule(name="never", trigger={"event": "customer.tagged"},
+                      conditions=[{"field": "tags", "op": "contains", "value": "never"}],
+                      actions=[{"type": "add_tag", "tag": "x"}])
+    cities = ["上海", "北京", "上海", "深圳", ""]
+
+    def group(prefix):
+        return [customer_create(actor=admin_user, data={"name": f"{prefix}{i}", "city": city,
+                                                        "owner_id": rep_north.pk if i % 2 else admin_user.pk}).pk
+                for i, city in enumerate(cities)]
+
+    batch, single = group("B"), group("S")
+    run_after_commit(customers_bulk_tag, actor=admin_user, customer_ids=batch, tag_names=["campaign"])
+    for pk in single:
+        run_after_commit(customers_bulk_tag, actor=admin_user, customer_ids=[pk], tag_names=["campaign"])
+
+    def outcome(ids):
+        out = []
+        for pk in ids:
+            runs = sorted(Run.objects.filter(customer_id=pk).values_list("rule__name", "status", "reason_code",
+                                                                        "depth"))
+            tasks = sorted(Task.objects.filter(customer_id=pk).values_list("title", "assignee_id", "created_by__username"))
+            out.append((sorted(_tags(Customer(pk=pk))), runs, [(t[0][-1], *t[1:]) for t in tasks]))
+        return out
+
+    assert outcome(batch) == outcome(single)
+    # And what that is, for the first two customers (上海, 北京):
+    assert outcome(batch)[:2] == [
+        (["campaign", "followed", "上海活动"],
+         [("follow", "succeeded", "", 0), ("shanghai", "succeeded", "", 0)],
+         [("0", admin_user.pk, "automation")]),
+        (["campaign", "followed"],
+         [("follow", "succeeded", "", 0), ("shanghai", "skipped", "audience", 0)],
+         [("1", rep_north.pk, "automation")]),
+    ]
+    assert not Run.objects.filter(rule=never).exists()
+    assert Run.objects.filter(rule__in=[follow, shanghai]).count() == 20
+    assert Task.objects.count() == 10

@@ -49,3 +49,39 @@ def test_payload_matches_asdict_for_flat_and_nested_values():
     flat = events.CustomerUpdated(customer_id=3, changed_fields=("city", "name"))
     assert flat.payload() == asdict(flat)
     assert events.CustomerUpdated.from_payload(flat.payload()) == flat
+
+
+def test_insert_rows_returning_ids_gives_the_new_keys_in_row_order(admin_user):
+    from valuecrm.common.events import rows
+    from valuecrm.customers.models import Customer, Task
+
+    customer = Customer.objects.create(name="甲")
+    now = timezone.now()
+    fields = ("customer_id", "title", "created_by_id", "created_at", "updated_at")
+    data = [(customer.pk if i % 2 else None, f"任务{i}", admin_user.pk, now, now) for i in range(5)]
+    before, rows.ROWS_PER_STATEMENT = rows.ROWS_PER_STATEMENT, 2  # statements of 2, 2 and 1 rows
+    try:
+        ids = events.insert_rows_returning_ids(Task, fields, data)
+    finally:
+        rows.ROWS_PER_STATEMENT = before
+    assert [Task.objects.get(pk=pk).title for pk in ids] == [f"任务{i}" for i in range(5)]
+    assert list(Task.objects.filter(pk__in=ids).order_by("pk").values_list("customer_id", "done", "description")) \
+        == [(None, False, ""), (customer.pk, False, ""), (None, False, ""), (customer.pk, False, ""),
+            (None, False, "")]
+
+
+def test_envelopes_loaded_without_the_orm_converters_equal_the_orm_ones(admin_user):
+    from valuecrm.common.events import outbox
+
+    cause = events.Cause(event_id=uuid.uuid4().hex, depth=1)
+    with transaction.atomic(), events.caused_by(cause):
+        events.emit_many([events.CustomerTagged(customer_id=None, tags=("上海活动", "vip")),
+                          events.CustomersBulkChanged(action="tag", count=2)], actor=admin_user)
+    qs = OutboxEvent.objects.filter(name__in=["customer.tagged", "customers.bulk_changed"])
+    fast = outbox._load(qs)
+    slow = [outbox._envelope(r) for r in qs.order_by("seq").values_list(*outbox._ENVELOPE_FIELDS)]
+    assert fast == slow
+    assert [(e.name, e.causation_id, e.depth, e.actor_user_id) for e in fast] == [
+        ("customer.tagged", cause.event_id, 2, admin_user.pk), ("customers.bulk_changed", cause.event_id, 2,
+                                                                  admin_user.pk)]
+    assert fast[0].event.tags == ("上海活动", "vip") and fast[0].occurred_at.tzinfo is not None

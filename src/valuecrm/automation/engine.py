@@ -32,6 +32,7 @@ from valuecrm.automation.rules import audience_filters, event_condition_holds, e
 from valuecrm.common import events
 from valuecrm.common.actions import ActionContext, action_class
 from valuecrm.common.events.context import ActorKind, Cause, acting, caused_by
+from valuecrm.common.events.rows import ids_in
 from valuecrm.customers.filters import filters_q, parse_filters
 from valuecrm.customers.models import Customer
 
@@ -89,6 +90,10 @@ def _interests() -> set[str]:
 
 
 def handle(envelopes: list[events.Envelope]) -> None:
+    """One batch of events, set-wise: the rules that trigger on them (one query), the runs
+    already logged for any of them (one query for all rules), then per rule only the events
+    that pass its event tests — an event a rule's tests refuse costs no copy, no look-up and
+    no run-log row."""
     rules = list(Rule.objects.active().on_event().filter(
         trigger_event__in={e.name for e in envelopes}).order_by("pk"))
     if not rules:
@@ -100,8 +105,47 @@ def handle(envelopes: list[events.Envelope]) -> None:
             payload=env.event.payload(), depth=env.depth, causation_id=env.causation_id))
     all_items = [i for items in items_by_name.values() for i in items]
     _assign_chain_roots(all_items)
+    done = _runs_logged(rules, all_items)
     for rule in rules:
-        run_rule(rule, [_fresh_copy(i) for i in items_by_name.get(rule.trigger_event, [])])
+        tests = event_conditions(rule)
+        memo: dict = {}
+        mine = [_fresh_copy(i) for i in items_by_name.get(rule.trigger_event, [])
+                if i.event_id not in done[rule.pk] and _event_tests_pass(tests, i.payload, memo)]
+        run_rule(rule, mine, already_run=set())
+
+
+def _runs_logged(rules: list[Rule], items: list[Item]) -> dict[int, set[str]]:
+    """(rule → event ids hex) of the runs already logged for these events: re-delivery never
+    acts twice. One query per chunk of events for all the rules."""
+    done: dict[int, set[str]] = {rule.pk: set() for rule in rules}
+    ids = [i.event_id for i in items]
+    for start in range(0, len(ids), CHUNK):
+        for rule_id, event_id in Run.objects.filter(
+                rule_id__in=list(done), event_id__in=ids_in(Run, "event_id", ids[start:start + CHUNK])) \
+                .values_list("rule_id", "event_id"):
+            done[rule_id].add(event_id.hex)
+    return done
+
+
+def _event_tests_pass(tests: list[dict], payload: dict, memo: dict) -> bool:
+    """All of a rule's conditions on the event's own fields hold. Results are remembered per
+    (condition, value) for one batch: a bulk action's events mostly carry the same values."""
+    for index, cond in enumerate(tests):
+        if not _event_test(index, cond, payload, memo):
+            return False
+    return True
+
+
+def _event_test(index: int, cond: dict, payload: dict, memo: dict) -> bool:
+    actual = payload.get(cond["field"])
+    try:
+        key = (index, type(actual), tuple(actual) if isinstance(actual, list) else actual)
+        hit = memo.get(key)
+    except TypeError:  # an unhashable value (a dict): not remembered
+        return event_condition_holds(cond, payload)
+    if hit is None:
+        hit = memo[key] = event_condition_holds(cond, payload)
+    return hit
 
 
 def _fresh_copy(item: Item) -> Item:
@@ -122,9 +166,9 @@ def _assign_chain_roots(items: list[Item]) -> None:
     bulk action over them is one call and its consequences still trace back to it."""
     caused = {i.causation_id for i in items if i.causation_id}
     roots: dict[str, str] = {}
-    ids = [uuid.UUID(c) for c in caused]
+    ids = sorted(caused)
     for start in range(0, len(ids), CHUNK):
-        for event_id, root in Run.objects.filter(event_id__in=ids[start:start + CHUNK]) \
+        for event_id, root in Run.objects.filter(event_id__in=ids_in(Run, "event_id", ids[start:start + CHUNK])) \
                 .exclude(chain_root=None).values_list("event_id", "chain_root"):
             roots[event_id.hex] = root.hex
     fresh_root = None
@@ -153,21 +197,23 @@ def automation_actor():
     return user
 
 
-def run_rule(rule: Rule, items: list[Item], *, now=None) -> list[Item]:
+def run_rule(rule: Rule, items: list[Item], *, now=None, already_run: set[str] | None = None) -> list[Item]:
     """Evaluate `rule` for `items`, act on those that pass, log one run each (returns the
     items logged, with their status, reason and outcomes). Texts the run
     log keeps (reasons, outcomes, the tasks' titles) are written in the site's language,
-    whoever's request happened to trigger the rule."""
+    whoever's request happened to trigger the rule. `already_run`: the event ids (hex)
+    among `items` this rule has logged runs for, when the caller looked them up (None: look
+    them up here)."""
     if not items:
         return []
     with translation.override(settings.LANGUAGE_CODE):
-        return _run_rule(rule, items, now=now)
+        return _run_rule(rule, items, now=now, already_run=already_run)
 
 
-def _run_rule(rule: Rule, items: list[Item], *, now=None) -> list[Item]:
+def _run_rule(rule: Rule, items: list[Item], *, now=None, already_run=None) -> list[Item]:
     now = now or timezone.now()
     started = time.perf_counter()
-    items = _not_yet_run(rule, items)
+    items = _not_yet_run(rule, items, already_run)
     if not items:
         return []
     passing = _evaluate(rule, items)
@@ -187,7 +233,7 @@ def _run_rule(rule: Rule, items: list[Item], *, now=None) -> list[Item]:
     # constraint still makes a concurrent re-delivery's duplicate a no-op.
     per_item = round(per_item, 3)
     events.insert_rows(Run, _RUN_FIELDS, (
-        (rule.pk, uuid.UUID(i.event_id), i.event_name, i.customer_id, uuid.UUID(i.chain_root) if i.chain_root else None,
+        (rule.pk, i.event_id, i.event_name, i.customer_id, i.chain_root,
          i.depth, i.status, i.reason[:300], i.reason_code, _inputs(i), i.conditions, i.outcomes, i.error, per_item, now)
         for i in items), ignore_conflicts=True)
     return items
@@ -201,12 +247,9 @@ def _inputs(item: Item) -> dict:
     return {"event": item.payload, "depth": item.depth, "causation_id": item.causation_id}
 
 
-def _not_yet_run(rule: Rule, items: list[Item]) -> list[Item]:
-    done: set[str] = set()
-    ids = [uuid.UUID(i.event_id) for i in items]
-    for start in range(0, len(ids), CHUNK):
-        done.update(e.hex for e in Run.objects.filter(rule=rule, event_id__in=ids[start:start + CHUNK])
-                    .values_list("event_id", flat=True))
+def _not_yet_run(rule: Rule, items: list[Item], done: set[str] | None = None) -> list[Item]:
+    if done is None:
+        done = _runs_logged([rule], items)[rule.pk]
     seen, out = set(), []
     for item in items:
         if item.event_id not in done and item.event_id not in seen:
@@ -227,7 +270,7 @@ def audience_ids(rule: Rule, customer_ids: list[int]) -> set[int]:
     q = filters_q(active)
     found: set[int] = set()
     for start in range(0, len(customer_ids), CHUNK):
-        found.update(Customer.objects.filter(pk__in=customer_ids[start:start + CHUNK]).filter(q)
+        found.update(Customer.objects.filter(pk__in=ids_in(Customer, "id", customer_ids[start:start + CHUNK])).filter(q)
                      .values_list("pk", flat=True))
     return found
 
@@ -237,8 +280,9 @@ def _evaluate(rule: Rule, items: list[Item]) -> list[Item]:
     filters = audience_filters(rule)
     candidates = []
     no_match = _("The event does not match the conditions.")  # translated once, not per item
+    memo: dict = {}
     for item in items:
-        results = [{"condition": c, "ok": event_condition_holds(c, item.payload)} for c in tests]
+        results = [{"condition": c, "ok": _event_test(n, c, item.payload, memo)} for n, c in enumerate(tests)]
         item.conditions = results
         if all(r["ok"] for r in results):
             candidates.append(item)
@@ -293,10 +337,11 @@ def _guard_loops(rule: Rule, items: list[Item]) -> list[Item]:
     acted: set[tuple] = set()
     if keys:
         customers = sorted({k[0] for k in keys})
-        roots = sorted({uuid.UUID(k[1]) for k in keys})
+        roots = sorted({k[1] for k in keys})
         for start in range(0, len(customers), CHUNK):
             acted.update((cid, root.hex) for cid, root in Run.objects.filter(
-                rule=rule, customer_id__in=customers[start:start + CHUNK], chain_root__in=roots,
+                rule=rule, customer_id__in=ids_in(Run, "customer_id", customers[start:start + CHUNK]),
+                chain_root__in=ids_in(Run, "chain_root", roots),
                 status=RunStatus.SUCCEEDED).values_list("customer_id", "chain_root"))
     passing = []
     once_per_chain = _("Loop protection: this rule already acted on this customer in this chain of events.")

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from valuecrm.common.events import ids_in
 from valuecrm.customers.models import Customer
 
 CHUNK = 2000
@@ -19,7 +20,7 @@ def customer_facts(customer_ids) -> dict[int, dict]:
     ids = sorted(set(customer_ids))
     out: dict[int, dict] = {}
     for start in range(0, len(ids), CHUNK):
-        for row in Customer.objects.filter(pk__in=ids[start:start + CHUNK]).values(
+        for row in Customer.objects.filter(pk__in=ids_in(Customer, "id", ids[start:start + CHUNK])).values(
                 "pk", "name", "owner_id", "team_id", "owner__username", "owner__first_name",
                 "owner__last_name", "owner__language"):
             owner = " ".join(p for p in (row["owner__first_name"], row["owner__last_name"]) if p) \

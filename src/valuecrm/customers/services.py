@@ -11,6 +11,7 @@ sets `_history_user` on the instance before saving it.
 """
 
 from datetime import datetime
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -783,8 +784,8 @@ def _bulk_ids(actor, customer_ids) -> list[int]:
     wanted = sorted({int(pk) for pk in customer_ids})
     ids: list[int] = []
     for start in range(0, len(wanted), BULK_CHUNK):
-        ids += visible_customers(actor).filter(pk__in=wanted[start:start + BULK_CHUNK]) \
-            .values_list("pk", flat=True)
+        chunk = events.ids_in(Customer, "id", wanted[start:start + BULK_CHUNK])
+        ids += visible_customers(actor).filter(pk__in=chunk).values_list("pk", flat=True)
     return sorted(ids)
 
 
@@ -809,17 +810,19 @@ def customers_bulk_tag(*, actor, customer_ids, tag_names) -> int:
     tags = _tags_for(names)
     ids = _bulk_ids(actor, customer_ids)
     through = Customer.tags.through
-    new_links = []
+    new_links: list[tuple[int, int]] = []
+    tag_ids = [tag.pk for tag in tags]
     for chunk in _chunks(ids):
-        existing = set(through.objects.filter(customer_id__in=chunk, tag__in=tags)
+        existing = set(through.objects.filter(customer_id__in=events.ids_in(through, "customer_id", chunk),
+                                              tag_id__in=tag_ids)
                        .values_list("customer_id", "tag_id"))
-        new_links += [through(customer_id=cid, tag_id=tag.pk)
-                      for cid in chunk for tag in tags if (cid, tag.pk) not in existing]
-    through.objects.bulk_create(new_links, ignore_conflicts=True, batch_size=2000)
+        new_links += [(cid, tid) for cid in chunk for tid in tag_ids if (cid, tid) not in existing]
+    # Plain multi-row INSERTs (no model instance per link); a concurrent duplicate is skipped.
+    events.insert_rows(through, ("customer_id", "tag_id"), new_links, ignore_conflicts=True)
     tag_name = {tag.pk: tag.name for tag in tags}
     added: dict[int, list[str]] = {}
-    for link in new_links:
-        added.setdefault(link.customer_id, []).append(tag_name[link.tag_id])
+    for cid, tid in new_links:
+        added.setdefault(cid, []).append(tag_name[tid])
     events.emit_many([
         events.CustomersBulkChanged(action="tag", count=len(added)),
         *(events.CustomerTagged(customer_id=cid, tags=tuple(sorted(names))) for cid, names in added.items()),
@@ -902,12 +905,26 @@ def customers_bulk_assign(*, actor, customer_ids, owner: User) -> int:
 
 # ---------------------------------------------------------------- bulk follow-ups (automation)
 
+_TASK_FIELDS = ("customer_id", "title", "description", "due_at", "assignee_id", "created_by_id", "assigned_by_id",
+                "assigned_at", "created_at", "updated_at")
+
+
+class CreatedTask(NamedTuple):
+    """A task tasks_bulk_create wrote."""
+
+    pk: int
+    customer_id: int | None
+    assignee_id: int | None
+
+
 @transaction.atomic
-def tasks_bulk_create(*, actor, tasks: list[dict]) -> list[Task]:
+def tasks_bulk_create(*, actor, tasks: list[dict]) -> list[CreatedTask]:
     """Create many follow-ups at once (an automation rule acting on a batch of events):
     each item has "title", "customer_id" and optionally "description", "due_at",
     "assignee_id". A constant number of queries however many tasks: visibility is
-    checked per distinct assignee, not per task.
+    checked per distinct assignee, not per task; the rows are written with multi-row
+    INSERTs (no model instance per task). Returns (pk, customer_id, assignee_id) of each
+    task created, in the order of `tasks`.
 
     Items about customers the actor cannot see are skipped; an assignee who cannot see
     the customer gets no task (it would vanish from their inbox) — the task stays
@@ -927,7 +944,8 @@ def tasks_bulk_create(*, actor, tasks: list[dict]) -> list[Task]:
     wanted = sorted({int(t["customer_id"]) for t in tasks if t.get("customer_id") is not None})
     visible: set[int] = set()
     for chunk in _chunks(wanted):
-        visible.update(visible_customers(actor).filter(pk__in=chunk).values_list("pk", flat=True))
+        visible.update(visible_customers(actor).filter(pk__in=events.ids_in(Customer, "id", chunk))
+                       .values_list("pk", flat=True))
     assignee_ids = {t.get("assignee_id") for t in tasks if t.get("assignee_id")}
     assignees = {u.pk: u for u in User.objects.filter(pk__in=assignee_ids, is_active=True)}
     seen_by: dict[int, set[int]] = {}
@@ -936,22 +954,24 @@ def tasks_bulk_create(*, actor, tasks: list[dict]) -> list[Task]:
                 if cid is not None]
         seen_by[pk] = set()
         for chunk in _chunks(sorted(set(mine))):
-            seen_by[pk].update(visible_customers(user).filter(pk__in=chunk).values_list("pk", flat=True))
+            seen_by[pk].update(visible_customers(user).filter(pk__in=events.ids_in(Customer, "id", chunk))
+                               .values_list("pk", flat=True))
     now = timezone.now()
     rows = []
     for item in tasks:
         cid = item.get("customer_id")
-        if cid is not None and int(cid) not in visible:
-            continue
+        if cid is not None:
+            cid = int(cid)
+            if cid not in visible:
+                continue
         assignee_id = item.get("assignee_id")
-        if assignee_id not in assignees or (cid is not None and int(cid) not in seen_by[assignee_id]):
+        if assignee_id not in assignees or (cid is not None and cid not in seen_by[assignee_id]):
             assignee_id = None
         assigned = assignee_id is not None and assignee_id != actor.pk
-        rows.append(Task(customer_id=cid, title=item["title"].strip()[:200],
-                         description=item.get("description") or "", due_at=_as_aware(item.get("due_at")),
-                         assignee_id=assignee_id, created_by=actor,
-                         assigned_by=actor if assigned else None, assigned_at=now if assigned else None))
-    Task.objects.bulk_create(rows, batch_size=500)
+        rows.append((cid, item["title"].strip()[:200], item.get("description") or "", _as_aware(item.get("due_at")),
+                     assignee_id, actor.pk, actor.pk if assigned else None, now if assigned else None, now, now))
+    ids = events.insert_rows_returning_ids(Task, _TASK_FIELDS, rows)
+    created = [CreatedTask(pk, row[0], row[4]) for pk, row in zip(ids, rows, strict=True)]
     events.emit_many([events.TaskCreated(customer_id=t.customer_id, task_id=t.pk, assignee_id=t.assignee_id)
-                      for t in rows], actor=actor)
-    return rows
+                      for t in created], actor=actor)
+    return created

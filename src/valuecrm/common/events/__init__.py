@@ -27,11 +27,11 @@ from valuecrm.common.events.outbox import (
     purge_dispatched,
     redeliver_stale,
 )
-from valuecrm.common.events.rows import insert_rows
+from valuecrm.common.events.rows import ids_in, insert_rows, insert_rows_returning_ids
 from valuecrm.common.events.subscribers import Envelope, subscribe, subscribers, unsubscribe
 
 __all__ = [
     "EVENT_TYPES", "ActorKind", "collecting", "Cause", "Envelope", "Event", "acting", "caused_by", "current_cause",
-    "current_origin", "deliver", "deliver_seqs", "dispatch", "emit", "emit_many", "insert_rows", "purge_dispatched",
+    "current_origin", "deliver", "deliver_seqs", "dispatch", "emit", "emit_many", "ids_in", "insert_rows", "insert_rows_returning_ids", "purge_dispatched",
     "redeliver_stale", "subscribe", "subscribers", "unsubscribe",
 ]

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 EVENT_TYPES: dict[str, type[Event]] = {}
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,16 +39,20 @@ class Event:
         if names is None:
             names = _FIELD_NAMES[type(self)] = tuple(f.name for f in fields(self))
         out = {key: getattr(self, key) for key in names}
-        if any(isinstance(v, (dict, list, set)) or is_dataclass(v) for v in out.values()):
-            return asdict(self)
-        if any(isinstance(v, tuple) and any(isinstance(x, (dict, list, set, tuple)) or is_dataclass(x) for x in v)
-               for v in out.values()):
-            return asdict(self)
+        for v in out.values():
+            kind = type(v)
+            if kind in _SCALARS or (kind is tuple and all(type(x) in _SCALARS for x in v)):
+                continue  # the common case, decided by type alone
+            if isinstance(v, (dict, list, set)) or is_dataclass(v) or (isinstance(v, tuple) and any(
+                    isinstance(x, (dict, list, set, tuple)) or is_dataclass(x) for x in v)):
+                return asdict(self)
         return out
 
     @classmethod
     def from_payload(cls, payload: dict) -> Event:
-        known = {f.name for f in fields(cls)}
+        known = _FIELD_NAMES.get(cls)
+        if known is None:
+            known = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
         # Lists come back from JSON where tuples went in; tuples keep events hashable.
         return cls(**{k: tuple(v) if isinstance(v, list) else v
                       for k, v in payload.items() if k in known})

@@ -12,18 +12,19 @@ Guarantees:
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import uuid
 from collections.abc import Sequence
 from contextvars import ContextVar
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from valuecrm.common.events.catalogue import EVENT_TYPES, Event
 from valuecrm.common.events.context import ActorKind, current_cause, current_origin
-from valuecrm.common.events.rows import insert_rows
+from valuecrm.common.events.rows import ids_in, insert_rows
 from valuecrm.common.events.subscribers import Envelope, Subscriber, subscriber, subscribers
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def emit_many(events: Sequence[Event], *, actor=None) -> list[str]:
     ids = [uuid.uuid4() for _ in events]
     # An event no subscriber takes is recorded as dispatched already: most writes of a shop
     # without rules or webhooks then cost one INSERT here and nothing after commit.
-    wanted = [(sub, sub.wanted()) for sub in subscribers()]
+    wanted = _wanted.get() or _ask_subscribers()
     taken = [any(sub.takes(e, names) for sub, names in wanted) for e in events]
     insert_rows(OutboxEvent, _OUTBOX_FIELDS, (
         (i, e.name, e.payload(), e.customer_id, now, kind, actor_id, token_id, origin_name, causation_id, depth,
@@ -77,6 +78,16 @@ def emit_many(events: Sequence[Event], *, actor=None) -> list[str]:
 
 
 _collector: ContextVar[list | None] = ContextVar("valuecrm_event_collector", default=None)
+# The subscribers' interests while a dispatch runs: what its subscribers emit (a rule's
+# actions, thousands of events per batch) is checked against the same answers instead of
+# asking again per emit_many call. A rule switched off meanwhile only means an event is
+# delivered to an engine that then finds no active rule for it; nothing is missed, since
+# rules are not created or switched on by subscribers.
+_wanted: ContextVar[list | None] = ContextVar("valuecrm_event_interests", default=None)
+
+
+def _ask_subscribers() -> list[tuple[Subscriber, frozenset | None]]:
+    return [(sub, sub.wanted()) for sub in subscribers()]
 
 
 @contextlib.contextmanager
@@ -109,16 +120,39 @@ def _envelope(row) -> Envelope:
     seq, event_id, name, payload, occurred_at, actor_kind, actor_user_id, token_id, origin, causation_id, depth = row
     cls = EVENT_TYPES.get(name)
     event = cls.from_payload(payload) if cls else None
+    if isinstance(causation_id, uuid.UUID):
+        causation_id = causation_id.hex
     return Envelope(
-        seq=seq, event_id=event_id.hex, name=name, event=event,
+        seq=seq, event_id=event_id if isinstance(event_id, str) else event_id.hex, name=name, event=event,
         occurred_at=occurred_at, actor_kind=actor_kind, actor_user_id=actor_user_id,
-        token_id=token_id, origin=origin,
-        causation_id=causation_id.hex if causation_id else None, depth=depth,
+        token_id=token_id, origin=origin, causation_id=causation_id or None, depth=depth,
     )
 
 
 def _load(qs) -> list[Envelope]:
-    return [_envelope(r) for r in qs.order_by("seq").values_list(*_ENVELOPE_FIELDS)]
+    qs = qs.order_by("seq").values_list(*_ENVELOPE_FIELDS)
+    connection = connections[qs.db]
+    if connection.vendor != "sqlite":
+        return [_envelope(r) for r in qs]
+    # SQLite: the ORM's per-value converters (UUIDs parsed, JSON decoded through the field,
+    # datetimes parsed and made aware) were most of a dispatch's time; the stored forms are
+    # known — UUIDs as 32 hex digits, JSON as text, datetimes as UTC ISO text — so convert
+    # them here, the same values the ORM would give.
+    sql, params = qs.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    loads = json.loads
+    return [_envelope((seq, event_id, name, loads(payload) if payload is not None else None,
+                       _aware(occurred), *rest))
+            for seq, event_id, name, payload, occurred, *rest in rows]
+
+
+def _aware(value) -> datetime:
+    """A datetime read from SQLite (the connection's converter gives a naive UTC one, or text)."""
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _needed(env: Envelope, wanted: list[tuple[Subscriber, frozenset | None]]) -> list[Subscriber]:
@@ -132,15 +166,25 @@ def dispatch(*, event_ids: Sequence | None = None, seqs: Sequence[int] | None = 
 
     qs = OutboxEvent.objects.filter(dispatched_at__isnull=True)
     done = 0
-    keys = list(event_ids if event_ids is not None else seqs or [])
-    field = "event_id__in" if event_ids is not None else "seq__in"
-    wanted = None
-    for start in range(0, len(keys), BULK_BATCH):
-        envelopes = _load(qs.filter(**{field: keys[start:start + BULK_BATCH]}))
-        if envelopes:
-            # Each subscriber's interests are asked once per dispatch, not once per batch.
-            wanted = wanted if wanted is not None else [(sub, sub.wanted()) for sub in subscribers()]
-            done += _dispatch_envelopes(envelopes, wanted)
+    if event_ids is not None:
+        field, keys = "event_id", [e.hex if isinstance(e, uuid.UUID) else uuid.UUID(e).hex for e in event_ids]
+    else:
+        field, keys = "seq", list(seqs or [])
+    wanted = _wanted.get()
+    token = None
+    try:
+        for start in range(0, len(keys), BULK_BATCH):
+            envelopes = _load(qs.filter(**{f"{field}__in": ids_in(OutboxEvent, field, keys[start:start + BULK_BATCH])}))
+            if envelopes:
+                # Each subscriber's interests are asked once per dispatch (and reused by the
+                # dispatches its subscribers' events start), not once per batch or emit.
+                if wanted is None:
+                    wanted = _ask_subscribers()
+                    token = _wanted.set(wanted)
+                done += _dispatch_envelopes(envelopes, wanted)
+    finally:
+        if token is not None:
+            _wanted.reset(token)
     return done
 
 
@@ -177,7 +221,8 @@ def _deliver(sub: Subscriber, envelopes: list[Envelope]) -> tuple[int, bool]:
     try:
         with transaction.atomic():
             seen = set(EventReceipt.objects.filter(
-                subscriber=sub.key, event_id__in=[e.seq for e in envelopes]).values_list("event_id", flat=True))
+                subscriber=sub.key, event_id__in=ids_in(EventReceipt, "event_id", [e.seq for e in envelopes]))
+                .values_list("event_id", flat=True))
             new = [e for e in envelopes if e.seq not in seen]
             if new:
                 sub.handle(new)
@@ -220,14 +265,16 @@ def _mark_complete(envelopes: list[Envelope], wanted, handled: set[tuple[int, st
     unknown = [seq for seq, keys in needed.items() if any((seq, key) not in handled for key in keys)]
     receipts: dict[int, set[str]] = {}
     for start in range(0, len(unknown), BULK_BATCH):
-        for seq, key in EventReceipt.objects.filter(event_id__in=unknown[start:start + BULK_BATCH]) \
+        for seq, key in EventReceipt.objects.filter(
+                event_id__in=ids_in(EventReceipt, "event_id", unknown[start:start + BULK_BATCH])) \
                 .values_list("event_id", "subscriber"):
             receipts.setdefault(seq, set()).add(key)
     complete = [seq for seq, keys in needed.items()
                 if all((seq, key) in handled or key in receipts.get(seq, ()) for key in keys)]
     now = timezone.now()
     for start in range(0, len(complete), BULK_BATCH):
-        OutboxEvent.objects.filter(seq__in=complete[start:start + BULK_BATCH], dispatched_at__isnull=True) \
+        OutboxEvent.objects.filter(seq__in=ids_in(OutboxEvent, "seq", complete[start:start + BULK_BATCH]),
+                                   dispatched_at__isnull=True) \
             .update(dispatched_at=now)
     return len(complete)
 
