@@ -132,11 +132,6 @@ class Migration(migrations.Migration):
             name='phone',
             field=valuecrm.common.encryption.EncryptedTextField(blank=True, default='', max_length=32, verbose_name='phone'),
         ),
-        migrations.RunPython(encrypt_existing_rows, migrations.RunPython.noop),
-        migrations.AddConstraint(
-            model_name='contactpoint',
-            constraint=models.UniqueConstraint(fields=('customer', 'kind', 'value_bidx'), name='contact_point_unique'),
-        ),
         migrations.AddField(
             model_name='customersearchtoken',
             name='customer',
@@ -149,5 +144,13 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name='customersearchtoken',
             index=models.Index(fields=['customer'], name='customers_c_custome_6ebbc9_idx'),
+        ),
+        # After the search-token table has its customer column (the data step writes tokens),
+        # before nothing else: existing rows must be encrypted and indexed for upgrades to work.
+        migrations.RunPython(encrypt_existing_rows, migrations.RunPython.noop),
+        # Only once every contact point has its blind index (the data step fills them).
+        migrations.AddConstraint(
+            model_name='contactpoint',
+            constraint=models.UniqueConstraint(fields=('customer', 'kind', 'value_bidx'), name='contact_point_unique'),
         ),
     ]
