@@ -91,7 +91,7 @@ def _page_links(user, q=""):
 
 
 # The peer apps' pages, contributed through the extension registry (programme settings are admin-only).
-PEER_PAGES = ["/service/", "/service/dashboard/", "/loyalty/", "/loyalty/vip/", "/deals/", "/deals/list/",
+PEER_PAGES = ["/service/", "/service/dashboard/", "/service/topics/", "/loyalty/", "/loyalty/vip/", "/deals/", "/deals/list/",
               "/deals/forecast/", "/deals/dashboard/", "/pool/", "/marketing/", "/marketing/segments/"]
 
 
@@ -102,8 +102,8 @@ def test_palette_lists_every_page_the_user_may_open(admin_user, rep_north, manag
         "/customers/", "/customers/new/", "/inbox/", "/imports/", "/imports/new/", "/duplicates/",
         "/merges/", "/value/", "/value/model/", "/value/settings/", "/integrations/",
         "/integrations/deliveries/", "/profile/", "/settings/users/", "/admin/",
-        "/orders/", "/orders/new/", "/products/", "/automation/", *PEER_PAGES[:4], "/loyalty/program/",
-        *PEER_PAGES[4:], "/api/docs"]
+        "/orders/", "/orders/new/", "/products/", "/automation/", *PEER_PAGES[:5], "/loyalty/program/",
+        *PEER_PAGES[5:], "/api/docs"]
     assert _page_links(manager_north) == [
         "/customers/", "/customers/new/", "/inbox/", "/imports/", "/imports/new/", "/duplicates/",
         "/merges/", "/value/", "/value/model/", "/value/settings/", "/profile/",
