@@ -82,6 +82,12 @@ class Campaign(TimeStampedModel):
     status = models.CharField(_("status"), max_length=10, choices=CampaignStatus.choices,
                               default=CampaignStatus.DRAFT)
     launched_at = models.DateTimeField(_("launched at"), null=True, blank=True)
+    # Audience option: only the top N of the audience by predicted uplift × CLV (the
+    # newest uplift model at launch, recorded in uplift_model); the hold-out is then
+    # drawn from those N as usual, so the campaign still measures its own effect.
+    target_top_n = models.PositiveIntegerField(_("top N by predicted uplift × CLV"), null=True, blank=True)
+    uplift_model = models.ForeignKey("marketing.UpliftModel", null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="campaigns", verbose_name=_("uplift model"))
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
 
@@ -185,3 +191,31 @@ class ProductAffinity(models.Model):
     class Meta:
         ordering = ["product", "-lift"]
         constraints = [models.UniqueConstraint(fields=["product", "other"], name="product_affinity_unique")]
+
+
+class UpliftModel(models.Model):
+    """One trained two-model uplift estimate (marketing.uplift), its training campaigns
+    and its Qini evaluation on a later campaign. Coefficients are stored as numbers."""
+
+    version = models.PositiveIntegerField(_("version"), unique=True)
+    trained_at = models.DateTimeField(_("trained at"), default=timezone.now)
+    trained_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    training_campaign_ids = models.JSONField(_("training campaigns"), default=list)
+    evaluation_campaign = models.ForeignKey(Campaign, null=True, on_delete=models.SET_NULL, related_name="+",
+                                            verbose_name=_("evaluation campaign"))
+    n_train_treatment = models.PositiveIntegerField(default=0)
+    n_train_control = models.PositiveIntegerField(default=0)
+    n_eval_treatment = models.PositiveIntegerField(default=0)
+    n_eval_control = models.PositiveIntegerField(default=0)
+    params = models.JSONField(default=dict)
+    feature_source = models.CharField(max_length=20, default="snapshot")  # "snapshot", "current" or "orders_only"
+    qini_coefficient = models.FloatField(_("Qini coefficient"))
+    auuc = models.FloatField(_("AUUC"))
+    qini_curve = models.JSONField(default=dict)  # {"fractions": [...], "curve": [...], "random": [...]}
+
+    class Meta:
+        ordering = ["-version"]
+
+    def __str__(self):
+        return f"uplift v{self.version}"

@@ -566,3 +566,14 @@ class SegmentSnapshotTaken(Event):
     name: ClassVar[str] = "segment.snapshot_taken"
     segment_id: int
     size: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpliftModelTrained(Event):
+    """A new uplift model version, with its Qini coefficient on the later evaluation campaign."""
+
+    name: ClassVar[str] = "uplift_model.trained"
+    model_id: int
+    version: int
+    evaluation_campaign_id: int
+    qini_coefficient: float
