@@ -118,3 +118,23 @@ def test_top_n_option_is_validated_and_needs_a_model(marketer, make_customers, e
         services.campaign_launch(actor=marketer, campaign=campaign, queue=False)
     assert list(exc.value.errors) == ["target_top_n"]
     assert CampaignMember.objects.filter(campaign=campaign).count() == 0
+
+
+def test_uplift_page_is_honest_without_data_and_shows_the_curve_after_training(client, marketer, history):
+    client.force_login(marketer)
+    page = client.get("/marketing/uplift/").content.decode()
+    assert 'data-uplift="no-model"' in page and 'data-uplift="not-ready"' not in page
+    assert client.post("/marketing/uplift/train/").status_code == 302
+    page = client.get("/marketing/uplift/").content.decode()
+    model = UpliftModel.objects.get()
+    assert 'data-uplift="version">v1<' in page and 'id="uplift-qini"' in page
+    assert f"¥{model.qini_coefficient:.2f}" in page
+    assert "On the later campaign the ranking beat a random choice." in page
+
+
+def test_uplift_page_says_what_is_missing(client, marketer):
+    client.force_login(marketer)
+    page = client.get("/marketing/uplift/").content.decode()
+    assert 'data-uplift="not-ready"' in page and "at least 30 treated and 30 control" in page
+    assert client.post("/marketing/uplift/train/").status_code == 302
+    assert UpliftModel.objects.count() == 0

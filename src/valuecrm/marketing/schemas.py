@@ -67,6 +67,8 @@ class CampaignIn(Schema):
     holdout_percent: Decimal = Field(Decimal("10"), ge=0, le=50, max_digits=5, decimal_places=2)
     attribution_days: int = Field(14, ge=1, le=365)
     cost: Decimal = Field(Decimal("0"), ge=0, max_digits=14, decimal_places=2)
+    # Audience option: only the top N by predicted uplift × CLV (needs a trained uplift model).
+    target_top_n: int | None = Field(None, ge=1, le=10_000_000)
 
 
 class CampaignPatch(Schema):
@@ -78,6 +80,7 @@ class CampaignPatch(Schema):
     holdout_percent: Decimal | None = Field(None, ge=0, le=50, max_digits=5, decimal_places=2)
     attribution_days: int | None = Field(None, ge=1, le=365)
     cost: Decimal | None = Field(None, ge=0, max_digits=14, decimal_places=2)
+    target_top_n: int | None = Field(None, ge=1, le=10_000_000)
 
 
 class CampaignOut(Schema):
@@ -92,6 +95,8 @@ class CampaignOut(Schema):
     cost: Decimal
     status: str
     launched_at: datetime | None
+    target_top_n: int | None
+    uplift_model_id: int | None
 
 
 class MemberOut(Schema):

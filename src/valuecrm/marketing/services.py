@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, InvalidOperation
 
 import numpy as np
-
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count

@@ -18,6 +18,7 @@ from valuecrm.customers.filters import filter_specs
 from valuecrm.customers.visibility import visible_customers
 from valuecrm.marketing import consent, selectors, services
 from valuecrm.marketing import render as mk_render
+from valuecrm.marketing import uplift as mk_uplift
 from valuecrm.marketing.models import Channel, Message
 
 # The value chips the segment builder offers first (the customer list's own filters).
@@ -63,7 +64,7 @@ def _campaign_form_context(request, data=None, errors=None):
     return {"segments": list(selectors.segment_list()), "templates": list(selectors.template_list()),
             "channels": Channel.choices, "data": data or {"holdout_percent": "10", "attribution_days": "14",
                                                           "cost": "0", "channel": "email"},
-            "errors": errors or {}, "tab": "campaigns"}
+            "errors": errors or {}, "tab": "campaigns", "uplift_model": selectors.uplift_model_latest()}
 
 
 @login_required
@@ -72,7 +73,7 @@ def campaign_create(request):
     if request.method == "POST":
         post = request.POST
         data = {k: post.get(k, "").strip() for k in ("name", "channel", "holdout_percent", "attribution_days",
-                                                     "cost")}
+                                                     "cost", "target_top_n")}
         for key in ("segment_id", "template_id"):
             raw = post.get(key, "").strip()
             data[key] = int(raw) if raw.isdigit() else (None if key == "segment_id" else raw)
@@ -317,3 +318,34 @@ def unsubscribe(request, token):
                                                              "LANGUAGE_CODE": language})
 
 
+
+
+# ---------------------------------------------------------------- uplift targeting
+
+@login_required
+def uplift(request):
+    model = selectors.uplift_model_latest()
+    chart = None
+    if model is not None:
+        curve = model.qini_curve
+        chart = {"x": curve["fractions"], "model": curve["curve"], "random": curve["random"],
+                 "model_name": _("Model ranking"), "random_name": _("Random order"),
+                 "x_name": _("Share of customers targeted"), "y_name": _("Incremental revenue per customer")}
+    return render(request, "marketing/uplift.html", {
+        "model": model, "chart": chart, "readiness": selectors.uplift_readiness(),
+        "training": list(selectors.campaign_list().filter(pk__in=model.training_campaign_ids)) if model else [],
+        "features": mk_uplift.FEATURES, "can_send": _can_send(request), "tab": "uplift"})
+
+
+@login_required
+@require_POST
+def uplift_train(request):
+    try:
+        model = services.uplift_train(actor=request.user)
+    except PermissionDenied as exc:
+        raise Http404 from exc
+    except ValidationFailed as exc:
+        messages.error(request, exc.detail)
+        return redirect("marketing-uplift")
+    messages.success(request, _("Uplift model v%(v)s trained.") % {"v": model.version})
+    return redirect("marketing-uplift")
