@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from valuecrm.accounts.capabilities import Capability, require
 from valuecrm.common import events
 from valuecrm.common.errors import Conflict, NotFound, ValidationFailed
+from valuecrm.customers.extensions import registry as merge_field_registry
 from valuecrm.customers.filters import clean_filters, filters_q
 from valuecrm.customers.models import ContactPoint, ContactPointKind, Customer
 from valuecrm.customers.visibility import visible_customers
@@ -473,17 +474,25 @@ def eligibility(channel: str, customer_ids: list[int], now) -> dict[int, str]:
     return stop
 
 
-def merge_context(customer: Customer, message: Message | None, *, personalise: bool,
-                  recommendations: bool = True) -> dict:
-    from valuecrm.marketing import selectors
+def wanted_merge_fields(template: MessageTemplate) -> set[str]:
+    """The registered extension merge fields (customers.extensions) the template uses."""
+    text = f"{template.subject}{template.body_text}{template.body_html}"
+    return {f.name for f in merge_field_registry.merge_fields if f"customer.{f.name}" in text}
 
+
+def merge_context(customer: Customer, message: Message | None, *, personalise: bool,
+                  recommendations: bool = True, extra: dict | None = None) -> dict:
+    """``extra``: this customer's extension merge values, resolved in a batch by the
+    caller; None resolves every registered field for this one customer (previews)."""
     unsubscribe = f"{base_url()}{reverse('marketing-unsubscribe', args=[message.token])}" if message else ""
     if not personalise:
         return {"customer": {}, "owner": {}, "recommended_products": [], "unsubscribe_url": unsubscribe}
     value = getattr(customer, "value", None) if hasattr(customer, "value") else None
     owner = customer.owner
+    if extra is None:
+        extra = merge_field_registry.merge_field_values([customer.pk])[customer.pk]
     return {
-        "customer": {"name": customer.name, "email": customer.email, "city": customer.city,
+        "customer": {**extra, "name": customer.name, "email": customer.email, "city": customer.city,
                      "tier": getattr(value, "tier", ""), "stage": getattr(value, "stage", ""),
                      "clv": getattr(value, "clv", "")},
         "owner": {"name": (owner.get_full_name() or owner.username) if owner else "",
@@ -493,12 +502,16 @@ def merge_context(customer: Customer, message: Message | None, *, personalise: b
     }
 
 
-def _context_for(template: MessageTemplate, customer: Customer, message: Message) -> dict:
+def _context_for(template: MessageTemplate, customer: Customer, message: Message,
+                 extra: dict | None = None) -> dict:
     """The merge values (reads the database: call on the sending thread)."""
     personalise = consent.allows_personalisation(customer)
     # Recommendations cost two queries: only when the template uses them.
     wants = "recommended_products" in f"{template.subject}{template.body_text}{template.body_html}"
-    return merge_context(customer, message, personalise=personalise, recommendations=wants)
+    if extra is None:
+        names = wanted_merge_fields(template)
+        extra = merge_field_registry.merge_field_values([customer.pk], names=names)[customer.pk] if names else {}
+    return merge_context(customer, message, personalise=personalise, recommendations=wants, extra=extra)
 
 
 def _render_for(template: MessageTemplate, customer: Customer, message: Message, ctx: dict | None = None):
@@ -630,7 +643,11 @@ def _send_chunk(campaign, members, now, connection, stats) -> int:
             status=MessageStatus.SENDING)
         if claimed != len(group):
             group = list(Message.objects.filter(pk__in=[m.pk for m in group], status=MessageStatus.SENDING))
-        contexts = {m.pk: _context_for(campaign.template, customers[m.customer_id], m) for m in group}
+        names = wanted_merge_fields(campaign.template)
+        extras = (merge_field_registry.merge_field_values([m.customer_id for m in group], names=names)
+                  if names else {})
+        contexts = {m.pk: _context_for(campaign.template, customers[m.customer_id], m,
+                                       extras.get(m.customer_id, {})) for m in group}
         pool, executor = connection
         lanes = [group[i::len(pool)] for i in range(len(pool))]
 

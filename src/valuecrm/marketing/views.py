@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from valuecrm.customers.extensions import registry as merge_field_registry
 from valuecrm.customers.filters import filter_specs
 from valuecrm.customers.visibility import visible_customers
 from valuecrm.marketing import consent, selectors, services
@@ -275,7 +276,8 @@ def template_edit(request, pk=None):
         "channels": Channel.choices, "can_send": _can_send(request), "sent_to": sent_to, "tab": "templates",
         "merge_fields": ['{{ customer.name|default:"朋友" }}', "{{ customer.tier }}", "{{ customer.city }}",
                          "{{ owner.name }}", "{% for p in recommended_products %}{{ p.name }} {% endfor %}",
-                         "{{ unsubscribe_url }}"]})
+                         "{{ unsubscribe_url }}"]
+        + [f'{{{{ customer.{f.name}|default:"{_("none")}" }}}}' for f in merge_field_registry.merge_fields]})
 
 
 # ---------------------------------------------------------------- the recipient's links
