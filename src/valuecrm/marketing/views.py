@@ -277,7 +277,7 @@ def template_edit(request, pk=None):
         "merge_fields": ['{{ customer.name|default:"朋友" }}', "{{ customer.tier }}", "{{ customer.city }}",
                          "{{ owner.name }}", "{% for p in recommended_products %}{{ p.name }} {% endfor %}",
                          "{{ unsubscribe_url }}"]
-        + [f'{{{{ customer.{f.name}|default:"{_("none")}" }}}}' for f in merge_field_registry.merge_fields]})
+        + [f"{{{{ customer.{f.name} }}}}" for f in merge_field_registry.merge_fields]})
 
 
 # ---------------------------------------------------------------- the recipient's links
