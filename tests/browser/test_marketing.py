@@ -38,6 +38,12 @@ def shop(transactional_db, make_user, settings):
     launched = timezone.now() - dt.timedelta(days=30)
     services.campaign_launch(actor=marketer, campaign=campaign, queue=False, now=launched)
     groups = dict(CampaignMember.objects.filter(campaign=campaign).values_list("customer_id", "group"))
+    # A later finished campaign (the uplift model's evaluation): only even ids respond.
+    later = services.campaign_create(actor=marketer, data={
+        "name": "会员日", "template_id": template.pk, "holdout_percent": 20})
+    launched_later = timezone.now() - dt.timedelta(days=16)
+    services.campaign_launch(actor=marketer, campaign=later, queue=False, now=launched_later)
+    groups_later = dict(CampaignMember.objects.filter(campaign=later).values_list("customer_id", "group"))
     orders = []
     for c in customers:
         if c.pk not in groups:
@@ -48,6 +54,9 @@ def shop(transactional_db, make_user, settings):
         orders.append(Order(customer=c, source="t", external_id=f"post-{c.pk}", status="paid",
                             placed_at=launched + dt.timedelta(days=2),
                             total_amount=Decimal(base + (35 if groups[c.pk] == Group.TREATMENT else 0))))
+        if groups_later[c.pk] == Group.TREATMENT and c.pk % 2 == 0:
+            orders.append(Order(customer=c, source="t", external_id=f"later-{c.pk}", status="paid",
+                                placed_at=launched_later + dt.timedelta(days=2), total_amount=Decimal(60)))
     Order.objects.bulk_create(orders)
     return {"marketer": marketer, "finished": campaign}
 
@@ -99,7 +108,15 @@ def test_marketing_journey_and_looks(live_server, new_page, login, shoot, shop):
     finished = f"{base}/marketing/campaigns/{shop['finished'].pk}/"
     open_page(page, finished)
     expect(page.locator("[data-result=sentence]")).to_contain_text("more revenue than without the campaign")
+    # Train the uplift model on the earlier campaign; the page draws its Qini curve.
+    open_page(page, f"{base}/marketing/uplift/")
+    expect(page.locator("[data-uplift=no-model]")).to_be_visible()
+    page.click("[data-action=train]")
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("[data-uplift=version]")).to_have_text("v1")
+    expect(page.locator("[data-uplift-chart=qini][data-drawn='1'] svg")).to_have_count(1)
     pages = {"segments": f"{base}/marketing/segments/?tier=&consent=email",
+             "uplift": f"{base}/marketing/uplift/",
              "template": template_url, "results": finished, "launched": launched_url,
              "campaigns": f"{base}/marketing/"}
     for language, theme in LOOKS:
