@@ -97,7 +97,7 @@ def test_train_evaluates_on_the_later_campaign_and_targets_top_n(client, markete
     assert event.payload["version"] == 1 and event.payload["evaluation_campaign_id"] == later.pk
     page = client.get("/marketing/uplift/").content.decode()
     assert 'data-uplift="version">v1<' in page and 'id="uplift-qini"' in page
-    assert f"¥{model.qini_coefficient:.2f}" in page
+    assert f"¥{model.qini_coefficient:,.2f}" in page
     assert "On the later campaign the ranking beat a random choice." in page
     assert services.uplift_train(actor=marketer).version == 2
 

@@ -324,6 +324,16 @@ def unsubscribe(request, token):
 
 # ---------------------------------------------------------------- uplift targeting
 
+def _feature_labels() -> list[str]:
+    labels = {"frequency": _("orders before"), "recency_days": _("days since last order"),
+              "t_days": _("days since first order"), "monetary": _("average order value"), "clv": _("CLV"),
+              "churn_risk": _("churn risk"), "p_alive": _("P(alive)"), "tier_a": _("tier A"),
+              "tier_b": _("tier B"), "tier_c": _("tier C"), "r_score": "R", "f_score": "F", "m_score": "M",
+              "consent_email": _("e-mail consent"), "consent_sms": _("SMS consent"),
+              "consent_wechat": _("WeChat consent")}
+    return [labels.get(name, name) for name in mk_uplift.FEATURES]
+
+
 @login_required
 def uplift(request):
     model = selectors.uplift_model_latest()
@@ -333,10 +343,14 @@ def uplift(request):
         chart = {"x": curve["fractions"], "model": curve["curve"], "random": curve["random"],
                  "model_name": _("Model ranking"), "random_name": _("Random order"),
                  "x_name": _("Share of customers targeted"), "y_name": _("Incremental revenue per customer")}
+    signed = None
+    if model is not None:
+        signed = {k: f"{'−' if v < 0 else ''}¥{abs(v):,.2f}" for k, v in
+                  (("qini", model.qini_coefficient), ("auuc", model.auuc))}
     return render(request, "marketing/uplift.html", {
-        "model": model, "chart": chart, "readiness": selectors.uplift_readiness(),
+        "model": model, "chart": chart, "signed": signed, "readiness": selectors.uplift_readiness(),
         "training": list(selectors.campaign_list().filter(pk__in=model.training_campaign_ids)) if model else [],
-        "features": mk_uplift.FEATURES, "can_send": _can_send(request), "tab": "uplift"})
+        "features": _feature_labels(), "can_send": _can_send(request), "tab": "uplift"})
 
 
 @login_required

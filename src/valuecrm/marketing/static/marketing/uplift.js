@@ -25,14 +25,14 @@
     return {
       color: [css("--bs-primary", "#0d6efd"), css("--bs-secondary-color", "#6c757d")],
       textStyle: { color: text },
-      grid: { left: 64, right: 16, top: 36, bottom: 48 },
+      grid: { left: 64, right: 16, top: 64, bottom: 48 },
       legend: { top: 0, textStyle: { color: text } },
       tooltip: { trigger: "axis", formatter: function (ps) {
         return pct(ps[0].value[0]) + "<br>" + ps.map(function (p) { return p.marker + p.seriesName + ": " + money(p.value[1]); }).join("<br>");
       } },
       xAxis: { type: "value", min: 0, max: 1, name: d.x_name, nameLocation: "middle", nameGap: 28,
         axisLabel: { color: text, formatter: pct }, splitLine: { lineStyle: { color: grid } } },
-      yAxis: { type: "value", name: d.y_name, nameTextStyle: { color: text, align: "left" },
+      yAxis: { type: "value", name: d.y_name, nameGap: 14, nameTextStyle: { color: text, align: "left" },
         axisLabel: { color: text, formatter: function (v) { return money(v); } }, splitLine: { lineStyle: { color: grid } } },
       series: [
         { name: d.model_name, type: "line", symbol: "none", lineStyle: { width: 2 }, areaStyle: { opacity: 0.12 }, data: pairs(d.model) },
