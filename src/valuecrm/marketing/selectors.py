@@ -282,3 +282,58 @@ def uplift_model_latest():
     from valuecrm.marketing.models import UpliftModel
 
     return UpliftModel.objects.select_related("evaluation_campaign").order_by("-version").first()
+
+
+# ---------------------------------------------------------------- A/B variants
+
+def ab_results(campaign: Campaign, *, now=None) -> dict | None:
+    """Per-variant numbers on the test slice and the winner the stated rule gives now.
+
+    Rates: opens and clicks per message sent; conversion: sent members with a revenue
+    order from the launch until ``now`` (or the decision). The variants are compared by
+    a χ² test of the criterion's successes; not significant at 5 % → variant A."""
+    from django.utils import timezone
+    from scipy.stats import chi2_contingency
+
+    from valuecrm.marketing.models import CampaignVariant
+
+    variants = list(CampaignVariant.objects.filter(campaign=campaign).select_related("template").order_by("label"))
+    if not variants:
+        return None
+    end = campaign.ab_decided_at or now or timezone.now()
+    rows = []
+    for v in variants:
+        slice_ids = CampaignMember.objects.filter(campaign=campaign, variant=v.label).values("customer_id")
+        sent = Message.objects.filter(campaign=campaign, customer_id__in=slice_ids, status=MessageStatus.SENT)
+        agg = sent.aggregate(n=Count("pk"), opened=Count("pk", filter=Q(opened_at__isnull=False)),
+                             clicked=Count("pk", filter=Q(clicked_at__isnull=False)))
+        converted = 0
+        if campaign.launched_at is not None and agg["n"]:
+            converted = (Order.objects.filter(customer_id__in=sent.values("customer_id"), status__in=REVENUE_STATUSES,
+                                              placed_at__gte=campaign.launched_at, placed_at__lt=end)
+                         .values("customer_id").distinct().count())
+        n = agg["n"]
+        successes = {"open_rate": agg["opened"], "click_rate": agg["clicked"], "conversion": converted}
+        rows.append({"label": v.label, "template": v.template, "members": CampaignMember.objects.filter(
+            campaign=campaign, variant=v.label).count(), "sent": n, "opened": agg["opened"], "clicked": agg["clicked"],
+            "converted": converted, "open_rate": agg["opened"] / n if n else 0.0,
+            "click_rate": agg["clicked"] / n if n else 0.0, "conversion": converted / n if n else 0.0,
+            "successes": successes[campaign.ab_criterion]})
+    criterion = campaign.ab_criterion
+    total_success = sum(r["successes"] for r in rows)
+    total_fail = sum(r["sent"] - r["successes"] for r in rows)
+    p_value = None
+    if all(r["sent"] for r in rows) and total_success and total_fail:
+        table = [[r["successes"], r["sent"] - r["successes"]] for r in rows]
+        p_value = float(chi2_contingency(table, correction=len(rows) == 2)[1])
+    ranked = sorted(rows, key=lambda r: (-r[criterion], r["label"]))
+    best = ranked[0]["label"]
+    unique_best = len(ranked) < 2 or ranked[0][criterion] > ranked[1][criterion]
+    significant = p_value is not None and p_value < 0.05 and unique_best
+    decided = bool(campaign.ab_winner)
+    return {"variants": rows, "criterion": criterion, "p_value": None if p_value is None else round(p_value, 6),
+            "significant": significant, "best": best, "alpha": 0.05,
+            "winner": campaign.ab_winner if decided else (best if significant else "A"),
+            "decided": decided, "decided_at": campaign.ab_decided_at,
+            "due": (campaign.launched_at + dt.timedelta(hours=campaign.ab_wait_hours)) if campaign.launched_at
+            else None}

@@ -31,9 +31,11 @@ from valuecrm.customers.visibility import visible_customers
 from valuecrm.engine.experiments import assign_group, hash_unit
 from valuecrm.marketing import channels, consent, render, selectors, uplift
 from valuecrm.marketing.models import (
+    AbCriterion,
     Campaign,
     CampaignMember,
     CampaignStatus,
+    CampaignVariant,
     Channel,
     Group,
     MemberStatus,
@@ -279,9 +281,58 @@ def _apply_campaign(actor, campaign: Campaign, data: dict, errors: dict) -> None
             errors["target_top_n"] = [_("Enter a whole number from %(a)s to %(b)s.") % {"a": 1, "b": 10_000_000}]
         else:
             campaign.target_top_n = int(top)
+    _apply_ab(campaign, data, errors)
     if campaign.template_id and "template_id" not in errors and "channel" not in errors:
         if campaign.template.channel != campaign.channel:
             errors.setdefault("template_id", []).append(_("The template is for another channel."))
+    for template in getattr(campaign, "_variant_templates", None) or []:
+        if "channel" not in errors and template.channel != campaign.channel:
+            errors.setdefault("variant_template_ids", []).append(_("The template is for another channel."))
+            break
+
+
+def _apply_ab(campaign: Campaign, data: dict, errors: dict) -> None:
+    """A/B set-up: 2–4 variant templates (the first is A, the default and the campaign's
+    template), the test slice, the wait and the winner criterion."""
+    if "variant_template_ids" in data:
+        raw = data["variant_template_ids"]
+        if raw in (None, []):
+            campaign._variant_templates = []
+        elif (not isinstance(raw, list) or not 2 <= len(raw) <= 4
+              or not all(isinstance(t, int) and not isinstance(t, bool) for t in raw) or len(set(raw)) != len(raw)):
+            errors["variant_template_ids"] = [_("Choose 2 to 4 different templates.")]
+        else:
+            found = MessageTemplate.objects.in_bulk(raw)
+            if len(found) != len(raw):
+                errors["variant_template_ids"] = [_("No such template.")]
+            else:
+                campaign._variant_templates = [found[t] for t in raw]
+                campaign.template = found[raw[0]]
+    for key, low, high in (("ab_test_percent", 1, 100), ("ab_wait_hours", 1, 720)):
+        if key in data:
+            try:
+                value = Decimal(str(data[key]))
+            except (InvalidOperation, ValueError):
+                errors[key] = [_("Enter a number.")]
+                continue
+            if not value.is_finite() or not low <= value <= high or (key == "ab_wait_hours" and value != int(value)):
+                errors[key] = [_("Enter a number from %(a)s to %(b)s.") % {"a": low, "b": high}]
+                continue
+            setattr(campaign, key, int(value) if key == "ab_wait_hours" else value.quantize(Decimal("0.01")))
+    if "ab_criterion" in data:
+        if data["ab_criterion"] not in AbCriterion.values:
+            errors["ab_criterion"] = [_("Not a valid choice.")]
+        else:
+            campaign.ab_criterion = data["ab_criterion"]
+
+
+def _save_variants(campaign: Campaign) -> None:
+    templates = getattr(campaign, "_variant_templates", None)
+    if templates is None:
+        return
+    CampaignVariant.objects.filter(campaign=campaign).delete()
+    CampaignVariant.objects.bulk_create([CampaignVariant(campaign=campaign, label="ABCD"[i], template=t)
+                                         for i, t in enumerate(templates)])
 
 
 @transaction.atomic
@@ -294,6 +345,7 @@ def campaign_create(*, actor, data: dict) -> Campaign:
     _apply_campaign(actor, campaign, data, errors)
     _raise_if(errors)
     campaign.save()
+    _save_variants(campaign)
     _changed(actor, "campaign", campaign.pk, "created")
     return campaign
 
@@ -308,6 +360,7 @@ def campaign_update(*, actor, campaign: Campaign, data: dict) -> Campaign:
     _apply_campaign(actor, fresh, data, errors)
     _raise_if(errors)
     fresh.save()
+    _save_variants(fresh)
     _changed(actor, "campaign", fresh.pk, "updated")
     return fresh
 
@@ -374,6 +427,9 @@ def campaign_launch(*, actor, campaign: Campaign, now=None, queue: bool = True) 
         counts[group] += 1
         status = MemberStatus.QUEUED if group == Group.TREATMENT else MemberStatus.HELD_OUT
         rows.append(CampaignMember(campaign=fresh, customer_id=cid, group=group, status=status, enrolled_at=now))
+    labels = list(CampaignVariant.objects.filter(campaign=fresh).order_by("label").values_list("label", flat=True))
+    if labels:
+        _assign_variants(fresh, [r for r in rows if r.group == Group.TREATMENT], labels)
     CampaignMember.objects.bulk_create(rows, batch_size=2000)
     fresh.status, fresh.launched_at = CampaignStatus.SENDING, now
     fresh.save(update_fields=["status", "launched_at", "uplift_model", "updated_at"])
@@ -383,6 +439,17 @@ def campaign_launch(*, actor, campaign: Campaign, now=None, queue: bool = True) 
     if queue:
         _queue_send(fresh.pk)
     return fresh
+
+
+def _assign_variants(campaign: Campaign, treated: list[CampaignMember], labels: list[str]) -> None:
+    """The test slice: treated customers whose stable hash falls under ab_test_percent,
+    then dealt round-robin in hash order, so the variants' sizes differ by at most one."""
+    key = campaign.assignment_key
+    pct = float(campaign.ab_test_percent)
+    slice_ = [m for m in treated if hash_unit(f"{key}:ab", m.customer_id) * 100 < pct]
+    slice_.sort(key=lambda m: (hash_unit(f"{key}:ab-order", m.customer_id), m.customer_id))
+    for i, member in enumerate(slice_):
+        member.variant = labels[i % len(labels)]
 
 
 @transaction.atomic
@@ -553,6 +620,7 @@ def campaign_send(campaign_id: int, *, now=None, limit: int | None = None) -> di
     campaign = Campaign.objects.select_related("template").get(pk=campaign_id)
     now = now or timezone.now()
     stats = {"sent": 0, "failed": 0, "skipped": 0, "interrupted": 0, "deferred": False}
+    templates = variant_templates(campaign)
     with transaction.atomic():
         stale = list(Message.objects.filter(campaign=campaign, status=MessageStatus.SENDING)
                      .values_list("pk", "customer_id"))
@@ -581,12 +649,14 @@ def campaign_send(campaign_id: int, *, now=None, limit: int | None = None) -> di
             batch_size = CHUNK if limit is None else min(CHUNK, limit - done)
             if batch_size <= 0:
                 break
-            members = list(CampaignMember.objects.filter(campaign=campaign, status=MemberStatus.QUEUED,
-                                                         group=Group.TREATMENT)
-                           .order_by("pk")[:batch_size].values_list("pk", "customer_id"))
+            queued = CampaignMember.objects.filter(campaign=campaign, status=MemberStatus.QUEUED,
+                                                   group=Group.TREATMENT)
+            if templates.get("") is None:  # an A/B test still running: only its slice is sent
+                queued = queued.exclude(variant="")
+            members = list(queued.order_by("pk")[:batch_size].values_list("pk", "customer_id", "variant"))
             if not members:
                 break
-            done += _send_chunk(campaign, members, now, connection, stats)
+            done += _send_chunk(campaign, members, now, connection, stats, templates)
             if rate > 0:
                 ahead = done / rate - (time.monotonic() - started)
                 if ahead > 0:
@@ -618,8 +688,19 @@ def _record(campaign, sent, failed) -> None:
                                              channel=m.channel) for m in sent])
 
 
-def _send_chunk(campaign, members, now, connection, stats) -> int:
-    ids = [cid for _pk, cid in members]
+def variant_templates(campaign: Campaign) -> dict:
+    """variant label → template; "" (members outside an A/B test slice) → the campaign's
+    template, the A/B winner's once chosen, or None while the test is still running."""
+    variants = {v.label: v.template for v in CampaignVariant.objects.filter(campaign=campaign)
+                .select_related("template")}
+    if not variants:
+        return {"": campaign.template}
+    return {**variants, "": variants.get(campaign.ab_winner) if campaign.ab_winner else None}
+
+
+def _send_chunk(campaign, members, now, connection, stats, templates) -> int:
+    ids = [cid for _pk, cid, _v in members]
+    template_of = {cid: templates[variant] for _pk, cid, variant in members}
     stop = eligibility(campaign.channel, ids, now)
     addresses = _addresses(campaign.channel, ids)
     with transaction.atomic():
@@ -630,7 +711,7 @@ def _send_chunk(campaign, members, now, connection, stats) -> int:
         go = [cid for cid in ids if cid not in stop]
         Message.objects.bulk_create([
             Message(key=f"campaign-{campaign.pk}:{cid}", campaign=campaign, customer_id=cid,
-                    channel=campaign.channel, address=addresses[cid], template=campaign.template,
+                    channel=campaign.channel, address=addresses[cid], template=template_of[cid],
                     status=MessageStatus.QUEUED, queued_at=now) for cid in go
         ], ignore_conflicts=True)
     messages = list(Message.objects.filter(campaign=campaign, customer_id__in=go, status=MessageStatus.QUEUED))
@@ -643,19 +724,22 @@ def _send_chunk(campaign, members, now, connection, stats) -> int:
             status=MessageStatus.SENDING)
         if claimed != len(group):
             group = list(Message.objects.filter(pk__in=[m.pk for m in group], status=MessageStatus.SENDING))
-        names = wanted_merge_fields(campaign.template)
+        by_id = {t.pk: t for t in templates.values() if t is not None}
+        template_for = {m.pk: by_id.get(m.template_id, campaign.template) for m in group}
+        names = set().union(*(wanted_merge_fields(t) for t in set(template_for.values())))
         extras = (merge_field_registry.merge_field_values([m.customer_id for m in group], names=names)
                   if names else {})
-        contexts = {m.pk: _context_for(campaign.template, customers[m.customer_id], m,
+        contexts = {m.pk: _context_for(template_for[m.pk], customers[m.customer_id], m,
                                        extras.get(m.customer_id, {})) for m in group}
         pool, executor = connection
         lanes = [group[i::len(pool)] for i in range(len(pool))]
 
-        def run(lane, conn, contexts=contexts):
+        def run(lane, conn, contexts=contexts, template_for=template_for):
             done = []
             for message in lane:
                 try:
-                    _deliver(message, campaign.template, customers[message.customer_id], conn, contexts[message.pk])
+                    _deliver(message, template_for[message.pk], customers[message.customer_id], conn,
+                             contexts[message.pk])
                 except (channels.DeliveryError, OSError, ValidationFailed) as exc:
                     done.append((message, str(exc)[:300]))
                 else:
@@ -853,3 +937,49 @@ def uplift_train(*, actor, now=None) -> UpliftModel:
                                           evaluation_campaign_id=evaluation.pk,
                                           qini_coefficient=q.coefficient), actor=actor)
     return row
+
+
+# ---------------------------------------------------------------- A/B variants
+
+AB_ALPHA = 0.05
+
+
+@transaction.atomic
+def ab_decide(*, campaign_id: int, now=None, actor=None, queue: bool = True) -> Campaign:
+    """Choose an A/B campaign's winner on its test slice once the wait is over, by the
+    stated criterion; when the variants do not differ significantly (χ² test, p ≥ 0.05)
+    the default, variant A, wins and the decision says so. Then the rest is sent.
+    Idempotent: a decided campaign is returned unchanged."""
+    now = now or timezone.now()
+    campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+    if campaign.ab_winner or not CampaignVariant.objects.filter(campaign=campaign).exists():
+        return campaign
+    if campaign.launched_at is None:
+        raise Conflict(_("Launch the campaign first."))
+    due = campaign.launched_at + dt.timedelta(hours=campaign.ab_wait_hours)
+    if now < due:
+        raise Conflict(_("The A/B test runs until %(t)s.") % {"t": timezone.localtime(due).strftime("%Y-%m-%d %H:%M")})
+    table = selectors.ab_results(campaign, now=now)
+    campaign.ab_winner = table["winner"]
+    campaign.ab_decided_at = now
+    campaign.ab_decision = {k: table[k] for k in ("criterion", "p_value", "significant", "best", "alpha")}
+    campaign.save(update_fields=["ab_winner", "ab_decided_at", "ab_decision", "updated_at"])
+    events.emit(events.CampaignVariantChosen(campaign_id=campaign.pk, winner=campaign.ab_winner,
+                                             criterion=campaign.ab_criterion, significant=table["significant"],
+                                             p_value=table["p_value"]), actor=actor)
+    if queue:
+        _queue_send(campaign.pk)
+    return campaign
+
+
+def ab_decide_due(now=None) -> int:
+    """The worker's sweep: decide every A/B test whose wait is over (then they send the rest)."""
+    now = now or timezone.now()
+    n = 0
+    pending = (Campaign.objects.filter(status=CampaignStatus.SENDING, ab_winner="", variants__isnull=False)
+               .distinct().values_list("pk", "launched_at", "ab_wait_hours"))
+    for pk, launched_at, hours in pending:
+        if launched_at and launched_at + dt.timedelta(hours=hours) <= now:
+            ab_decide(campaign_id=pk, now=now)
+            n += 1
+    return n

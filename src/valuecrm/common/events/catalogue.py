@@ -577,3 +577,15 @@ class UpliftModelTrained(Event):
     version: int
     evaluation_campaign_id: int
     qini_coefficient: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class CampaignVariantChosen(Event):
+    """An A/B campaign's winner, chosen on the test slice; it now goes to the rest."""
+
+    name: ClassVar[str] = "campaign.variant_chosen"
+    campaign_id: int
+    winner: str
+    criterion: str
+    significant: bool
+    p_value: float | None = None
