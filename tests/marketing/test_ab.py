@@ -102,3 +102,21 @@ def test_not_significant_picks_variant_a_and_says_so(admin_user, smtp_server, ab
     rest = CampaignMember.objects.filter(campaign=ab, group=Group.TREATMENT, variant="").count()
     assert Counter(m["Subject"] for m in smtp_server.messages)["主题 A"] == rest + CampaignMember.objects.filter(
         campaign=ab, variant="A").count()
+
+
+def test_campaign_page_states_the_rule_and_the_numbers(client, admin_user, ab, daytime):
+    client.force_login(admin_user)
+    page = client.get(f"/marketing/campaigns/{ab.pk}/").content.decode()
+    assert ("Test slice: 40 % of the treatment group, split evenly between 2 variants. After 4 hours the variant "
+            "with the highest click rate is sent to the rest; if the difference is not significant (χ² test, "
+            "p ≥ 0.05), variant A is sent.") in page
+    services.campaign_launch(actor=admin_user, campaign=ab, queue=False, now=daytime)
+    services.ab_decide(campaign_id=ab.pk, now=daytime + dt.timedelta(hours=4), queue=False)
+    page = client.get(f"/marketing/campaigns/{ab.pk}/").content.decode()
+    assert "No significant difference (p = —): variant A, the stated default, was sent to the rest." in page
+    form = client.post("/marketing/campaigns/new/", {"name": "AB2", "channel": "email",
+                                                     "template_id": ab.template_id, "variant_b": ab.template_id,
+                                                     "holdout_percent": "10", "attribution_days": "14", "cost": "0",
+                                                     "ab_test_percent": "20", "ab_wait_hours": "24",
+                                                     "ab_criterion": "open_rate"})
+    assert form.status_code == 422 and "Choose 2 to 4 different templates." in form.content.decode()
