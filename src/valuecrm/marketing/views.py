@@ -71,9 +71,10 @@ def ab_state_sentence(campaign, ab) -> str:
         return _("Not launched yet.")
     decision = campaign.ab_decision or {}
     p = decision.get("p_value")
-    p_text = "—" if p is None else f"{p:.3f}"
+    p_text = "—" if p is None else ("< 0.001" if p < 0.001 else f"{p:.3f}")
     if ab["decided"] and decision.get("significant"):
-        return _("Variant %(v)s won (p = %(p)s) and was sent to the rest.") % {"v": campaign.ab_winner, "p": p_text}
+        p_text = p_text if p_text.startswith("<") else f"= {p_text}"
+        return _("Variant %(v)s won (p %(p)s) and was sent to the rest.") % {"v": campaign.ab_winner, "p": p_text}
     if ab["decided"]:
         return _("No significant difference (p = %(p)s): variant A, the stated default, was sent to the rest.") % {
             "p": p_text}
