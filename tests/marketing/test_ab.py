@@ -21,7 +21,8 @@ def _template(actor, subject):
 
 
 @pytest.fixture
-def ab(admin_user, make_customers):
+def ab(admin_user, make_customers, settings):
+    settings.VALUECRM_MARKETING_SMTP_CONNECTIONS = 1  # small sends: one connection, no thread pool
     make_customers(150)
     a, b = _template(admin_user, "主题 A"), _template(admin_user, "主题 B")
     campaign = services.campaign_create(actor=admin_user, data={
