@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 def shop(transactional_db, make_user, settings):
     from valuecrm.customers.models import Customer
     from valuecrm.marketing import services
-    from valuecrm.marketing.models import CampaignMember, Group
+    from valuecrm.marketing.models import CampaignMember, Group, Message
     from valuecrm.orders.models import Order
     from valuecrm.privacy.services import consent_follow_legacy
 
@@ -33,11 +33,29 @@ def shop(transactional_db, make_user, settings):
     consent_follow_legacy([c.pk for c in customers], source="import")
     template = services.template_create(actor=marketer, data={
         "name": "回购礼券", "subject": '{{ customer.name|default:"朋友" }}，送您一张券', "body_text": "您好"})
+    variant_b = services.template_create(actor=marketer, data={
+        "name": "回购礼券 B", "subject": "老朋友，30 元券等您", "body_text": "您好"})
     campaign = services.campaign_create(actor=marketer, data={
-        "name": "春季回购", "template_id": template.pk, "holdout_percent": 20, "cost": "800"})
+        "name": "春季回购", "template_id": template.pk, "holdout_percent": 20, "cost": "800",
+        "variant_template_ids": [template.pk, variant_b.pk], "ab_test_percent": 30, "ab_wait_hours": 24})
     launched = timezone.now() - dt.timedelta(days=30)
     services.campaign_launch(actor=marketer, campaign=campaign, queue=False, now=launched)
     groups = dict(CampaignMember.objects.filter(campaign=campaign).values_list("customer_id", "group"))
+    # The A/B test slice was sent; B was clicked more often; the winner went to the rest.
+    slice_ = CampaignMember.objects.filter(campaign=campaign).exclude(variant="")
+    Message.objects.bulk_create([
+        Message(key=f"campaign-{campaign.pk}:{m.customer_id}", campaign=campaign, customer_id=m.customer_id,
+                channel="email", template=template if m.variant == "A" else variant_b, status="sent",
+                sent_at=launched, opened_at=launched if i % 2 else None,
+                clicked_at=launched if (m.variant == "B" and i % 3) or i % 9 == 0 else None)
+        for i, m in enumerate(slice_)])
+    services.ab_decide(campaign_id=campaign.pk, now=launched + dt.timedelta(days=1), queue=False)
+    # A later finished campaign (the uplift model's evaluation): only even ids respond.
+    later = services.campaign_create(actor=marketer, data={
+        "name": "会员日", "template_id": template.pk, "holdout_percent": 20})
+    launched_later = timezone.now() - dt.timedelta(days=16)
+    services.campaign_launch(actor=marketer, campaign=later, queue=False, now=launched_later)
+    groups_later = dict(CampaignMember.objects.filter(campaign=later).values_list("customer_id", "group"))
     orders = []
     for c in customers:
         if c.pk not in groups:
@@ -48,6 +66,9 @@ def shop(transactional_db, make_user, settings):
         orders.append(Order(customer=c, source="t", external_id=f"post-{c.pk}", status="paid",
                             placed_at=launched + dt.timedelta(days=2),
                             total_amount=Decimal(base + (35 if groups[c.pk] == Group.TREATMENT else 0))))
+        if groups_later[c.pk] == Group.TREATMENT and c.pk % 2 == 0:
+            orders.append(Order(customer=c, source="t", external_id=f"later-{c.pk}", status="paid",
+                                placed_at=launched_later + dt.timedelta(days=2), total_amount=Decimal(60)))
     Order.objects.bulk_create(orders)
     return {"marketer": marketer, "finished": campaign}
 
@@ -99,7 +120,18 @@ def test_marketing_journey_and_looks(live_server, new_page, login, shoot, shop):
     finished = f"{base}/marketing/campaigns/{shop['finished'].pk}/"
     open_page(page, finished)
     expect(page.locator("[data-result=sentence]")).to_contain_text("more revenue than without the campaign")
+    expect(page.locator("[data-ab=rule]")).to_contain_text("Test slice: 30 % of the treatment group")
+    expect(page.locator("[data-ab=table] tbody tr")).to_have_count(2)
+    expect(page.locator("[data-ab=state]")).to_contain_text("Variant B won")
+    # Train the uplift model on the earlier campaign; the page draws its Qini curve.
+    open_page(page, f"{base}/marketing/uplift/")
+    expect(page.locator("[data-uplift=no-model]")).to_be_visible()
+    page.click("[data-action=train]")
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("[data-uplift=version]")).to_have_text("v1")
+    expect(page.locator("[data-uplift-chart=qini][data-drawn='1'] svg")).to_have_count(1)
     pages = {"segments": f"{base}/marketing/segments/?tier=&consent=email",
+             "uplift": f"{base}/marketing/uplift/",
              "template": template_url, "results": finished, "launched": launched_url,
              "campaigns": f"{base}/marketing/"}
     for language, theme in LOOKS:

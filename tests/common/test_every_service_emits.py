@@ -428,6 +428,9 @@ NOT_A_BUSINESS_WRITE.update({
     "campaign_send": "the worker half of campaign_launch; emits message.sent per message (tests/marketing)",
     "message_send": "emits message.sent; needs the SMTP server of tests/marketing/test_sending.py",
     "recommendations_rebuild": "recomputes derived product affinities; no record changes",
+    "wanted_merge_fields": "read", "variant_templates": "read", "uplift_scores": "read", "uplift_top": "read",
+    "uplift_train": "emits uplift_model.trained; needs two finished campaigns with hold-outs (tests/marketing)",
+    "ab_decide_due": "the worker's sweep; wrapper of ab_decide (covered)",
 })
 
 
@@ -485,4 +488,18 @@ CALLS.update({
                     "customer.unsubscribed"),
     "suppression_add": (lambda w: S("marketing.services", "suppression_add")(
         actor=w["admin"], customer=w["a"], channel="sms"), "customer.unsubscribed"),
+    "ab_decide": (lambda w: S("marketing.services", "ab_decide")(campaign_id=_launched_ab(w).pk, queue=False),
+                  "campaign.variant_chosen"),
 })
+
+
+def _launched_ab(w):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    a, b = _mk_template(w), _mk_template(w)
+    campaign = S("marketing.services", "campaign_create")(actor=w["admin"], data={
+        "name": "AB", "template_id": a.pk, "variant_template_ids": [a.pk, b.pk], "ab_wait_hours": 1})
+    return S("marketing.services", "campaign_launch")(actor=w["admin"], campaign=campaign, queue=False,
+                                                      now=timezone.now() - dt.timedelta(hours=2))

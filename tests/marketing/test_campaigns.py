@@ -174,6 +174,20 @@ def test_api_campaign_journey(api_client_for, marketer, make_customers, email_te
     assert len(members) == 50 and {m["group"] for m in members} <= {"treatment", "control"}
     results = api.get(f"/api/v1/campaigns/{cid}/results").json()
     assert results["n_treatment"] + results["n_control"] == 50 and "width_reduction" in results["cuped"]
+    other = services.template_create(actor=marketer, data={"name": "B", "subject": "B", "body_text": "b"})
+    ab = api.post("/api/v1/campaigns", {"name": "AB", "template_id": email_template.pk,
+                                        "variant_template_ids": [other.pk, email_template.pk],
+                                        "ab_criterion": "open_rate", "ab_test_percent": 30, "ab_wait_hours": 6,
+                                        "target_top_n": 20}, content_type="application/json")
+    assert ab.status_code == 201, ab.content
+    body = ab.json()
+    assert body["variant_template_ids"] == [other.pk, email_template.pk] and body["template_id"] == other.pk
+    assert (body["ab_criterion"], body["ab_wait_hours"], body["ab_winner"], body["target_top_n"]) == (
+        "open_rate", 6, "", 20)
+    bad = api.post("/api/v1/campaigns", {"name": "AB", "template_id": email_template.pk,
+                                         "variant_template_ids": [email_template.pk, email_template.pk]},
+                   content_type="application/json")
+    assert bad.status_code == 422 and list(bad.json()["errors"]) == ["variant_template_ids"]
     rep = api_client_for(make_user("r2", role="sales_rep"))
     assert rep.post("/api/v1/segments", {"name": "n"}, content_type="application/json").status_code == 403
     assert api.get("/api/v1/campaigns/999999").status_code == 404

@@ -118,6 +118,20 @@ class KpiCard:
     order: int = 100
 
 
+@dataclass(frozen=True)
+class MergeField:
+    """A message-template merge field another app provides: ``{{ customer.<name> }}``.
+
+    ``resolve(customer_ids)`` returns {customer id: value} for many customers in a
+    fixed number of queries (never one per recipient); a customer left out gets no
+    value, so the template's fallback applies (``{{ customer.points_balance|default:"0" }}``).
+    Values must be plain (str, int, Decimal): templates never see ORM rows."""
+
+    name: str
+    label: str
+    resolve: Callable
+
+
 @dataclass
 class Registry:
     columns: list[ListColumn] = field(default_factory=list)
@@ -130,6 +144,7 @@ class Registry:
     panels: list[Panel] = field(default_factory=list)
     palette_entries: list[PaletteEntry] = field(default_factory=list)
     kpi_cards: list[KpiCard] = field(default_factory=list)
+    merge_fields: list[MergeField] = field(default_factory=list)
 
     # Registration is idempotent by key: ready() can run twice in some test setups.
     def add_column(self, column: ListColumn) -> None:
@@ -166,6 +181,24 @@ class Registry:
         self._put(self.kpi_cards, card, "key")
         self.kpi_cards.sort(key=lambda c: c.order)
 
+    def add_merge_field(self, merge_field: MergeField) -> None:
+        self._put(self.merge_fields, merge_field, "name")
+
+    def merge_field_values(self, customer_ids, *, names=None) -> dict[int, dict]:
+        """{customer id: {field name: value}} from every registered provider (or only
+        ``names``), one batched resolve call per provider."""
+        ids = list(customer_ids)
+        out: dict[int, dict] = {cid: {} for cid in ids}
+        if not ids:
+            return out
+        for merge_field in self.merge_fields:
+            if names is not None and merge_field.name not in names:
+                continue
+            for cid, value in merge_field.resolve(ids).items():
+                if cid in out and value is not None:
+                    out[cid][merge_field.name] = value
+        return out
+
     def kpi_card_figures(self, user, start, end) -> list[dict]:
         """The registered cards' figures for this user and period, in order, in the
         dashboard card shape (key, label, value, kind, url, change, good, help)."""
@@ -196,3 +229,8 @@ class Registry:
 
 
 registry = Registry()
+
+
+def register_merge_field(name: str, label: str, resolve: Callable) -> None:
+    """Shorthand for ``registry.add_merge_field(MergeField(name, label, resolve))``."""
+    registry.add_merge_field(MergeField(name, label, resolve))

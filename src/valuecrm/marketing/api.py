@@ -118,7 +118,7 @@ def get_campaign(request, campaign_id: int = PathId):
 def update_campaign(request, payload: CampaignPatch, campaign_id: int = PathId):
     campaign = selectors.campaign_get(campaign_id)
     data = patch_data(payload, ("name", "channel", "template_id", "holdout_percent", "attribution_days",
-                                "cost", "filters"))
+                                "cost", "filters", "ab_test_percent", "ab_wait_hours", "ab_criterion"))
     return services.campaign_update(actor=request.auth, campaign=campaign, data=data)
 
 

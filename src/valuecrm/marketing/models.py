@@ -68,6 +68,12 @@ class CampaignStatus(models.TextChoices):
     SENT = "sent", _("Sent")
 
 
+class AbCriterion(models.TextChoices):
+    OPEN_RATE = "open_rate", _("Open rate")
+    CLICK_RATE = "click_rate", _("Click rate")
+    CONVERSION = "conversion", _("Conversion")
+
+
 class Campaign(TimeStampedModel):
     name = models.CharField(_("name"), max_length=120)
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, default=Channel.EMAIL)
@@ -82,6 +88,22 @@ class Campaign(TimeStampedModel):
     status = models.CharField(_("status"), max_length=10, choices=CampaignStatus.choices,
                               default=CampaignStatus.DRAFT)
     launched_at = models.DateTimeField(_("launched at"), null=True, blank=True)
+    # Audience option: only the top N of the audience by predicted uplift × CLV (the
+    # newest uplift model at launch, recorded in uplift_model); the hold-out is then
+    # drawn from those N as usual, so the campaign still measures its own effect.
+    target_top_n = models.PositiveIntegerField(_("top N by predicted uplift × CLV"), null=True, blank=True)
+    uplift_model = models.ForeignKey("marketing.UpliftModel", null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="campaigns", verbose_name=_("uplift model"))
+    # A/B variants (CampaignVariant rows, 2–4): the test slice is this share of the
+    # treatment group, split evenly; after ab_wait_hours the winner by ab_criterion
+    # goes to the rest — or variant A when the difference is not significant.
+    ab_test_percent = models.DecimalField(_("A/B test slice %"), max_digits=5, decimal_places=2, default=20)
+    ab_wait_hours = models.PositiveIntegerField(_("A/B wait (hours)"), default=24)
+    ab_criterion = models.CharField(_("A/B winner criterion"), max_length=12, choices=AbCriterion.choices,
+                                    default=AbCriterion.CLICK_RATE)
+    ab_winner = models.CharField(_("A/B winner"), max_length=1, blank=True, default="")
+    ab_decided_at = models.DateTimeField(null=True, blank=True)
+    ab_decision = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
 
@@ -94,6 +116,18 @@ class Campaign(TimeStampedModel):
     @property
     def assignment_key(self) -> str:
         return f"campaign-{self.pk}"
+
+
+class CampaignVariant(models.Model):
+    """One template variant of an A/B campaign: A (the default), B, C, D."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants")
+    label = models.CharField(max_length=1)
+    template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["campaign", "label"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "label"], name="campaign_variant_unique")]
 
 
 class Group(models.TextChoices):
@@ -119,6 +153,8 @@ class CampaignMember(models.Model):
     group = models.CharField(max_length=10, choices=Group.choices)
     status = models.CharField(max_length=12, choices=MemberStatus.choices, default=MemberStatus.QUEUED)
     enrolled_at = models.DateTimeField(default=timezone.now)
+    # A/B campaigns: the test-slice variant ("A"–"D"); "" for the rest (they get the winner).
+    variant = models.CharField(max_length=1, blank=True, default="")
 
     class Meta:
         ordering = ["id"]
@@ -185,3 +221,31 @@ class ProductAffinity(models.Model):
     class Meta:
         ordering = ["product", "-lift"]
         constraints = [models.UniqueConstraint(fields=["product", "other"], name="product_affinity_unique")]
+
+
+class UpliftModel(models.Model):
+    """One trained two-model uplift estimate (marketing.uplift), its training campaigns
+    and its Qini evaluation on a later campaign. Coefficients are stored as numbers."""
+
+    version = models.PositiveIntegerField(_("version"), unique=True)
+    trained_at = models.DateTimeField(_("trained at"), default=timezone.now)
+    trained_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    training_campaign_ids = models.JSONField(_("training campaigns"), default=list)
+    evaluation_campaign = models.ForeignKey(Campaign, null=True, on_delete=models.SET_NULL, related_name="+",
+                                            verbose_name=_("evaluation campaign"))
+    n_train_treatment = models.PositiveIntegerField(default=0)
+    n_train_control = models.PositiveIntegerField(default=0)
+    n_eval_treatment = models.PositiveIntegerField(default=0)
+    n_eval_control = models.PositiveIntegerField(default=0)
+    params = models.JSONField(default=dict)
+    feature_source = models.CharField(max_length=20, default="snapshot")  # "snapshot", "current" or "orders_only"
+    qini_coefficient = models.FloatField(_("Qini coefficient"))
+    auuc = models.FloatField(_("AUUC"))
+    qini_curve = models.JSONField(default=dict)  # {"fractions": [...], "curve": [...], "random": [...]}
+
+    class Meta:
+        ordering = ["-version"]
+
+    def __str__(self):
+        return f"uplift v{self.version}"

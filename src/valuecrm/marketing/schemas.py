@@ -7,6 +7,7 @@ from ninja import Field, Schema
 from valuecrm.common.schemas import Id, Text
 
 ChannelValue = Literal["email", "sms", "wechat"]
+AbCriterionValue = Literal["open_rate", "click_rate", "conversion"]
 FilterKey = Annotated[str, Field(min_length=1, max_length=60)]
 FilterValue = Annotated[str, Field(max_length=200)]
 Filters = Annotated[dict[FilterKey, FilterValue], Field(max_length=30)]
@@ -67,6 +68,13 @@ class CampaignIn(Schema):
     holdout_percent: Decimal = Field(Decimal("10"), ge=0, le=50, max_digits=5, decimal_places=2)
     attribution_days: int = Field(14, ge=1, le=365)
     cost: Decimal = Field(Decimal("0"), ge=0, max_digits=14, decimal_places=2)
+    # Audience option: only the top N by predicted uplift × CLV (needs a trained uplift model).
+    target_top_n: int | None = Field(None, ge=1, le=10_000_000)
+    # A/B: 2–4 templates (the first is variant A, the default and template_id's value).
+    variant_template_ids: list[Id] | None = Field(None, min_length=2, max_length=4)
+    ab_test_percent: Decimal = Field(Decimal("20"), ge=1, le=100, max_digits=5, decimal_places=2)
+    ab_wait_hours: int = Field(24, ge=1, le=720)
+    ab_criterion: AbCriterionValue = "click_rate"
 
 
 class CampaignPatch(Schema):
@@ -78,6 +86,11 @@ class CampaignPatch(Schema):
     holdout_percent: Decimal | None = Field(None, ge=0, le=50, max_digits=5, decimal_places=2)
     attribution_days: int | None = Field(None, ge=1, le=365)
     cost: Decimal | None = Field(None, ge=0, max_digits=14, decimal_places=2)
+    target_top_n: int | None = Field(None, ge=1, le=10_000_000)
+    variant_template_ids: list[Id] | None = Field(None, min_length=2, max_length=4)
+    ab_test_percent: Decimal | None = Field(None, ge=1, le=100, max_digits=5, decimal_places=2)
+    ab_wait_hours: int | None = Field(None, ge=1, le=720)
+    ab_criterion: AbCriterionValue | None = None
 
 
 class CampaignOut(Schema):
@@ -92,6 +105,18 @@ class CampaignOut(Schema):
     cost: Decimal
     status: str
     launched_at: datetime | None
+    target_top_n: int | None
+    uplift_model_id: int | None
+    variant_template_ids: list[int]
+    ab_test_percent: Decimal
+    ab_wait_hours: int
+    ab_criterion: str
+    ab_winner: str
+    ab_decision: dict
+
+    @staticmethod
+    def resolve_variant_template_ids(obj) -> list[int]:
+        return [v.template_id for v in obj.variants.order_by("label")]
 
 
 class MemberOut(Schema):

@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, InvalidOperation
 
+import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count
@@ -23,15 +24,18 @@ from django.utils.translation import gettext as _
 from valuecrm.accounts.capabilities import Capability, require
 from valuecrm.common import events
 from valuecrm.common.errors import Conflict, NotFound, ValidationFailed
+from valuecrm.customers.extensions import registry as merge_field_registry
 from valuecrm.customers.filters import clean_filters, filters_q
 from valuecrm.customers.models import ContactPoint, ContactPointKind, Customer
 from valuecrm.customers.visibility import visible_customers
 from valuecrm.engine.experiments import assign_group, hash_unit
-from valuecrm.marketing import channels, consent, render
+from valuecrm.marketing import channels, consent, render, selectors, uplift
 from valuecrm.marketing.models import (
+    AbCriterion,
     Campaign,
     CampaignMember,
     CampaignStatus,
+    CampaignVariant,
     Channel,
     Group,
     MemberStatus,
@@ -41,6 +45,7 @@ from valuecrm.marketing.models import (
     Segment,
     SegmentSnapshot,
     Suppression,
+    UpliftModel,
 )
 
 CHUNK = 200
@@ -267,9 +272,67 @@ def _apply_campaign(actor, campaign: Campaign, data: dict, errors: dict) -> None
             errors["cost"] = [_("Enter an amount of 0 or more.")]
         else:
             campaign.cost = cost.quantize(Decimal("0.01"))
+    if "target_top_n" in data:
+        top = data["target_top_n"]
+        if top in (None, ""):
+            campaign.target_top_n = None
+        elif isinstance(top, bool) or not isinstance(top, (int, str)) or not str(top).isdigit() \
+                or not 1 <= int(top) <= 10_000_000:
+            errors["target_top_n"] = [_("Enter a whole number from %(a)s to %(b)s.") % {"a": 1, "b": 10_000_000}]
+        else:
+            campaign.target_top_n = int(top)
+    _apply_ab(campaign, data, errors)
     if campaign.template_id and "template_id" not in errors and "channel" not in errors:
         if campaign.template.channel != campaign.channel:
             errors.setdefault("template_id", []).append(_("The template is for another channel."))
+    for template in getattr(campaign, "_variant_templates", None) or []:
+        if "channel" not in errors and template.channel != campaign.channel:
+            errors.setdefault("variant_template_ids", []).append(_("The template is for another channel."))
+            break
+
+
+def _apply_ab(campaign: Campaign, data: dict, errors: dict) -> None:
+    """A/B set-up: 2–4 variant templates (the first is A, the default and the campaign's
+    template), the test slice, the wait and the winner criterion."""
+    if "variant_template_ids" in data:
+        raw = data["variant_template_ids"]
+        if raw in (None, []):
+            campaign._variant_templates = []
+        elif (not isinstance(raw, list) or not 2 <= len(raw) <= 4
+              or not all(isinstance(t, int) and not isinstance(t, bool) for t in raw) or len(set(raw)) != len(raw)):
+            errors["variant_template_ids"] = [_("Choose 2 to 4 different templates.")]
+        else:
+            found = MessageTemplate.objects.in_bulk(raw)
+            if len(found) != len(raw):
+                errors["variant_template_ids"] = [_("No such template.")]
+            else:
+                campaign._variant_templates = [found[t] for t in raw]
+                campaign.template = found[raw[0]]
+    for key, low, high in (("ab_test_percent", 1, 100), ("ab_wait_hours", 1, 720)):
+        if key in data:
+            try:
+                value = Decimal(str(data[key]))
+            except (InvalidOperation, ValueError):
+                errors[key] = [_("Enter a number.")]
+                continue
+            if not value.is_finite() or not low <= value <= high or (key == "ab_wait_hours" and value != int(value)):
+                errors[key] = [_("Enter a number from %(a)s to %(b)s.") % {"a": low, "b": high}]
+                continue
+            setattr(campaign, key, int(value) if key == "ab_wait_hours" else value.quantize(Decimal("0.01")))
+    if "ab_criterion" in data:
+        if data["ab_criterion"] not in AbCriterion.values:
+            errors["ab_criterion"] = [_("Not a valid choice.")]
+        else:
+            campaign.ab_criterion = data["ab_criterion"]
+
+
+def _save_variants(campaign: Campaign) -> None:
+    templates = getattr(campaign, "_variant_templates", None)
+    if templates is None:
+        return
+    CampaignVariant.objects.filter(campaign=campaign).delete()
+    CampaignVariant.objects.bulk_create([CampaignVariant(campaign=campaign, label="ABCD"[i], template=t)
+                                         for i, t in enumerate(templates)])
 
 
 @transaction.atomic
@@ -282,6 +345,7 @@ def campaign_create(*, actor, data: dict) -> Campaign:
     _apply_campaign(actor, campaign, data, errors)
     _raise_if(errors)
     campaign.save()
+    _save_variants(campaign)
     _changed(actor, "campaign", campaign.pk, "created")
     return campaign
 
@@ -296,6 +360,7 @@ def campaign_update(*, actor, campaign: Campaign, data: dict) -> Campaign:
     _apply_campaign(actor, fresh, data, errors)
     _raise_if(errors)
     fresh.save()
+    _save_variants(fresh)
     _changed(actor, "campaign", fresh.pk, "updated")
     return fresh
 
@@ -348,6 +413,13 @@ def campaign_launch(*, actor, campaign: Campaign, now=None, queue: bool = True) 
     ids = list(campaign_audience(actor, fresh).values_list("pk", flat=True))
     if not ids:
         raise ValidationFailed(_("The audience is empty."), errors={"segment_id": [_("The audience is empty.")]})
+    if fresh.target_top_n:
+        model = selectors.uplift_model_latest()
+        if model is None:
+            msg = _("Train an uplift model before targeting by predicted uplift.")
+            raise ValidationFailed(msg, errors={"target_top_n": [msg]})
+        ids = uplift_top(ids, model, fresh.target_top_n)
+        fresh.uplift_model = model
     now = now or timezone.now()
     rows, counts = [], {Group.TREATMENT: 0, Group.CONTROL: 0, Group.EXCLUDED: 0}
     for cid in ids:
@@ -355,15 +427,29 @@ def campaign_launch(*, actor, campaign: Campaign, now=None, queue: bool = True) 
         counts[group] += 1
         status = MemberStatus.QUEUED if group == Group.TREATMENT else MemberStatus.HELD_OUT
         rows.append(CampaignMember(campaign=fresh, customer_id=cid, group=group, status=status, enrolled_at=now))
+    labels = list(CampaignVariant.objects.filter(campaign=fresh).order_by("label").values_list("label", flat=True))
+    if labels:
+        _assign_variants(fresh, [r for r in rows if r.group == Group.TREATMENT], labels)
     CampaignMember.objects.bulk_create(rows, batch_size=2000)
     fresh.status, fresh.launched_at = CampaignStatus.SENDING, now
-    fresh.save(update_fields=["status", "launched_at", "updated_at"])
+    fresh.save(update_fields=["status", "launched_at", "uplift_model", "updated_at"])
     events.emit(events.CampaignLaunched(campaign_id=fresh.pk, n_treatment=counts[Group.TREATMENT],
                                         n_control=counts[Group.CONTROL], n_excluded=counts[Group.EXCLUDED]),
                 actor=actor)
     if queue:
         _queue_send(fresh.pk)
     return fresh
+
+
+def _assign_variants(campaign: Campaign, treated: list[CampaignMember], labels: list[str]) -> None:
+    """The test slice: treated customers whose stable hash falls under ab_test_percent,
+    then dealt round-robin in hash order, so the variants' sizes differ by at most one."""
+    key = campaign.assignment_key
+    pct = float(campaign.ab_test_percent)
+    slice_ = [m for m in treated if hash_unit(f"{key}:ab", m.customer_id) * 100 < pct]
+    slice_.sort(key=lambda m: (hash_unit(f"{key}:ab-order", m.customer_id), m.customer_id))
+    for i, member in enumerate(slice_):
+        member.variant = labels[i % len(labels)]
 
 
 @transaction.atomic
@@ -455,17 +541,25 @@ def eligibility(channel: str, customer_ids: list[int], now) -> dict[int, str]:
     return stop
 
 
-def merge_context(customer: Customer, message: Message | None, *, personalise: bool,
-                  recommendations: bool = True) -> dict:
-    from valuecrm.marketing import selectors
+def wanted_merge_fields(template: MessageTemplate) -> set[str]:
+    """The registered extension merge fields (customers.extensions) the template uses."""
+    text = f"{template.subject}{template.body_text}{template.body_html}"
+    return {f.name for f in merge_field_registry.merge_fields if f"customer.{f.name}" in text}
 
+
+def merge_context(customer: Customer, message: Message | None, *, personalise: bool,
+                  recommendations: bool = True, extra: dict | None = None) -> dict:
+    """``extra``: this customer's extension merge values, resolved in a batch by the
+    caller; None resolves every registered field for this one customer (previews)."""
     unsubscribe = f"{base_url()}{reverse('marketing-unsubscribe', args=[message.token])}" if message else ""
     if not personalise:
         return {"customer": {}, "owner": {}, "recommended_products": [], "unsubscribe_url": unsubscribe}
     value = getattr(customer, "value", None) if hasattr(customer, "value") else None
     owner = customer.owner
+    if extra is None:
+        extra = merge_field_registry.merge_field_values([customer.pk])[customer.pk]
     return {
-        "customer": {"name": customer.name, "email": customer.email, "city": customer.city,
+        "customer": {**extra, "name": customer.name, "email": customer.email, "city": customer.city,
                      "tier": getattr(value, "tier", ""), "stage": getattr(value, "stage", ""),
                      "clv": getattr(value, "clv", "")},
         "owner": {"name": (owner.get_full_name() or owner.username) if owner else "",
@@ -475,12 +569,16 @@ def merge_context(customer: Customer, message: Message | None, *, personalise: b
     }
 
 
-def _context_for(template: MessageTemplate, customer: Customer, message: Message) -> dict:
+def _context_for(template: MessageTemplate, customer: Customer, message: Message,
+                 extra: dict | None = None) -> dict:
     """The merge values (reads the database: call on the sending thread)."""
     personalise = consent.allows_personalisation(customer)
     # Recommendations cost two queries: only when the template uses them.
     wants = "recommended_products" in f"{template.subject}{template.body_text}{template.body_html}"
-    return merge_context(customer, message, personalise=personalise, recommendations=wants)
+    if extra is None:
+        names = wanted_merge_fields(template)
+        extra = merge_field_registry.merge_field_values([customer.pk], names=names)[customer.pk] if names else {}
+    return merge_context(customer, message, personalise=personalise, recommendations=wants, extra=extra)
 
 
 def _render_for(template: MessageTemplate, customer: Customer, message: Message, ctx: dict | None = None):
@@ -522,6 +620,7 @@ def campaign_send(campaign_id: int, *, now=None, limit: int | None = None) -> di
     campaign = Campaign.objects.select_related("template").get(pk=campaign_id)
     now = now or timezone.now()
     stats = {"sent": 0, "failed": 0, "skipped": 0, "interrupted": 0, "deferred": False}
+    templates = variant_templates(campaign)
     with transaction.atomic():
         stale = list(Message.objects.filter(campaign=campaign, status=MessageStatus.SENDING)
                      .values_list("pk", "customer_id"))
@@ -550,12 +649,14 @@ def campaign_send(campaign_id: int, *, now=None, limit: int | None = None) -> di
             batch_size = CHUNK if limit is None else min(CHUNK, limit - done)
             if batch_size <= 0:
                 break
-            members = list(CampaignMember.objects.filter(campaign=campaign, status=MemberStatus.QUEUED,
-                                                         group=Group.TREATMENT)
-                           .order_by("pk")[:batch_size].values_list("pk", "customer_id"))
+            queued = CampaignMember.objects.filter(campaign=campaign, status=MemberStatus.QUEUED,
+                                                   group=Group.TREATMENT)
+            if templates.get("") is None:  # an A/B test still running: only its slice is sent
+                queued = queued.exclude(variant="")
+            members = list(queued.order_by("pk")[:batch_size].values_list("pk", "customer_id", "variant"))
             if not members:
                 break
-            done += _send_chunk(campaign, members, now, connection, stats)
+            done += _send_chunk(campaign, members, now, connection, stats, templates)
             if rate > 0:
                 ahead = done / rate - (time.monotonic() - started)
                 if ahead > 0:
@@ -587,8 +688,19 @@ def _record(campaign, sent, failed) -> None:
                                              channel=m.channel) for m in sent])
 
 
-def _send_chunk(campaign, members, now, connection, stats) -> int:
-    ids = [cid for _pk, cid in members]
+def variant_templates(campaign: Campaign) -> dict:
+    """variant label → template; "" (members outside an A/B test slice) → the campaign's
+    template, the A/B winner's once chosen, or None while the test is still running."""
+    variants = {v.label: v.template for v in CampaignVariant.objects.filter(campaign=campaign)
+                .select_related("template")}
+    if not variants:
+        return {"": campaign.template}
+    return {**variants, "": variants.get(campaign.ab_winner) if campaign.ab_winner else None}
+
+
+def _send_chunk(campaign, members, now, connection, stats, templates) -> int:
+    ids = [cid for _pk, cid, _v in members]
+    template_of = {cid: templates[variant] for _pk, cid, variant in members}
     stop = eligibility(campaign.channel, ids, now)
     addresses = _addresses(campaign.channel, ids)
     with transaction.atomic():
@@ -599,7 +711,7 @@ def _send_chunk(campaign, members, now, connection, stats) -> int:
         go = [cid for cid in ids if cid not in stop]
         Message.objects.bulk_create([
             Message(key=f"campaign-{campaign.pk}:{cid}", campaign=campaign, customer_id=cid,
-                    channel=campaign.channel, address=addresses[cid], template=campaign.template,
+                    channel=campaign.channel, address=addresses[cid], template=template_of[cid],
                     status=MessageStatus.QUEUED, queued_at=now) for cid in go
         ], ignore_conflicts=True)
     messages = list(Message.objects.filter(campaign=campaign, customer_id__in=go, status=MessageStatus.QUEUED))
@@ -612,15 +724,22 @@ def _send_chunk(campaign, members, now, connection, stats) -> int:
             status=MessageStatus.SENDING)
         if claimed != len(group):
             group = list(Message.objects.filter(pk__in=[m.pk for m in group], status=MessageStatus.SENDING))
-        contexts = {m.pk: _context_for(campaign.template, customers[m.customer_id], m) for m in group}
+        by_id = {t.pk: t for t in templates.values() if t is not None}
+        template_for = {m.pk: by_id.get(m.template_id, campaign.template) for m in group}
+        names = set().union(*(wanted_merge_fields(t) for t in set(template_for.values())))
+        extras = (merge_field_registry.merge_field_values([m.customer_id for m in group], names=names)
+                  if names else {})
+        contexts = {m.pk: _context_for(template_for[m.pk], customers[m.customer_id], m,
+                                       extras.get(m.customer_id, {})) for m in group}
         pool, executor = connection
         lanes = [group[i::len(pool)] for i in range(len(pool))]
 
-        def run(lane, conn, contexts=contexts):
+        def run(lane, conn, contexts=contexts, template_for=template_for):
             done = []
             for message in lane:
                 try:
-                    _deliver(message, campaign.template, customers[message.customer_id], conn, contexts[message.pk])
+                    _deliver(message, template_for[message.pk], customers[message.customer_id], conn,
+                             contexts[message.pk])
                 except (channels.DeliveryError, OSError, ValidationFailed) as exc:
                     done.append((message, str(exc)[:300]))
                 else:
@@ -760,3 +879,107 @@ def recommendations_rebuild(*, top: int = 20, min_count: int = 2) -> int:
         ProductAffinity.objects.all().delete()
         ProductAffinity.objects.bulk_create(rows, batch_size=5000)
     return len(rows)
+
+
+# ---------------------------------------------------------------- uplift targeting
+
+def uplift_scores(customer_ids: list[int], model: UpliftModel, *, now=None) -> dict:
+    """customer id → (predicted uplift in ¥ of window revenue, uplift × current CLV)."""
+    from valuecrm.insights.models import CustomerValue
+
+    now = now or timezone.now()
+    ids = sorted(customer_ids)
+    x, _source = selectors.uplift_features(ids, now)
+    predicted = uplift.TwoModel.from_json(model.params).predict(x)
+    clv = dict(CustomerValue.objects.filter(customer_id__in=ids).values_list("customer_id", "clv"))
+    return {cid: (float(p), float(p) * float(clv.get(cid) or 0)) for cid, p in zip(ids, predicted, strict=True)}
+
+
+def uplift_top(customer_ids: list[int], model: UpliftModel, n: int, *, now=None) -> list[int]:
+    """The top ``n`` by predicted uplift × CLV, ties by customer id (stable, reproducible)."""
+    scores = uplift_scores(customer_ids, model, now=now)
+    ids = np.array(sorted(scores), dtype=np.int64)
+    order = uplift.rank(np.array([scores[int(c)][1] for c in ids]), ids)
+    return sorted(int(c) for c in ids[order[:n]])
+
+
+@transaction.atomic
+def uplift_train(*, actor, now=None) -> UpliftModel:
+    """Fit a two-model uplift estimate on every finished campaign but the latest, and
+    evaluate it by a Qini curve on that latest one (a later campaign it never saw)."""
+    require(actor, Capability.CAMPAIGNS_SEND)
+    now = now or timezone.now()
+    ready = selectors.uplift_readiness(now)
+    if not ready["ready"]:
+        msg = _("Needs at least two finished campaigns with a hold-out, and at least %(n)s treated and %(n)s "
+                "control customers with outcomes both in the training campaigns and in the latest one.") % {
+            "n": ready["min_per_group"]}
+        raise ValidationFailed(msg, errors={"campaigns": [msg]})
+    parts = [selectors.uplift_campaign_data(r["campaign"]) for r in ready["training"]]
+    evaluation = ready["evaluation"]["campaign"]
+    later = selectors.uplift_campaign_data(evaluation)
+    x = np.vstack([p["x"] for p in parts])
+    treated = np.concatenate([p["treated"] for p in parts])
+    y = np.concatenate([p["y"] for p in parts])
+    model = uplift.fit(x, treated, y)
+    q = uplift.qini(model.predict(later["x"]), later["treated"], later["y"], ids=later["ids"])
+    sources = {p["source"] for p in [*parts, later]}
+    source = next(s for s in ("orders_only", "current", "snapshot") if s in sources)
+    last = UpliftModel.objects.select_for_update().order_by("-version").first()
+    row = UpliftModel.objects.create(
+        version=(last.version + 1) if last else 1, trained_at=now, trained_by=actor,
+        training_campaign_ids=[r["campaign"].pk for r in ready["training"]], evaluation_campaign=evaluation,
+        n_train_treatment=int(treated.sum()), n_train_control=int((~treated).sum()),
+        n_eval_treatment=q.n_treatment, n_eval_control=q.n_control, params=model.to_json(),
+        feature_source=source, qini_coefficient=q.coefficient, auuc=q.auuc,
+        qini_curve={"fractions": q.fractions, "curve": q.curve, "random": q.random})
+    events.emit(events.UpliftModelTrained(model_id=row.pk, version=row.version,
+                                          evaluation_campaign_id=evaluation.pk,
+                                          qini_coefficient=q.coefficient), actor=actor)
+    return row
+
+
+# ---------------------------------------------------------------- A/B variants
+
+AB_ALPHA = 0.05
+
+
+@transaction.atomic
+def ab_decide(*, campaign_id: int, now=None, actor=None, queue: bool = True) -> Campaign:
+    """Choose an A/B campaign's winner on its test slice once the wait is over, by the
+    stated criterion; when the variants do not differ significantly (χ² test, p ≥ 0.05)
+    the default, variant A, wins and the decision says so. Then the rest is sent.
+    Idempotent: a decided campaign is returned unchanged."""
+    now = now or timezone.now()
+    campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+    if campaign.ab_winner or not CampaignVariant.objects.filter(campaign=campaign).exists():
+        return campaign
+    if campaign.launched_at is None:
+        raise Conflict(_("Launch the campaign first."))
+    due = campaign.launched_at + dt.timedelta(hours=campaign.ab_wait_hours)
+    if now < due:
+        raise Conflict(_("The A/B test runs until %(t)s.") % {"t": timezone.localtime(due).strftime("%Y-%m-%d %H:%M")})
+    table = selectors.ab_results(campaign, now=now)
+    campaign.ab_winner = table["winner"]
+    campaign.ab_decided_at = now
+    campaign.ab_decision = {k: table[k] for k in ("criterion", "p_value", "significant", "best", "alpha")}
+    campaign.save(update_fields=["ab_winner", "ab_decided_at", "ab_decision", "updated_at"])
+    events.emit(events.CampaignVariantChosen(campaign_id=campaign.pk, winner=campaign.ab_winner,
+                                             criterion=campaign.ab_criterion, significant=table["significant"],
+                                             p_value=table["p_value"]), actor=actor)
+    if queue:
+        _queue_send(campaign.pk)
+    return campaign
+
+
+def ab_decide_due(now=None) -> int:
+    """The worker's sweep: decide every A/B test whose wait is over (then they send the rest)."""
+    now = now or timezone.now()
+    n = 0
+    pending = (Campaign.objects.filter(status=CampaignStatus.SENDING, ab_winner="", variants__isnull=False)
+               .distinct().values_list("pk", "launched_at", "ab_wait_hours"))
+    for pk, launched_at, hours in pending:
+        if launched_at and launched_at + dt.timedelta(hours=hours) <= now:
+            ab_decide(campaign_id=pk, now=now)
+            n += 1
+    return n

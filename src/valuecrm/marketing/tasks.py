@@ -17,9 +17,11 @@ def campaign_send_task(campaign_id: int) -> dict:
 
 @db_periodic_task(crontab(minute="*/5"))
 def campaigns_resume() -> int:
-    """Pick up campaigns a killed worker left half-sent (their send is idempotent)."""
+    """Pick up campaigns a killed worker left half-sent (their send is idempotent) and
+    A/B campaigns whose test wait is over."""
     from valuecrm.marketing.models import Campaign, CampaignStatus
 
+    services.ab_decide_due()  # A/B tests whose wait is over: choose the winner, then send the rest
     n = 0
     for pk in Campaign.objects.filter(status=CampaignStatus.SENDING).values_list("pk", flat=True):
         services.campaign_send(pk)

@@ -8,17 +8,19 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from valuecrm.customers.extensions import registry as merge_field_registry
 from valuecrm.customers.filters import filter_specs
 from valuecrm.customers.visibility import visible_customers
 from valuecrm.marketing import consent, selectors, services
 from valuecrm.marketing import render as mk_render
-from valuecrm.marketing.models import Channel, Message
+from valuecrm.marketing import uplift as mk_uplift
+from valuecrm.marketing.models import AbCriterion, Channel, Message
 
 # The value chips the segment builder offers first (the customer list's own filters).
 VALUE_KEYS = ("tier", "stage", "segment", "clv_min", "churn_risk_min", "p_alive_max", "last_order_from",
@@ -52,6 +54,34 @@ def result_sentence(results) -> str:
     return text
 
 
+def ab_rule_sentence(campaign, ab) -> str:
+    if ab is None:
+        return ""
+    return _("Test slice: %(pct)s %% of the treatment group, split evenly between %(k)s variants. After "
+             "%(h)s hours the variant with the highest %(criterion)s is sent to the rest; if the difference is "
+             "not significant (χ² test, p ≥ 0.05), variant A is sent.") % {
+        "pct": f"{float(campaign.ab_test_percent):g}", "k": len(ab["variants"]), "h": campaign.ab_wait_hours,
+        "criterion": AbCriterion(campaign.ab_criterion).label.lower()}
+
+
+def ab_state_sentence(campaign, ab) -> str:
+    if ab is None:
+        return ""
+    if campaign.launched_at is None:
+        return _("Not launched yet.")
+    decision = campaign.ab_decision or {}
+    p = decision.get("p_value")
+    p_text = "—" if p is None else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+    if ab["decided"] and decision.get("significant"):
+        p_text = p_text if p_text.startswith("<") else f"= {p_text}"
+        return _("Variant %(v)s won (p %(p)s) and was sent to the rest.") % {"v": campaign.ab_winner, "p": p_text}
+    if ab["decided"]:
+        return _("No significant difference (p = %(p)s): variant A, the stated default, was sent to the rest.") % {
+            "p": p_text}
+    due = timezone.localtime(ab["due"]).strftime("%Y-%m-%d %H:%M")
+    return _("The test runs until %(t)s; variant %(v)s leads so far.") % {"t": due, "v": ab["best"]}
+
+
 @login_required
 def campaign_list(request):
     rows = list(selectors.campaign_list()[:200])
@@ -62,8 +92,11 @@ def campaign_list(request):
 def _campaign_form_context(request, data=None, errors=None):
     return {"segments": list(selectors.segment_list()), "templates": list(selectors.template_list()),
             "channels": Channel.choices, "data": data or {"holdout_percent": "10", "attribution_days": "14",
-                                                          "cost": "0", "channel": "email"},
-            "errors": errors or {}, "tab": "campaigns"}
+                                                          "cost": "0", "channel": "email", "ab_test_percent": "20",
+                                                          "ab_wait_hours": "24", "ab_criterion": "click_rate"},
+            "criteria": AbCriterion.choices,
+            "variant_slots": [("b", _("Variant B")), ("c", _("Variant C")), ("d", _("Variant D"))],
+            "errors": errors or {}, "tab": "campaigns", "uplift_model": selectors.uplift_model_latest()}
 
 
 @login_required
@@ -72,10 +105,17 @@ def campaign_create(request):
     if request.method == "POST":
         post = request.POST
         data = {k: post.get(k, "").strip() for k in ("name", "channel", "holdout_percent", "attribution_days",
-                                                     "cost")}
+                                                     "cost", "target_top_n")}
         for key in ("segment_id", "template_id"):
             raw = post.get(key, "").strip()
             data[key] = int(raw) if raw.isdigit() else (None if key == "segment_id" else raw)
+        extra = [post.get(f"variant_{k}", "").strip() for k in ("b", "c", "d")]
+        extra = [int(v) for v in extra if v.isdigit()]
+        if extra:  # A/B: the campaign's template is variant A
+            data["variant_template_ids"] = [data["template_id"], *extra] if isinstance(
+                data["template_id"], int) else extra
+            for key in ("ab_test_percent", "ab_wait_hours", "ab_criterion"):
+                data[key] = post.get(key, "").strip()
         try:
             campaign = services.campaign_create(actor=request.user, data=data)
         except ValidationFailed as exc:
@@ -100,8 +140,10 @@ def campaign_detail(request, pk):
     audience = None
     if campaign.launched_at is None:
         audience = services.campaign_audience(request.user, campaign).count()
+    ab = selectors.ab_results(campaign)
     return render(request, "marketing/campaign_detail.html", {
         "campaign": campaign, "results": results, "sentence": result_sentence(results),
+        "ab": ab, "ab_rule": ab_rule_sentence(campaign, ab), "ab_state": ab_state_sentence(campaign, ab),
         "funnel": selectors.campaign_funnel(campaign), "audience": audience, "can_send": _can_send(request),
         "tab": "campaigns"})
 
@@ -274,7 +316,8 @@ def template_edit(request, pk=None):
         "channels": Channel.choices, "can_send": _can_send(request), "sent_to": sent_to, "tab": "templates",
         "merge_fields": ['{{ customer.name|default:"朋友" }}', "{{ customer.tier }}", "{{ customer.city }}",
                          "{{ owner.name }}", "{% for p in recommended_products %}{{ p.name }} {% endfor %}",
-                         "{{ unsubscribe_url }}"]})
+                         "{{ unsubscribe_url }}"]
+        + [f"{{{{ customer.{f.name} }}}}" for f in merge_field_registry.merge_fields]})
 
 
 # ---------------------------------------------------------------- the recipient's links
@@ -317,3 +360,48 @@ def unsubscribe(request, token):
                                                              "LANGUAGE_CODE": language})
 
 
+
+
+# ---------------------------------------------------------------- uplift targeting
+
+def _feature_labels() -> list[str]:
+    labels = {"frequency": _("orders before"), "recency_days": _("days since last order"),
+              "t_days": _("days since first order"), "monetary": _("average order value"), "clv": _("CLV"),
+              "churn_risk": _("churn risk"), "p_alive": _("P(alive)"), "tier_a": _("tier A"),
+              "tier_b": _("tier B"), "tier_c": _("tier C"), "r_score": "R", "f_score": "F", "m_score": "M",
+              "consent_email": _("e-mail consent"), "consent_sms": _("SMS consent"),
+              "consent_wechat": _("WeChat consent")}
+    return [labels.get(name, name) for name in mk_uplift.FEATURES]
+
+
+@login_required
+def uplift(request):
+    model = selectors.uplift_model_latest()
+    chart = None
+    if model is not None:
+        curve = model.qini_curve
+        chart = {"x": curve["fractions"], "model": curve["curve"], "random": curve["random"],
+                 "model_name": _("Model ranking"), "random_name": _("Random order"),
+                 "x_name": _("Share of customers targeted"), "y_name": _("Incremental revenue per customer")}
+    signed = None
+    if model is not None:
+        signed = {k: f"{'−' if v < 0 else ''}¥{abs(v):,.2f}" for k, v in
+                  (("qini", model.qini_coefficient), ("auuc", model.auuc))}
+    return render(request, "marketing/uplift.html", {
+        "model": model, "chart": chart, "signed": signed, "readiness": selectors.uplift_readiness(),
+        "training": list(selectors.campaign_list().filter(pk__in=model.training_campaign_ids)) if model else [],
+        "features": _feature_labels(), "can_send": _can_send(request), "tab": "uplift"})
+
+
+@login_required
+@require_POST
+def uplift_train(request):
+    try:
+        model = services.uplift_train(actor=request.user)
+    except PermissionDenied as exc:
+        raise Http404 from exc
+    except ValidationFailed as exc:
+        messages.error(request, exc.detail)
+        return redirect("marketing-uplift")
+    messages.success(request, _("Uplift model v%(v)s trained.") % {"v": model.version})
+    return redirect("marketing-uplift")

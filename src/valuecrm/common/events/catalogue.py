@@ -584,3 +584,26 @@ class SegmentSnapshotTaken(Event):
     name: ClassVar[str] = "segment.snapshot_taken"
     segment_id: int
     size: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpliftModelTrained(Event):
+    """A new uplift model version, with its Qini coefficient on the later evaluation campaign."""
+
+    name: ClassVar[str] = "uplift_model.trained"
+    model_id: int
+    version: int
+    evaluation_campaign_id: int
+    qini_coefficient: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class CampaignVariantChosen(Event):
+    """An A/B campaign's winner, chosen on the test slice; it now goes to the rest."""
+
+    name: ClassVar[str] = "campaign.variant_chosen"
+    campaign_id: int
+    winner: str
+    criterion: str
+    significant: bool
+    p_value: float | None = None
