@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.db.models import DecimalField, F, FloatField, Q, QuerySet, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -41,6 +42,7 @@ from valuecrm.customers.normalize import (
     normalize_phone_quiet,
     phone_search_prefixes,
 )
+from valuecrm.customers import search_index
 from valuecrm.customers.search_tokens import email_part_token, phone_prefix_token, phone_tail_token
 from valuecrm.customers.visibility import visible_customers
 
@@ -138,7 +140,22 @@ def _search_q(search: str) -> Q:
     # the query stays on the phone tokens instead of scanning names for digits.
     if len(digits) >= PHONE_SEARCH_MIN_DIGITS and re.fullmatch(r"[\d\s()+\-.]+", text):
         return _phone_q(text)
-    return Q(name__icontains=text) | _email_q(text) | Q(company__name__icontains=text)
+    return _name_q(text) | _email_q(text)
+
+
+def _name_q(text: str) -> Q:
+    """Name or company name containing `text` (case-insensitive). The search index
+    (customers.search_index) narrows both to the customers holding the query's terms;
+    the substring test then runs on those few rows only, so the answer is the same as
+    the plain scan's."""
+    contains = Q(name__icontains=text)
+    company_contains = Q(company__name__icontains=text)
+    found = search_index.matching_ids_sql(text)
+    if found is None:
+        return contains | company_contains
+    sql, params = found
+    return (Q(pk__in=RawSQL(sql, params)) & contains) | (Q(company_id__in=RawSQL(sql, params))
+                                                          & company_contains)
 
 
 def customers_with_email(value: str) -> QuerySet:

@@ -39,6 +39,7 @@ from valuecrm.customers.models import (
     Task,
 )
 from valuecrm.customers.models import Customer as CustomerModel
+from valuecrm.customers import search_index
 from valuecrm.customers.search_tokens import refresh_tokens
 from valuecrm.demo import names, texts
 from valuecrm.demo import service as service_demo
@@ -445,6 +446,8 @@ class _Builder:
         refresh_tokens([int(self.customer_id[i]) for i in range(self.n)],
                        [rec["email"] for rec in self.records], [rec["phone"] for rec in self.records],
                        replace=False)
+        search_index.refresh([int(self.customer_id[i]) for i in range(self.n)],
+                             [rec["name"] for rec in self.records])
         self._contact_details(stamps)
         self._tags()
 

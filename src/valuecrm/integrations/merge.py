@@ -39,6 +39,7 @@ from valuecrm.customers.models import (
     CustomerSearchToken,
     CustomFieldDefinition,
 )
+from valuecrm.customers import search_index
 from valuecrm.customers.search_tokens import refresh_tokens
 from valuecrm.customers.services import CUSTOMER_FIELDS
 from valuecrm.customers.visibility import can_see_customer
@@ -91,8 +92,9 @@ def _is_historical(model) -> bool:
 
 
 def _refresh_search_tokens(ids: list[int]) -> None:
-    rows = list(Customer.objects.filter(pk__in=ids).values_list("pk", "email", "phone"))
+    rows = list(Customer.objects.filter(pk__in=ids).values_list("pk", "email", "phone", "name"))
     refresh_tokens([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], replace=True)
+    search_index.refresh([r[0] for r in rows], [r[3] for r in rows])
 
 
 def customer_relations() -> list[tuple[type[models.Model], models.Field]]:

@@ -49,6 +49,7 @@ from valuecrm.customers.models import (
     Note,
     Task,
 )
+from valuecrm.customers import search_index
 from valuecrm.customers.personal_data import ERASED_TEXT, anonymous_values, scrub_history
 from valuecrm.customers.visibility import can_see_customer
 from valuecrm.privacy.events import CustomerErased
@@ -284,8 +285,10 @@ def customer_erase(*, actor, customer: Customer, reason: str = ErasureReason.REQ
     strong, names = identifiers(fresh, merged)
 
     # 1. the live records
-    _add(touched, Customer._meta.db_table,
-         Customer.objects.filter(pk=fresh.pk).update(**anonymous_values(fresh.pk)))
+    anonymous = anonymous_values(fresh.pk)
+    _add(touched, Customer._meta.db_table, Customer.objects.filter(pk=fresh.pk).update(**anonymous))
+    # The name's search terms go with the name.
+    search_index.refresh([fresh.pk], [anonymous["name"]])
     fresh.tags.clear()
     # The phone and e-mail search tokens (keyed hashes) go with the values.
     for model in (ContactPoint, Address, CustomerSearchToken):
