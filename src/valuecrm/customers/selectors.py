@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from valuecrm.accounts.roles import Scope
 from valuecrm.common.encryption import blind_index
 from valuecrm.common.errors import NotFound, ValidationFailed
+from valuecrm.customers import search_index
 from valuecrm.customers.filters import (
     ActiveFilter,
     clean_filters,
@@ -42,7 +43,6 @@ from valuecrm.customers.normalize import (
     normalize_phone_quiet,
     phone_search_prefixes,
 )
-from valuecrm.customers import search_index
 from valuecrm.customers.search_tokens import email_part_token, phone_prefix_token, phone_tail_token
 from valuecrm.customers.visibility import visible_customers
 

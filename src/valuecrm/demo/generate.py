@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from valuecrm.accounts.models import Team, User
 from valuecrm.accounts.roles import Role
+from valuecrm.customers import search_index
 from valuecrm.customers.models import (
     Address,
     ContactPoint,
@@ -39,7 +40,6 @@ from valuecrm.customers.models import (
     Task,
 )
 from valuecrm.customers.models import Customer as CustomerModel
-from valuecrm.customers import search_index
 from valuecrm.customers.search_tokens import refresh_tokens
 from valuecrm.demo import names, texts
 from valuecrm.demo import service as service_demo

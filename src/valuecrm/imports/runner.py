@@ -23,6 +23,7 @@ from valuecrm.accounts.capabilities import Capability
 from valuecrm.accounts.roles import Scope
 from valuecrm.common import history
 from valuecrm.common.encryption import blind_index, index_updates
+from valuecrm.customers import search_index
 from valuecrm.customers.models import (
     ContactPoint,
     ContactPointKind,
@@ -35,7 +36,6 @@ from valuecrm.customers.models import (
     Note,
     Tag,
 )
-from valuecrm.customers import search_index
 from valuecrm.customers.search_tokens import refresh_tokens, token_rows
 from valuecrm.customers.visibility import visible_customers
 from valuecrm.imports import dedupe

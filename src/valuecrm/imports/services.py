@@ -23,8 +23,8 @@ from valuecrm.common import events, heartbeat, history
 from valuecrm.common.encryption import blind_index, index_updates
 from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from valuecrm.common.locks import LockHeld, job_lock
-from valuecrm.customers.models import ContactPoint, Customer, Interaction, Note
 from valuecrm.customers import search_index
+from valuecrm.customers.models import ContactPoint, Customer, Interaction, Note
 from valuecrm.customers.search_tokens import refresh_tokens
 from valuecrm.imports.mapping import check_mapping, suggest_mapping
 from valuecrm.imports.models import (

@@ -32,6 +32,7 @@ from valuecrm.accounts.capabilities import Capability, require
 from valuecrm.common import events, history
 from valuecrm.common.encryption import blind_index
 from valuecrm.common.errors import Conflict, NotFound, ValidationFailed
+from valuecrm.customers import search_index
 from valuecrm.customers.models import (
     ContactPoint,
     ContactPointKind,
@@ -39,7 +40,6 @@ from valuecrm.customers.models import (
     CustomerSearchToken,
     CustomFieldDefinition,
 )
-from valuecrm.customers import search_index
 from valuecrm.customers.search_tokens import refresh_tokens
 from valuecrm.customers.services import CUSTOMER_FIELDS
 from valuecrm.customers.visibility import can_see_customer

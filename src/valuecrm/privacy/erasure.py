@@ -40,6 +40,7 @@ from valuecrm.accounts.capabilities import Capability, require
 from valuecrm.common import events
 from valuecrm.common.errors import NotFound, ValidationFailed
 from valuecrm.common.events import current_origin
+from valuecrm.customers import search_index
 from valuecrm.customers.models import (
     Address,
     ContactPoint,
@@ -49,7 +50,6 @@ from valuecrm.customers.models import (
     Note,
     Task,
 )
-from valuecrm.customers import search_index
 from valuecrm.customers.personal_data import ERASED_TEXT, anonymous_values, scrub_history
 from valuecrm.customers.visibility import can_see_customer
 from valuecrm.privacy.events import CustomerErased
