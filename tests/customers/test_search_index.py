@@ -10,10 +10,10 @@ from django.db import connection
 from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 
-from valuecrm.customers import search_index, services
+from valuecrm.customers import search_index, selectors, services
 from valuecrm.customers.models import Customer
 from valuecrm.customers.search_index import query_terms, terms_of
-from valuecrm.customers.selectors import customer_list
+from valuecrm.customers.selectors import customer_count, customer_list, customer_queryset
 from valuecrm.imports import services as imports
 from valuecrm.integrations.merge import customer_merge, customer_merge_undo
 from valuecrm.integrations.models import CustomerMerge
@@ -68,7 +68,10 @@ QUERIES = sorted((
 ) - {""})
 
 
-def test_search_through_the_index_answers_what_the_substring_scan_answers(admin_user):
+@pytest.mark.parametrize("broad_from", [5000, 0])  # 0: every search takes the broad plan
+def test_search_through_the_index_answers_what_the_substring_scan_answers(admin_user, monkeypatch,
+                                                                           broad_from):
+    monkeypatch.setattr(selectors, "BROAD_MATCHES", broad_from)
     acme = make("东方贸易", kind="organization")
     for name in NAMES:
         make(name, company=acme if name.startswith("A") else None)
@@ -76,6 +79,24 @@ def test_search_through_the_index_answers_what_the_substring_scan_answers(admin_
     for query in QUERIES:
         plain = Customer.objects.filter(Q(name__icontains=query) | Q(company__name__icontains=query))
         assert found(admin_user, query) == sorted(plain.values_list("name", flat=True)), query
+        assert customer_count(user=admin_user, search=query).value == plain.count(), query
+
+
+def test_a_broad_search_walks_the_list_instead_of_sorting_every_match(admin_user, monkeypatch):
+    make("王芳")
+    monkeypatch.setattr(selectors, "BROAD_MATCHES", 0)
+    sql, params = customer_queryset(user=admin_user, search="王芳").order_by("-id")[:50].query.sql_with_params()
+    if connection.vendor != "sqlite":
+        assert "+" not in sql.split(" WHERE ", 1)[1]
+        return
+    assert '+"customers_customer"."id" IN (SELECT rowid' in sql
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+    assert "MULTI-INDEX OR" not in plan and "TEMP B-TREE FOR ORDER BY" not in plan, plan
+    monkeypatch.setattr(selectors, "BROAD_MATCHES", 5000)
+    sql, params = customer_queryset(user=admin_user, search="王芳").order_by("-id")[:50].query.sql_with_params()
+    assert '"customers_customer"."id" IN (SELECT rowid' in sql and "+" not in sql
 
 
 def test_a_name_search_reads_the_index(admin_user):
@@ -83,7 +104,9 @@ def test_a_name_search_reads_the_index(admin_user):
     with CaptureQueriesContext(connection) as queries:
         assert found(admin_user, "王芳") == ["王芳"]
     table = search_index.SQLITE_TABLE if connection.vendor == "sqlite" else search_index.POSTGRES_TABLE
-    assert sum(table in q["sql"] for q in queries.captured_queries) == 1
+    listing = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('SELECT "customers_customer"')]
+    assert len(listing) == 1 and (f"SELECT rowid FROM {table}" in listing[0]
+                                  or f"SELECT customer_id FROM {table}" in listing[0]), listing
 
 
 def test_search_keeps_visibility(rep_north, rep_south):
