@@ -161,9 +161,19 @@ def _email_bidx_q(text: str) -> Q:
     return Q(email_bidx=blind_index("email", text)) if "@" in text.strip("@") else Q(pk__in=[])
 
 
+def _sql(qs: QuerySet) -> tuple[str, list]:
+    sql, params = qs.order_by().query.sql_with_params()
+    return sql, list(params)
+
+
 def _search_q(search: str, *, ordered: bool = True) -> Q:
     """The search condition. ``ordered``: the rows are wanted in list order, a page at a
-    time (not for a count), which decides the plan of a broad search (_member)."""
+    time (not for a count), which decides the plan of a broad search (_member).
+
+    Every way a customer can match (name, company name, e-mail part or address, phone
+    tokens) is one branch of a single ``id IN (… UNION ALL …)``: both databases can then
+    start from the few matching ids, where an OR of several IN-subqueries made
+    PostgreSQL filter every row of the table."""
     text = half_width(search).strip()
     if not text:
         return Q()
@@ -175,20 +185,24 @@ def _search_q(search: str, *, ordered: bool = True) -> Q:
         return _member("id", *tokens, drive=not ordered or not _broad([tokens]))
     names = search_index.matching_ids_sql(text)
     part_tokens = _email_part_tokens(text)
-    tokens = _tokens_sql(part_tokens) if part_tokens else None
-    subqueries = [sq for sq in (names, tokens) if sq is not None]
-    drive = not ordered or not _broad(subqueries)
-    q = _email_bidx_q(text)
-    if tokens is not None:
-        q |= _member("id", *tokens, drive=drive)
-    # Name or company name containing the text (case-insensitive). The search index
-    # (customers.search_index) narrows both to the customers holding the query's terms;
-    # the substring test then runs on those rows only, so the answer is the plain scan's.
-    contains, company_contains = Q(name__icontains=text), Q(company__name__icontains=text)
     if names is None:
-        return q | contains | company_contains
-    return (q | (_member("id", *names, drive=drive) & contains)
-            | (_member("company_id", *names, drive=drive) & company_contains))
+        # No letter or digit to look up (e.g. "-"): the substring scan, as before the index.
+        q = _email_bidx_q(text) | Q(name__icontains=text) | Q(company__name__icontains=text)
+        return q | _member("id", *_tokens_sql(part_tokens), drive=True) if part_tokens else q
+    # Name or company name containing the text (case-insensitive): the search index
+    # (customers.search_index) narrows both to the customers holding the query's terms,
+    # and the substring test runs on those rows only — so the answer is the plain scan's.
+    branches = [
+        _sql(Customer.objects.filter(pk__in=RawSQL(*names), name__icontains=text).values("pk")),
+        _sql(Customer.objects.filter(company_id__in=RawSQL(*names), company__name__icontains=text)
+             .values("pk")),
+    ]
+    if part_tokens:
+        branches.append(_tokens_sql(part_tokens))
+    if "@" in text.strip().lower().strip("@"):
+        branches.append(_sql(Customer.objects.filter(_email_bidx_q(text)).values("pk")))
+    union = (" UNION ALL ".join(sql for sql, _params in branches), [p for _sql_, ps in branches for p in ps])
+    return _member("id", *union, drive=not ordered or not _broad([union]))
 
 
 def customers_with_email(value: str) -> QuerySet:
