@@ -365,7 +365,7 @@ def _search_measure(repeats: int) -> list[dict]:
                     times.append((time.perf_counter() - t) * 1000)
                     found = (len(rows), count.value, count.capped)
                 times = sorted(times[1:])
-                out.append({"db": connection.vendor, "when": label, "query": f"{kind}: `{text}`",
+                out.append({"db": connection.vendor, "customers": f"{n:,}", "when": label, "query": f"{kind}: `{text}`",
                             "rows": found[0], "count": f"{found[1]}{'+' if found[2] else ''}",
                             "p50 ms": round(statistics.median(times), 1),
                             "p95 ms": round(times[int(0.95 * (len(times) - 1))], 1)})
@@ -380,21 +380,28 @@ def search_child(argv: list[str]) -> None:
 
     django.setup()
     n, repeats = int(argv[0]), int(argv[1])
-    built = _search_build(n)
+    if n > 0:
+        built = _search_build(n)
+    else:  # measure what an interrupted build left (it commits every 20,000 customers)
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        built = {"built": False}
     print(f"  {built}", file=sys.stderr)
     print(json.dumps(_search_measure(repeats)))
 
 
-def scenario_search(n: int, postgres: str | None, repeats: int) -> list[dict]:
+def scenario_search(n: int, postgres: str | None, repeats: int, size: int) -> list[dict]:
     SEARCH_BASE.mkdir(parents=True, exist_ok=True)
     rows = []
     for url in [None] + ([postgres] if postgres else []):
-        env = {**os.environ, "VALUECRM_DATA_DIR": str(SEARCH_BASE / f"n{n}"),
+        env = {**os.environ, "VALUECRM_DATA_DIR": str(SEARCH_BASE / f"n{size}"),
                "PYTHONPATH": str(ROOT / "src"), "VALUECRM_LOG_LEVEL": "ERROR"}
         env.pop("DATABASE_URL", None)
         if url:
             env["DATABASE_URL"] = url
-        (SEARCH_BASE / f"n{n}").mkdir(exist_ok=True)
+        (SEARCH_BASE / f"n{size}").mkdir(exist_ok=True)
         out = subprocess.run([sys.executable, __file__, "--search-child", str(n), str(repeats)],
                              env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         if out.returncode:
@@ -433,13 +440,15 @@ def main():
     parser.add_argument("--postgres", default=None, metavar="URL",
                         help="with --search: also measure on this PostgreSQL database")
     parser.add_argument("--repeats", type=int, default=20, help="with --search: runs per query")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --search: measure the customers already in the bench databases")
     if sys.argv[1:2] == ["--search-child"]:
         search_child(sys.argv[2:])
         return
     args = parser.parse_args()
     if args.search:
-        rows = scenario_search(args.search, args.postgres, args.repeats)
-        print(f"Search at {args.search:,} customers (customer_list + customer_count as an admin; "
+        rows = scenario_search(0 if args.reuse else args.search, args.postgres, args.repeats, args.search)
+        print(f"Search, target {args.search:,} customers (customer_list + customer_count as an admin; "
               f"{args.repeats} runs a query after, {max(3, args.repeats // 4)} before, after one warm-up); "
               f"SQLite {sqlite3.sqlite_version}; load average "
               f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}.\n")
