@@ -190,6 +190,10 @@ class Customer(TimeStampedModel):
             from valuecrm.customers.search_tokens import refresh_tokens
 
             refresh_tokens([self.pk], [self.email], [self.phone], replace=True)
+        if update_fields is None or "name" in update_fields:
+            from valuecrm.customers import search_index
+
+            search_index.refresh([self.pk], [self.name])
 
 
 class CustomerSearchToken(models.Model):

@@ -20,7 +20,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from django.db.models import DecimalField, F, FloatField, Q, QuerySet, Value
+from django.db import connection
+from django.db.models import BooleanField, DecimalField, F, FloatField, Q, QuerySet, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -28,6 +30,7 @@ from django.utils.translation import gettext as _
 from valuecrm.accounts.roles import Scope
 from valuecrm.common.encryption import blind_index
 from valuecrm.common.errors import NotFound, ValidationFailed
+from valuecrm.customers import search_index
 from valuecrm.customers.filters import (
     ActiveFilter,
     clean_filters,
@@ -97,14 +100,44 @@ def parse_sort(sort: str | None) -> tuple[SortKey, bool]:
 
 # ---------------------------------------------------------------- search
 
-def _token_q(tokens: list[int]) -> Q:
-    if not tokens:
-        return Q(pk__in=[])
-    ids = CustomerSearchToken.objects.filter(token__in=tokens).values("customer_id")
-    return Q(pk__in=ids)
+# A search matching more customers than this is "broad" (see _member).
+BROAD_MATCHES = 5000
 
 
-def _phone_q(text: str) -> Q:
+def _member(column: str, sql: str, params: list, *, drive: bool) -> Q:
+    """``column IN (sql)``. With ``drive`` the database may start from the subquery's
+    rows (the right plan for a few matches). Without it, on SQLite, a unary ``+`` keeps
+    the planner from doing so: for a broad search, walking the customers in list order
+    and stopping at the page's 50th match beats collecting and sorting every match
+    (issue 11: ``q=王`` at 1M customers). PostgreSQL's planner weighs this itself."""
+    if drive or connection.vendor != "sqlite":
+        return Q(**{f"{column}__in": RawSQL(sql, params)})
+    table = connection.ops.quote_name(Customer._meta.db_table)
+    return Q(RawSQL(f"+{table}.{connection.ops.quote_name(column)} IN ({sql})", params,
+                    output_field=BooleanField()))
+
+
+def _tokens_sql(tokens: list[int]) -> tuple[str, list]:
+    sql, params = (CustomerSearchToken.objects.filter(token__in=tokens).values("customer_id")
+                   .query.sql_with_params())
+    return sql, list(params)
+
+
+def _broad(subqueries: list[tuple[str, list]]) -> bool:
+    """Whether the subqueries' rows together exceed BROAD_MATCHES (counting no further)."""
+    if connection.vendor != "sqlite":
+        return False
+    total = 0
+    with connection.cursor() as cursor:
+        for sql, params in subqueries:
+            cursor.execute(f"SELECT COUNT(*) FROM ({sql} LIMIT {BROAD_MATCHES + 1 - total})", params)
+            total += cursor.fetchone()[0]
+            if total > BROAD_MATCHES:
+                return True
+    return False
+
+
+def _phone_tokens(text: str) -> list[int]:
     """Phone digits: a prefix of the number or its tail, through the search tokens (phones
     are encrypted, so no range or LIKE can run on them)."""
     tokens = [phone_prefix_token(prefix) for prefix in phone_search_prefixes(text)]
@@ -112,24 +145,35 @@ def _phone_q(text: str) -> Q:
     if len(digits) <= TAIL_SEARCH_MAX_DIGITS:
         # A few digits may be the tail ("…1234", read off a caller id or a receipt).
         tokens.append(phone_tail_token(digits.lstrip("0") or digits))
-    return _token_q(tokens)
+    return tokens
 
 
-def _email_q(text: str) -> Q:
-    """An e-mail search: the whole (normalised) address, or its local part or domain
-    ("li.lei", "example.com", "@example.com"). E-mails are encrypted: a fragment of either
-    part does not match."""
+def _email_part_tokens(text: str) -> list[int]:
+    """The e-mail's local part or domain ("li.lei", "example.com", "@example.com").
+    E-mails are encrypted: a fragment of either part does not match."""
+    part = text.strip().lower().strip("@")
+    return [email_part_token(part)] if part and "@" not in part else []
+
+
+def _email_bidx_q(text: str) -> Q:
+    """The whole (normalised) address, through the blind index."""
     text = text.strip().lower()
-    q = Q()
-    if "@" in text.strip("@"):
-        q |= Q(email_bidx=blind_index("email", text))
-    part = text.strip("@")
-    if part and "@" not in part:
-        q |= _token_q([email_part_token(part)])
-    return q
+    return Q(email_bidx=blind_index("email", text)) if "@" in text.strip("@") else Q(pk__in=[])
 
 
-def _search_q(search: str) -> Q:
+def _sql(qs: QuerySet) -> tuple[str, list]:
+    sql, params = qs.order_by().query.sql_with_params()
+    return sql, list(params)
+
+
+def _search_q(search: str, *, ordered: bool = True) -> Q:
+    """The search condition. ``ordered``: the rows are wanted in list order, a page at a
+    time (not for a count), which decides the plan of a broad search (_member).
+
+    Every way a customer can match (name, company name, e-mail part or address, phone
+    tokens) is one branch of a single ``id IN (… UNION ALL …)``: both databases can then
+    start from the few matching ids, where an OR of several IN-subqueries made
+    PostgreSQL filter every row of the table."""
     text = half_width(search).strip()
     if not text:
         return Q()
@@ -137,8 +181,28 @@ def _search_q(search: str) -> Q:
     # "1519960", "138 0013 8000", "(0)138-0013-8000", "+86 138…": a phone search only, so
     # the query stays on the phone tokens instead of scanning names for digits.
     if len(digits) >= PHONE_SEARCH_MIN_DIGITS and re.fullmatch(r"[\d\s()+\-.]+", text):
-        return _phone_q(text)
-    return Q(name__icontains=text) | _email_q(text) | Q(company__name__icontains=text)
+        tokens = _tokens_sql(_phone_tokens(text))
+        return _member("id", *tokens, drive=not ordered or not _broad([tokens]))
+    names = search_index.matching_ids_sql(text)
+    part_tokens = _email_part_tokens(text)
+    if names is None:
+        # No letter or digit to look up (e.g. "-"): the substring scan, as before the index.
+        q = _email_bidx_q(text) | Q(name__icontains=text) | Q(company__name__icontains=text)
+        return q | _member("id", *_tokens_sql(part_tokens), drive=True) if part_tokens else q
+    # Name or company name containing the text (case-insensitive): the search index
+    # (customers.search_index) narrows both to the customers holding the query's terms,
+    # and the substring test runs on those rows only — so the answer is the plain scan's.
+    branches = [
+        _sql(Customer.objects.filter(pk__in=RawSQL(*names), name__icontains=text).values("pk")),
+        _sql(Customer.objects.filter(company_id__in=RawSQL(*names), company__name__icontains=text)
+             .values("pk")),
+    ]
+    if part_tokens:
+        branches.append(_tokens_sql(part_tokens))
+    if "@" in text.strip().lower().strip("@"):
+        branches.append(_sql(Customer.objects.filter(_email_bidx_q(text)).values("pk")))
+    union = (" UNION ALL ".join(sql for sql, _params in branches), [p for _sql_, ps in branches for p in ps])
+    return _member("id", *union, drive=not ordered or not _broad([union]))
 
 
 def customers_with_email(value: str) -> QuerySet:
@@ -178,11 +242,13 @@ def _clean_search(search: str | None) -> str:
 
 def customer_queryset(
     *, user, search: str = "", filters: Mapping[str, object] | list[ActiveFilter] | None = None,
+    ordered: bool = True,
 ) -> QuerySet:
-    """Visible customers matching search and filters, unordered and unsliced."""
+    """Visible customers matching search and filters, unordered and unsliced; ``ordered=False``
+    when the rows will only be counted (it picks the plan of a broad search)."""
     search = _clean_search(search)
     active = filters if isinstance(filters, list) else clean_filters(filters, user=user)
-    return (visible_customers(user).filter(_search_q(search)).filter(filters_q(active))
+    return (visible_customers(user).filter(_search_q(search, ordered=ordered)).filter(filters_q(active))
             .filter(hide_archived_unless_asked(active)))
 
 
@@ -350,7 +416,7 @@ def customer_count(
         # cheap (≈ 5 ms per 100k rows on SQLite), so "how many customers do we have"
         # gets an exact answer. Filters and team scopes keep the capped count.
         return CappedCount(Customer.objects.filter(archived_at__isnull=True).count(), False)
-    qs = customer_queryset(user=user, search=search, filters=filters)
+    qs = customer_queryset(user=user, search=search, filters=filters, ordered=False)
     n = qs.order_by().values("pk")[: cap + 1].count()
     return CappedCount(cap, True) if n > cap else CappedCount(n, False)
 

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from valuecrm.accounts.models import Team, User
 from valuecrm.accounts.roles import Role
+from valuecrm.customers import search_index
 from valuecrm.customers.models import (
     Address,
     ContactPoint,
@@ -446,6 +447,8 @@ class _Builder:
         refresh_tokens([int(self.customer_id[i]) for i in range(self.n)],
                        [rec["email"] for rec in self.records], [rec["phone"] for rec in self.records],
                        replace=False)
+        search_index.refresh([int(self.customer_id[i]) for i in range(self.n)],
+                             [rec["name"] for rec in self.records])
         self._contact_details(stamps)
         self._tags()
 

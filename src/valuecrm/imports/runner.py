@@ -23,6 +23,7 @@ from valuecrm.accounts.capabilities import Capability
 from valuecrm.accounts.roles import Scope
 from valuecrm.common import history
 from valuecrm.common.encryption import blind_index, index_updates
+from valuecrm.customers import search_index
 from valuecrm.customers.models import (
     ContactPoint,
     ContactPointKind,
@@ -546,6 +547,8 @@ class CustomerWriter(Writer):
             if {"email", "phone"} & set(changes):
                 refresh_tokens([pk], [changes.get("email", current.get("email"))],
                                [changes.get("phone", current.get("phone"))], replace=True)
+            if "name" in changes:
+                search_index.refresh([pk], [changes["name"]])
         outcome.changes.append(("customer", pk, before))
         outcome.updated += 1
 
@@ -567,7 +570,7 @@ class CustomerWriter(Writer):
         tags = [self._tag_ids(v["tags"]) if v.get("tags") else () for v in values]
         statements = self.customers.statements(len(rows), columns)
         cursors = (self.customers.cursor(), self.points.cursor(), self.tag_links.cursor(),
-                   self.tokens.cursor())
+                   self.tokens.cursor(), self.customers.cursor())
         add_entries = self.timeline.prepare_for_new(values)
 
         def write() -> tuple[list[int], list[int]]:
@@ -593,6 +596,11 @@ class CustomerWriter(Writer):
                                                  columns.get("phone") or [""] * len(ids))
             self.tokens.run(cursors[3], self.tokens.statements(len(tokens), {
                 "customer_id": token_customers, "token": tokens}))
+            try:
+                search_index.write_new(cursors[4], sqlite=self.customers.sqlite, ids=ids,
+                                       names=[v.get("name") or "" for v in values])
+            finally:
+                cursors[4].close()
             add_entries(ids)
             return ids, point_ids
 

@@ -23,6 +23,7 @@ from valuecrm.common import events, heartbeat, history
 from valuecrm.common.encryption import blind_index, index_updates
 from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from valuecrm.common.locks import LockHeld, job_lock
+from valuecrm.customers import search_index
 from valuecrm.customers.models import ContactPoint, Customer, Interaction, Note
 from valuecrm.customers.search_tokens import refresh_tokens
 from valuecrm.imports.mapping import check_mapping, suggest_mapping
@@ -716,6 +717,8 @@ def _undo(actor, run: ImportRun, *, status=ImportStatus.SUCCEEDED, on_progress=N
             if {"email", "phone"} & set(before):
                 fresh = Customer.objects.get(pk=change.object_id)
                 refresh_tokens([fresh.pk], [fresh.email], [fresh.phone], replace=True)
+            if "name" in before:
+                search_index.refresh([change.object_id], [before["name"]])
             restored.add(change.object_id)
     # The restores went through QuerySet.update(); put them on the records' history.
     surviving = set(Customer.objects.filter(pk__in=restored).values_list("pk", flat=True))

@@ -32,6 +32,7 @@ from valuecrm.accounts.capabilities import Capability, require
 from valuecrm.common import events, history
 from valuecrm.common.encryption import blind_index
 from valuecrm.common.errors import Conflict, NotFound, ValidationFailed
+from valuecrm.customers import search_index
 from valuecrm.customers.models import (
     ContactPoint,
     ContactPointKind,
@@ -91,8 +92,9 @@ def _is_historical(model) -> bool:
 
 
 def _refresh_search_tokens(ids: list[int]) -> None:
-    rows = list(Customer.objects.filter(pk__in=ids).values_list("pk", "email", "phone"))
+    rows = list(Customer.objects.filter(pk__in=ids).values_list("pk", "email", "phone", "name"))
     refresh_tokens([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], replace=True)
+    search_index.refresh([r[0] for r in rows], [r[3] for r in rows])
 
 
 def customer_relations() -> list[tuple[type[models.Model], models.Field]]:

@@ -26,6 +26,7 @@ from django.db import transaction
 
 from valuecrm.common.errors import ValidationFailed
 from valuecrm.common.money import quantize
+from valuecrm.customers import search_index
 from valuecrm.customers.models import Customer, CustomerKind
 from valuecrm.orders.models import Order, OrderChannel, OrderLine, OrderStatus
 
@@ -165,8 +166,10 @@ def cdnow_import(path: Path | str, *, source: str = "cdnow") -> CdnowImportResul
                      acquired_at=first, created_at=first)
             for cid, first in sorted(first_seen.items()) if cid not in customer_ids
         ]
-        for created in Customer.objects.bulk_create(new_customers, batch_size=BATCH):
-            customer_ids[created.external_id] = created.pk
+        created = Customer.objects.bulk_create(new_customers, batch_size=BATCH)
+        for customer in created:
+            customer_ids[customer.external_id] = customer.pk
+        search_index.refresh([c.pk for c in created], [c.name for c in created])
 
         existing = set(Order.objects.filter(source=source).values_list("external_id", flat=True))
         todo = [(external_id, row) for external_id, row in keyed if external_id not in existing]

@@ -40,6 +40,7 @@ from valuecrm.accounts.capabilities import Capability, require
 from valuecrm.common import events
 from valuecrm.common.errors import NotFound, ValidationFailed
 from valuecrm.common.events import current_origin
+from valuecrm.customers import search_index
 from valuecrm.customers.models import (
     Address,
     ContactPoint,
@@ -284,8 +285,10 @@ def customer_erase(*, actor, customer: Customer, reason: str = ErasureReason.REQ
     strong, names = identifiers(fresh, merged)
 
     # 1. the live records
-    _add(touched, Customer._meta.db_table,
-         Customer.objects.filter(pk=fresh.pk).update(**anonymous_values(fresh.pk)))
+    anonymous = anonymous_values(fresh.pk)
+    _add(touched, Customer._meta.db_table, Customer.objects.filter(pk=fresh.pk).update(**anonymous))
+    # The name's search terms go with the name.
+    search_index.refresh([fresh.pk], [anonymous["name"]])
     fresh.tags.clear()
     # The phone and e-mail search tokens (keyed hashes) go with the values.
     for model in (ContactPoint, Address, CustomerSearchToken):
