@@ -24,6 +24,8 @@ system (``scripts/install-spark.sh``).
 from __future__ import annotations
 
 import datetime as dt
+import os
+import sys
 from collections.abc import Iterator
 
 import ibis
@@ -50,6 +52,9 @@ def session(master: str = DEFAULT_MASTER, *, app_name: str = "valuecrm-scoring")
     builder = builder.master(master).config("spark.ui.enabled", "false").config(
         "spark.ui.showConsoleProgress", "false").config("spark.sql.session.timeZone", "UTC")
     if master.startswith("local"):
+        # Local executors run this interpreter (with valuecrm importable); on a cluster
+        # the executors' Python must have valuecrm installed (docs/deploy.md).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.config("spark.sql.shuffle.partitions", str(LOCAL_SHUFFLE_PARTITIONS))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
