@@ -5,13 +5,8 @@ installs the ``[spark]`` extra and Debian's OpenJDK), not by ``make test``.
 The CDNOW sample comes from ../shared: when it is missing the test fails.
 """
 
-import datetime as dt
-import os
+import shutil
 import signal
-import sqlite3
-import subprocess
-import sys
-import time
 
 import pandas as pd
 import pytest
@@ -20,8 +15,9 @@ from valuecrm.insights.models import CustomerValue, RunStatus, ScoreRun
 from valuecrm.insights.services import score_now
 from valuecrm.insights.services.scoring import score_to_parquet
 
-from .conftest import ROOT, Site
+from .conftest import Site
 from .test_engine_parity import AS_OF, COLUMNS, RTOL, SAMPLE, _assert_same, _current, _export_orders
+from .test_workers import SCORE_AS, _status
 
 pytestmark = pytest.mark.spark
 
@@ -89,3 +85,57 @@ def test_the_unique_rows_fit_on_spark_is_the_in_process_fit(cdnow):
     weighted = BetaGeo(collapse=False).fit(rows["frequency"], rows["recency"], rows["T"], weights=rows["weight"])
     for name, value in full.params_.items():
         assert weighted.params_[name] == pytest.approx(value, rel=RTOL)
+
+
+# The steps during which a Spark run has the cluster working (summary, unique rows, partitions).
+SPARK_STEPS = ("summary", "purchase_model", "spend_model")
+VALUES = ("from valuecrm.insights.models import CustomerValue\n"
+          "print(sorted(CustomerValue.objects.values_list('customer_id', 'clv', 'p_alive'))[:80])")
+
+
+def test_kill_9_during_a_spark_run_keeps_the_scores_and_a_rerun_succeeds(demo_db, tmp_path):
+    shutil.copy(demo_db, tmp_path / "valuecrm.sqlite3")
+    (tmp_path / "secret_key").write_text((demo_db.parent / "secret_key").read_text())
+    site = Site(tmp_path, "sqlite")
+    site.env.update({"VALUECRM_SCORING_ENGINE": "spark", "VALUECRM_SPARK_MASTER": "local[2]"})
+    try:
+        first = int(site.python(SCORE_AS + "import datetime as dt\nfrom django.utils import timezone\n"
+                                           "from valuecrm.insights.services import score_now\n"
+                                           "run = score_now(as_of=timezone.localdate() - dt.timedelta(days=30))\n"
+                                           "assert run.status == 'succeeded' and run.engine == 'spark', run.error\n"
+                                           "print(run.pk)", timeout=400))
+        before = site.python(VALUES)
+        worker = site.start_worker()
+        # Queue a run and kill the worker while Spark computes (watched from one process).
+        pk = int(site.python(SCORE_AS + f"""
+import os, signal, time
+from valuecrm.insights.services import score_run_create
+from valuecrm.insights.tasks import score_run_task
+run = score_run_create()
+score_run_task(run.pk)
+deadline = time.monotonic() + 400
+while time.monotonic() < deadline:
+    r = ScoreRun.objects.get(pk=run.pk)
+    if r.status == "running" and r.current_step in {SPARK_STEPS!r}:
+        os.kill({worker.pid}, signal.SIGKILL)
+        break
+    assert r.status in ("queued", "running"), r.status
+    time.sleep(0.02)
+print(run.pk)""", timeout=450))
+        worker.wait(timeout=10)
+        assert worker.returncode == -signal.SIGKILL
+        assert site.python(SCORE_AS + f"print(ScoreRun.objects.get(pk={pk}).status)") == "running"
+        assert site.python(VALUES) == before  # the killed run wrote nothing
+        assert site.python(SCORE_AS + "print(list(ScoreRun.objects.filter(status='succeeded')"
+                                      ".values_list('pk', flat=True)))") == f"[{first}]"
+
+        # A new worker fails the dead run on start-up (issue 11's recovery); the rerun succeeds on Spark.
+        site.start_worker()
+        site.wait_for(_status(pk), "failed", timeout=240)
+        assert "worker stopped during this run" in site.python(SCORE_AS + f"print(ScoreRun.objects.get(pk={pk}).error)")
+        site.python(f"from valuecrm.insights.tasks import score_run_task\nscore_run_task({pk})")
+        site.wait_for(_status(pk), "succeeded", timeout=400)
+        assert site.python(SCORE_AS + f"print(ScoreRun.objects.get(pk={pk}).engine)") == "spark"
+        assert site.python(VALUES) != before  # the rerun (as of today) replaced the current scores
+    finally:
+        site.stop()
