@@ -22,6 +22,7 @@ from valuecrm.insights.services import score_now
 from valuecrm.insights.services.scoring import score_to_parquet
 from valuecrm.orders.models import Order
 
+
 def _sample() -> Path:
     """../shared/datasets/cdnow next to the checkout (or next to a directory holding worktrees)."""
     for parent in Path(__file__).resolve().parents[2:]:

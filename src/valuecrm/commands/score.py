@@ -2,6 +2,7 @@
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -35,7 +36,7 @@ def score(
 
     def refuse(exc: ValidationFailed):
         for field, messages in exc.errors.items():
-            console.print(f"[red]--{field.replace('_', '-')}: {' '.join(messages)}[/red]")
+            console.print(f"[red]--{field.replace('_', '-')}: {escape(' '.join(messages))}[/red]")
         raise typer.Exit(2) from None
 
     if output and not orders:

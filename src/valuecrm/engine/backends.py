@@ -167,7 +167,14 @@ def orders_from_batches(con: ibis.BaseBackend, name: str,
 
 
 def _spark_batches(con: ibis.BaseBackend, name: str, batches: Iterable[Sequence[tuple]]) -> ibis.Table:
-    from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType, TimestampNTZType
+    from pyspark.sql.types import (
+        DoubleType,
+        LongType,
+        StringType,
+        StructField,
+        StructType,
+        TimestampNTZType,
+    )
 
     schema = StructType([StructField("customer_id", LongType()), StructField("placed_at", TimestampNTZType()),
                          StructField("amount", DoubleType()), StructField("cost", DoubleType()),
