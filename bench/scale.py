@@ -111,14 +111,21 @@ def score(folder: Path, as_of: str, threads: int, engine: str = "duckdb", master
             "scored": scored}
 
 
-# Runs the command, then prints the peak RSS of the command itself (the CRM process)
-# and of its largest descendant (Spark's JVM), which RUSAGE_CHILDREN alone mixes up.
+# Runs the command as a child subreaper (Linux prctl), so Spark's JVM and Python workers,
+# orphaned when the scoring process exits, are reaped here and their CPU counted; prints
+# the peak RSS of the scoring process itself and of the largest process of the tree.
 _WRAPPER = """
-import json, os, resource, subprocess, sys
+import ctypes, json, os, resource, subprocess, sys
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 proc = subprocess.Popen(sys.argv[1:])
 _, status, usage = os.wait4(proc.pid, 0)
-grand = resource.getrusage(resource.RUSAGE_CHILDREN)
-print("RUSAGE " + json.dumps({"crm_peak_kb": usage.ru_maxrss, "child_peak_kb": grand.ru_maxrss}), file=sys.stderr)
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        break
+tree = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("RUSAGE " + json.dumps({"crm_peak_kb": usage.ru_maxrss, "child_peak_kb": tree.ru_maxrss}), file=sys.stderr)
 sys.exit(os.waitstatus_to_exitcode(status))
 """
 
