@@ -68,7 +68,8 @@ test: lint test-sqlite test-postgres test-browser
 # Scoring on Apache Spark (local[2]): installs the [spark] extra and Debian's OpenJDK 17,
 # then the `spark` tests — parity with the database and DuckDB on CDNOW (SQLite, then
 # PostgreSQL) and kill -9 of a worker during a Spark run. Not part of `make test`: they
-# start a JVM and took 7.5 min on this 2-CPU machine (docs/deploy.md, bench/README.md).
+# start JVMs; on this 2-CPU machine (load ≈ 15 from other jobs) the SQLite stage took
+# 13.1 min wall (parity 3.2 min, kill -9 9.9 min) — see bench/README.md.
 test-scale: venv system-deps
 	bash scripts/install-spark.sh $(BIN)
 	$(BIN)/pytest -q -m spark -n 0 -p no:cacheprovider tests/scale
