@@ -139,3 +139,31 @@ print(run.pk)""", timeout=450))
         assert site.python(VALUES) != before  # the rerun (as of today) replaced the current scores
     finally:
         site.stop()
+
+
+def test_the_command_scores_parquet_to_parquet_on_the_given_master(db, tmp_path):
+    from typer.testing import CliRunner
+
+    from valuecrm.cli import app
+    from valuecrm.engine.simulate import simulate_bgnbd_transactions
+
+    log = simulate_bgnbd_transactions(300, r=0.9, alpha=20.0, a=1.0, b=25.0, observation_days=300,
+                                      start="2025-01-01", seed=5)
+    folder = tmp_path / "orders"
+    folder.mkdir()
+    log.iloc[: len(log) // 2].to_parquet(folder / "a.parquet")
+    log.iloc[len(log) // 2:].to_parquet(folder / "b.parquet")
+    out, last = tmp_path / "scores.parquet", log["date"].max().date().isoformat()
+    result = CliRunner().invoke(app, ["score", "--engine", "spark", "--spark-master", "local[2]", "--orders",
+                                      str(folder), "--output", str(out), "--as-of", last])
+    assert result.exit_code == 0, result.output
+    scores = pd.read_parquet(out)
+    assert sorted(scores["customer_id"]) == sorted(log["customer_id"].unique())
+    assert scores["p_alive"].between(0, 1).all() and (scores["clv"] >= 0).all()
+    assert ScoreRun.objects.count() == 0
+    # The same files on DuckDB give the same numbers.
+    duck = tmp_path / "duck.parquet"
+    done = score_to_parquet(orders=folder, output=duck, engine="duckdb", as_of=last)
+    assert done.n_customers == len(scores)
+    expected = pd.read_parquet(duck).set_index("customer_id").sort_index()
+    _assert_same(scores.set_index("customer_id").sort_index()[COLUMNS], expected[COLUMNS])
