@@ -22,7 +22,17 @@ from valuecrm.insights.services import score_now
 from valuecrm.insights.services.scoring import score_to_parquet
 from valuecrm.orders.models import Order
 
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "cdnow" / "CDNOW_sample.txt"
+
+def _sample() -> Path:
+    """../shared/datasets/cdnow next to the checkout (or next to a directory holding worktrees)."""
+    for parent in Path(__file__).resolve().parents[2:]:
+        found = parent / "shared" / "datasets" / "cdnow" / "CDNOW_sample.txt"
+        if found.exists():
+            return found
+    return Path(__file__).resolve().parents[3] / "shared" / "datasets" / "cdnow" / "CDNOW_sample.txt"
+
+
+SAMPLE = _sample()
 AS_OF = dt.date(1997, 9, 30)
 COLUMNS = ["p_alive", "expected_purchases_90d", "clv", "churn_risk"]
 RTOL = 1e-9

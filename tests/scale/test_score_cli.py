@@ -25,7 +25,7 @@ def order_files(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "option"), [
-    (["--engine", "spark"], "--engine: Choose one of: database, duckdb."),
+    (["--engine", "hadoop"], "--engine: Choose one of: database, duckdb, spark."),
     (["--orders", "/no/such/dir", "--engine", "duckdb"], "--orders:"),
     (["--orders", "/tmp"], "--orders: Order files are read by a warehouse engine"),
     (["--output", "/tmp/x.parquet"], "--output:"),
@@ -60,3 +60,14 @@ def test_scores_from_parquet_to_parquet(db, order_files, tmp_path):
     assert scores["p_alive"].between(0, 1).all() and (scores["clv"] >= 0).all()
     assert set(scores["stage"]) <= {"new", "growing", "loyal", "at_risk", "churned", "reactivated"}
     assert ScoreRun.objects.count() == 0  # a warehouse run writes nothing to the CRM
+
+
+def test_spark_without_pyspark_is_refused_naming_the_engine(db, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyspark" else real(name, *a))
+    result = runner.invoke(app, ["score", "--engine", "spark"])
+    assert result.exit_code == 2, result.output
+    assert "--engine: Spark is not installed here: pip install 'valuecrm[spark]'" in result.output
+    assert ScoreRun.objects.count() == 0

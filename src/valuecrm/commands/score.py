@@ -2,6 +2,7 @@
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -11,12 +12,16 @@ def score(
     unit: str = typer.Option("D", "--unit", help="Time unit of the purchase model: D (days) or W (weeks)."),
     model: str = typer.Option("auto", "--model", help="auto (best on holdout), bgnbd or paretonbd."),
     engine: str = typer.Option("", "--engine",
-                               help="Where the summary is computed: database (the CRM's own) or duckdb; "
-                                    "default VALUECRM_SCORING_ENGINE."),
+                               help="Where the summary is computed: database (the CRM's own), duckdb or "
+                                    "spark; default VALUECRM_SCORING_ENGINE."),
     orders: str = typer.Option("", "--orders", help="Read the order history from this Parquet file or "
-                                                    "directory instead of the CRM (with --engine duckdb)."),
+                                                    "directory instead of the CRM (with --engine duckdb or "
+                                                    "spark; Spark also reads s3a://, hdfs:// … URLs)."),
     output: str = typer.Option("", "--output", help="Write the scores to this Parquet file instead of the "
                                                     "CRM (with --orders)."),
+    spark_master: str = typer.Option("", "--spark-master",
+                                     help="Spark master for --engine spark: local[2], spark://host:7077, yarn, "
+                                          "or Spark Connect sc://host:15002; default VALUECRM_SPARK_MASTER."),
 ):
     """Run a scoring run in this process, with a progress bar."""
     from valuecrm.cli import django_setup
@@ -31,7 +36,7 @@ def score(
 
     def refuse(exc: ValidationFailed):
         for field, messages in exc.errors.items():
-            console.print(f"[red]--{field.replace('_', '-')}: {' '.join(messages)}[/red]")
+            console.print(f"[red]--{field.replace('_', '-')}: {escape(' '.join(messages))}[/red]")
         raise typer.Exit(2) from None
 
     if output and not orders:
@@ -54,7 +59,7 @@ def score(
             try:
                 done = score_to_parquet(orders=orders, output=output, engine=engine.lower() or "duckdb",
                                         as_of=as_of or None, unit=unit.upper(), model_choice=model.lower(),
-                                        progress=report)
+                                        progress=report, spark_master=spark_master or None)
             except ValidationFailed as exc:
                 refuse(exc)
             console.print(f"Scored {done.n_customers:,} buyers ({done.n_orders:,} orders, "
@@ -63,7 +68,8 @@ def score(
             console.print(f"CPU seconds by step: {steps}", soft_wrap=True)
             return
         try:
-            run = score_run_execute(run, progress=report, engine=engine.lower() or None, orders=orders or None)
+            run = score_run_execute(run, progress=report, engine=engine.lower() or None, orders=orders or None,
+                                    spark_master=spark_master or None)
         except ValidationFailed as exc:
             refuse(exc)
         except Conflict as exc:

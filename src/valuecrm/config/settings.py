@@ -295,7 +295,9 @@ if not VALUECRM_BACKUP_PASSPHRASE and os.environ.get("VALUECRM_BACKUP_PASSPHRASE
 # VALUECRM_STORAGE_DIR     uploads (import files, media) — a path every app process and worker
 #                          sees, e.g. a shared volume (default DATA_DIR)
 # VALUECRM_LOCK_DIR        job-lock files on SQLite (PostgreSQL uses advisory locks)
-# VALUECRM_SCORING_ENGINE  where scoring computes the BTYD summary: database (default) or duckdb
+# VALUECRM_SCORING_ENGINE  where scoring computes the BTYD summary: database (default), duckdb or spark
+# VALUECRM_SPARK_MASTER    Spark master for --engine spark: local[2] (default), spark://host:7077, yarn,
+#                          or a Spark Connect URL sc://host:15002
 # VALUECRM_ENGINE_THREADS  threads the warehouse engine may use (default: all cores)
 VALUECRM_REDIS_URL = os.environ.get("VALUECRM_REDIS_URL", "")
 VALUECRM_STORAGE_DIR = (Path(os.environ["VALUECRM_STORAGE_DIR"]).resolve()
@@ -304,6 +306,7 @@ MEDIA_ROOT = (VALUECRM_STORAGE_DIR or DATA_DIR) / "media"
 VALUECRM_LOCK_DIR = Path(os.environ["VALUECRM_LOCK_DIR"]).resolve() if os.environ.get("VALUECRM_LOCK_DIR") else None
 VALUECRM_SCORING_ENGINE = os.environ.get("VALUECRM_SCORING_ENGINE", "database")
 VALUECRM_ENGINE_THREADS = int(os.environ.get("VALUECRM_ENGINE_THREADS", "0")) or None
+VALUECRM_SPARK_MASTER = os.environ.get("VALUECRM_SPARK_MASTER", "local[2]")
 HUEY["consumer"]["workers"] = int(os.environ.get("VALUECRM_WORKERS", "2"))
 if VALUECRM_REDIS_URL:
     HUEY.pop("filename")

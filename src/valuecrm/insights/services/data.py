@@ -34,7 +34,7 @@ class OrdersSource:
 
     table: ibis.Table
     as_of: dt.date
-    # A warehouse engine's private connection (None: the CRM's own database).
+    # A warehouse engine's connection (None: the CRM's own database).
     backend: object | None = None
     engine: str = "database"
 
@@ -121,7 +121,7 @@ def revenue_orders(as_of: dt.date) -> OrdersSource:
 
 def release(source: OrdersSource) -> None:
     if source.backend is not None:
-        source.backend.disconnect()
+        backends.close(source.backend)
         return
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {DAYS_TABLE}")
@@ -166,15 +166,17 @@ def customer_money(days: pd.DataFrame, as_of: dt.date, window_days: int) -> pd.D
 ORDERS_BATCH = 100_000
 
 
-def engine_orders(as_of: dt.date, engine: str, orders_path=None) -> OrdersSource:
-    """The per-customer-day table computed on a warehouse engine (DuckDB), not in the CRM database.
+def engine_orders(as_of: dt.date, engine: str, orders_path=None, *, master: str | None = None) -> OrdersSource:
+    """The per-customer-day table computed on a warehouse engine (DuckDB or Spark, at
+    ``master``), not in the CRM database.
 
     The orders come from ``orders_path`` (a Parquet file or directory exported from the
     shop's warehouse; its ``customer_id`` are CRM customer ids) or, without it, are
     streamed out of the CRM database in batches of ``ORDERS_BATCH`` rows. Either way
     the grouping into purchase days, and then the BTYD summaries, run on the engine.
     """
-    con = backends.connect(engine, threads=getattr(settings, "VALUECRM_ENGINE_THREADS", None))
+    con = backends.connect(engine, threads=getattr(settings, "VALUECRM_ENGINE_THREADS", None),
+                           master=master or settings.VALUECRM_SPARK_MASTER)
     try:
         if orders_path:
             orders = backends.read_orders(con, orders_path)
@@ -182,9 +184,9 @@ def engine_orders(as_of: dt.date, engine: str, orders_path=None) -> OrdersSource
             orders = backends.orders_from_batches(con, "orders", _order_batches(as_of))
         days = backends.customer_days(orders, as_of=as_of, utc_offset=utc_offset(as_of),
                                       revenue_statuses=REVENUE_STATUSES)
-        table = con.create_table("customer_days", days, temp=True)
+        table = backends.materialize(con, days, "customer_days")
     except Exception:
-        con.disconnect()
+        backends.close(con)
         raise
     return OrdersSource(table, as_of, backend=con, engine=engine)
 

@@ -109,17 +109,72 @@ def fit_purchase_model(
             result.calibration_model = fitted[result.name]
         result.holdout_table = ok + [r for r in rows if "error" in r]
         result.calibration_end = cal_end
-    columns = (summary["frequency"].to_numpy(float), summary["recency"].to_numpy(float),
-               summary["T"].to_numpy(float))
+    columns, weights = _fit_rows(source, summary, unit)
     try:
-        model = model_class(result.name)().fit(*columns)
+        model = model_class(result.name)().fit(*columns, weights=weights)
     except ValueError:
         # Few or unusual customers can leave the likelihood flat; a small L2 penalty
         # (the lifetimes convention) keeps the parameters finite.
-        model = model_class(result.name)(penalizer_coef=FALLBACK_PENALIZER).fit(*columns)
+        model = model_class(result.name)(penalizer_coef=FALLBACK_PENALIZER).fit(*columns, weights=weights)
         result.penalizer_coef = FALLBACK_PENALIZER
     result.model = model
     return result
+
+
+def _fit_rows(source: OrdersSource, summary: pd.DataFrame, unit: str):
+    """The rows the final purchase model is fitted on, and their weights.
+
+    On Spark, the distinct (frequency, recency, T) rows with their customer counts,
+    computed on the cluster (a few thousand rows for millions of customers); the
+    model, fitted on them with the counts as weights, is the full fit. Elsewhere
+    (and when the files hold buyers the CRM does not), the summary's own rows,
+    which the model collapses the same way in process.
+    """
+    if source.engine == "spark":
+        from valuecrm.engine import spark
+
+        rows = spark.unique_rows(engine_customers(source, unit))
+        if int(rows["weight"].sum()) == len(summary):
+            return tuple(rows[c].to_numpy(float) for c in ("frequency", "recency", "T")), \
+                rows["weight"].to_numpy(float)
+    return (summary["frequency"].to_numpy(float), summary["recency"].to_numpy(float),
+            summary["T"].to_numpy(float)), None
+
+
+def engine_customers(source: OrdersSource, unit: str):
+    """The per-buyer BTYD table on the warehouse engine (an Ibis expression)."""
+    from valuecrm.engine import spark
+
+    return spark.customer_table(source.table, as_of=source.as_of, unit_days=unit_days(unit))
+
+
+def predict_on_engine(fit: PurchaseFit, spend: SpendFit, source: OrdersSource, summary: pd.DataFrame,
+                      unit: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P(alive), expected purchases in 90 days and revenue CLV, computed in Spark's partitions.
+
+    The same engine functions as :func:`predict` and :func:`clv_12_months`, run by
+    the executors on their share of the buyers; the results come back one
+    partition at a time and are lined up with ``summary``'s customers.
+    """
+    from valuecrm.engine import spark
+
+    scale = unit_days(unit)
+    ids, p_alive, e90, clv = [], [], [], []
+    for batch in spark.predict(source.backend, engine_customers(source, unit), fit.model, spend.model,
+                               horizon=HORIZON_DAYS_90 / scale, clv_months=CLV_MONTHS,
+                               discount_monthly=MONTHLY_DISCOUNT, unit_days=scale, days_per_month=MONTH_DAYS):
+        ids.append(batch.column("customer_id").to_numpy())
+        p_alive.append(batch.column("p_alive").to_numpy())
+        e90.append(batch.column("expected_purchases").to_numpy())
+        clv.append(batch.column("clv_revenue").to_numpy())
+    frame = pd.DataFrame({"p_alive": np.concatenate(p_alive) if p_alive else [],
+                          "e90": np.concatenate(e90) if e90 else [],
+                          "clv": np.concatenate(clv) if clv else []},
+                         index=np.concatenate(ids) if ids else [])
+    frame = frame.reindex(summary.index)
+    if frame.isna().any().any():
+        raise ValueError("the engine returned no prediction for some buyers")
+    return (frame["p_alive"].to_numpy(float), frame["e90"].to_numpy(float), frame["clv"].to_numpy(float))
 
 
 def tracking(fit: PurchaseFit, days: pd.DataFrame, as_of: dt.date, unit: str) -> dict:
@@ -155,6 +210,8 @@ def tracking(fit: PurchaseFit, days: pd.DataFrame, as_of: dt.date, unit: str) ->
 class SpendFit:
     expected_spend: np.ndarray
     params: dict
+    # The fitted Gamma-Gamma model (None: the customer's observed average is the spend).
+    model: object | None = None
 
 
 def fit_spend(summary: pd.DataFrame, money: pd.DataFrame) -> SpendFit:
@@ -174,6 +231,7 @@ def fit_spend(summary: pd.DataFrame, money: pd.DataFrame) -> SpendFit:
                     {"model": "gammagamma", "params": gg.params_,
                      "standard_errors": gg.standard_errors_,
                      "log_likelihood": gg.log_likelihood_},
+                    gg,
                 )
         except ValueError:
             pass

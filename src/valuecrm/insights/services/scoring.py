@@ -10,6 +10,7 @@ transaction, so a failing run leaves the previous scores untouched and a rerun
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import logging
 import time
@@ -117,7 +118,7 @@ SCORING_LOCK = "scoring"
 
 
 def score_run_execute(run: ScoreRun | int, progress: ProgressCallback | None = None, *,
-                      engine: str | None = None, orders=None) -> ScoreRun:
+                      engine: str | None = None, orders=None, spark_master: str | None = None) -> ScoreRun:
     """Execute (or resume) a run. Never raises for data problems: the run records them.
 
     A succeeded or superseded run is left as it is; a queued, failed or
@@ -125,9 +126,11 @@ def score_run_execute(run: ScoreRun | int, progress: ProgressCallback | None = N
     the end, so there is nothing half-done to undo).
 
     ``engine`` is where the BTYD summary is computed: ``"database"`` (the CRM's
-    own, via Ibis) or ``"duckdb"``; default ``settings.VALUECRM_SCORING_ENGINE``.
-    ``orders`` is a Parquet file or directory to read the order history from
-    instead of the CRM's orders (warehouse engines only).
+    own, via Ibis), ``"duckdb"`` or ``"spark"`` (at ``spark_master``, default
+    ``settings.VALUECRM_SPARK_MASTER``); default ``settings.VALUECRM_SCORING_ENGINE``.
+    ``orders`` is a Parquet file or directory (on Spark also a URL such as
+    ``s3a://…``) to read the order history from instead of the CRM's orders
+    (warehouse engines only).
 
     Raises :class:`Conflict` when another process is scoring (the job lock is held
     across workers); the run is then left as it was, to be executed later.
@@ -146,7 +149,7 @@ def score_run_execute(run: ScoreRun | int, progress: ProgressCallback | None = N
             run.refresh_from_db()
             if run.status in (RunStatus.SUCCEEDED, RunStatus.SUPERSEDED):
                 return run  # another worker finished it while we waited for the lock
-            return _execute_locked(run, progress, engine, orders)
+            return _execute_locked(run, progress, engine, orders, spark_master)
     except LockHeld:
         raise Conflict(_("A scoring run is already running.")) from None
 
@@ -181,16 +184,22 @@ def scoring_engine_check(engine: str | None, orders=None) -> str:
     if engine not in ENGINES:
         raise ValidationFailed(_("The scoring run was not started."), errors={
             "engine": [_("Choose one of: %(choices)s.") % {"choices": ", ".join(ENGINES)}]})
+    if engine == "spark" and importlib.util.find_spec("pyspark") is None:
+        raise ValidationFailed(_("The scoring run was not started."), errors={
+            "engine": [_("Spark is not installed here: pip install 'valuecrm[spark]' and run "
+                         "scripts/install-spark.sh for Java.")]})
     if orders and engine == "database":
         raise ValidationFailed(_("The scoring run was not started."), errors={
-            "orders": [_("Order files are read by a warehouse engine: add --engine duckdb.")]})
+            "orders": [_("Order files are read by a warehouse engine: add --engine duckdb or --engine spark.")]})
+    if orders and engine == "spark" and backends.is_url(orders):
+        return engine  # a warehouse location Spark reads itself (s3a://, hdfs:// …)
     if orders and not Path(orders).exists():
         raise ValidationFailed(_("The scoring run was not started."), errors={
             "orders": [_("%(path)s does not exist.") % {"path": str(orders)}]})
     return engine
 
 
-def _execute_locked(run: ScoreRun, progress, engine: str, orders) -> ScoreRun:
+def _execute_locked(run: ScoreRun, progress, engine: str, orders, spark_master=None) -> ScoreRun:
     started = time.perf_counter()
     run.engine = engine
     run.status = RunStatus.RUNNING
@@ -204,7 +213,7 @@ def _execute_locked(run: ScoreRun, progress, engine: str, orders) -> ScoreRun:
     tracker = _Tracker(run, progress)
     try:
         with heartbeat.beating(HEARTBEAT_KIND, run.pk):
-            result = _compute(run, tracker, engine, orders)
+            result = _compute(run, tracker, engine, orders, spark_master)
             tracker.step("write")
             _write_tolerating_gone(run, result)
     except Exception as exc:  # the run must record any failure, then stay failed
@@ -226,9 +235,9 @@ def _execute_locked(run: ScoreRun, progress, engine: str, orders) -> ScoreRun:
 
 def score_now(*, as_of=None, unit=ScoringUnit.DAY, model_choice=ModelChoice.AUTO,
               requested_by=None, progress: ProgressCallback | None = None,
-              engine: str | None = None, orders=None) -> ScoreRun:
+              engine: str | None = None, orders=None, spark_master: str | None = None) -> ScoreRun:
     run = score_run_create(as_of=as_of, unit=unit, model_choice=model_choice, requested_by=requested_by)
-    return score_run_execute(run, progress, engine=engine, orders=orders)
+    return score_run_execute(run, progress, engine=engine, orders=orders, spark_master=spark_master)
 
 
 HEARTBEAT_KIND = "score"
@@ -308,8 +317,8 @@ PARQUET_BATCH = 100_000
 
 
 def score_to_parquet(*, orders, output, engine: str = "duckdb", as_of=None, unit: str = ScoringUnit.DAY,
-                     model_choice: str = ModelChoice.AUTO, progress: ProgressCallback | None = None
-                     ) -> WarehouseRun:
+                     model_choice: str = ModelChoice.AUTO, progress: ProgressCallback | None = None,
+                     spark_master: str | None = None) -> WarehouseRun:
     """Score the buyers in a warehouse's order files and write the scores to Parquet.
 
     The same computation as a CRM run (summary on the engine, models fitted on the
@@ -324,6 +333,9 @@ def score_to_parquet(*, orders, output, engine: str = "duckdb", as_of=None, unit
     errors: dict[str, list[str]] = {}
     if engine not in backends.ENGINES:
         errors["engine"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(backends.ENGINES)}]
+    elif engine == "spark" and importlib.util.find_spec("pyspark") is None:
+        errors["engine"] = [_("Spark is not installed here: pip install 'valuecrm[spark]' and run "
+                              "scripts/install-spark.sh for Java.")]
     try:
         as_of = parse_bounded_date(as_of) if as_of else timezone.localdate()
     except ValueError as exc:
@@ -342,7 +354,7 @@ def score_to_parquet(*, orders, output, engine: str = "duckdb", as_of=None, unit
     rules, tier_policy, warn_policy = LifecycleRules.current(), TierPolicy.current(), WarningPolicy.current()
     tracker.step("load")
     try:
-        source = data.engine_orders(as_of, engine, orders)
+        source = data.engine_orders(as_of, engine, orders, master=spark_master)
     except backends.OrdersFileError as exc:
         raise ValidationFailed(_("The scoring run was not started."), errors={"orders": [str(exc)]}) from exc
     try:
@@ -446,7 +458,8 @@ def _customers(referral_tag: str) -> tuple[pd.DataFrame, set[int]]:
     return frame, referrers
 
 
-def _compute(run: ScoreRun, tracker: _Tracker, engine: str = "database", orders=None) -> _Result:
+def _compute(run: ScoreRun, tracker: _Tracker, engine: str = "database", orders=None,
+             spark_master: str | None = None) -> _Result:
     rules, tier_policy, warn_policy = LifecycleRules.current(), TierPolicy.current(), WarningPolicy.current()
     tracker.step("load")
     customers, referrers = _customers(tier_policy.referral_tag)
@@ -455,7 +468,7 @@ def _compute(run: ScoreRun, tracker: _Tracker, engine: str = "database", orders=
     if engine == "database":
         source = data.revenue_orders(run.as_of)
     else:
-        source = data.engine_orders(run.as_of, engine, orders)
+        source = data.engine_orders(run.as_of, engine, orders, master=spark_master)
     try:
         return _compute_from(run, tracker, source, customers, referrers, prev, rules, tier_policy,
                              warn_policy)
@@ -490,13 +503,20 @@ def _compute_from(run, tracker, source, customers, referrers, prev, rules, tier_
 
         tracker.step("purchase_model")
         fit = fitting.fit_purchase_model(source, summary, unit, run.model_choice, data_start)
-        p_alive, e90 = fitting.predict(fit, summary, unit)
+        # On Spark the per-customer predictions run in the cluster's partitions, below.
+        on_engine = source.engine == "spark"
+        if not on_engine:
+            p_alive, e90 = fitting.predict(fit, summary, unit)
         track = fitting.tracking(fit, days, as_of, unit)
 
         tracker.step("spend_model")
         spend = fitting.fit_spend(summary, money)
         margin, basis = fitting.margin_ratio(money, summary.index)
-        clv = np.maximum(fitting.clv_12_months(fit, summary, unit, spend.expected_spend, margin), 0.0)
+        if on_engine:
+            p_alive, e90, revenue_clv = fitting.predict_on_engine(fit, spend, source, summary, unit)
+            clv = np.maximum(revenue_clv * margin, 0.0)
+        else:
+            clv = np.maximum(fitting.clv_12_months(fit, summary, unit, spend.expected_spend, margin), 0.0)
 
         tracker.step("churn")
         risk, churn_report = churn.churn_risk(days, as_of, summary.index, p_alive)
