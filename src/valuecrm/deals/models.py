@@ -98,7 +98,7 @@ class DealSource(models.TextChoices):
     INBOUND = "inbound", pgettext_lazy("lead source", "Inbound")
     REFERRAL = "referral", _("Referral")
     OUTBOUND = "outbound", pgettext_lazy("lead source", "Outbound")
-    EXISTING = "existing", _("Existing customer")
+    EXISTING = "existing", pgettext_lazy("deal type", "Existing customer")
     EVENT = "event", _("Trade show / event")
     PARTNER = "partner", _("Partner")
     OTHER = "other", _("Other")

@@ -72,7 +72,7 @@ INTERACTION_TARGETS = {
     "direction": _("Direction"),
     "occurred_at": _("Occurred at"),
     "subject": _("Subject"),
-    "body": _("Text"),
+    "body": pgettext_lazy("interaction body", "Text"),
 }
 TARGETS = {
     ImportKind.CUSTOMERS: CUSTOMER_TARGETS,

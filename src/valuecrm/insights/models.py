@@ -75,7 +75,7 @@ class RunStatus(models.TextChoices):
 
 
 class ScoringUnit(models.TextChoices):
-    DAY = "D", _("Days")
+    DAY = "D", pgettext_lazy("time unit", "Days")
     WEEK = "W", _("Weeks")
 
 
