@@ -7,7 +7,7 @@ time in stage and cycle length are read from the log, never estimated.
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -38,7 +38,7 @@ class Pipeline(TimeStampedModel):
 
 
 class StageKind(models.TextChoices):
-    OPEN = "open", _("Open")
+    OPEN = "open", pgettext_lazy("deal status", "Open")
     WON = "won", _("Won")
     LOST = "lost", _("Lost")
 
@@ -81,7 +81,7 @@ class LostReason(models.Model):
 
 
 class DealStatus(models.TextChoices):
-    OPEN = "open", _("Open")
+    OPEN = "open", pgettext_lazy("deal status", "Open")
     WON = "won", _("Won")
     LOST = "lost", _("Lost")
 
@@ -90,15 +90,15 @@ class ForecastCategory(models.TextChoices):
     PIPELINE = "pipeline", _("Pipeline")
     BEST_CASE = "best_case", _("Best case")
     COMMIT = "commit", _("Commit")
-    CLOSED = "closed", _("Closed")
+    CLOSED = "closed", pgettext_lazy("forecast category", "Closed")
     OMITTED = "omitted", _("Omitted")
 
 
 class DealSource(models.TextChoices):
-    INBOUND = "inbound", _("Inbound")
+    INBOUND = "inbound", pgettext_lazy("lead source", "Inbound")
     REFERRAL = "referral", _("Referral")
-    OUTBOUND = "outbound", _("Outbound")
-    EXISTING = "existing", _("Existing customer")
+    OUTBOUND = "outbound", pgettext_lazy("lead source", "Outbound")
+    EXISTING = "existing", pgettext_lazy("deal type", "Existing customer")
     EVENT = "event", _("Trade show / event")
     PARTNER = "partner", _("Partner")
     OTHER = "other", _("Other")
@@ -195,7 +195,7 @@ class DealLine(models.Model):
 class ContactRole(models.TextChoices):
     DECISION_MAKER = "decision_maker", _("Decision maker")
     INFLUENCER = "influencer", _("Influencer")
-    USER = "user", _("User")
+    USER = "user", pgettext_lazy("contact role", "User")
 
 
 class DealContact(models.Model):

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
 from valuecrm.accounts.capabilities import Capability
@@ -380,7 +381,7 @@ def deal_forecast(request):
     kind = "month" if "Q" not in period else "quarter"
     periods = [forecast_mod.shift_period(forecast_mod.period_of(today, kind), n) for n in range(-2, 4)]
     chart = {"labels": [r.owner_name for r in rows[:-1]],
-             "series": [{"name": _("Closed"), "data": [float(r.closed) for r in rows[:-1]]},
+             "series": [{"name": pgettext("forecast category", "Closed"), "data": [float(r.closed) for r in rows[:-1]]},
                         {"name": _("Weighted pipeline"), "data": [float(r.weighted) for r in rows[:-1]]},
                         {"name": _("Quota"), "data": [float(r.quota) if r.quota else None for r in rows[:-1]]}],
              "urls": [reverse("deal-list") + "?" + urlencode({"owner": r.owner_id or "", "status": "open",

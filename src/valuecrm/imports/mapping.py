@@ -4,6 +4,7 @@ suggestions from header names in English and Chinese."""
 import re
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from valuecrm.customers.models import CustomFieldDefinition
 from valuecrm.imports.models import ImportKind
@@ -12,7 +13,7 @@ CUSTOM_FIELD_PREFIX = "cf:"
 SKIP = ""
 
 CUSTOMER_TARGETS = {
-    "name": _("Name"),
+    "name": pgettext_lazy("customer name", "Name"),
     "kind": _("Kind (person / organisation)"),
     "company": _("Company name"),
     "job_title": _("Job title"),
@@ -71,7 +72,7 @@ INTERACTION_TARGETS = {
     "direction": _("Direction"),
     "occurred_at": _("Occurred at"),
     "subject": _("Subject"),
-    "body": _("Text"),
+    "body": pgettext_lazy("interaction body", "Text"),
 }
 TARGETS = {
     ImportKind.CUSTOMERS: CUSTOMER_TARGETS,

@@ -17,7 +17,7 @@ from django.db.models import Count, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 from valuecrm.accounts.capabilities import Capability, has_capability
 from valuecrm.accounts.roles import Scope
@@ -216,7 +216,7 @@ def chart_table(name: str, data: dict) -> tuple[list[str], list[list]]:
     """Header and rows of one chart's numbers (the same numbers the chart draws)."""
     k = data["kpis"]
     if name == "kpis":
-        header = [_("Metric"), _("Key"), _("Period"), _("Previous period"), _("Change")]
+        header = [_("Metric"), _("Key"), pgettext("current period", "Period"), _("Previous period"), _("Change")]
         period = f"{k['period']['start']}..{k['period']['end']}"
         previous = f"{k['previous_period']['start']}..{k['previous_period']['end']}"
         rows = [[_("Dates"), "period", period, previous, ""]]

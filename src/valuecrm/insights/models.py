@@ -10,13 +10,14 @@ one transaction at the end of a run, so a failed run never leaves half a picture
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from valuecrm.common.money import MoneyField
 
 
 class Stage(models.TextChoices):
     PROSPECT = "prospect", _("Prospect")
-    NEW = "new", _("New")
+    NEW = "new", pgettext_lazy("customer stage", "New")
     GROWING = "growing", _("Growing")
     LOYAL = "loyal", _("Mature / loyal")
     AT_RISK = "at_risk", _("At risk")
@@ -46,7 +47,7 @@ class Segment(models.TextChoices):
     CHAMPIONS = "champions", _("Champions")
     LOYAL = "loyal", _("Loyal")
     POTENTIAL_LOYALISTS = "potential_loyalists", _("Potential loyalists")
-    NEW = "new", _("New")
+    NEW = "new", pgettext_lazy("customer stage", "New")
     PROMISING = "promising", _("Promising")
     NEED_ATTENTION = "need_attention", _("Need attention")
     ABOUT_TO_SLEEP = "about_to_sleep", _("About to sleep")
@@ -74,7 +75,7 @@ class RunStatus(models.TextChoices):
 
 
 class ScoringUnit(models.TextChoices):
-    DAY = "D", _("Days")
+    DAY = "D", pgettext_lazy("time unit", "Days")
     WEEK = "W", _("Weeks")
 
 

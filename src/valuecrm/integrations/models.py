@@ -11,10 +11,11 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class CandidateStatus(models.TextChoices):
-    OPEN = "open", _("Open")
+    OPEN = "open", pgettext_lazy("duplicate candidate", "Open")
     DISMISSED = "dismissed", _("Not a duplicate")
 
 
@@ -104,7 +105,7 @@ class WebhookEndpoint(models.Model):
 
 
 class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", _("Pending")
+    PENDING = "pending", pgettext_lazy("delivery status", "Pending")
     RETRYING = "retrying", _("Retrying")
     DELIVERED = "delivered", _("Delivered")
     FAILED = "failed", _("Failed")

@@ -4,7 +4,7 @@ page and palette entries."""
 
 from django.db.models import Q
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 
 def _segment_parse(raw: str, user):
@@ -57,7 +57,7 @@ _CONSENT = {"email": "consent_email", "sms": "consent_sms", "wechat": "consent_w
 
 
 def _consent_labels():
-    return {"email": _("Email"), "sms": _("Short message"), "wechat": _("WeChat")}
+    return {"email": pgettext("channel", "Email"), "sms": _("Short message"), "wechat": _("WeChat")}
 
 
 def _consent_parse(raw: str, user):

@@ -7,13 +7,14 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from valuecrm.common.models import TimeStampedModel
 from valuecrm.common.money import MoneyField
 
 
 class Channel(models.TextChoices):
-    EMAIL = "email", _("Email")
+    EMAIL = "email", pgettext_lazy("channel", "Email")
     SMS = "sms", _("Short message")
     WECHAT = "wechat", _("WeChat / WeCom")
 

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
 from valuecrm.common.models import TimeStampedModel
@@ -18,7 +19,7 @@ class Product(TimeStampedModel):
     price = MoneyField(_("price"))
     unit_cost = MoneyField(_("unit cost"))
     currency = CurrencyField(_("currency"))
-    active = models.BooleanField(_("active"), default=True)
+    active = models.BooleanField(pgettext_lazy("product", "active"), default=True)
 
     class Meta:
         ordering = ["sku"]

@@ -14,10 +14,11 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Channel(models.TextChoices):
-    EMAIL = "email", _("Email")
+    EMAIL = "email", pgettext_lazy("channel", "Email")
     SMS = "sms", _("SMS")
     PHONE = "phone", _("Phone")
     WECHAT = "wechat", _("WeChat")

@@ -17,7 +17,7 @@ from valuecrm.customers.visibility import AboutCustomerQuerySet
 
 
 class Channel(models.TextChoices):
-    EMAIL = "email", _("E-mail")
+    EMAIL = "email", pgettext_lazy("channel", "E-mail")
     WEB = "web", _("Web form")
     PHONE = "phone", _("Phone")
     CHAT = "chat", _("Chat")

@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET
 
 from valuecrm.accounts.capabilities import Capability
@@ -38,7 +39,7 @@ PAGES = (
     ("import-wizard", _("Import a file"), "file-earmark-arrow-up", "import new upload csv xlsx", _capable(Capability.IMPORTS_RUN)),
     ("duplicates", _("Duplicates"), "intersect", "duplicates dedupe merge", _capable(Capability.CUSTOMERS_MERGE)),
     ("merges", _("Merge history"), "clock-history", "merges merge history undo", _capable(Capability.CUSTOMERS_MERGE)),
-    ("value-dashboard", _("Value"), "graph-up-arrow", "value dashboard kpi clv", _everyone),
+    ("value-dashboard", pgettext_lazy("navigation", "Value"), "graph-up-arrow", "value dashboard kpi clv", _everyone),
     ("model-report", _("Model report"), "clipboard-data", "model report evaluation", _everyone),
     ("value-settings", _("Value settings"), "sliders", "value settings tiers stages playbook", _everyone),
     ("integrations", _("Integrations"), "plug", "integrations webhooks inbound api", _capable(Capability.INTEGRATIONS_MANAGE)),
