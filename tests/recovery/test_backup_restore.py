@@ -27,9 +27,18 @@ def _tables(db) -> dict[str, list]:
     try:
         names = [r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
-        return {n: conn.execute(f'SELECT * FROM "{n}" ORDER BY rowid').fetchall() for n in names}
+        return {n: _rows(conn, n) for n in names}
     finally:
         conn.close()
+
+
+def _rows(conn, table: str) -> list:
+    # FTS5's shadow tables (the customer search index) include WITHOUT ROWID ones, which a
+    # plain SELECT already returns in primary-key order.
+    try:
+        return conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid').fetchall()
+    except sqlite3.OperationalError:
+        return conn.execute(f'SELECT * FROM "{table}"').fetchall()
 
 
 READ_BACK = """
