@@ -58,15 +58,15 @@ lint: venv
 # Unit, API and engine tests on SQLite (browser tests run separately, below). The worker
 # tests in tests/scale start Redis (scripts/start-redis.sh) and run on both brokers.
 test-sqlite: venv assets system-deps
-	$(BIN)/pytest -q -m "not browser and not spark" -n $(TEST_WORKERS) -p no:cacheprovider
+	$(BIN)/pytest -q -m "not browser and not spark" -n $(TEST_WORKERS) -p no:cacheprovider --durations=25
 
 # The same database-backed tests against a real PostgreSQL started here.
 test-postgres: venv system-deps
-	source scripts/start-postgres.sh && $(BIN)/pytest -q -m "not browser and not spark" -n $(TEST_WORKERS) -p no:cacheprovider tests --ignore=tests/engine --ignore=tests/scale/test_workers.py
+	source scripts/start-postgres.sh && $(BIN)/pytest -q -m "not browser and not spark" -n $(TEST_WORKERS) -p no:cacheprovider --durations=25 tests --ignore=tests/engine --ignore=tests/scale/test_workers.py
 
 # Each worker has its own live server and Chromium: the pages wait on rendering.
 test-browser: venv assets system-deps
-	$(BIN)/pytest -q -m browser -n $(BROWSER_WORKERS) -p no:cacheprovider
+	$(BIN)/pytest -q -m browser -n $(BROWSER_WORKERS) -p no:cacheprovider --durations=10
 
 test: lint test-sqlite test-postgres test-browser
 
