@@ -52,9 +52,19 @@ def _generate_and_roll_back(seed):
     return snapshot
 
 
+@pytest.fixture(scope="module")
+def _demo_300_for_module(django_db_setup, django_db_blocker):
+    """One 300-customer demo per module (and xdist worker), rolled back at the end: the
+    tests that read it only read, and generating it per test cost ~30 s each."""
+    with django_db_blocker.unblock():
+        with transaction.atomic():
+            yield demo_generate(customers=300, seed=7, now=NOW)
+            transaction.set_rollback(True)
+
+
 @pytest.fixture
-def demo_300(db):
-    return demo_generate(customers=300, seed=7, now=NOW)
+def demo_300(_demo_300_for_module, db):
+    return _demo_300_for_module
 
 
 def test_same_seed_gives_identical_data_and_another_seed_does_not(db):
@@ -66,6 +76,37 @@ def test_same_seed_gives_identical_data_and_another_seed_does_not(db):
     assert len(first[0]) == 200 and len(first[1]) > 200
     assert first == second
     assert [c[1] for c in first[0]] != [c[1] for c in other[0]]
+
+
+def test_purchase_behaviour_has_btyd_signal(db):
+    demo_generate(customers=1500, seed=11, now=NOW, operations=False)  # the population only
+    buyers = Customer.objects.filter(company__isnull=True).annotate(n=Count("orders"))
+    counts = list(buyers.values_list("n", flat=True))
+    with_orders = [n for n in counts if n >= 1]
+    repeat_share = sum(n >= 2 for n in with_orders) / len(with_orders)
+    prospect_share = 1 - len(with_orders) / len(counts)
+    assert 0.5 <= repeat_share <= 0.95
+    assert 0.1 <= prospect_share <= 0.35
+    # Heterogeneity: the busiest decile orders far more than the median buyer.
+    with_orders.sort()
+    assert with_orders[int(0.9 * len(with_orders))] >= 3 * with_orders[len(with_orders) // 2]
+
+
+def test_cli_if_empty_is_a_no_op_the_second_time(db):
+    from valuecrm.cli import app
+
+    runner = CliRunner()
+    first = runner.invoke(app, ["demo", "--customers", "40", "--seed", "1", "--if-empty"])
+    assert first.exit_code == 0, first.output
+    assert Customer.objects.count() == 40
+    second = runner.invoke(app, ["demo", "--customers", "40", "--seed", "1", "--if-empty"])
+    assert second.exit_code == 0, second.output
+    assert "already exist" in second.output
+    assert Customer.objects.count() == 40
+
+
+# The tests below read the module's one demo (demo_300). They come last: the demo stays in
+# the database until the module ends, and the tests above need an empty one.
 
 
 def test_counts_and_population_shape(demo_300):
@@ -140,20 +181,6 @@ def test_orders_fall_in_the_window_and_some_are_cancelled_or_refunded(demo_300):
     assert 0.01 * total <= bad <= 0.05 * total
 
 
-def test_purchase_behaviour_has_btyd_signal(db):
-    demo_generate(customers=1500, seed=11, now=NOW)
-    buyers = Customer.objects.filter(company__isnull=True).annotate(n=Count("orders"))
-    counts = list(buyers.values_list("n", flat=True))
-    with_orders = [n for n in counts if n >= 1]
-    repeat_share = sum(n >= 2 for n in with_orders) / len(with_orders)
-    prospect_share = 1 - len(with_orders) / len(counts)
-    assert 0.5 <= repeat_share <= 0.95
-    assert 0.1 <= prospect_share <= 0.35
-    # Heterogeneity: the busiest decile orders far more than the median buyer.
-    with_orders.sort()
-    assert with_orders[int(0.9 * len(with_orders))] >= 3 * with_orders[len(with_orders) // 2]
-
-
 def test_every_user_has_tasks_due_today_and_overdue(demo_300):
     today_start = datetime(2026, 3, 14, 16, 0, tzinfo=UTC)  # 00:00 on 15 March in Shanghai
     # The service demo's support agent works tickets, not follow-up tasks.
@@ -161,16 +188,3 @@ def test_every_user_has_tasks_due_today_and_overdue(demo_300):
         tasks = Task.objects.filter(assignee__username=username, done=False)
         assert tasks.filter(due_at__gte=today_start, due_at__lt=today_start + timedelta(days=1)).exists()
         assert tasks.filter(due_at__lt=today_start).exists()
-
-
-def test_cli_if_empty_is_a_no_op_the_second_time(db):
-    from valuecrm.cli import app
-
-    runner = CliRunner()
-    first = runner.invoke(app, ["demo", "--customers", "40", "--seed", "1", "--if-empty"])
-    assert first.exit_code == 0, first.output
-    assert Customer.objects.count() == 40
-    second = runner.invoke(app, ["demo", "--customers", "40", "--seed", "1", "--if-empty"])
-    assert second.exit_code == 0, second.output
-    assert "already exist" in second.output
-    assert Customer.objects.count() == 40

@@ -130,8 +130,13 @@ def demo_generate(
     password: str | None = None,
     behaviour: BehaviourParams = BehaviourParams(),
     progress: ProgressFn | None = None,
+    operations: bool = True,
 ) -> DemoResult:
     """Generate the demo dataset in one transaction; returns what was written.
+
+    `operations=False` writes only the customers, orders and timeline, without the loyalty,
+    service, deals and marketing demos (tests of the population's shape need nothing more,
+    and the four apps' demos are most of the time at 1,000+ customers).
 
     `password` is set for the demo users (None → they cannot log in, which is what
     tests want: hashing is slow and pointless there).
@@ -153,13 +158,15 @@ def demo_generate(
         builder.orders_insert()
         report(STEPS[3])
         builder.timeline()
-        loyalty_demo(now=now, seed=seed, actor=builder.users["sun.hao"])  # a marketer runs the programme
+        if operations:
+            loyalty_demo(now=now, seed=seed, actor=builder.users["sun.hao"])  # a marketer runs the programme
         reset_sequences([CustomerModel, Order, OrderLine, Interaction, Task, Note,
                          ContactPoint, Address])
-        vip_care_demo(now=now, actor=builder.users["sun.hao"])  # after the Task sequence is reset
-        service_demo.generate(now=now, seed=seed)
-        demo_deals(now=now, seed=seed, customers=customers)  # valuecrm.deals: pipelines, deals, pool rules
-        demo_marketing(seed=seed, now=now)
+        if operations:
+            vip_care_demo(now=now, actor=builder.users["sun.hao"])  # after the Task sequence is reset
+            service_demo.generate(now=now, seed=seed)
+            demo_deals(now=now, seed=seed, customers=customers)  # valuecrm.deals: pipelines, deals, pool rules
+            demo_marketing(seed=seed, now=now)
     builder.result.seconds = time.perf_counter() - started
     return builder.result
 
