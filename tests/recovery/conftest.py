@@ -86,3 +86,19 @@ def real_data_dir(seeded_template, tmp_path):
     world = DataDir(target)
     yield world
     world.stop_all()
+
+
+def pytest_collection_modifyitems(config, items):
+    """A DataDir world is a SQLite data dir whatever DATABASE_URL says (it drops the
+    variable), so in make's PostgreSQL stage these tests would only repeat the SQLite stage,
+    at ~4 worker-minutes: they run once, there. (Hooks in a conftest see every collected
+    item, hence the check on the fixtures rather than on the path.)"""
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        return
+    sqlite_worlds = {"real_data_dir", "seeded_template"}
+    keep, repeat = [], []
+    for item in items:
+        (repeat if sqlite_worlds & set(getattr(item, "fixturenames", ())) else keep).append(item)
+    if repeat:
+        config.hook.pytest_deselected(items=repeat)
+        items[:] = keep
