@@ -66,10 +66,10 @@ def emit_many(events: Sequence[Event], *, actor=None) -> list[str]:
     # without rules or webhooks then cost one INSERT here and nothing after commit.
     wanted = _wanted.get() or _ask_subscribers()
     taken = [any(sub.takes(e, names) for sub, names in wanted) for e in events]
-    seqs = insert_rows_returning_ids(OutboxEvent, _OUTBOX_FIELDS, (
+    seqs = _insert(OutboxEvent, (
         (i, e.name, e.payload(), e.customer_id, now, kind, actor_id, token_id, origin_name, causation_id, depth,
          None if take else now)
-        for i, e, take in zip(ids, events, taken, strict=True)))
+        for i, e, take in zip(ids, events, taken, strict=True)), ids, len(events), any(taken))
     # The after-commit dispatch works on what was just written, kept here: no read-back.
     cause_hex = causation_id.hex if causation_id else None
     pending = [_fresh_envelope(seq, i.hex, e, now, kind, actor_id, token_id, origin_name, cause_hex, depth)
@@ -80,6 +80,24 @@ def emit_many(events: Sequence[Event], *, actor=None) -> list[str]:
     elif pending:
         transaction.on_commit(lambda: _dispatch_committed(pending))
     return [i.hex for i in ids]
+
+
+def _insert(model, rows, ids: list[uuid.UUID], count: int, need_seqs: bool) -> list[int | None]:
+    """Write the outbox rows; their seqs when some event is to be dispatched. SQLite and a
+    single row: one INSERT that gives the seqs. PostgreSQL with many rows: the prepared
+    `executemany` (a 2,000-row VALUES list with RETURNING cost it 4× the client CPU) and
+    the seqs read by event id, one query per chunk."""
+    if connections[router.db_for_write(model)].vendor == "sqlite" or count == 1:
+        return insert_rows_returning_ids(model, _OUTBOX_FIELDS, rows)
+    insert_rows(model, _OUTBOX_FIELDS, rows)
+    if not need_seqs:
+        return [None] * count
+    hexes = [i.hex for i in ids]
+    by_id: dict[str, int] = {}
+    for start in range(0, count, BULK_BATCH):
+        by_id.update((event_id.hex, seq) for event_id, seq in model.objects.filter(
+            event_id__in=ids_in(model, "event_id", hexes[start:start + BULK_BATCH])).values_list("event_id", "seq"))
+    return [by_id[h] for h in hexes]
 
 
 def _fresh_envelope(seq, event_id, event, occurred_at, actor_kind, actor_user_id, token_id, origin, causation_id,
