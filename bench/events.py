@@ -169,6 +169,8 @@ def main() -> None:
             ("valuecrm.common.events", "emit_many", "outbox rows (emit)", False),
             ("valuecrm.common.events.outbox", "emit_many", "outbox rows (emit)", False),
             ("valuecrm.common.events.outbox", "dispatch", "dispatch (load, envelopes, receipts, completion)", False),
+            ("valuecrm.common.events.outbox", "_dispatch_committed",
+             "dispatch (load, envelopes, receipts, completion)", False),
             ("valuecrm.automation.engine", "run_rule", "engine: per-rule bookkeeping", False),
             ("valuecrm.automation.engine", "_assign_chain_roots", "engine: run-log look-ups and loop guards", False),
             ("valuecrm.automation.engine", "_not_yet_run", "engine: run-log look-ups and loop guards", False),

@@ -223,3 +223,76 @@ def test_every_event_name_is_dotted_and_unique():
                  "interaction.logged", "task.created", "task.completed", "note.added", "import.finished",
                  "customer.stage_changed", "value_alert.raised", "score_run.finished"):
         assert name in names
+
+
+# ---------------------------------------------------------------- one inline subscriber: a claim, no receipt
+# (customer.updated of a job title: no built-in subscriber takes it, so the recorder is the only one)
+
+def _retitle(actor, customer):
+    customer_update(actor=actor, customer=customer, data={"job_title": "经理"})
+
+
+def test_an_event_only_one_inline_subscriber_takes_is_claimed_without_a_receipt(
+        admin_user, event_recorder, django_capture_on_commit_callbacks):
+    seen = event_recorder("customer.updated")
+    customer = customer_create(actor=admin_user, data={"name": "王芳"})
+    with django_capture_on_commit_callbacks(execute=True):
+        _retitle(admin_user, customer)
+    row = OutboxEvent.objects.get(name="customer.updated")
+    assert [e.seq for e in seen] == [row.seq] and seen[0].event.customer_id == customer.pk
+    assert seen[0].event_id == row.event_id.hex and seen[0].occurred_at == row.occurred_at
+    assert row.dispatched_at is not None and not EventReceipt.objects.exists()
+    assert events.dispatch(seqs=[row.seq]) == 0 and len(seen) == 1
+
+
+def test_a_crash_before_the_claim_is_redelivered_once_and_a_late_dispatch_does_nothing(
+        admin_user, event_recorder, django_capture_on_commit_callbacks):
+    seen = event_recorder("customer.updated")
+    with django_capture_on_commit_callbacks(execute=True):
+        customer = customer_create(actor=admin_user, data={"name": "赵敏"})
+    with django_capture_on_commit_callbacks(execute=False) as lost:
+        _retitle(admin_user, customer)
+    row = OutboxEvent.objects.get(name="customer.updated")
+    assert row.dispatched_at is None and seen == []
+    assert events.redeliver_stale(older_than=timedelta(0)) == 1
+    assert len(seen) == 1
+    for callback in lost:  # the original request's dispatch, arriving after the sweep's claim
+        callback()
+    assert len(seen) == 1 and not EventReceipt.objects.exists()
+    assert events.redeliver_stale(older_than=timedelta(0)) == 0 and len(seen) == 1
+
+
+def test_a_failing_sole_subscriber_leaves_the_event_unclaimed(admin_user, django_capture_on_commit_callbacks):
+    calls = []
+
+    def flaky(envelopes):
+        calls.append(len(envelopes))
+        if len(calls) == 1:
+            raise RuntimeError("downstream is down")
+
+    events.subscribe("test-flaky-sole", flaky, interests=frozenset({"customer.updated"}))
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            _retitle(admin_user, customer_create(actor=admin_user, data={"name": "周芷若"}))
+        row = OutboxEvent.objects.get(name="customer.updated")
+        assert row.dispatched_at is None and "downstream is down" in row.last_error  # the claim rolled back
+        assert events.redeliver_stale(older_than=timedelta(0)) == 1
+        row.refresh_from_db()
+        assert row.dispatched_at is not None and calls == [1, 1]
+    finally:
+        events.unsubscribe("test-flaky-sole")
+
+
+def test_a_sole_subscriber_with_a_receipt_from_before_is_not_called_again(
+        admin_user, event_recorder, django_capture_on_commit_callbacks):
+    seen = event_recorder("customer.updated")
+    with django_capture_on_commit_callbacks(execute=True):
+        customer = customer_create(actor=admin_user, data={"name": "赵敏"})
+    with django_capture_on_commit_callbacks(execute=False):
+        _retitle(admin_user, customer)
+    row = OutboxEvent.objects.get(name="customer.updated")
+    # Handled (with a receipt) while another subscriber was interested too; that one has gone.
+    EventReceipt.objects.create(event=row, subscriber="test-recorder-0")
+    assert events.redeliver_stale(older_than=timedelta(0)) == 1
+    row.refresh_from_db()
+    assert seen == [] and row.dispatched_at is not None
