@@ -378,6 +378,8 @@ _SERVICE_CALLS = {
                   "ticket.sla_breached"),
     "ticket_create_from_channel": (lambda w: S("service.services", "ticket_create_from_channel")(
         customer=w["a"], subject="发票", body="请开发票", channel="web"), "ticket.created"),
+    "ticket_customer_message": (lambda w: S("service.services", "ticket_customer_message")(
+        ticket=_svc_ticket(w), body="还没到"), "ticket.replied"),
     "system_status_change": (lambda w: S("service.services", "system_status_change")(
         _svc_ticket(w), "on_hold"), "ticket.status_changed"),
     "inbound_email": (lambda w: S("service.mail", "inbound_email")(_svc_mail("破损", "<m1@x>")),

@@ -17,15 +17,16 @@ def test_calendar_policy_ticket_reply_and_kpis(api_client_for, admin_user, agent
     assert cal.json()["hours"][0] == {"weekday": 0, "start": "09:00", "end": "18:00"}
     policy = _post(admin, "/api/v1/service/sla-policies", {
         "name": "A", "calendar_id": cal.json()["id"], "priority": "urgent", "tier": "A",
-        "first_response_minutes": 15, "resolution_minutes": 120})
-    assert (policy.status_code, policy.json()["tier"]) == (201, "A")
+        "first_response_minutes": 15, "resolution_minutes": 120, "next_response_minutes": 30})
+    assert (policy.status_code, policy.json()["tier"], policy.json()["next_response_minutes"]) == (201, "A", 30)
     set_tier(customer, "A")
     created = _post(api, "/api/v1/tickets", {"customer_id": customer.pk, "subject": "坏了", "priority": "urgent",
                                              "opened_at": "2026-12-07T09:00:00+08:00"})
     assert created.status_code == 201, created.content
     body = created.json()
-    assert (body["sla_policy_id"], body["first_response_due_at"], body["resolution_due_at"]) == (
-        policy.json()["id"], "2026-12-07T01:15:00Z", "2026-12-07T03:00:00Z")
+    assert (body["sla_policy_id"], body["first_response_due_at"], body["resolution_due_at"],
+            body["next_response_due_at"]) == (policy.json()["id"], "2026-12-07T01:15:00Z", "2026-12-07T03:00:00Z",
+                                              None)
     reply = _post(api, f"/api/v1/tickets/{body['id']}/replies", {"body": "您好"})
     assert (reply.status_code, reply.json()["kind"]) == (201, "reply")
     solved = api.patch(f"/api/v1/tickets/{body['id']}", json.dumps({"status": "solved"}),

@@ -17,6 +17,10 @@ def test_demo_writes_a_year_of_tickets_with_clocks_surveys_and_their_analysis(db
     assert not tickets.filter(first_response_due_at__isnull=True).exists()
     assert tickets.filter(status="closed").exists() and tickets.filter(is_complaint=True).exists()
     assert TicketMessage.objects.filter(kind="reply").count() >= tickets.filter(first_responded_at__isnull=False).count()
+    waiting = tickets.filter(next_response_due_at__isnull=False)
+    assert not waiting.exclude(status="open").exists()
+    assert all(TicketMessage.objects.filter(ticket=t, kind="inbound", created_at=t.next_response_started_at).exists()
+               and t.next_response_due_at > t.next_response_started_at for t in waiting)
     oldest = tickets.order_by("opened_at").first().opened_at
     assert (now - oldest).days > 200
 

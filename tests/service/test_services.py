@@ -8,7 +8,14 @@ import pytest
 
 from valuecrm.common.errors import Conflict, PermissionDenied, ValidationFailed
 from valuecrm.service.models import Ticket, TicketStatusChange
-from valuecrm.service.services import sla_sweep, ticket_create, ticket_reply, ticket_update
+from valuecrm.service.services import (
+    sla_policy_save,
+    sla_sweep,
+    ticket_create,
+    ticket_customer_message,
+    ticket_reply,
+    ticket_update,
+)
 
 from .conftest import set_tier
 
@@ -146,3 +153,91 @@ def test_no_warning_at_night(agent, customer, policies):
     assert sla_sweep(now=at(2026, 12, 7, 22, 0)) == 0
     assert sla_sweep(now=at(2026, 12, 8, 9, 10)) == 0  # 20 of 30 minutes: 66 %
     assert sla_sweep(now=at(2026, 12, 8, 9, 13)) == 1  # 23 of 30: the 75 % warning, next morning
+
+
+# ---------------------------------------------------------------- next response
+
+@pytest.fixture
+def next_response_policy(admin_user, policies):
+    return sla_policy_save(actor=admin_user, policy=policies["normal"], data={"next_response_minutes": 120})
+
+
+def test_next_response_runs_from_the_customers_message_after_a_reply_to_the_next_reply(
+        agent, customer, next_response_policy):
+    t = ticket_create(actor=agent, data={"customer_id": customer.pk, "subject": "退款", "description": "还没到账"},
+                      now=at(2026, 12, 4, 9, 0))
+    assert t.next_response_due_at is None  # the opening message is the first response's business
+    ticket_reply(actor=agent, ticket=t, body="正在处理", now=at(2026, 12, 4, 10, 0))
+    # Friday 17:00: 60 minutes that day, 60 on Monday. A second message keeps the first start.
+    ticket_customer_message(ticket=t, body="还是没有", now=at(2026, 12, 4, 17, 0))
+    ticket_customer_message(ticket=t, body="请尽快", now=at(2026, 12, 7, 9, 30))
+    t.refresh_from_db()
+    assert (t.next_response_started_at, t.next_response_due_at) == (at(2026, 12, 4, 17, 0), at(2026, 12, 7, 10, 0))
+    # On hold pauses resolution only: the next-response deadline stays.
+    t = ticket_update(actor=agent, ticket=t, data={"status": "on_hold"}, now=at(2026, 12, 7, 9, 40))
+    assert t.next_response_due_at == at(2026, 12, 7, 10, 0)
+    ticket_reply(actor=agent, ticket=t, body="已退款", now=at(2026, 12, 7, 9, 50))
+    t.refresh_from_db()
+    assert (t.next_response_started_at, t.next_response_due_at, t.next_response_alert_level) == (None, None, 0)
+
+
+def test_a_customer_reply_on_a_waiting_ticket_reopens_it_and_starts_the_clock(agent, customer,
+                                                                              next_response_policy):
+    t = ticket_create(actor=agent, data={"customer_id": customer.pk, "subject": "尺码"}, now=at(2026, 12, 7, 9, 0))
+    ticket_reply(actor=agent, ticket=t, body="请提供订单号", now=at(2026, 12, 7, 9, 10))
+    ticket_update(actor=agent, ticket=t, data={"status": "waiting"}, now=at(2026, 12, 7, 9, 11))
+    ticket_customer_message(ticket=t, body="订单号 123", now=at(2026, 12, 7, 11, 0))
+    t.refresh_from_db()
+    assert (t.status, t.next_response_due_at) == ("open", at(2026, 12, 7, 13, 0))
+    assert [(n, p.get("to_status", p.get("kind"))) for n, p in outbox("ticket.status_changed", "ticket.replied")][-2:] \
+        == [("ticket.replied", "inbound"), ("ticket.status_changed", "open")]
+    t = ticket_update(actor=agent, ticket=t, data={"status": "solved"}, now=at(2026, 12, 7, 12, 30))
+    assert t.next_response_due_at is None  # solving answers the customer too
+
+
+def test_a_priority_change_moves_the_running_next_response_clock(admin_user, agent, customer,
+                                                                 next_response_policy, policies):
+    sla_policy_save(actor=admin_user, policy=policies["high"], data={"next_response_minutes": 30})
+    t = ticket_create(actor=agent, data={"customer_id": customer.pk, "subject": "漏发"}, now=at(2026, 12, 7, 9, 0))
+    ticket_reply(actor=agent, ticket=t, body="查询中", now=at(2026, 12, 7, 9, 5))
+    ticket_customer_message(ticket=t, body="?", now=at(2026, 12, 7, 10, 0))
+    t = ticket_update(actor=agent, ticket=t, data={"priority": "high"}, now=at(2026, 12, 7, 10, 10))
+    assert t.next_response_due_at == at(2026, 12, 7, 10, 30)  # 30 minutes from the message, 10 already used
+
+
+def test_no_next_response_target_means_no_clock(agent, customer, policies):
+    t = ticket_create(actor=agent, data={"customer_id": customer.pk, "subject": "发票"}, now=at(2026, 12, 7, 9, 0))
+    ticket_reply(actor=agent, ticket=t, body="好的", now=at(2026, 12, 7, 9, 5))
+    ticket_customer_message(ticket=t, body="谢谢", now=at(2026, 12, 7, 10, 0))
+    t.refresh_from_db()
+    assert (t.next_response_started_at, t.next_response_due_at) == (at(2026, 12, 7, 10, 0), None)
+
+
+def test_next_response_warnings_and_breach_inside_business_hours_with_their_clock(agent, customer,
+                                                                                  next_response_policy):
+    t = ticket_create(actor=agent, data={"customer_id": customer.pk, "subject": "x"}, now=at(2026, 12, 7, 9, 0))
+    ticket_reply(actor=agent, ticket=t, body="收到", now=at(2026, 12, 7, 9, 10))
+    ticket_customer_message(ticket=t, body="然后呢", now=at(2026, 12, 7, 16, 0))
+    assert sla_sweep(now=at(2026, 12, 7, 17, 29)) == 0  # 89 of 120 minutes: 74 %
+    assert sla_sweep(now=at(2026, 12, 7, 17, 30)) == 1  # 75 %
+    assert sla_sweep(now=at(2026, 12, 7, 17, 50)) == 1  # 91 %
+    assert sla_sweep(now=at(2026, 12, 7, 23, 0)) == 0  # due at 18:00, but night: nothing is delivered
+    assert sla_sweep(now=at(2026, 12, 8, 8, 59)) == 0
+    assert sla_sweep(now=at(2026, 12, 8, 9, 0)) == 1  # the breach, at opening time
+    assert sla_sweep(now=at(2026, 12, 8, 9, 30)) == 0
+    assert [(n, p.get("percent"), p["clock"]) for n, p in outbox("ticket.sla_warning", "ticket.sla_breached")] == [
+        ("ticket.sla_warning", 75, "next_response"), ("ticket.sla_warning", 90, "next_response"),
+        ("ticket.sla_breached", None, "next_response")]
+    # The next cycle starts afresh.
+    ticket_reply(actor=agent, ticket=t, body="已处理", now=at(2026, 12, 8, 9, 40))
+    ticket_customer_message(ticket=t, body="好的", now=at(2026, 12, 8, 10, 0))
+    t.refresh_from_db()
+    assert (t.next_response_alert_level, t.next_response_due_at) == (0, at(2026, 12, 8, 12, 0))
+
+
+def test_policy_next_response_target_is_checked(admin_user, office):
+    with pytest.raises(ValidationFailed) as info:
+        sla_policy_save(actor=admin_user, data={
+            "name": "N", "calendar_id": office.pk, "priority": "low", "first_response_minutes": 60,
+            "resolution_minutes": 600, "next_response_minutes": 0})
+    assert list(info.value.errors) == ["next_response_minutes"]

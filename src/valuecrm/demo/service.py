@@ -30,12 +30,13 @@ from valuecrm.service.models import (
 HOURS = [{"weekday": d, "start": "09:00", "end": "18:00"} for d in range(5)] + [
     {"weekday": 5, "start": "10:00", "end": "16:00"}]
 # (priority, tier, first response, resolution) in business minutes; tier "" = any tier.
-POLICIES = [
-    ("urgent", "A", 15, 240), ("urgent", "", 30, 480),
-    ("high", "A", 30, 480), ("high", "", 60, 960),
-    ("normal", "A", 60, 960), ("normal", "", 240, 1620),
-    ("low", "", 480, 3240),
+POLICIES = [  # priority, tier, first response, resolution, next response (business minutes)
+    ("urgent", "A", 15, 240, 30), ("urgent", "", 30, 480, 60),
+    ("high", "A", 30, 480, 60), ("high", "", 60, 960, 120),
+    ("normal", "A", 60, 960, 120), ("normal", "", 240, 1620, 240),
+    ("low", "", 480, 3240, 480),
 ]
+FOLLOW_UPS = ["请问处理得怎么样了？", "还没有收到回复，麻烦跟进一下。", "Any update on this?"]
 TOPICS = [
     ("快递破损，茶叶罐子压坏了", "收到的包裹外箱破了，里面的罐子也压扁了，请尽快处理。", "物流", True),
     ("发票抬头开错了", "上周的订单发票抬头写错了，麻烦重新开一张。", "发票", False),
@@ -99,12 +100,13 @@ def generate(*, now: datetime, seed: int, per_customer: float = 0.35) -> int:
     calendar, _ = BusinessCalendar.objects.get_or_create(
         name="北京客服中心", defaults={"timezone": "Asia/Shanghai", "hours": HOURS, "holidays": "CN"})
     policies = {}
-    for priority, tier, first, resolution in POLICIES:
+    for priority, tier, first, resolution, following in POLICIES:
         label = f"{Priority(priority).label} · {tier or '*'}"
         policies[(priority, tier)], _ = SlaPolicy.objects.get_or_create(
             priority=priority, tier=tier, defaults={"name": str(label), "calendar": calendar,
                                                     "first_response_minutes": first,
-                                                    "resolution_minutes": resolution})
+                                                    "resolution_minutes": resolution,
+                                                    "next_response_minutes": following})
     agents = _agents(now)
     customers = list(Customer.objects.exclude(email="").values_list("pk", flat=True))
     rnd.shuffle(customers)
@@ -132,6 +134,11 @@ def generate(*, now: datetime, seed: int, per_customer: float = 0.35) -> int:
                         or (solved and resolution_due and solved > resolution_due)
                         or (not solved and resolution_due and resolution_due < now))
         paused = status in (TicketStatus.WAITING, TicketStatus.ON_HOLD)
+        # Some open tickets have a customer follow-up waiting for the agent: the next-response clock.
+        follow_up = None
+        if status == TicketStatus.OPEN and responded and rnd.random() < 0.5:
+            follow_up = min(now - timedelta(minutes=5), responded + timedelta(minutes=rnd.randint(30, 3 * 1440)))
+            follow_up = follow_up if follow_up > responded else None
         tickets.append(Ticket(
             customer_id=cid, subject=topic[0], description=topic[1], category=topic[2], is_complaint=topic[3],
             channel=rnd.choice([Channel.EMAIL, Channel.EMAIL, Channel.PHONE, Channel.WEB, Channel.CHAT,
@@ -142,6 +149,8 @@ def generate(*, now: datetime, seed: int, per_customer: float = 0.35) -> int:
             resolution_running_since=None if (solved or paused) else opened,
             resolution_consumed=clocks.minutes_between(calendar, opened, solved or now) if (solved or paused) else 0,
             sla_alert_level=100 if breached else 0,
+            next_response_started_at=follow_up,
+            next_response_due_at=follow_up and clocks.due_at(calendar, follow_up, policy.next_response_minutes),
         ))
         plans.append((responded, solved, status))
     Ticket.objects.bulk_create(tickets, batch_size=500)
@@ -155,6 +164,9 @@ def generate(*, now: datetime, seed: int, per_customer: float = 0.35) -> int:
                                           author=ticket.assignee, created_at=responded))
             changes.append(TicketStatusChange(ticket=ticket, from_status=TicketStatus.NEW,
                                               to_status=TicketStatus.OPEN, actor=ticket.assignee, at=responded))
+        if ticket.next_response_started_at:
+            messages.append(TicketMessage(ticket=ticket, kind=MessageKind.INBOUND, body=rnd.choice(FOLLOW_UPS),
+                                          created_at=ticket.next_response_started_at))
         if solved:
             changes.append(TicketStatusChange(ticket=ticket, from_status=TicketStatus.OPEN,
                                               to_status=TicketStatus.SOLVED, actor=ticket.assignee, at=solved))

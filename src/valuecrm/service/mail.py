@@ -15,9 +15,8 @@ from email.utils import parseaddr
 from django.db import transaction
 from django.utils import timezone
 
-from valuecrm.common import events
 from valuecrm.customers.selectors import customers_with_email
-from valuecrm.service.models import Channel, MessageKind, Ticket, TicketMessage, TicketStatus
+from valuecrm.service.models import Channel, Ticket, TicketMessage, TicketStatus
 
 TOKEN = re.compile(r"\[#(\d{1,18})\]")
 _IDS = re.compile(r"<[^<>\s]+>")
@@ -51,12 +50,9 @@ def inbound_email(raw: bytes, *, now=None) -> tuple[str, Ticket | None]:
         ticket = Ticket.objects.filter(pk=int(token.group(1)),
                                        customer__in=customers_with_email(sender)).first() if sender else None
     if ticket is not None and ticket.status != TicketStatus.CLOSED:
-        TicketMessage.objects.create(ticket=ticket, kind=MessageKind.INBOUND, body=body, created_at=now,
-                                     message_id=message_id)
-        if ticket.status in (TicketStatus.WAITING, TicketStatus.SOLVED):
-            # The customer answered: the clock runs again (a solved ticket reopens).
-            services.system_status_change(ticket, TicketStatus.OPEN, now=now)
-        events.emit(events.TicketReplied(customer_id=ticket.customer_id, ticket_id=ticket.pk, kind="inbound"))
+        # The customer answered: a waiting or solved ticket opens again; after an agent's
+        # reply the next-response clock starts.
+        services.ticket_customer_message(ticket=ticket, body=body, message_id=message_id, now=now)
         return "reply", ticket
     customer = customers_with_email(sender).order_by("id").first() if sender else None
     if customer is None:

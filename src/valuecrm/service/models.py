@@ -41,7 +41,7 @@ class TicketStatus(models.TextChoices):
     CLOSED = "closed", _("Closed")
 
 
-# The resolution clock stops in these; the first-response clock never pauses.
+# The resolution clock stops in these; the first- and next-response clocks never pause.
 PAUSED_STATUSES = (TicketStatus.WAITING, TicketStatus.ON_HOLD)
 DONE_STATUSES = (TicketStatus.SOLVED, TicketStatus.CLOSED)
 ACTIVE_STATUSES = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.WAITING, TicketStatus.ON_HOLD)
@@ -72,6 +72,9 @@ class SlaPolicy(TimeStampedModel):
     tier = models.CharField(_("value tier"), max_length=1, blank=True, default="")
     first_response_minutes = models.PositiveIntegerField(_("first response (business minutes)"))
     resolution_minutes = models.PositiveIntegerField(_("resolution (business minutes)"))
+    # Empty: no next-response target (the clock is not kept).
+    next_response_minutes = models.PositiveIntegerField(_("next response (business minutes)"), null=True,
+                                                        blank=True)
 
     class Meta:
         ordering = ["priority", "tier", "id"]
@@ -115,8 +118,14 @@ class Ticket(TimeStampedModel):
     resolution_consumed = models.PositiveIntegerField(default=0)  # business minutes
     resolution_running_since = models.DateTimeField(null=True, blank=True)
     solved_at = models.DateTimeField(null=True, blank=True)
-    # The highest warning sent for the running clock: 0, 75, 90 or 100 (breached).
+    # Next response: runs from the customer's first message after an agent's public reply
+    # to the next public reply; NULL while no such message waits for an answer.
+    next_response_started_at = models.DateTimeField(null=True, blank=True)
+    next_response_due_at = models.DateTimeField(null=True, blank=True)
+    # The highest warning sent for the running clock: 0, 75, 90 or 100 (breached);
+    # the next-response clock has its own, reset each time that clock starts again.
     sla_alert_level = models.PositiveSmallIntegerField(default=0)
+    next_response_alert_level = models.PositiveSmallIntegerField(default=0)
 
     objects = TicketQuerySet.as_manager()
 

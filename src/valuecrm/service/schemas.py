@@ -61,6 +61,7 @@ class TicketOut(Schema):
     first_response_due_at: datetime | None
     first_responded_at: datetime | None
     resolution_due_at: datetime | None
+    next_response_due_at: datetime | None
     resolution_consumed_minutes: int = Field(..., alias="resolution_consumed")
     solved_at: datetime | None
 
@@ -118,6 +119,9 @@ class PolicyIn(Schema):
     tier: Literal["A", "B", "C", "N"] | None = Field(None, description="Empty: any tier.")
     first_response_minutes: Annotated[int, Field(ge=1, le=525600)]
     resolution_minutes: Annotated[int, Field(ge=1, le=525600)]
+    next_response_minutes: Annotated[int, Field(ge=1, le=525600)] | None = Field(
+        None, description="Business minutes from a customer's message after an agent reply to the next reply; "
+                          "empty: no target.")
 
 
 class PolicyOut(Schema):
@@ -128,6 +132,7 @@ class PolicyOut(Schema):
     tier: str | None
     first_response_minutes: int
     resolution_minutes: int
+    next_response_minutes: int | None
 
     @staticmethod
     def resolve_tier(obj):

@@ -33,6 +33,7 @@ def agent_queue(user, *, mine: bool = False) -> QuerySet:
     if mine:
         qs = qs.filter(assignee=user)
     due = Case(When(first_responded_at__isnull=True, then=F("first_response_due_at")),
+               When(next_response_due_at__isnull=False, then=F("next_response_due_at")),
                default=F("resolution_due_at"))
     return qs.annotate(next_due=due).order_by(
         "-queue_rank", F("next_due").asc(nulls_last=True), "opened_at", "id")

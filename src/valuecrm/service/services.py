@@ -7,6 +7,9 @@ the same transaction. SLA clocks:
 - first response runs from ``opened_at`` and never pauses; the first public reply stops it;
 - resolution runs while the ticket is new/open, pauses in waiting-on-customer and
   on-hold (its consumed business minutes are kept), stops at solved/closed;
+- next response starts at the customer's first message after an agent's public reply
+  and stops at the next public reply (or at solved/closed); like first response it
+  never pauses — waiting-on-customer and on-hold pause resolution only;
 - a priority change picks the policy again and keeps the consumed minutes.
 """
 
@@ -17,7 +20,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.core.mail.message import make_msgid
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -126,6 +129,7 @@ def _apply_policy(ticket: Ticket, policy: SlaPolicy | None, now: datetime) -> No
         return
     ticket.first_response_due_at = clocks.due_at(policy.calendar, ticket.opened_at, policy.first_response_minutes)
     _resolution_due(ticket)
+    _next_response_due(ticket)
 
 
 def _resolution_due(ticket: Ticket) -> None:
@@ -135,6 +139,32 @@ def _resolution_due(ticket: Ticket) -> None:
         return
     left = max(0, policy.resolution_minutes - ticket.resolution_consumed)
     ticket.resolution_due_at = clocks.due_at(policy.calendar, ticket.resolution_running_since, left)
+
+
+def _next_response_due(ticket: Ticket) -> None:
+    """The next-response deadline: it never pauses, so the minutes consumed since its start
+    are the business minutes since then under the current policy's calendar."""
+    policy = ticket.sla_policy
+    if policy is None or ticket.next_response_started_at is None or not policy.next_response_minutes:
+        ticket.next_response_due_at = None
+        return
+    ticket.next_response_due_at = clocks.due_at(policy.calendar, ticket.next_response_started_at,
+                                                policy.next_response_minutes)
+
+
+def _start_next_response(ticket: Ticket, now: datetime) -> None:
+    """The customer wrote. After an agent's public reply that starts the next-response clock;
+    further messages before the next reply leave it running from the first."""
+    if ticket.first_responded_at is None or ticket.next_response_started_at is not None:
+        return
+    ticket.next_response_started_at = now
+    ticket.next_response_alert_level = 0
+    _next_response_due(ticket)
+
+
+def _stop_next_response(ticket: Ticket) -> None:
+    ticket.next_response_started_at = ticket.next_response_due_at = None
+    ticket.next_response_alert_level = 0
 
 
 def _stop_resolution_clock(ticket: Ticket, now: datetime) -> None:
@@ -259,6 +289,8 @@ def _move(ticket: Ticket, to: str, actor, now: datetime) -> str:
     if before == TicketStatus.CLOSED:
         raise Conflict(_("A closed ticket cannot change; open a new one."),
                        errors={"status": [_("A closed ticket cannot change; open a new one.")]})
+    if to in DONE_STATUSES:
+        _stop_next_response(ticket)
     if to in PAUSED_STATUSES + DONE_STATUSES:
         _stop_resolution_clock(ticket, now)
     elif ticket.resolution_running_since is None:
@@ -342,6 +374,7 @@ def ticket_reply(*, actor, ticket: Ticket, body, kind: str = MessageKind.REPLY,
         headers = _thread_headers(fresh)
         if fresh.first_responded_at is None:
             fresh.first_responded_at = now
+        _stop_next_response(fresh)
         if fresh.status == TicketStatus.NEW:
             before = _move(fresh, TicketStatus.OPEN, actor, now)
         fresh.save()
@@ -367,6 +400,34 @@ def _percent(consumed: int, target: int) -> int:
     return 100 if target <= 0 else int(consumed * 100 // target)
 
 
+def _step(level: int) -> int:
+    return 100 if level >= 100 else 90 if level >= 90 else 75 if level >= 75 else 0
+
+
+def _alert(ticket: Ticket, clock: str, step: int) -> None:
+    if step == 100:
+        events.emit(events.TicketSlaBreached(customer_id=ticket.customer_id, ticket_id=ticket.pk, clock=clock))
+    else:
+        events.emit(events.TicketSlaWarning(customer_id=ticket.customer_id, ticket_id=ticket.pk, clock=clock,
+                                            percent=step))
+
+
+def _sweep_next_response(ticket: Ticket, policy: SlaPolicy, now: datetime) -> int:
+    """The next-response clock's warning or breach, kept apart from the other clocks' level
+    because it starts again with every customer message that follows a reply."""
+    if ticket.next_response_started_at is None or not policy.next_response_minutes:
+        return 0
+    used = clocks.minutes_between(policy.calendar, ticket.next_response_started_at,
+                                  max(now, ticket.next_response_started_at))
+    step = _step(_percent(used, policy.next_response_minutes))
+    if step <= ticket.next_response_alert_level:
+        return 0
+    ticket.next_response_alert_level = step
+    ticket.save(update_fields=["next_response_alert_level", "updated_at"])
+    _alert(ticket, "next_response", step)
+    return 1
+
+
 @transaction.atomic
 def sla_sweep(*, now: datetime | None = None) -> int:
     """Send the 75 % / 90 % warnings and the breaches that are due; returns how many.
@@ -377,10 +438,15 @@ def sla_sweep(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     sent = 0
     rows = (Ticket.objects.select_for_update(of=("self",)).select_related("sla_policy__calendar")
-            .filter(status__in=ACTIVE_STATUSES, sla_policy__isnull=False, sla_alert_level__lt=100))
+            .filter(status__in=ACTIVE_STATUSES, sla_policy__isnull=False)
+            .filter(Q(sla_alert_level__lt=100)
+                    | Q(next_response_due_at__isnull=False, next_response_alert_level__lt=100)))
     for ticket in rows:
         policy = ticket.sla_policy
         if not clocks.is_business_time(policy.calendar, now):
+            continue
+        sent += _sweep_next_response(ticket, policy, now)
+        if ticket.sla_alert_level >= 100:
             continue
         level, clock = 0, ""
         if ticket.first_responded_at is None:
@@ -392,16 +458,12 @@ def sla_sweep(*, now: datetime | None = None) -> int:
             p = _percent(used, policy.resolution_minutes)
             if p > level:
                 level, clock = p, "resolution"
-        step = 100 if level >= 100 else 90 if level >= 90 else 75 if level >= 75 else 0
+        step = _step(level)
         if step <= ticket.sla_alert_level:
             continue
         ticket.sla_alert_level = step
         ticket.save(update_fields=["sla_alert_level", "updated_at"])
-        if step == 100:
-            events.emit(events.TicketSlaBreached(customer_id=ticket.customer_id, ticket_id=ticket.pk, clock=clock))
-        else:
-            events.emit(events.TicketSlaWarning(customer_id=ticket.customer_id, ticket_id=ticket.pk, clock=clock,
-                                                percent=step))
+        _alert(ticket, clock, step)
         sent += 1
     return sent
 
@@ -495,7 +557,8 @@ def sla_policy_save(*, actor, data: dict, policy: SlaPolicy | None = None) -> Sl
     creating = policy is None
     target = SlaPolicy() if creating else SlaPolicy.objects.select_for_update().get(pk=policy.pk)
     for key in data:
-        if key not in ("name", "calendar_id", "priority", "tier", "first_response_minutes", "resolution_minutes"):
+        if key not in ("name", "calendar_id", "priority", "tier", "first_response_minutes", "resolution_minutes",
+                       "next_response_minutes"):
             errors.setdefault(key, []).append(_("Unknown field."))
     if creating or "name" in data:
         target.name = _text(errors, "name", data.get("name"), required=True, limit=100)
@@ -518,6 +581,14 @@ def sla_policy_save(*, actor, data: dict, policy: SlaPolicy | None = None) -> Sl
                 errors.setdefault(key, []).append(_("Enter whole minutes from 1 to 525600."))
             else:
                 setattr(target, key, value)
+    if "next_response_minutes" in data:
+        value = data["next_response_minutes"]
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                  or not 1 <= value <= 525_600):
+            errors.setdefault("next_response_minutes", []).append(
+                _("Enter whole minutes from 1 to 525600, or nothing for no target."))
+        else:
+            target.next_response_minutes = value
     if not errors and SlaPolicy.objects.filter(priority=target.priority, tier=target.tier).exclude(
             pk=target.pk).exists():
         errors.setdefault("tier", []).append(_("A policy for this priority and tier already exists."))
@@ -555,6 +626,30 @@ def ticket_create_from_channel(*, customer, subject: str, body: str, channel: st
     events.emit(events.TicketCreated(customer_id=customer.pk, ticket_id=ticket.pk, channel=channel,
                                      priority=ticket.priority, is_complaint=False))
     return ticket
+
+
+@transaction.atomic
+def ticket_customer_message(*, ticket: Ticket, body: str, message_id: str = "",
+                            now: datetime | None = None) -> TicketMessage:
+    """The customer wrote on their ticket (an e-mail reply): no actor. A waiting or solved
+    ticket opens again and, after an agent's reply, the next-response clock starts."""
+    now = now or timezone.now()
+    fresh = _locked(ticket)
+    if fresh.status == TicketStatus.CLOSED:
+        raise Conflict(_("A closed ticket cannot change; open a new one."),
+                       errors={"status": [_("A closed ticket cannot change; open a new one.")]})
+    message = TicketMessage.objects.create(ticket=fresh, kind=MessageKind.INBOUND, body=body, created_at=now,
+                                           message_id=message_id)
+    before = None
+    if fresh.status in (TicketStatus.WAITING, TicketStatus.SOLVED):
+        before = _move(fresh, TicketStatus.OPEN, None, now)
+    _start_next_response(fresh, now)
+    fresh.save()
+    events.emit(events.TicketReplied(customer_id=fresh.customer_id, ticket_id=fresh.pk, kind=MessageKind.INBOUND))
+    if before is not None:
+        events.emit(events.TicketStatusChanged(customer_id=fresh.customer_id, ticket_id=fresh.pk,
+                                               from_status=before, to_status=fresh.status))
+    return message
 
 
 @transaction.atomic

@@ -59,6 +59,9 @@ def _decorate(ticket, now):
     if ticket.first_responded_at is None:
         ticket.clock_label = _("First response")
         ticket.countdown = countdown(ticket.first_response_due_at, now)
+    elif ticket.next_response_due_at is not None:
+        ticket.clock_label = _("Next response")
+        ticket.countdown = countdown(ticket.next_response_due_at, now)
     else:
         ticket.clock_label = _("Resolution")
         ticket.countdown = countdown(ticket.resolution_due_at, now, ticket.is_paused)
@@ -93,6 +96,7 @@ def ticket_detail(request, pk):
     ticket = _decorate(_ticket_or_404(request, pk), timezone.now())
     now = timezone.now()
     first = countdown(ticket.first_response_due_at, now) if ticket.first_responded_at is None else None
+    following = countdown(ticket.next_response_due_at, now)
     resolution = countdown(ticket.resolution_due_at, now, ticket.is_paused) \
         if ticket.status not in (TicketStatus.SOLVED, TicketStatus.CLOSED) else None
     buttons = [(value, TicketStatus(value).label, icon, css) for value, icon, css in STATUS_BUTTONS
@@ -101,7 +105,7 @@ def ticket_detail(request, pk):
     return render(request, "service/ticket_detail.html", {
         "ticket": ticket, "messages_list": messages_list, "surveys": surveys,
         "changes": list(ticket.status_changes.select_related("actor")),
-        "first_clock": first, "resolution_clock": resolution, "status_buttons": buttons,
+        "first_clock": first, "next_clock": following, "resolution_clock": resolution, "status_buttons": buttons,
         "can_work": request.user.can(Capability.TICKETS_WORK) and ticket.status != TicketStatus.CLOSED,
     })
 

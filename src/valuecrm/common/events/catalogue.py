@@ -347,7 +347,7 @@ class TicketReplied(Event):
 class TicketSlaWarning(Event):
     name: ClassVar[str] = "ticket.sla_warning"
     ticket_id: int
-    clock: str  # "first_response" or "resolution"
+    clock: str  # "first_response", "next_response" or "resolution"
     percent: int  # 75 or 90
 
 
@@ -355,7 +355,7 @@ class TicketSlaWarning(Event):
 class TicketSlaBreached(Event):
     name: ClassVar[str] = "ticket.sla_breached"
     ticket_id: int
-    clock: str
+    clock: str  # "first_response", "next_response" or "resolution"
 
 
 @dataclass(frozen=True, kw_only=True)
