@@ -9,6 +9,13 @@ members; (2) the snapshot verified against Σ ledger rows for the same members;
 night finds one day of lots), the same night again (idempotent: nothing), and a run
 after 30 nights without one; (4) the earn subscriber's cost per order against the cost of
 ingesting the same orders without it (bulk insert path), on --orders paid orders.
+
+    .venv/bin/python bench/loyalty.py --import-earn [--import-orders 20000] [--import-customers 5000]
+
+(5) earn on an order import: the real import engine (bench/import.py's files, `import_run_now`) of
+--import-orders orders for --import-customers customers, with loyalty's import subscriber delivered
+as the worker does (`deliver_seqs` of the run's import.finished) and without it (unsubscribed: loyalty
+not active); CPU (`process_time`) and wall, median of 3 each, runs alternating.
 """
 
 import argparse
@@ -31,7 +38,13 @@ def main() -> None:
     parser.add_argument("--rows-per-member", type=int, default=10)
     parser.add_argument("--orders", type=int, default=20_000)
     parser.add_argument("--single-orders", type=int, default=2_000)
+    parser.add_argument("--import-earn", action="store_true", help="measure (5) only")
+    parser.add_argument("--import-orders", type=int, default=20_000)
+    parser.add_argument("--import-customers", type=int, default=5_000)
     args = parser.parse_args()
+    if args.import_earn:
+        import_earn(args)
+        return
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(parents=True)
     os.environ["VALUECRM_DATA_DIR"] = str(OUT)
@@ -172,6 +185,97 @@ def main() -> None:
                 services.order_changed(order_id=order_id)
     single = time.process_time() - t
     print(f"one order at a time, {len(ids):,} orders: {single:.2f} CPU s ({single / len(ids) * 1e3:.2f} ms/order)")
+
+def import_earn(args) -> None:
+    out = ROOT / "var" / "bench-loyalty-import"
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "db").mkdir(parents=True)
+    os.environ["VALUECRM_DATA_DIR"] = str(out / "db")
+    os.environ.setdefault("VALUECRM_DEBUG", "0")
+    os.environ.setdefault("VALUECRM_SECRET_KEY", "bench-loyalty-" + "x" * 40)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "valuecrm.config.settings")
+    sys.path.insert(0, str(ROOT / "src"))
+    sys.path.insert(0, str(ROOT / "bench"))
+    import importlib
+
+    generator = importlib.import_module("import")  # bench/import.py: the messy-but-valid CSV files
+    m, runs = args.import_orders, 3
+    customers_csv, all_orders = out / "customers.csv", out / "orders-all.csv"
+    generator.generate_customers(customers_csv, args.import_customers)
+    generator.generate_orders(all_orders, 2 * runs * m, args.import_customers)
+    lines = all_orders.read_text(encoding="utf-8").splitlines(keepends=True)
+    files = []
+    for i in range(2 * runs):  # distinct order numbers per import: each creates all its orders
+        path = out / f"orders-{i}.csv"
+        path.write_text(lines[0] + "".join(lines[1 + i * m:1 + (i + 1) * m]), encoding="utf-8")
+        files.append(path)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from valuecrm.accounts.services import admin_ensure
+    from valuecrm.common import events
+    from valuecrm.common.models import OutboxEvent
+    from valuecrm.imports import services as imports
+    from valuecrm.loyalty import subscriber
+    from valuecrm.loyalty.models import Account, EarnWatermark, Entry, Program
+    from valuecrm.loyalty.selectors import ledger_sums
+    from valuecrm.orders.models import Order
+
+    call_command("migrate", interactive=False, verbosity=0)
+    admin, _ = admin_ensure(username="bench", password="bench-123456789")
+    # Escrow, a first-order bonus and birthday double points: every branch of the earn runs.
+    Program.objects.create(effective_from=dt.date(2020, 1, 1), escrow_days=7, expiry_days=365,
+                           first_order_bonus=50, birthday_multiplier=2)
+
+    def run(path: Path, **options):
+        with open(path, "rb") as handle:
+            draft = imports.import_upload(actor=admin, kind=path.stem.split("-")[0], name=path.name,
+                                          chunks=iter(lambda: handle.read(1 << 20), b""))
+        draft = imports.import_configure(actor=admin, run=draft, options=options)
+        t, c = time.perf_counter(), time.process_time()
+        done = imports.import_run_now(actor=admin, run=draft)
+        return done, time.perf_counter() - t, time.process_time() - c
+
+    done, wall, cpu = run(customers_csv, key="external_id")
+    print(f"customers: {done.created_count:,} in {wall:.1f} s")
+    key = subscriber.IMPORT_SUBSCRIBER_KEY
+    without, with_ = [], []
+    for i in range(runs):
+        events.unsubscribe(key)  # loyalty not active: nobody takes import.finished
+        done, wall, cpu = run(files[2 * i])
+        assert done.created_count == m, done.detail
+        without.append((wall, cpu))
+        # Those orders came in while loyalty was off: the next earn must not credit them too.
+        EarnWatermark.objects.filter(key=EarnWatermark.IMPORTS).update(
+            last_order_id=Order.objects.order_by("-pk").values_list("pk", flat=True)[0])
+        subscriber.register()
+        before = Entry.objects.count()
+        done, wall, cpu = run(files[2 * i + 1])
+        assert done.created_count == m, done.detail
+        seq = OutboxEvent.objects.filter(name="import.finished").order_by("-seq").values_list("seq", flat=True)[0]
+        t, c = time.perf_counter(), time.process_time()
+        events.deliver_seqs(key, [seq])
+        earn_wall, earn_cpu = time.perf_counter() - t, time.process_time() - c
+        with_.append((wall, cpu, earn_wall, earn_cpu))
+        print(f"run {i + 1}: without loyalty {without[-1][0]:.2f} s wall / {without[-1][1]:.2f} s CPU; with: import "
+              f"{wall:.2f} / {cpu:.2f} + earn {earn_wall:.2f} / {earn_cpu:.2f} "
+              f"({Entry.objects.count() - before:,} ledger rows)", flush=True)
+    med = statistics.median
+    base_wall, base_cpu = med(w for w, _c in without), med(c for _w, c in without)
+    tot_wall, tot_cpu = med(w + ew for w, _c, ew, _ec in with_), med(c + ec for _w, c, _ew, ec in with_)
+    earn_wall, earn_cpu = med(ew for *_r, ew, _ec in with_), med(ec for *_r, ec in with_)
+    bad = sum(1 for a in Account.objects.only("pk", "balance", "pending")
+              if (a.balance, a.pending) != ledger_sums(a.pk))
+    print(f"\n{m:,} orders per import, median of {runs}: without loyalty {base_wall:.2f} s wall, {base_cpu:.2f} s CPU;"
+          f" with loyalty (import + earn) {tot_wall:.2f} s wall, {tot_cpu:.2f} s CPU; earn alone {earn_wall:.2f} s wall,"
+          f" {earn_cpu:.2f} s CPU ({earn_cpu / m * 1e6:.0f} µs/order); ratio {tot_wall / base_wall:.3f} wall, "
+          f"{tot_cpu / base_cpu:.3f} CPU (target ≤ 1.20); members {Account.objects.count():,}, "
+          f"snapshot ≠ Σ rows: {bad}; load average {os.getloadavg()[0]:.1f}, "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+
 
 if __name__ == "__main__":
     main()

@@ -68,6 +68,11 @@ def test_every_public_loyalty_write_emits(program, customer, admin_user, place_o
     order = place_order(bob, "300", placed_at=timezone.now() - dt.timedelta(days=10))
     run("order_earn", lambda: None)  # the earn ran in place_order; checked below
     emitted["order_earn"] = OutboxEvent.objects.filter(name="loyalty.points_earned").exists()
+    from valuecrm.orders.models import Order
+
+    Order.objects.create(customer=ann, external_id="IMP-1", status="paid", total_amount=40)  # as an import writes
+    run("orders_imported", lambda: services.orders_imported(run_id=1))
+    assert OutboxEvent.objects.get(name="loyalty.points_earned_in_bulk").payload["points"] == 40
     run("escrow_release", lambda: services.escrow_release())
     run("points_adjust", lambda: services.points_adjust(actor=admin_user, customer_id=bob.pk, points=5,
                                                         reason="x"))

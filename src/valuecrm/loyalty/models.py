@@ -195,3 +195,14 @@ class CareReminder(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["customer", "created_at"])]
+
+
+class EarnWatermark(models.Model):
+    """How far the import earn has looked: imported orders raise no order events (one
+    import.finished per run), so loyalty credits every order past ``last_order_id`` when an
+    order import finishes, and moves the mark in the same transaction."""
+
+    IMPORTS = "imports"
+
+    key = models.CharField(max_length=20, unique=True)
+    last_order_id = models.BigIntegerField(default=0)

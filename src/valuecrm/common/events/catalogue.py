@@ -457,6 +457,22 @@ class ReferralRewarded(Event):
     order_id: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class PointsEarnedInBulk(Event):
+    """The points an order import's orders earned, as one event per chunk of orders (an import
+    raises no event per order, so neither does what it earns): ledger rows first_entry_id …
+    last_entry_id, and the members the chunk enrolled."""
+
+    name: ClassVar[str] = "loyalty.points_earned_in_bulk"
+    run_id: int | None
+    orders: int
+    entries: int
+    points: int
+    members_enrolled: int
+    first_entry_id: int | None
+    last_entry_id: int | None
+
+
 # ---------------------------------------------------------------- deals (valuecrm.deals: pipelines, 公海 pool)
 
 @dataclass(frozen=True, kw_only=True)
