@@ -311,10 +311,11 @@ def test_import_review_errors_changes_duplicates_merges_events_and_webhooks_hold
     assert change.before == {"phone": "+8613600136000", "_added_contact_points": [["phone", old["phone"]]]}
 
     # Duplicates and a merge (the twin and the customer created from the duplicate row).
+    other = services.customer_create(actor=admin_user, data={"name": dup["name"], "phone": dup["national"]})
+    services.contact_point_add(actor=admin_user, customer=other, kind="email", value=dup["email"])
     duplicate_scan()
-    pair = DuplicateCandidate.objects.get(customer_a=twin)
+    pair = DuplicateCandidate.objects.get(customer_a=twin, customer_b=other)
     assert any(r["detail"] == dup["phone"] for r in pair.evidence["reasons"])
-    other = Customer.objects.get(pk=pair.customer_b_id)
     before_merge = {c.pk: (c.email, c.phone, sorted(c.contact_points.values_list("kind", "value")))
                     for c in (Customer.objects.get(pk=twin.pk), other)}
     merge = customer_merge(actor=admin_user, survivor=twin, merged=other, field_choices={"email": "merged"})
