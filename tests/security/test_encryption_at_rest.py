@@ -7,8 +7,8 @@ digits), by e-mail, on an import upsert and by duplicate detection.
 """
 
 import csv
-import json
 import io
+import json
 
 import pytest
 from django.db import connection
