@@ -1,6 +1,7 @@
 import pytest
 from django.apps import apps
 
+from valuecrm.common.encryption import decrypt
 from valuecrm.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from valuecrm.customers.models import ContactPoint, Customer
 from valuecrm.integrations.merge import (
@@ -12,12 +13,17 @@ from valuecrm.integrations.merge import (
 from valuecrm.integrations.models import CustomerMerge
 
 
+def _clear(row: dict) -> dict:
+    """A row snapshot with its encrypted values in clear (tokens differ on every write)."""
+    return {**row, "fields": {k: decrypt(v) if isinstance(v, str) else v for k, v in row["fields"].items()}}
+
+
 def _state(*ids):
     """Every row of every table pointing at these customers, plus the customers themselves."""
-    state = {"customers": [row_snapshot(c) for c in Customer.objects.filter(pk__in=ids).order_by("pk")]}
+    state = {"customers": [_clear(row_snapshot(c)) for c in Customer.objects.filter(pk__in=ids).order_by("pk")]}
     for model, field in customer_relations():
         rows = model._base_manager.filter(**{f"{field.attname}__in": ids}).order_by("pk")
-        state[f"{model._meta.label}.{field.attname}"] = [row_snapshot(r) for r in rows]
+        state[f"{model._meta.label}.{field.attname}"] = [_clear(row_snapshot(r)) for r in rows]
     return state
 
 

@@ -39,8 +39,26 @@ def rows_holding(needles) -> dict[str, int]:
     return found
 
 
+def rows_holding_in_clear(needles) -> dict[str, int]:
+    """The encrypted copies (JSON columns, webhook bodies) as a reader sees them: the raw
+    bytes hold only tokens for the personal values, so read them through the ORM."""
+    from django.apps import apps
+
+    from valuecrm.common.encryption import EncryptedJSONField, EncryptedLongTextField
+
+    found: dict[str, int] = {}
+    for model in apps.get_models():
+        fields = [f.attname for f in model._meta.concrete_fields
+                  if isinstance(f, EncryptedJSONField | EncryptedLongTextField)]
+        for values in model._base_manager.values_list(*fields) if fields else ():
+            text = json.dumps(values, ensure_ascii=False, default=str)
+            if any(needle in text for needle in needles):
+                found[model._meta.db_table] = found.get(model._meta.db_table, 0) + 1
+    return found
+
+
 def test_before_erasure_the_person_is_everywhere(person):
-    found = rows_holding(NEEDLES)
+    found = {**rows_holding(NEEDLES), **rows_holding_in_clear(NEEDLES)}
     # customers_contactpoint and customers_address hold only ciphertext and keyed hashes of
     # the identifiers (encryption at rest).
     for table in ("customers_customer", "customers_historicalcustomer", "customers_note", "customers_interaction", "customers_task",
@@ -53,6 +71,7 @@ def test_before_erasure_the_person_is_everywhere(person):
 def test_erasure_leaves_no_personal_data_in_any_table(person, admin_user):
     proof = customer_erase(actor=admin_user, customer=person)
     assert rows_holding(NEEDLES) == {}
+    assert rows_holding_in_clear(NEEDLES) == {}
     # the other customer of the duplicate pair keeps their own record
     assert Customer.objects.get(pk=person.other.pk).email == "someone.else@example.cn"
     assert proof.tables["customers_historicalcustomer"] >= 3  # create, update, the merged twin

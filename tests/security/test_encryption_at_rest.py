@@ -8,6 +8,7 @@ digits), by e-mail, on an import upsert and by duplicate detection.
 
 import csv
 import io
+import json
 
 import pytest
 from django.db import connection
@@ -224,3 +225,159 @@ def test_birthday_schedules_find_the_day_without_the_date_in_clear(admin_user):
     assert ids(dt.date(2027, 2, 28)) == {leap.pk}  # no 29 February in 2027
     assert ids(dt.date(2028, 2, 28)) == set()
     assert ids(dt.date(2026, 5, 5)) == set()
+
+
+# ---------------------------------------------------------------- JSON copies of personal data
+
+def test_the_personal_keys_are_the_fields_customers_and_addresses_encrypt():
+    from valuecrm.common.encryption import PERSONAL_KEYS, encrypted_fields
+
+    assert sorted(PERSONAL_KEYS) == sorted(f.name for m in (Customer, Address) for f in encrypted_fields(m))
+
+
+def test_json_field_helpers_are_idempotent_tolerant_and_exact():
+    from valuecrm.common.encryption import decrypt_json_fields, encrypt_json_fields
+
+    doc = {"email": "a@b.cn", "phone": None, "name": "王芳",
+           "rows": [{"phone": "13800138000"}, {"phone": ""}, {"other": 1}],
+           "points": [["phone", "13900139000"]], "cells": [13700137000, 1.5, True, None]}
+    paths = ["email", "phone", "rows.*.phone", "points.*.1", "cells.*", "missing.*.x"]
+    sealed = encrypt_json_fields(doc, paths)
+    assert doc["email"] == "a@b.cn" and doc["rows"][0]["phone"] == "13800138000"  # not mutated
+    assert [encryption.key_id_of(v) for v in (sealed["email"], sealed["rows"][0]["phone"],
+                                              sealed["points"][0][1], sealed["cells"][0], sealed["cells"][1])] \
+        == ["k1"] * 5
+    assert (sealed["phone"], sealed["name"], sealed["rows"][1:], sealed["points"][0][0],
+            sealed["cells"][2:]) == (None, "王芳", [{"phone": ""}, {"other": 1}], "phone", [True, None])
+    assert encrypt_json_fields(sealed, paths) == sealed  # tokens are left as they are
+    assert decrypt_json_fields(sealed, paths) == {**doc, "cells": ["13700137000", "1.5", True, None]}
+    assert encrypt_json_fields(None, paths) is None and decrypt_json_fields(None, paths) is None
+    # A text that only looks like a token is encrypted, and reads back as written.
+    lookalike = {"email": "ev1:k1:not-a-token"}
+    assert decrypt_json_fields(encrypt_json_fields(lookalike, ["email"]), ["email"]) == lookalike
+
+
+def test_an_event_payload_with_a_personal_key_is_stored_encrypted():
+    from valuecrm.common.encryption import PERSONAL_KEYS, decrypt_json_fields
+    from valuecrm.common.events.outbox import _sealed
+
+    plain = {"customer_id": 3, "changed_fields": ("email",)}
+    assert _sealed(plain) is plain  # the usual case: ids only, untouched
+    payload = {"customer_id": 3, "email": "x@y.cn", "phone": "+8613800138000"}
+    sealed = _sealed(payload)
+    assert encryption.key_id_of(sealed["email"]) == "k1" and sealed["customer_id"] == 3
+    assert decrypt_json_fields(sealed, PERSONAL_KEYS) == payload
+
+
+def _raw_json_column(table: str, column: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT CAST("{column}" AS TEXT) FROM "{table}" ORDER BY 1')
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.django_db
+def test_import_review_errors_changes_duplicates_merges_events_and_webhooks_hold_no_clear_copies(
+        admin_user, run_import, client, monkeypatch):
+    from valuecrm.imports import services as imports
+    from valuecrm.imports.models import ImportChange, ImportRowError
+    from valuecrm.integrations import webhooks
+    from valuecrm.integrations.duplicates import duplicate_scan
+    from valuecrm.integrations.merge import customer_merge, customer_merge_undo
+    from valuecrm.integrations.models import CustomerMerge, DuplicateCandidate, WebhookDelivery
+    from valuecrm.integrations.subscribers import _customer_data
+
+    people = _people()
+    old, dup, bad, new = people[0], people[1], people[2], people[3]
+    existing = services.customer_create(actor=admin_user, data={"name": "老客户", "email": old["email"],
+                                                                "phone": "13600136000"})
+    twin = services.customer_create(actor=admin_user, data={"name": dup["name"], "email": dup["email"],
+                                                            "phone": dup["national"]})
+    endpoint = webhooks.endpoint_create(actor=admin_user, data={
+        "name": "shop", "url": "https://hooks.example/in", "event_types": ["customer.updated"]})
+    # The file: an update of `existing` (new phone), a row that fails (bad e-mail), a new
+    # customer with the twin's phone under another e-mail (a duplicate to review), a new one.
+    run = run_import([["name", "email", "phone"],
+                      ["老客户", old["email"], old["national"]],
+                      [bad["name"], "not-an-email", bad["national"]],
+                      [dup["name"], "twin.other@secret-mail.example", dup["national"]],
+                      [new["name"], new["email"], new["national"]]], key="email", mode="partial")
+    assert (run.updated_count, run.failed_count) == (1, 1)
+    run.refresh_from_db()
+    assert [(r["phone"], r["match_email"], r["match_phone"]) for r in run.review] == [
+        (dup["phone"], dup["email"], dup["phone"])]
+    error = ImportRowError.objects.get(run=run)
+    assert error.values == [bad["name"], "not-an-email", bad["national"]]
+    change = ImportChange.objects.get(run=run)
+    assert change.before == {"phone": "+8613600136000", "_added_contact_points": [["phone", old["phone"]]]}
+
+    # Duplicates and a merge (the twin and the customer created from the duplicate row).
+    other = services.customer_create(actor=admin_user, data={"name": dup["name"], "phone": dup["national"]})
+    services.contact_point_add(actor=admin_user, customer=other, kind="email", value=dup["email"])
+    duplicate_scan()
+    pair = DuplicateCandidate.objects.get(customer_a=twin, customer_b=other)
+    assert any(r["detail"] == dup["phone"] for r in pair.evidence["reasons"])
+    before_merge = {c.pk: (c.email, c.phone, sorted(c.contact_points.values_list("kind", "value")))
+                    for c in (Customer.objects.get(pk=twin.pk), other)}
+    merge = customer_merge(actor=admin_user, survivor=twin, merged=other, field_choices={"email": "merged"})
+
+    # An emitted event and a webhook delivery with the customer in it.
+    webhooks.event_publish("customer.updated", {"customer": _customer_data(existing.pk)}, event_id="e1")
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert json.loads(delivery.body)["data"]["customer"]["email"] == old["email"]
+
+    raw = raw_database_bytes()
+    assert b"secret-mail" not in raw
+    for person in people[:4]:
+        for needle in _needles(person):
+            assert needle not in raw, needle
+    assert b"13600136000" not in raw
+    for table, column in (("imports_importrun", "review"), ("imports_importrowerror", "values"),
+                          ("imports_importchange", "before"), ("integrations_duplicatecandidate", "evidence"),
+                          ("integrations_customermerge", "snapshot"), ("integrations_webhookdelivery", "body")):
+        assert all("ev1:k1:" in text for text in _raw_json_column(table, column)), table
+
+    # Webhooks get the plain body, signed over exactly those bytes.
+    sent = {}
+
+    class Response:
+        status = 200
+
+        def read(self, _n):
+            return b"ok"
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def urlopen(request, timeout):
+        sent.update(body=request.data, headers=dict(request.header_items()))
+        return Response()
+
+    monkeypatch.setattr(webhooks.urllib.request, "urlopen", urlopen)
+    assert webhooks.delivery_attempt(delivery.pk).status == "delivered"
+    assert sent["body"] == delivery.body.encode()
+    stamp = int(sent["headers"]["X-valuecrm-timestamp"])
+    assert sent["headers"]["X-valuecrm-signature"] == webhooks.sign(endpoint.secret, stamp, sent["body"])
+    assert json.loads(sent["body"])["data"]["customer"]["phone"] == old["phone"]
+
+    # The error file shows the row in clear to who may see it.
+    client.force_login(admin_user)
+    response = client.get(f"/imports/{run.pk}/errors.csv")
+    assert response.status_code == 200
+    lines = b"".join(response.streaming_content).decode("utf-8-sig").splitlines()
+    assert lines[1].startswith(f"3,{bad['name']},not-an-email,{bad['national']},")
+
+    # Merge undo and import undo restore the values exactly (and encrypted again).
+    customer_merge_undo(actor=admin_user, merge=CustomerMerge.objects.get(pk=merge.pk))
+    after_merge = {c.pk: (c.email, c.phone, sorted(c.contact_points.values_list("kind", "value")))
+                   for c in Customer.objects.filter(pk__in=before_merge)}
+    assert after_merge == before_merge
+    imports.import_undo(actor=admin_user, run=run)
+    restored = Customer.objects.get(pk=existing.pk)
+    assert (restored.email, restored.phone) == (old["email"], "+8613600136000")
+    assert sorted(restored.contact_points.values_list("kind", "value")) == [
+        ("email", old["email"]), ("phone", "+8613600136000")]
+    assert list(customers_with_phone("13600136000").values_list("pk", flat=True)) == [existing.pk]
+    assert b"13600136000" not in raw_database_bytes()

@@ -9,6 +9,16 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from valuecrm.common.encryption import EncryptedJSONField, personal_paths
+
+# The personal values in the JSON copies below are stored encrypted (common/encryption.py),
+# like the customer fields they copy: the review rows' e-mails and phones (the file's and
+# the matched customer's), every cell of a failed row (a file's columns can hold anything),
+# and the previous values an update overwrote, with the contact points it added.
+REVIEW_PATHS = personal_paths("*.") + personal_paths("*.", "match_")
+ROW_VALUES_PATHS = ("*",)
+BEFORE_PATHS = personal_paths() + ("_added_contact_points.*.1",)
+
 
 class ImportKind(models.TextChoices):
     CUSTOMERS = "customers", _("Customers")
@@ -94,7 +104,7 @@ class ImportRun(models.Model):
     retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
                                  related_name="retries", verbose_name=_("retry of"))
     # Duplicate candidates found by the last analysis, for the review step.
-    review = models.JSONField(default=list, blank=True)
+    review = EncryptedJSONField(default=list, blank=True, paths=REVIEW_PATHS)
     # {"customers": [[first_id, last_id], …], "orders": …, "contact_points": …}
     created_ids = models.JSONField(default=dict, blank=True)
 
@@ -137,7 +147,7 @@ class ImportRowError(models.Model):
     # The reason as a code and parameters (imports.row_errors), "" when it is plain text.
     code = models.CharField(max_length=40, blank=True, default="")
     params = models.JSONField(default=dict, blank=True)
-    values = models.JSONField(default=list)  # the row as read, for the error file
+    values = EncryptedJSONField(default=list, paths=ROW_VALUES_PATHS)  # the row as read, for the error file
 
     @property
     def message(self) -> str:
@@ -158,7 +168,7 @@ class ImportChange(models.Model):
     model = models.CharField(max_length=20)  # "customer" | "product"
     object_id = models.BigIntegerField()
     # field → previous value; "_added_tags" / "_added_contact_points" list what was added
-    before = models.JSONField(default=dict)
+    before = EncryptedJSONField(default=dict, paths=BEFORE_PATHS)
 
     class Meta:
         indexes = [models.Index(fields=["run", "model", "object_id"])]

@@ -30,7 +30,12 @@ from django.utils.translation import gettext as _
 
 from valuecrm.accounts.capabilities import Capability, require
 from valuecrm.common import events, history
-from valuecrm.common.encryption import blind_index
+from valuecrm.common.encryption import (
+    EncryptedJSONField,
+    blind_index,
+    encrypt_json_fields,
+    encrypted_fields,
+)
 from valuecrm.common.errors import Conflict, NotFound, ValidationFailed
 from valuecrm.customers import search_index
 from valuecrm.customers.models import (
@@ -62,12 +67,19 @@ def _encode(value):
     return value
 
 
+def _sealed_paths(model) -> tuple[str, ...]:
+    """The snapshot paths of the fields `model` keeps encrypted: they stay encrypted in the
+    snapshot too (row_restore reads them back through the fields' own to_python)."""
+    return tuple(f"fields.{f.attname}" for f in encrypted_fields(model) if not isinstance(f, EncryptedJSONField))
+
+
 def row_snapshot(obj: models.Model) -> dict:
-    """Every concrete column of `obj` (many-to-many excluded), JSON-safe and lossless."""
-    return {
+    """Every concrete column of `obj` (many-to-many excluded), JSON-safe and lossless; the
+    values of encrypted fields as tokens."""
+    return encrypt_json_fields({
         "model": obj._meta.label,
         "fields": {f.attname: _encode(getattr(obj, f.attname)) for f in obj._meta.concrete_fields},
-    }
+    }, _sealed_paths(type(obj)))
 
 
 def row_restore(snapshot: dict) -> models.Model:

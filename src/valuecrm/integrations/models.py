@@ -13,6 +13,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from valuecrm.common.encryption import EncryptedJSONField, EncryptedLongTextField
+
+# The shared value each reason names (a phone, an e-mail, a birthday …) is stored encrypted.
+EVIDENCE_PATHS = ("reasons.*.detail",)
+
 
 class CandidateStatus(models.TextChoices):
     OPEN = "open", pgettext_lazy("duplicate candidate", "Open")
@@ -31,7 +36,7 @@ class DuplicateCandidate(models.Model):
     matched_on = models.JSONField(_("matched on"), default=list)
     # {"total": points, "reasons": [{"code": "same_phone", "points": 45, "detail": "+86…"}, …]}
     # (duplicate_evidence.PairScore.evidence)
-    evidence = models.JSONField(_("evidence"), default=dict)
+    evidence = EncryptedJSONField(_("evidence"), default=dict, paths=EVIDENCE_PATHS)
     status = models.CharField(_("status"), max_length=10, choices=CandidateStatus.choices,
                               default=CandidateStatus.OPEN, db_index=True)
     found_at = models.DateTimeField(_("found at"), default=timezone.now)
@@ -66,7 +71,9 @@ class CustomerMerge(models.Model):
     #  "moved": [{"model": "app.Model", "field": "customer", "pks": [...]}],
     #  "removed": [<serialized rows deleted because the survivor already had them>],
     #  "restored": [<serialized rows written back as they were on undo>]}
-    snapshot = models.JSONField(default=dict)
+    # The encrypted fields' values are tokens in it (merge.row_snapshot), re-encrypted by
+    # `valuecrm keys rotate` through this field.
+    snapshot = EncryptedJSONField(default=dict, paths=())
     undone_at = models.DateTimeField(_("undone at"), null=True, blank=True)
     undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                   on_delete=models.SET_NULL, related_name="+")
@@ -122,8 +129,9 @@ class WebhookDelivery(models.Model):
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
     event = models.CharField(_("event"), max_length=40, db_index=True)
     event_id = models.CharField(_("event id"), max_length=40, db_index=True)
-    # The exact bytes sent (as text): the signature is over them, so they are kept verbatim.
-    body = models.TextField(_("payload"))
+    # The exact bytes sent (as text): the signature is over them, so they are kept verbatim —
+    # stored as one encrypted token (it holds the customer's e-mail and phone), read back in clear.
+    body = EncryptedLongTextField(_("payload"))
     status = models.CharField(_("status"), max_length=10, choices=DeliveryStatus.choices,
                               default=DeliveryStatus.PENDING, db_index=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)

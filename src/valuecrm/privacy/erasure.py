@@ -153,6 +153,11 @@ def _sweep(customer_id: int, strong: set[str], names: set[str]) -> dict[str, int
         if model._meta.label in _OWNED_ELSEWHERE or model._meta.proxy or not model._meta.managed:
             continue
         fields = _text_fields(model)
+        if any(getattr(f, "encrypted", False) for f in fields):
+            count = _sweep_sealed(model, fields, customer_id, strong, names, everything)
+            if count:
+                touched[model._meta.db_table] = touched.get(model._meta.db_table, 0) + count
+            continue
         if not fields:
             continue
         # JSON has no substring lookup: compare on the stored text (cast), which is what a reader sees.
@@ -180,6 +185,33 @@ def _sweep(customer_id: int, strong: set[str], names: set[str]) -> dict[str, int
         if count:
             touched[model._meta.db_table] = touched.get(model._meta.db_table, 0) + count
     return touched
+
+
+def _sweep_sealed(model, fields, customer_id: int, strong: set[str], names: set[str],
+                  everything: list[str]) -> int:
+    """A table with encrypted columns (JSON copies, webhook bodies): SQL cannot see into
+    ciphertext, so every row's text columns are read in clear here, in batches, and
+    rewritten (encrypted again) where they mention the person."""
+    linked = _linked_q(model, customer_id)
+    linked_pks = (set(model._default_manager.filter(linked).values_list("pk", flat=True))
+                  if linked is not None and names else set())
+    count = 0
+    for obj in model._default_manager.only("pk", *[f.attname for f in fields]).iterator(chunk_size=2000):
+        needles = strong | names if obj.pk in linked_pks else strong
+        values = {f.attname: getattr(obj, f.attname) for f in fields}
+        text = json.dumps(list(values.values()), ensure_ascii=False, default=str)
+        if not any(n in text for n in needles):
+            continue
+        # As in the SQL sweep: a row that mentions the person loses every identifier, names too.
+        changes = {}
+        for name, old in values.items():
+            new = _replace(old, everything)
+            if new != old:
+                changes[name] = new
+        if changes:
+            model._default_manager.filter(pk=obj.pk).update(**changes)
+            count += 1
+    return count
 
 
 def _annotated(queryset, fields):

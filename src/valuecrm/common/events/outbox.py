@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import connections, router, transaction
 from django.utils import timezone
 
+from valuecrm.common.encryption import PERSONAL_KEYS, decrypt_json_fields, encrypt_json_fields
 from valuecrm.common.events.catalogue import EVENT_TYPES, Event
 from valuecrm.common.events.context import ActorKind, current_cause, current_origin
 from valuecrm.common.events.rows import ids_in, insert_rows, insert_rows_returning_ids
@@ -67,7 +68,8 @@ def emit_many(events: Sequence[Event], *, actor=None) -> list[str]:
     wanted = _wanted.get() or _ask_subscribers()
     taken = [any(sub.takes(e, names) for sub, names in wanted) for e in events]
     seqs = _insert(OutboxEvent, (
-        (i, e.name, e.payload(), e.customer_id, now, kind, actor_id, token_id, origin_name, causation_id, depth,
+        (i, e.name, _sealed(e.payload()), e.customer_id, now, kind, actor_id, token_id, origin_name, causation_id,
+         depth,
          None if take else now)
         for i, e, take in zip(ids, events, taken, strict=True)), ids, len(events), any(taken))
     # The after-commit dispatch works on what was just written, kept here: no read-back.
@@ -164,12 +166,23 @@ def _dispatch_batches(envelopes: list[Envelope]) -> int:
             _wanted.reset(token)
 
 
+# Events carry ids, not copies of records (catalogue.py); should one carry a personal value
+# under one of the personal keys, the stored row holds it encrypted and subscribers get it in clear.
+_PERSONAL = frozenset(PERSONAL_KEYS)
+
+
+def _sealed(payload: dict) -> dict:
+    return payload if _PERSONAL.isdisjoint(payload) else encrypt_json_fields(payload, PERSONAL_KEYS)
+
+
 def _envelope(row) -> Envelope:
     """An envelope from a tuple of _ENVELOPE_FIELDS (no model instance per row) or a row."""
     if not isinstance(row, tuple):
         row = tuple(getattr(row, f) for f in _ENVELOPE_FIELDS)
     seq, event_id, name, payload, occurred_at, actor_kind, actor_user_id, token_id, origin, causation_id, depth = row
     cls = EVENT_TYPES.get(name)
+    if isinstance(payload, dict) and not _PERSONAL.isdisjoint(payload):
+        payload = decrypt_json_fields(payload, PERSONAL_KEYS)
     event = cls.from_payload(payload) if cls else None
     if isinstance(causation_id, uuid.UUID):
         causation_id = causation_id.hex

@@ -156,7 +156,8 @@ def _converter(field, connection):
     if field.get_internal_type() == "UUIDField" and not connection.features.has_native_uuid_field:
         return _uuid_hex
     prep = field.get_db_prep_save
-    if field.get_internal_type() == "JSONField" and connection.vendor == "sqlite" and field.encoder is None:
+    if (field.get_internal_type() == "JSONField" and connection.vendor == "sqlite" and field.encoder is None
+            and not getattr(field, "encrypted", False)):
         # What JSONField.get_db_prep_save gives on SQLite (json.dumps of the value), without
         # the expression checks around it: run-log rows carry three JSON columns each.
         def prep(value, connection, dumps=json.dumps):
