@@ -12,8 +12,8 @@ repeat nor vanish. Counts are capped for the same reason — a full COUNT(*) ove
 from __future__ import annotations
 
 import base64
-import bisect
 import binascii
+import bisect
 import datetime
 import json
 import re
@@ -272,14 +272,15 @@ def _search_streams(text: str) -> list[_Stream] | None:
     if names is None:
         return None
     customers = connection.ops.quote_name(Customer._meta.db_table)
+    company_sql, company_params = names[0], list(names[1])
     streams = [_Stream(lambda below, limit: search_index.ids_below(text, below, limit),
                        Q(name__icontains=text))]
     company_check = Q(company__name__icontains=text)
-    members_sql = f"SELECT id FROM {customers} WHERE company_id IN ({names[0]})"
+    members_sql = f"SELECT id FROM {customers} WHERE company_id IN ({company_sql})"
     with connection.cursor() as cursor:
         # Members of the organisations the index offers, through the company_id index
         # (it stops at STREAM_FEW_MEMBERS + 1 however many there are).
-        cursor.execute(f"{members_sql} LIMIT {STREAM_FEW_MEMBERS + 1}", list(names[1]))
+        cursor.execute(f"{members_sql} LIMIT {STREAM_FEW_MEMBERS + 1}", company_params)
         members = [row[0] for row in cursor.fetchall()]
     if len(members) <= STREAM_FEW_MEMBERS:
         streams.append(_Stream(_list_fetch(members), company_check))
@@ -288,8 +289,8 @@ def _search_streams(text: str) -> list[_Stream] | None:
         # the customers in id order, testing company_id against the index's matches (a
         # unary + on SQLite keeps its planner from starting at company_id).
         column = "+company_id" if connection.vendor == "sqlite" else "company_id"
-        streams.append(_Stream(_sql_fetch(f"SELECT id FROM {customers} WHERE {column} IN ({names[0]})",
-                                          list(names[1]), "id"), company_check))
+        streams.append(_Stream(_sql_fetch(f"SELECT id FROM {customers} WHERE {column} IN ({company_sql})",
+                                          company_params, "id"), company_check))
     part_tokens = _email_part_tokens(text)
     if part_tokens:
         table = CustomerSearchToken._meta.db_table
@@ -337,12 +338,15 @@ def _stream_ids(base: QuerySet, streams: list[_Stream], need: int, below: int | 
             seen += len(ids)
             for start in range(0, len(ids), 1000):
                 chunk = ids[start:start + 1000]
-                checks = Q(pk__in=[])
+                hits: set[int] = set()
+                # One query per stream: an OR of the streams' checks made PostgreSQL's
+                # planner scan the whole table instead of looking up the ids.
                 for number, stream in enumerate(streams):
-                    mine = [pk for pk in chunk if number in ready[pk]]
+                    mine = [pk for pk in chunk if number in ready[pk] and pk not in hits]
                     if mine:
-                        checks |= Q(pk__in=mine) & stream.check if stream.check is not None else Q(pk__in=mine)
-                hits = set(base.filter(pk__in=chunk).filter(checks).order_by().values_list("pk", flat=True))
+                        rows = base.filter(pk__in=mine)
+                        rows = rows.filter(stream.check) if stream.check is not None else rows
+                        hits.update(rows.order_by().values_list("pk", flat=True))
                 found += [pk for pk in chunk if pk in hits]
                 if len(found) >= need:
                     return found[:need]
