@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from valuecrm.customers import search_index, selectors, services
 from valuecrm.customers.models import Customer
+from valuecrm.customers.visibility import visible_customers
 from valuecrm.customers.search_index import query_terms, terms_of
 from valuecrm.customers.selectors import customer_count, customer_list, customer_queryset
 from valuecrm.imports import services as imports
@@ -80,6 +81,43 @@ def test_search_through_the_index_answers_what_the_substring_scan_answers(admin_
         plain = Customer.objects.filter(Q(name__icontains=query) | Q(company__name__icontains=query))
         assert found(admin_user, query) == sorted(plain.values_list("name", flat=True)), query
         assert customer_count(user=admin_user, search=query).value == plain.count(), query
+
+
+@pytest.mark.parametrize("few_members", [20_000, 0])  # 0: members walked in id order
+def test_newest_first_search_streams_answer_what_the_substring_scan_answers(admin_user, rep_north, monkeypatch,
+                                                                             few_members):
+    # Chunks of 1 and pages of 2 make every stream read several times and the frontier move.
+    monkeypatch.setattr(selectors, "STREAM_FIRST_CHUNK", 1)
+    monkeypatch.setattr(selectors, "STREAM_MAX_CHUNK", 2)
+    monkeypatch.setattr(selectors, "STREAM_FEW_MEMBERS", few_members)
+    acme = make("上海 Trading", kind="organization")
+    for i, name in enumerate(["Li Trading", "王芳", "小王", "Li Lei", "上海 Li", "Amy", "Lily Wang", "li.lei"]):
+        make(name, rep_north if i % 2 else None, company=acme if i % 3 == 0 else None)
+    for query in ("li", "上海", "王", "trading", "Li L", "上海 li", "a"):
+        for user in (admin_user, rep_north):
+            plain = (visible_customers(user).filter(Q(name__icontains=query) | Q(company__name__icontains=query))
+                     .order_by("-id"))
+            expected = list(plain.values_list("pk", flat=True))
+            pages, after = [], None
+            while True:
+                rows, after = customer_list(user=user, search=query, limit=2, after=after)
+                pages += [c.pk for c in rows]
+                if after is None:
+                    break
+            assert pages == expected, (query, user)
+            assert customer_count(user=user, search=query, cap=3).value == min(len(expected), 3), query
+            assert customer_count(user=user, search=query, cap=3).capped == (len(expected) > 3), query
+
+
+def test_streams_hand_back_to_one_query_after_too_many_candidates(admin_user, monkeypatch):
+    for name in ("王芳", "王芳芳", "王小芳"):
+        make(name)
+    monkeypatch.setattr(selectors, "STREAM_MAX_CANDIDATES", 0)
+    monkeypatch.setattr(selectors, "STREAM_FIRST_CHUNK", 1)
+    base = selectors.customer_queryset(user=admin_user)
+    assert selectors._stream_ids(base, selectors._search_streams("王"), 10) is None
+    rows, _ = customer_list(user=admin_user, search="王芳", limit=5)
+    assert [c.name for c in rows] == ["王芳芳", "王芳"]
 
 
 def test_a_broad_search_walks_the_list_instead_of_sorting_every_match(admin_user, monkeypatch):

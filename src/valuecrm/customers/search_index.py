@@ -229,3 +229,24 @@ def matching_ids_sql(text: str) -> tuple[str, list] | None:
         return f"SELECT rowid FROM {SQLITE_TABLE} WHERE {SQLITE_TABLE} MATCH %s", [_sqlite_match(terms)]
     return (f"SELECT customer_id FROM {POSTGRES_TABLE} WHERE terms @@ %s::tsquery",
             [_postgres_query(terms)])
+
+
+def ids_below(text: str, below: int | None, limit: int, *, ordered: bool = True) -> list[int] | None:
+    """Up to `limit` ids of customers whose name may contain `text`, highest first, all
+    below `below` (None: from the top) — the index read in id order with a LIMIT, which
+    both databases answer without collecting every match (FTS5 walks its doclist from
+    the end; PostgreSQL walks the primary key backwards and tests each row's terms, or
+    reads the GIN index and sorts, whichever its planner finds cheaper); ``ordered=False``:
+    any `limit` of them, unsorted. None when the index cannot narrow `text` (see
+    matching_ids_sql)."""
+    found = matching_ids_sql(text)
+    if found is None:
+        return None
+    sql, params = found
+    column = "rowid" if connection.vendor == "sqlite" else "customer_id"
+    if below is not None:
+        sql, params = f"{sql} AND {column} < %s", [*params, int(below)]
+    order = f" ORDER BY {column} DESC" if ordered else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql}{order} LIMIT {int(limit)}", params)
+        return [row[0] for row in cursor.fetchall()]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import datetime
 import json
 import re
@@ -205,6 +206,159 @@ def _search_q(search: str, *, ordered: bool = True) -> Q:
     return _member("id", *union, drive=not ordered or not _broad([union]))
 
 
+# ---------------------------------------------------------------- broad searches, in id order
+
+# The streams below examine at most this many candidates before handing the search back
+# to the single-query plan (a scope or filter rejecting nearly every match).
+STREAM_MAX_CANDIDATES = 20_000
+# Members of matching organisations up to this many are read through the company_id index
+# at once; more, and the customers are walked in id order testing their company.
+STREAM_FEW_MEMBERS = 20_000
+STREAM_FIRST_CHUNK = 256
+STREAM_MAX_CHUNK = 8192
+
+
+class _Stream:
+    """Customer ids of one way of matching, highest first, read a chunk at a time.
+
+    ``fetch(below, limit)`` returns up to ``limit`` ids below ``below`` (None: from the
+    top), highest first; ``check`` is the condition a candidate from this stream must also
+    meet (the substring re-check of the index's superset), or None when every id it yields
+    matches."""
+
+    def __init__(self, fetch, check: Q | None, chunk: int = STREAM_FIRST_CHUNK):
+        self.fetch, self.check, self.chunk = fetch, check, chunk
+        self.buffer: list[int] = []
+        self.last: int | None = None
+        self.done = False
+
+    def refill(self) -> None:
+        ids = self.fetch(self.last, self.chunk)
+        self.buffer.extend(ids)
+        if len(ids) < self.chunk:
+            self.done = True
+        if ids:
+            self.last = ids[-1]
+        self.chunk = min(self.chunk * 2, STREAM_MAX_CHUNK)
+
+
+def _list_fetch(ids: list[int]):
+    ascending = sorted(set(ids))
+
+    def fetch(below, limit):
+        end = len(ascending) if below is None else bisect.bisect_left(ascending, below)
+        return ascending[max(0, end - limit):end][::-1]
+    return fetch
+
+
+def _sql_fetch(sql: str, params: list, column: str):
+    """``sql`` selects ``column`` (a customer id); read it in descending order with a LIMIT."""
+    def fetch(below, limit):
+        bounded, args = (f"{sql} AND {column} < %s", [*params, below]) if below is not None else (sql, params)
+        with connection.cursor() as cursor:
+            cursor.execute(f"{bounded} ORDER BY {column} DESC LIMIT {int(limit)}", args)
+            return [row[0] for row in cursor.fetchall()]
+    return fetch
+
+
+def _search_streams(text: str) -> list[_Stream] | None:
+    """The ways ``text`` can match (see _search_q) as id-ordered streams, or None when the
+    search is not one the streams serve (a phone number, nothing the name index can look up)."""
+    text = half_width(text).strip()
+    digits = re.sub(r"\D", "", text)
+    if not text or (len(digits) >= PHONE_SEARCH_MIN_DIGITS and re.fullmatch(r"[\d\s()+\-.]+", text)):
+        return None
+    names = search_index.matching_ids_sql(text)
+    if names is None:
+        return None
+    customers = connection.ops.quote_name(Customer._meta.db_table)
+    company_sql, company_params = names[0], list(names[1])
+    streams = [_Stream(lambda below, limit: search_index.ids_below(text, below, limit),
+                       Q(name__icontains=text))]
+    company_check = Q(company__name__icontains=text)
+    members_sql = f"SELECT id FROM {customers} WHERE company_id IN ({company_sql})"
+    with connection.cursor() as cursor:
+        # Members of the organisations the index offers, through the company_id index
+        # (it stops at STREAM_FEW_MEMBERS + 1 however many there are).
+        cursor.execute(f"{members_sql} LIMIT {STREAM_FEW_MEMBERS + 1}", company_params)
+        members = [row[0] for row in cursor.fetchall()]
+    if len(members) <= STREAM_FEW_MEMBERS:
+        streams.append(_Stream(_list_fetch(members), company_check))
+    else:
+        # Many (at least one customer in every 1 / STREAM_FEW_MEMBERS of a million): walk
+        # the customers in id order, testing company_id against the index's matches (a
+        # unary + on SQLite keeps its planner from starting at company_id).
+        column = "+company_id" if connection.vendor == "sqlite" else "company_id"
+        streams.append(_Stream(_sql_fetch(f"SELECT id FROM {customers} WHERE {column} IN ({company_sql})",
+                                          company_params, "id"), company_check))
+    part_tokens = _email_part_tokens(text)
+    if part_tokens:
+        table = CustomerSearchToken._meta.db_table
+        marks = ", ".join(["%s"] * len(part_tokens))
+        streams.append(_Stream(_sql_fetch(f"SELECT customer_id FROM {table} WHERE token IN ({marks})",
+                                          list(part_tokens), "customer_id"), None))
+    if "@" in text.lower().strip("@"):
+        streams.append(_Stream(_list_fetch(list(
+            Customer.objects.filter(_email_bidx_q(text)).values_list("pk", flat=True))), None))
+    return streams
+
+
+def _stream_ids(base: QuerySet, streams: list[_Stream], need: int, below: int | None = None) -> list[int] | None:
+    """The ids of the first ``need`` customers of ``base`` matching any stream, highest first
+    (fewer when there are no more), below ``below``; None after STREAM_MAX_CANDIDATES
+    candidates (the caller then runs the single-query plan).
+
+    Candidates are taken in id order across the streams: everything at or above the
+    highest id a still-open stream has reached is known, so it is checked — the candidate's
+    own re-check, the scope, filters and archive rule of ``base`` — in one query, and the
+    stream holding the frontier reads on. It stops at the ``need``-th hit, as the old scan
+    of the customers table did, but walks only the index's candidates."""
+    for stream in streams:
+        stream.last = below
+    found: list[int] = []
+    seen = 0
+    while True:
+        for stream in streams:
+            if not stream.done and not stream.buffer:
+                stream.refill()
+        # Every stream still open has read down to its `last`: ids at or above the highest
+        # of these are all known (all streams closed: everything is).
+        frontier = max((s.last for s in streams if not s.done), default=None)
+        ready: dict[int, list[int]] = {}
+        for number, stream in enumerate(streams):
+            keep = 0
+            for pk in stream.buffer:
+                if frontier is not None and pk < frontier:
+                    break
+                ready.setdefault(pk, []).append(number)
+                keep += 1
+            del stream.buffer[:keep]
+        if ready:
+            ids = sorted(ready, reverse=True)
+            seen += len(ids)
+            for start in range(0, len(ids), 1000):
+                chunk = ids[start:start + 1000]
+                hits: set[int] = set()
+                # One query per stream: an OR of the streams' checks made PostgreSQL's
+                # planner scan the whole table instead of looking up the ids.
+                for number, stream in enumerate(streams):
+                    mine = [pk for pk in chunk if number in ready[pk] and pk not in hits]
+                    if mine:
+                        rows = base.filter(pk__in=mine)
+                        rows = rows.filter(stream.check) if stream.check is not None else rows
+                        hits.update(rows.order_by().values_list("pk", flat=True))
+                found += [pk for pk in chunk if pk in hits]
+                if len(found) >= need:
+                    return found[:need]
+        if all(s.done and not s.buffer for s in streams):
+            return found
+        if seen > STREAM_MAX_CANDIDATES:
+            return None
+        for stream in streams:
+            if not stream.done and stream.last == frontier:
+                stream.refill()
+
+
 def customers_with_email(value: str) -> QuerySet:
     """Customers whose primary e-mail is ``value`` (normalised), through the blind index."""
     return Customer.objects.filter(email_bidx=blind_index("email", normalize_email_quiet(value)))
@@ -339,11 +493,24 @@ def customer_list(
             errors={"limit": [_("Enter a whole number from 1 to %(n)d.") % {"n": MAX_LIMIT}]},
         )
     key, descending = parse_sort(sort)
-    qs = _sortable(customer_queryset(user=user, search=search, filters=filters), key)
-    if after:
-        value, pk = _cursor_decode(key, after)
-        qs = qs.filter(_after_q(key, descending, value, pk))
-    rows = list(_with_list_relations(qs.order_by(*_ordering(key, descending)))[: limit + 1])
+    cursor_value = _cursor_decode(key, after) if after else None
+    rows = None
+    if search and key.field == "id" and descending:
+        # Newest first (the default): a broad search reads its matches in id order and
+        # stops at the page's last row instead of collecting every match.
+        active = filters if isinstance(filters, list) else clean_filters(filters, user=user)
+        base = customer_queryset(user=user, filters=active)
+        streams = _search_streams(_clean_search(search))
+        ids = _stream_ids(base, streams, limit + 1, below=cursor_value[1] if cursor_value else None) \
+            if streams is not None else None
+        if ids is not None:
+            rows = list(_with_list_relations(base.filter(pk__in=ids).order_by("-id"))) if ids else []
+        filters = active
+    if rows is None:
+        qs = _sortable(customer_queryset(user=user, search=search, filters=filters), key)
+        if cursor_value:
+            qs = qs.filter(_after_q(key, descending, *cursor_value))
+        rows = list(_with_list_relations(qs.order_by(*_ordering(key, descending)))[: limit + 1])
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -416,8 +583,18 @@ def customer_count(
         # cheap (≈ 5 ms per 100k rows on SQLite), so "how many customers do we have"
         # gets an exact answer. Filters and team scopes keep the capped count.
         return CappedCount(Customer.objects.filter(archived_at__isnull=True).count(), False)
-    qs = customer_queryset(user=user, search=search, filters=filters, ordered=False)
-    n = qs.order_by().values("pk")[: cap + 1].count()
+    n = None
+    if search:
+        # A broad search counts its first cap + 1 matches in id order (see _stream_ids).
+        streams = _search_streams(_clean_search(search))
+        if streams is not None:
+            active = filters if isinstance(filters, list) else clean_filters(filters, user=user)
+            ids = _stream_ids(customer_queryset(user=user, filters=active), streams, cap + 1)
+            n = None if ids is None else len(ids)
+            filters = active
+    if n is None:
+        qs = customer_queryset(user=user, search=search, filters=filters, ordered=False)
+        n = qs.order_by().values("pk")[: cap + 1].count()
     return CappedCount(cap, True) if n > cap else CappedCount(n, False)
 
 
