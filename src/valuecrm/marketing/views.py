@@ -90,12 +90,16 @@ def campaign_list(request):
 
 
 def _campaign_form_context(request, data=None, errors=None):
+    # Each variant slot carries the template id it had, so a form re-shown with errors
+    # keeps the A/B choices (a select has no value attribute to echo back).
+    chosen = {k: str((data or {}).get(f"variant_{k}", "") or "").strip() for k in ("b", "c", "d")}
     return {"segments": list(selectors.segment_list()), "templates": list(selectors.template_list()),
             "channels": Channel.choices, "data": data or {"holdout_percent": "10", "attribution_days": "14",
                                                           "cost": "0", "channel": "email", "ab_test_percent": "20",
                                                           "ab_wait_hours": "24", "ab_criterion": "click_rate"},
             "criteria": AbCriterion.choices,
-            "variant_slots": [("b", _("Variant B")), ("c", _("Variant C")), ("d", _("Variant D"))],
+            "variant_slots": [("b", _("Variant B"), chosen["b"]), ("c", _("Variant C"), chosen["c"]),
+                              ("d", _("Variant D"), chosen["d"])],
             "errors": errors or {}, "tab": "campaigns", "uplift_model": selectors.uplift_model_latest()}
 
 
