@@ -272,6 +272,8 @@ def template_edit(request, pk=None):
     fields = ("name", "channel", "language", "subject", "body_text", "body_html")
     if request.method == "POST":
         data = {k: request.POST.get(k, "") for k in fields}
+        raw = request.POST.get("translation_id", "").strip()
+        data["translation_id"] = int(raw) if raw.isdigit() else (None if not raw else raw)
         try:
             if template is None:
                 template = services.template_create(actor=request.user, data=data)
@@ -281,7 +283,9 @@ def template_edit(request, pk=None):
             errors = exc.errors
             template = template or MessageTemplate()
             for k, v in data.items():
-                setattr(template, k, v)
+                if k != "translation_id":
+                    setattr(template, k, v)
+            template.translation_id = data["translation_id"] if isinstance(data["translation_id"], int) else None
         except PermissionDenied as exc:
             raise Http404 from exc
         else:
@@ -318,6 +322,7 @@ def template_edit(request, pk=None):
     return render(request, "marketing/template_form.html", {
         "template": template, "errors": errors, "preview": rendered, "preview_customer": customer,
         "channels": Channel.choices, "can_send": _can_send(request), "sent_to": sent_to, "tab": "templates",
+        "translations": [t for t in selectors.template_list() if t.pk != template.pk],
         "merge_fields": ['{{ customer.name|default:"朋友" }}', "{{ customer.tier }}", "{{ customer.city }}",
                          "{{ owner.name }}", "{% for p in recommended_products %}{{ p.name }} {% endfor %}",
                          "{{ unsubscribe_url }}"]
