@@ -91,19 +91,45 @@ def bench_segment_count(n: int):
             f"{sorted(times)[2] * 1000:.0f} ms ({count:,} match)")
 
 
+# The SMTP server in its own process, as a relay would be: it counts the messages and
+# the distinct recipients it received and prints both when it is told to stop.
+_SINK = """
+import asyncio, signal, sys
+from aiosmtpd.controller import Controller
+
+class Count:
+    def __init__(self):
+        self.messages, self.rcpts = 0, set()
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages += 1
+        self.rcpts.update(envelope.rcpt_tos)
+        return "250 OK"
+
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # before the server thread starts
+handler = Count()
+controller = Controller(handler, hostname="127.0.0.1", port=int(sys.argv[1]))
+controller.start()
+signal.sigwait({signal.SIGTERM})
+controller.stop()
+print(handler.messages, len(handler.rcpts), flush=True)
+"""
+
+
 def bench_send(n: int):
+    import resource
     import subprocess
 
     from django.conf import settings
+    from django.db.models import Count
 
     from valuecrm.accounts.models import User
     from valuecrm.customers.models import Customer
     from valuecrm.marketing import consent, services
+    from valuecrm.marketing.models import Message, MessageStatus
 
-    # The SMTP server in its own process, as a relay would be (aiosmtpd's Sink handler).
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
-                               "-c", "aiosmtpd.handlers.Sink"])
+    server = subprocess.Popen([sys.executable, "-c", _SINK, str(port)], stdout=subprocess.PIPE, text=True)
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
@@ -129,11 +155,22 @@ def bench_send(n: int):
     services.campaign_launch(actor=admin, campaign=Campaign.objects.get(pk=campaign.pk), queue=False)
     Customer.objects.filter(pk__gt=n).update(consent_email=False)  # n recipients at most
     launch = time.perf_counter() - t
-    t = time.perf_counter()
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cpu, t = time.process_time(), time.perf_counter()
     stats = services.campaign_send(campaign.pk)
-    took = time.perf_counter() - t
+    took, cpu = time.perf_counter() - t, time.process_time() - cpu
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     server.terminate()
-    server.wait()
+    received, rcpts = (int(x) for x in server.communicate(timeout=30)[0].split())
+    server_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    most = (Message.objects.filter(campaign_id=campaign.pk).values("customer_id").annotate(n=Count("id"))
+            .order_by("-n").values_list("n", flat=True).first())
+    sent_rows = Message.objects.filter(campaign_id=campaign.pk, status=MessageStatus.SENT).count()
+    assert received == rcpts == stats["sent"] == sent_rows and most == 1, (received, rcpts, stats, sent_rows, most)
+    print(f"send: {stats}; {took:.1f} s wall, {cpu:.1f} s CPU in the sender ({cpu / took:.0%} of one core), "
+          f"{server_cpu.ru_utime + server_cpu.ru_stime:.1f} s CPU in the SMTP server; peak RSS "
+          f"{rss_before / 1024:.0f} MB before the send, {rss_after / 1024:.0f} MB after; server got {received:,} "
+          f"messages for {rcpts:,} distinct recipients; at most {most} message per customer", flush=True)
     return (f"e-mail campaign: launch {launch:.1f} s, then send over SMTP", stats["sent"],
             f"{stats['sent'] / took:.0f} msg/s")
 

@@ -3,6 +3,7 @@ stated criterion after the wait (or variant A when the difference is not signifi
 the rest sent the winner — each customer exactly once, also after a crashed worker."""
 
 import datetime as dt
+import re
 from collections import Counter
 
 import pytest
@@ -121,3 +122,19 @@ def test_campaign_page_states_the_rule_and_the_numbers(client, admin_user, ab, d
                                                      "ab_test_percent": "20", "ab_wait_hours": "24",
                                                      "ab_criterion": "open_rate"})
     assert form.status_code == 422 and "Choose 2 to 4 different templates." in form.content.decode()
+
+
+def test_form_reshown_with_errors_keeps_the_variant_choices(client, admin_user, ab):
+    client.force_login(admin_user)
+    b = ab.variants.get(label="B").template
+    c = _template(admin_user, "主题 C")
+    form = client.post("/marketing/campaigns/new/", {"name": "", "channel": "email", "template_id": ab.template_id,
+                                                     "variant_b": b.pk, "variant_c": c.pk, "variant_d": "",
+                                                     "holdout_percent": "10", "attribution_days": "14", "cost": "0",
+                                                     "ab_test_percent": "20", "ab_wait_hours": "24",
+                                                     "ab_criterion": "open_rate"})
+    assert form.status_code == 422
+    page = form.content.decode()
+    selected = {name: re.findall(r'<option value="(\d*)" selected>', select)
+                for name, select in re.findall(r'name="(variant_[bcd])">(.*?)</select>', page)}
+    assert selected == {"variant_b": [str(b.pk)], "variant_c": [str(c.pk)], "variant_d": []}

@@ -36,7 +36,7 @@ TAG_SEPARATORS = re.compile(r"[,，、;；]")
 CUSTOMER_MODEL_FIELDS = [
     "kind", "name", "company", "job_title", "email", "phone",
     "birthday", "gender", "age_band", "occupation", "income_band", "region", "city",
-    "acquisition_source", "acquisition_channel", "acquisition_cost",
+    "preferred_language", "acquisition_source", "acquisition_channel", "acquisition_cost",
     "owner", "team",
     "consent_email", "consent_sms", "consent_phone", "consent_wechat",
 ]
@@ -85,7 +85,7 @@ class CustomerForm(ServiceErrorsMixin, forms.Form):
         model_fields = forms.fields_for_model(Customer, fields=CUSTOMER_MODEL_FIELDS)
         for name in CUSTOMER_MODEL_FIELDS:
             self.fields[name] = model_fields[name]
-        self.order_fields([*CUSTOMER_MODEL_FIELDS[:16], "tags"])
+        self.order_fields([*CUSTOMER_MODEL_FIELDS[:CUSTOMER_MODEL_FIELDS.index("acquisition_cost") + 1], "tags"])
 
         organisations = visible_customers(user).organizations().order_by("name")
         if customer is not None:

@@ -49,6 +49,15 @@ class AgeBand(models.TextChoices):
     UNKNOWN = "", _("Unknown")
 
 
+class PreferredLanguage(models.TextChoices):
+    """The language messages to this customer are written in; blank = the shop's default
+    (for a campaign: its template's language)."""
+
+    ZH_HANS = "zh-hans", "简体中文"
+    EN = "en", "English"
+    DEFAULT = "", _("Shop default")
+
+
 class IncomeBand(models.TextChoices):
     LOW = "low", _("Low")
     LOWER_MIDDLE = "lower_middle", _("Lower middle")
@@ -122,6 +131,8 @@ class Customer(TimeStampedModel):
     )
     region = models.CharField(_("region"), max_length=100, blank=True, default="")
     city = models.CharField(_("city"), max_length=100, blank=True, default="")
+    preferred_language = models.CharField(_("preferred language"), max_length=10,
+                                          choices=PreferredLanguage.choices, blank=True, default="")
 
     acquisition_source = models.CharField(_("acquisition source"), max_length=100, blank=True, default="")
     acquisition_channel = models.CharField(

@@ -31,12 +31,14 @@ from valuecrm.customers.models import (
     Gender,
     IncomeBand,
     InteractionKind,
+    PreferredLanguage,
 )
 
 KindValue = choices_literal(CustomerKind)
 GenderValue = choices_literal(Gender)
 AgeBandValue = choices_literal(AgeBand)
 IncomeBandValue = choices_literal(IncomeBand)
+LanguageValue = choices_literal(PreferredLanguage)
 ChannelValue = choices_literal(AcquisitionChannel)
 ContactKindValue = choices_literal(ContactPointKind)
 InteractionKindValue = choices_literal(InteractionKind)
@@ -60,6 +62,7 @@ class CustomerIn(Schema):
     income_band: IncomeBandValue = ""
     region: Annotated[Text, Field(max_length=100)] = ""
     city: Annotated[Text, Field(max_length=100)] = ""
+    preferred_language: LanguageValue = Field("", description='"zh-hans", "en" or "" (the shop default).')
     acquisition_source: Annotated[Text, Field(max_length=100)] = ""
     acquisition_channel: ChannelValue = ""
     acquisition_cost: Money = Decimal("0")
@@ -95,6 +98,7 @@ class CustomerPatch(Schema):
     income_band: IncomeBandValue | None = None
     region: Annotated[Text, Field(max_length=100)] | None = None
     city: Annotated[Text, Field(max_length=100)] | None = None
+    preferred_language: LanguageValue | None = None
     acquisition_source: Annotated[Text, Field(max_length=100)] | None = None
     acquisition_channel: ChannelValue | None = None
     acquisition_cost: Money | None = None
@@ -132,6 +136,7 @@ class CustomerOut(Schema):
     income_band: str
     region: str
     city: str
+    preferred_language: str = ""
     acquisition_source: str
     acquisition_channel: str
     acquisition_cost: Decimal

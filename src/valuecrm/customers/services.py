@@ -49,8 +49,8 @@ from valuecrm.customers.visibility import can_see_customer, visible_customers
 
 CUSTOMER_FIELDS = (
     "kind", "name", "company_id", "job_title", "email", "phone", "birthday", "gender",
-    "age_band", "occupation", "income_band", "region", "city", "acquisition_source",
-    "acquisition_channel", "acquisition_cost", "acquired_at", "owner_id", "team_id",
+    "age_band", "occupation", "income_band", "region", "city", "preferred_language",
+    "acquisition_source", "acquisition_channel", "acquisition_cost", "acquired_at", "owner_id", "team_id",
     "consent_email", "consent_sms", "consent_phone", "consent_wechat", "source", "external_id",
 )
 CUSTOMER_EXTRA_KEYS = ("tags", "custom_fields")
@@ -58,8 +58,8 @@ TASK_FIELDS = ("title", "description", "due_at", "assignee_id", "customer_id", "
 INTERACTION_FIELDS = ("kind", "direction", "occurred_at", "subject", "body")
 TAG_MAX_LENGTH = Tag._meta.get_field("name").max_length
 # Optional text fields: null from an API client means "clear it".
-_BLANKABLE_TEXT = ("gender", "age_band", "income_band", "acquisition_channel", "job_title",
-                   "occupation", "region", "city", "acquisition_source", "source", "external_id")
+_BLANKABLE_TEXT = ("gender", "age_band", "income_band", "preferred_language", "acquisition_channel",
+                   "job_title", "occupation", "region", "city", "acquisition_source", "source", "external_id")
 
 # full_clean names FK errors after the field ("owner"); callers send "owner_id".
 _FK_ERROR_KEYS = {"owner": "owner_id", "team": "team_id", "company": "company_id",

@@ -50,6 +50,23 @@ def demo_marketing(*, seed: int, now: dt.datetime) -> dict:
     templates = [MessageTemplate.objects.create(name=n, channel="email", language=lang, subject=s, body_text=t,
                                                 body_html=services.render.sanitise_html(h) if h else "")
                  for n, lang, s, t, h in TEMPLATES]
+    # The win-back coupon in both languages: customers who prefer English get that version.
+    MessageTemplate.objects.filter(pk=templates[0].pk).update(translation=templates[1])
+    MessageTemplate.objects.filter(pk=templates[1].pk).update(translation=templates[0])
+    templates[0].translation = templates[1]
+    # Preferred languages (a separate random stream, so the campaigns below are unchanged):
+    # about 60 % 简体中文, 10 % English, the rest the shop default.
+    lang_rnd = random.Random(seed + 121)
+    by_lang: dict[str, list[int]] = {"zh-hans": [], "en": []}
+    for cid in Customer.objects.order_by("pk").values_list("pk", flat=True):
+        draw = lang_rnd.random()
+        if draw < 0.6:
+            by_lang["zh-hans"].append(cid)
+        elif draw < 0.7:
+            by_lang["en"].append(cid)
+    for lang, ids in by_lang.items():
+        for start in range(0, len(ids), 900):
+            Customer.objects.filter(pk__in=ids[start:start + 900]).update(preferred_language=lang)
     segments = [
         Segment.objects.create(name="A 级价值客户", filters={"tier": "A"}),
         Segment.objects.create(name="流失风险高", filters={"churn_risk_min": "0.6"}),

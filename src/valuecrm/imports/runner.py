@@ -70,8 +70,8 @@ DUPLICATE_ACTIONS = ("auto", "create", "skip", "merge")
 # Customer fields an import may write (besides tags, custom fields and company).
 CUSTOMER_VALUE_FIELDS = (
     "kind", "name", "job_title", "email", "phone", "birthday", "gender", "age_band",
-    "occupation", "income_band", "region", "city", "acquisition_source", "acquisition_channel",
-    "acquisition_cost", "acquired_at", "external_id", "consent_email", "consent_sms",
+    "occupation", "income_band", "region", "city", "preferred_language", "acquisition_source",
+    "acquisition_channel", "acquisition_cost", "acquired_at", "external_id", "consent_email", "consent_sms",
     "consent_phone", "consent_wechat",
 )
 

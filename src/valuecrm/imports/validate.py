@@ -22,6 +22,7 @@ from valuecrm.customers.models import (
     Gender,
     IncomeBand,
     InteractionKind,
+    PreferredLanguage,
 )
 from valuecrm.imports import fastpath
 from valuecrm.imports import normalize_values as nv
@@ -52,6 +53,9 @@ CHANNEL_WORDS = {"微信": "wechat", "门店": "store", "线下": "store", "推�
                  "社交媒体": "social", "抖音": "social", "小红书": "social", "直销": "direct",
                  "电商平台": "marketplace", "天猫": "marketplace", "京东": "marketplace",
                  "淘宝": "marketplace", "其他": "other"}
+LANGUAGE_WORDS = {"zh": "zh-hans", "zh-cn": "zh-hans", "zh_cn": "zh-hans", "zh-hans-cn": "zh-hans",
+                  "chinese": "zh-hans", "中文": "zh-hans", "简体中文": "zh-hans", "汉语": "zh-hans",
+                  "en-us": "en", "en-gb": "en", "english": "en", "英文": "en", "英语": "en"}
 INCOME_WORDS = {"低": "low", "中低": "lower_middle", "中等": "middle", "中": "middle",
                 "中高": "upper_middle", "高": "high"}
 STATUS_WORDS = {"待付款": "pending", "待支付": "pending", "未付款": "pending", "已付款": "paid",
@@ -174,6 +178,7 @@ class RowCleaner:
                 "occupation": self._text(100),
                 "income_band": self._choice(IncomeBand, INCOME_WORDS),
                 "region": self._text(100), "city": self._text(100),
+                "preferred_language": self._choice(PreferredLanguage, LANGUAGE_WORDS),
                 "acquisition_source": self._text(100),
                 "acquisition_channel": self._choice(AcquisitionChannel, CHANNEL_WORDS),
                 "acquisition_cost": self._amount(), "acquired_at": self._moment,

@@ -87,7 +87,8 @@ def get_template(request, template_id: int = PathId):
 @router.patch("/templates/{template_id}", response={200: TemplateOut, **ERRORS})
 def update_template(request, payload: TemplatePatch, template_id: int = PathId):
     template = selectors.template_get(template_id)
-    data = patch_data(payload, ("name", "channel", "language", "subject", "body_text", "body_html"))
+    data = patch_data(payload, ("name", "channel", "language", "subject", "body_text", "body_html",
+                                "translation_id"))
     return services.template_update(actor=request.auth, template=template, data=data)
 
 

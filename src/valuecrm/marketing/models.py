@@ -53,6 +53,10 @@ class MessageTemplate(TimeStampedModel):
     subject = models.CharField(_("subject"), max_length=200, blank=True, default="")
     body_text = models.TextField(_("text"), blank=True, default="")
     body_html = models.TextField(_("HTML"), blank=True, default="")
+    # The same message in the other language (linked both ways): a customer whose
+    # preferred language is that one receives it instead; everyone else this one.
+    translation = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                    verbose_name=_("same message in the other language"))
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
 
@@ -61,6 +65,14 @@ class MessageTemplate(TimeStampedModel):
 
     def __str__(self):
         return self.name
+
+    def for_language(self, language: str) -> "MessageTemplate":
+        """The version for a customer who prefers ``language`` ("" = the shop default):
+        the linked translation when it is in that language, otherwise this template."""
+        other = self.translation if self.translation_id else None
+        if language and language != self.language and other is not None and other.language == language:
+            return other
+        return self
 
 
 class CampaignStatus(models.TextChoices):

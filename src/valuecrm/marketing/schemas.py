@@ -38,6 +38,8 @@ class TemplateIn(Schema):
     subject: Text = Field("", max_length=200)
     body_text: Text = Field("", max_length=20000)
     body_html: Text = Field("", max_length=100000)
+    translation_id: Id | None = Field(None, description="The same message in the other language (same channel); "
+                                      "customers who prefer that language receive it. Linked both ways.")
 
 
 class TemplatePatch(Schema):
@@ -47,6 +49,7 @@ class TemplatePatch(Schema):
     subject: Text | None = Field(None, max_length=200)
     body_text: Text | None = Field(None, max_length=20000)
     body_html: Text | None = Field(None, max_length=100000)
+    translation_id: Id | None = Field(None, description="Send null to unlink.")
 
 
 class TemplateOut(Schema):
@@ -57,6 +60,7 @@ class TemplateOut(Schema):
     subject: str
     body_text: str
     body_html: str
+    translation_id: int | None = None
 
 
 class CampaignIn(Schema):

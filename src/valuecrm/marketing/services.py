@@ -9,6 +9,7 @@ field and emits its event in the same transaction.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, InvalidOperation
@@ -49,7 +50,9 @@ from valuecrm.marketing.models import (
 )
 
 CHUNK = 200
-CLAIM = 10  # rows claimed at once: at most this many are left unknown by a killed worker
+# Rows claimed at once (split over the SMTP connections): at most this many are left
+# "sending" (unknown) by a killed worker; fewer, larger groups keep the connections busy.
+CLAIM = 40
 
 
 def _cfg(name, default):
@@ -172,6 +175,17 @@ def _apply_template(template: MessageTemplate, data: dict, errors: dict) -> None
             errors["language"] = [_("Not a valid choice.")]
         else:
             template.language = data["language"]
+    if "translation_id" in data:
+        tid = data["translation_id"]
+        if tid in (None, ""):
+            template.translation = None
+        else:
+            other = (MessageTemplate.objects.filter(pk=tid).first()
+                     if isinstance(tid, int) and not isinstance(tid, bool) else None)
+            if other is None or (template.pk and other.pk == template.pk):
+                errors["translation_id"] = [_("No such template.")]
+            else:
+                template.translation = other
     _text(data, "subject", errors, limit=200, target=template)
     _text(data, "body_text", errors, limit=20000, target=template)
     _text(data, "body_html", errors, limit=100000, target=template)
@@ -184,6 +198,23 @@ def _apply_template(template: MessageTemplate, data: dict, errors: dict) -> None
         errors.setdefault("subject", []).append(_("An e-mail needs a subject."))
     if "body_text" not in errors and not template.body_text and not template.body_html:
         errors.setdefault("body_text", []).append(_("Write the message."))
+    other = template.translation if template.translation_id else None
+    if other is not None and "translation_id" not in errors and not errors.keys() & {"channel", "language"}:
+        if other.language == template.language:
+            errors["translation_id"] = [_("The translation must be in the other language.")]
+        elif other.channel != template.channel:
+            errors["translation_id"] = [_("The template is for another channel.")]
+
+
+def _link_translation(template: MessageTemplate) -> None:
+    """Keep the link both ways: the partner points back, a former partner lets go."""
+    MessageTemplate.objects.filter(translation=template).exclude(pk=template.translation_id or 0).update(
+        translation=None)
+    if template.translation_id:
+        partner = template.translation
+        if partner.translation_id and partner.translation_id != template.pk:
+            MessageTemplate.objects.filter(pk=partner.translation_id, translation=partner).update(translation=None)
+        MessageTemplate.objects.filter(pk=partner.pk).update(translation=template)
 
 
 @transaction.atomic
@@ -196,6 +227,7 @@ def template_create(*, actor, data: dict) -> MessageTemplate:
     _apply_template(template, data, errors)
     _raise_if(errors)
     template.save()
+    _link_translation(template)
     _changed(actor, "message_template", template.pk, "created")
     return template
 
@@ -208,6 +240,8 @@ def template_update(*, actor, template: MessageTemplate, data: dict) -> MessageT
     _apply_template(fresh, data, errors)
     _raise_if(errors)
     fresh.save()
+    if "translation_id" in data or "language" in data or "channel" in data:
+        _link_translation(fresh)
     _changed(actor, "message_template", fresh.pk, "updated")
     return fresh
 
@@ -551,7 +585,7 @@ def merge_context(customer: Customer, message: Message | None, *, personalise: b
                   recommendations: bool = True, extra: dict | None = None) -> dict:
     """``extra``: this customer's extension merge values, resolved in a batch by the
     caller; None resolves every registered field for this one customer (previews)."""
-    unsubscribe = f"{base_url()}{reverse('marketing-unsubscribe', args=[message.token])}" if message else ""
+    unsubscribe = _token_url("marketing-unsubscribe", message.token) if message else ""
     if not personalise:
         return {"customer": {}, "owner": {}, "recommended_products": [], "unsubscribe_url": unsubscribe}
     value = getattr(customer, "value", None) if hasattr(customer, "value") else None
@@ -570,9 +604,11 @@ def merge_context(customer: Customer, message: Message | None, *, personalise: b
 
 
 def _context_for(template: MessageTemplate, customer: Customer, message: Message,
-                 extra: dict | None = None) -> dict:
-    """The merge values (reads the database: call on the sending thread)."""
-    personalise = consent.allows_personalisation(customer)
+                 extra: dict | None = None, personalise: bool | None = None) -> dict:
+    """The merge values (reads the database: call on the sending thread). A batch
+    sender passes ``personalise`` (looked up for the whole chunk at once)."""
+    if personalise is None:
+        personalise = consent.allows_personalisation(customer)
     # Recommendations cost two queries: only when the template uses them.
     wants = "recommended_products" in f"{template.subject}{template.body_text}{template.body_html}"
     if extra is None:
@@ -581,16 +617,32 @@ def _context_for(template: MessageTemplate, customer: Customer, message: Message
     return merge_context(customer, message, personalise=personalise, recommendations=wants, extra=extra)
 
 
+_TOKEN = "0tOkEn0"
+
+
+@functools.lru_cache(maxsize=16)
+def _token_url_pattern(base: str, name: str) -> tuple[str, str]:
+    url = f"{base}{reverse(name, args=[_TOKEN])}"
+    head, _sep, tail = url.partition(_TOKEN)
+    return head, tail
+
+
+def _token_url(name: str, token: str) -> str:
+    """The absolute URL of a per-message link: reversed once per base URL and name,
+    not three times per recipient (tokens are URL-safe, so no quoting is needed)."""
+    head, tail = _token_url_pattern(base_url(), name)
+    return f"{head}{token}{tail}"
+
+
 def _render_for(template: MessageTemplate, customer: Customer, message: Message, ctx: dict | None = None):
     ctx = _context_for(template, customer, message) if ctx is None else ctx
-    base = base_url()
 
     def click(target: str) -> str:
         from urllib.parse import quote
 
-        return f"{base}{reverse('marketing-click', args=[message.token])}?u={quote(target, safe='')}"
+        return f"{_token_url('marketing-click', message.token)}?u={quote(target, safe='')}"
 
-    pixel = f"{base}{reverse('marketing-open', args=[message.token])}"
+    pixel = _token_url("marketing-open", message.token)
     return render.render(template, ctx, click_url=click, pixel_url=pixel), ctx["unsubscribe_url"]
 
 
@@ -609,15 +661,15 @@ def _deliver(message: Message, template: MessageTemplate, customer: Customer, co
 def campaign_send(campaign_id: int, *, now=None, limit: int | None = None) -> dict:
     """The worker half of a launch: send to queued treatment members, in chunks, throttled.
 
-    Resumable: message rows are claimed ("sending") ten at a time just before the
-    provider is called and marked "sent" right after. A worker killed in between
-    leaves at most those ten "sending"; the next run marks them failed
+    Resumable: message rows are claimed ("sending") CLAIM (40) at a time just before
+    the provider is called and marked "sent" right after. A worker killed in between
+    leaves at most those CLAIM "sending"; the next run marks them failed
     ("interrupted", perhaps delivered) instead of sending them again — at most once
     per campaign × customer (the unique key), never twice — and carries on with the
     rows still queued. During quiet hours nothing is
     sent and the rest is left queued for the next run (the task reschedules itself).
     """
-    campaign = Campaign.objects.select_related("template").get(pk=campaign_id)
+    campaign = Campaign.objects.select_related("template__translation").get(pk=campaign_id)
     now = now or timezone.now()
     stats = {"sent": 0, "failed": 0, "skipped": 0, "interrupted": 0, "deferred": False}
     templates = variant_templates(campaign)
@@ -692,7 +744,7 @@ def variant_templates(campaign: Campaign) -> dict:
     """variant label → template; "" (members outside an A/B test slice) → the campaign's
     template, the A/B winner's once chosen, or None while the test is still running."""
     variants = {v.label: v.template for v in CampaignVariant.objects.filter(campaign=campaign)
-                .select_related("template")}
+                .select_related("template__translation")}
     if not variants:
         return {"": campaign.template}
     return {**variants, "": variants.get(campaign.ab_winner) if campaign.ab_winner else None}
@@ -700,22 +752,36 @@ def variant_templates(campaign: Campaign) -> dict:
 
 def _send_chunk(campaign, members, now, connection, stats, templates) -> int:
     ids = [cid for _pk, cid, _v in members]
-    template_of = {cid: templates[variant] for _pk, cid, variant in members}
     stop = eligibility(campaign.channel, ids, now)
     addresses = _addresses(campaign.channel, ids)
+    go = [cid for cid in ids if cid not in stop]
+    customers = Customer.objects.select_related("owner", "value").in_bulk(go)
+    go = [cid for cid in go if cid in customers]
+    # PIPL Art. 24 for the whole chunk in one query: among customers who may receive
+    # marketing on this channel, "personalised marketing" adds only the person's opt-out.
+    personalised = set(consent.contactable(Customer.objects.filter(pk__in=go), campaign.channel,
+                                           "personalised_marketing").values_list("pk", flat=True))
+    # Each customer's language: the variant's (or campaign's) template, or its linked
+    # translation when the customer prefers that language.
+    template_of = {cid: templates[variant].for_language(customers[cid].preferred_language)
+                   for _pk, cid, variant in members if cid in customers}
+    by_id = {}
+    for template in templates.values():
+        if template is not None:
+            by_id[template.pk] = template
+            if template.translation_id:
+                by_id[template.translation_id] = template.translation
     with transaction.atomic():
         for status in set(stop.values()):
             CampaignMember.objects.filter(campaign=campaign, customer_id__in=[c for c, s in stop.items()
                                                                              if s == status]).update(status=status)
         stats["skipped"] += len(stop)
-        go = [cid for cid in ids if cid not in stop]
         Message.objects.bulk_create([
             Message(key=f"campaign-{campaign.pk}:{cid}", campaign=campaign, customer_id=cid,
                     channel=campaign.channel, address=addresses[cid], template=template_of[cid],
                     status=MessageStatus.QUEUED, queued_at=now) for cid in go
         ], ignore_conflicts=True)
     messages = list(Message.objects.filter(campaign=campaign, customer_id__in=go, status=MessageStatus.QUEUED))
-    customers = Customer.objects.select_related("owner", "value").in_bulk([m.customer_id for m in messages])
     for group_start in range(0, len(messages), CLAIM):
         group = messages[group_start:group_start + CLAIM]
         # Claim a few rows before calling the provider: a worker killed meanwhile leaves
@@ -724,13 +790,13 @@ def _send_chunk(campaign, members, now, connection, stats, templates) -> int:
             status=MessageStatus.SENDING)
         if claimed != len(group):
             group = list(Message.objects.filter(pk__in=[m.pk for m in group], status=MessageStatus.SENDING))
-        by_id = {t.pk: t for t in templates.values() if t is not None}
         template_for = {m.pk: by_id.get(m.template_id, campaign.template) for m in group}
         names = set().union(*(wanted_merge_fields(t) for t in set(template_for.values())))
         extras = (merge_field_registry.merge_field_values([m.customer_id for m in group], names=names)
                   if names else {})
         contexts = {m.pk: _context_for(template_for[m.pk], customers[m.customer_id], m,
-                                       extras.get(m.customer_id, {})) for m in group}
+                                       extras.get(m.customer_id, {}), m.customer_id in personalised)
+                    for m in group}
         pool, executor = connection
         lanes = [group[i::len(pool)] for i in range(len(pool))]
 
@@ -771,6 +837,7 @@ def message_send(*, actor, customer: Customer, template: MessageTemplate, key: s
     existing = Message.objects.filter(key=key).first()
     if existing is not None:
         return existing
+    template = template.for_language(customer.preferred_language)
     if in_quiet_hours(now) or eligibility(template.channel, [customer.pk], now):
         return None
     address = _addresses(template.channel, [customer.pk])[customer.pk]

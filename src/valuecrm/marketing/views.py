@@ -90,12 +90,16 @@ def campaign_list(request):
 
 
 def _campaign_form_context(request, data=None, errors=None):
+    # Each variant slot carries the template id it had, so a form re-shown with errors
+    # keeps the A/B choices (a select has no value attribute to echo back).
+    chosen = {k: str((data or {}).get(f"variant_{k}", "") or "").strip() for k in ("b", "c", "d")}
     return {"segments": list(selectors.segment_list()), "templates": list(selectors.template_list()),
             "channels": Channel.choices, "data": data or {"holdout_percent": "10", "attribution_days": "14",
                                                           "cost": "0", "channel": "email", "ab_test_percent": "20",
                                                           "ab_wait_hours": "24", "ab_criterion": "click_rate"},
             "criteria": AbCriterion.choices,
-            "variant_slots": [("b", _("Variant B")), ("c", _("Variant C")), ("d", _("Variant D"))],
+            "variant_slots": [("b", _("Variant B"), chosen["b"]), ("c", _("Variant C"), chosen["c"]),
+                              ("d", _("Variant D"), chosen["d"])],
             "errors": errors or {}, "tab": "campaigns", "uplift_model": selectors.uplift_model_latest()}
 
 
@@ -268,6 +272,8 @@ def template_edit(request, pk=None):
     fields = ("name", "channel", "language", "subject", "body_text", "body_html")
     if request.method == "POST":
         data = {k: request.POST.get(k, "") for k in fields}
+        raw = request.POST.get("translation_id", "").strip()
+        data["translation_id"] = int(raw) if raw.isdigit() else (None if not raw else raw)
         try:
             if template is None:
                 template = services.template_create(actor=request.user, data=data)
@@ -277,7 +283,9 @@ def template_edit(request, pk=None):
             errors = exc.errors
             template = template or MessageTemplate()
             for k, v in data.items():
-                setattr(template, k, v)
+                if k != "translation_id":
+                    setattr(template, k, v)
+            template.translation_id = data["translation_id"] if isinstance(data["translation_id"], int) else None
         except PermissionDenied as exc:
             raise Http404 from exc
         else:
@@ -314,6 +322,7 @@ def template_edit(request, pk=None):
     return render(request, "marketing/template_form.html", {
         "template": template, "errors": errors, "preview": rendered, "preview_customer": customer,
         "channels": Channel.choices, "can_send": _can_send(request), "sent_to": sent_to, "tab": "templates",
+        "translations": [t for t in selectors.template_list() if t.pk != template.pk],
         "merge_fields": ['{{ customer.name|default:"朋友" }}', "{{ customer.tier }}", "{{ customer.city }}",
                          "{{ owner.name }}", "{% for p in recommended_products %}{{ p.name }} {% endfor %}",
                          "{{ unsubscribe_url }}"]
