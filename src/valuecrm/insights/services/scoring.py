@@ -343,7 +343,7 @@ def score_to_parquet(*, orders, output, engine: str = "duckdb", as_of=None, unit
     if model_choice not in ModelChoice.values:
         errors["model_choice"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(ModelChoice.values)}]
     try:
-        target = output_target(output)
+        target = _output_target(output)
     except ValueError as exc:
         errors["output"] = [str(exc)]
     if errors:
@@ -411,7 +411,7 @@ def _selector(path: str):
     return fs.FileSelector(path, allow_not_found=True)
 
 
-def output_target(output) -> OutputTarget:
+def _output_target(output) -> OutputTarget:
     """Parse and check ``--output`` (raises ValueError naming what is wrong)."""
     from pyarrow import fs
 
