@@ -91,7 +91,24 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--orders", type=int, default=5_000_000)
     parser.add_argument("--reuse", action="store_true", help="keep generated files")
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite",
+                        help="postgres: a fresh database valuecrm_bench_import on the cluster of "
+                             "scripts/start-postgres.sh (DATABASE_URL's server)")
+    parser.add_argument("--no-copy", action="store_true",
+                        help="PostgreSQL: INSERT … RETURNING instead of COPY (the 'before')")
     args = parser.parse_args()
+    if args.database == "postgres":
+        import psycopg
+
+        server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:55432/valuecrm")
+        base = server.rsplit("/", 1)[0]
+        with psycopg.connect(base + "/postgres", autocommit=True) as admin_db:
+            admin_db.execute("DROP DATABASE IF EXISTS valuecrm_bench_import")
+            admin_db.execute("CREATE DATABASE valuecrm_bench_import")
+        os.environ["DATABASE_URL"] = base + "/valuecrm_bench_import"
+        os.environ["VALUECRM_IMPORT_COPY"] = "0" if args.no_copy else "1"
+    else:
+        os.environ.pop("DATABASE_URL", None)
     OUT.mkdir(parents=True, exist_ok=True)
     db_dir = OUT / "db"
     if db_dir.exists():
@@ -150,7 +167,8 @@ def main() -> None:
 
     print()
     print(f"Machine: {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
-          f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
+          f"Python {platform.python_version()}, "
+          f"{'PostgreSQL, ' + ('INSERT' if args.no_copy else 'COPY') if args.database == 'postgres' else 'SQLite ' + sqlite3.sqlite_version}, "
           f"load average {os.getloadavg()[0]:.1f}; files generated in {generated:.0f} s; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print()

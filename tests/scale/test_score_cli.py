@@ -47,7 +47,7 @@ def test_orders_without_a_needed_column_name_it(db, tmp_path):
     assert not (tmp_path / "s.parquet").exists()
 
 
-def test_scores_from_parquet_to_parquet(db, order_files, tmp_path):
+def test_scores_from_parquet_to_parquet(db, order_files, tmp_path, monkeypatch):
     folder, log = order_files
     out = tmp_path / "scores.parquet"
     last = log["date"].max().date().isoformat()
@@ -60,6 +60,36 @@ def test_scores_from_parquet_to_parquet(db, order_files, tmp_path):
     assert scores["p_alive"].between(0, 1).all() and (scores["clv"] >= 0).all()
     assert set(scores["stage"]) <= {"new", "growing", "loyal", "at_risk", "churned", "reactivated"}
     assert ScoreRun.objects.count() == 0  # a warehouse run writes nothing to the CRM
+
+    # The same scores to a warehouse location by URL: a directory of part files, streamed
+    # in batches (150 rows here), through pyarrow's filesystem for file://.
+    from valuecrm.insights.services import scoring
+
+    monkeypatch.setattr(scoring, "PARQUET_BATCH", 150)
+    warehouse = tmp_path / "lake"
+    warehouse.mkdir()
+    url = f"file://{warehouse}/scores/"
+    result = runner.invoke(app, ["score", "--engine", "duckdb", "--orders", str(folder), "--output", url,
+                                 "--as-of", last])
+    assert result.exit_code == 0, result.output
+    parts = sorted(p.name for p in (warehouse / "scores").iterdir())
+    n = len(scores)
+    assert parts == [f"part-{k:05d}.parquet" for k in range(-(-n // 150))]
+    assert [len(pd.read_parquet(warehouse / "scores" / p)) for p in parts] == [
+        min(150, n - k * 150) for k in range(len(parts))]
+    from_lake = pd.read_parquet(warehouse / "scores").sort_values("customer_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(from_lake, scores.sort_values("customer_id").reset_index(drop=True))
+
+
+@pytest.mark.parametrize(("output", "message"), [
+    ("nosuch://bucket/scores.parquet", "Cannot open nosuch://bucket/scores.parquet"),
+    ("file:///no/such/dir/scores.parquet", "The folder /no/such/dir does not exist."),
+])
+def test_an_output_url_that_cannot_be_written_is_refused_by_name(db, order_files, output, message):
+    folder, _log = order_files
+    result = runner.invoke(app, ["score", "--engine", "duckdb", "--orders", str(folder), "--output", output])
+    assert result.exit_code == 2, result.output
+    assert f"--output: {message}" in result.output
 
 
 def test_spark_without_pyspark_is_refused_naming_the_engine(db, monkeypatch):

@@ -17,8 +17,10 @@ def score(
     orders: str = typer.Option("", "--orders", help="Read the order history from this Parquet file or "
                                                     "directory instead of the CRM (with --engine duckdb or "
                                                     "spark; Spark also reads s3a://, hdfs:// … URLs)."),
-    output: str = typer.Option("", "--output", help="Write the scores to this Parquet file instead of the "
-                                                    "CRM (with --orders)."),
+    output: str = typer.Option("", "--output", help="Write the scores to Parquet instead of the CRM (with "
+                                                    "--orders): a file, a directory (ending in / or existing: "
+                                                    "part files), or a URL pyarrow opens (file://, s3://, "
+                                                    "gs://, hdfs://, abfs://)."),
     spark_master: str = typer.Option("", "--spark-master",
                                      help="Spark master for --engine spark: local[2], spark://host:7077, yarn, "
                                           "or Spark Connect sc://host:15002; default VALUECRM_SPARK_MASTER."),

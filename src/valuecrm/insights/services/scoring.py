@@ -327,8 +327,6 @@ def score_to_parquet(*, orders, output, engine: str = "duckdb", as_of=None, unit
     to the CRM database, so no event is emitted. The output has one row per buyer:
     ``customer_id`` and the score columns.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     errors: dict[str, list[str]] = {}
     if engine not in backends.ENGINES:
@@ -344,12 +342,13 @@ def score_to_parquet(*, orders, output, engine: str = "duckdb", as_of=None, unit
         errors["unit"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(ScoringUnit.values)}]
     if model_choice not in ModelChoice.values:
         errors["model_choice"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(ModelChoice.values)}]
-    out = Path(output)
-    if not out.parent.is_dir():
-        errors["output"] = [_("The folder %(folder)s does not exist.") % {"folder": str(out.parent)}]
+    try:
+        target = _output_target(output)
+    except ValueError as exc:
+        errors["output"] = [str(exc)]
     if errors:
         raise ValidationFailed(_("The scoring run was not started."), errors=errors)
-    run = WarehouseRun(as_of, unit, model_choice, str(out), 0, 0, "", {}, 0.0, {})
+    run = WarehouseRun(as_of, unit, model_choice, str(output), 0, 0, "", {}, 0.0, {})
     tracker = _Tracker(run, progress)
     rules, tier_policy, warn_policy = LifecycleRules.current(), TierPolicy.current(), WarningPolicy.current()
     tracker.step("load")
@@ -367,18 +366,81 @@ def score_to_parquet(*, orders, output, engine: str = "duckdb", as_of=None, unit
     finally:
         data.release(source)
     tracker.step("write")
-    columns = ["customer_id", *SCORE_COLUMNS]
-    ordered = sorted(result.rows)
-    with pq.ParquetWriter(out, _parquet_schema()) as writer:
-        for start in range(0, len(ordered), PARQUET_BATCH):
-            chunk = [(cid, *result.rows[cid]) for cid in ordered[start:start + PARQUET_BATCH]]
-            writer.write_table(pa.Table.from_pylist([dict(zip(columns, row, strict=True)) for row in chunk],
-                                                    schema=_parquet_schema()))
+    written = target.write(result)
     tracker.step("done")
     fields = result.run_fields
-    return WarehouseRun(as_of, unit, model_choice, str(out), len(result.rows), int(fields.get("n_orders", 0)),
+    return WarehouseRun(as_of, unit, model_choice, str(output), written, int(fields.get("n_orders", 0)),
                         fields.get("transaction_model", ""), fields.get("model_params", {}),
                         float(fields.get("customer_equity", 0)), tracker.timings)
+
+
+@dataclass(frozen=True)
+class OutputTarget:
+    """Where ``--output`` writes: one Parquet file, or a directory of Parquet part files
+    (a path ending in ``/`` or an existing directory), on any filesystem pyarrow opens
+    from a URL (``file://``, ``s3://``, ``gs://``, ``hdfs://``, ``abfs://`` …) or a local path."""
+
+    filesystem: object
+    path: str
+    directory: bool
+
+    def write(self, result: _Result) -> int:
+        """Stream the score rows in batches of PARQUET_BATCH; returns how many."""
+        import pyarrow.parquet as pq
+
+        schema, n, part = _parquet_schema(), 0, 0
+        if self.directory:
+            self.filesystem.create_dir(self.path, recursive=True)
+            for old in self.filesystem.get_file_info(_selector(self.path)):
+                if old.base_name.startswith("part-") and old.base_name.endswith(".parquet"):
+                    self.filesystem.delete_file(old.path)
+            for table in _parquet_tables(result, schema):
+                pq.write_table(table, f"{self.path}/part-{part:05d}.parquet", filesystem=self.filesystem)
+                n, part = n + table.num_rows, part + 1
+            return n
+        with self.filesystem.open_output_stream(self.path) as stream, pq.ParquetWriter(stream, schema) as writer:
+            for table in _parquet_tables(result, schema):
+                writer.write_table(table)
+                n += table.num_rows
+        return n
+
+
+def _selector(path: str):
+    from pyarrow import fs
+
+    return fs.FileSelector(path, allow_not_found=True)
+
+
+def _output_target(output) -> OutputTarget:
+    """Parse and check ``--output`` (raises ValueError naming what is wrong)."""
+    from pyarrow import fs
+
+    text = str(output)
+    if "://" in text:
+        try:
+            filesystem, path = fs.FileSystem.from_uri(text)
+        except (ValueError, OSError) as exc:
+            raise ValueError(_("Cannot open %(url)s: %(error)s") % {"url": text, "error": exc}) from exc
+    else:
+        filesystem, path = fs.LocalFileSystem(), str(Path(text).absolute())
+    directory = text.endswith("/") or filesystem.get_file_info(path).type == fs.FileType.Directory
+    path = path.rstrip("/") or "/"
+    parent = path if directory else path.rsplit("/", 1)[0] or "/"
+    if directory:
+        parent = parent.rsplit("/", 1)[0] or "/"
+    if isinstance(filesystem, fs.LocalFileSystem) and filesystem.get_file_info(parent).type != fs.FileType.Directory:
+        raise ValueError(_("The folder %(folder)s does not exist.") % {"folder": parent})
+    return OutputTarget(filesystem, path, directory)
+
+
+def _parquet_tables(result: _Result, schema):
+    """One Arrow table per batch of score rows."""
+    import pyarrow as pa
+
+    for batch in _score_batches(result, PARQUET_BATCH):
+        columns = list(zip(*batch, strict=True)) if batch else [() for _ in schema]
+        yield pa.Table.from_arrays([pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)],
+                                   schema=schema)
 
 
 def _previous_snapshot_empty() -> pd.DataFrame:
@@ -429,12 +491,25 @@ class _Tracker:
 # ----------------------------------------------------------------------------- compute
 @dataclass
 class _Result:
-    rows: dict[int, tuple] = field(default_factory=dict)  # customer id → SCORE_COLUMNS values
-    changes: list[tuple[int, str, str]] = field(default_factory=list)
+    """A run's scores, columnar: one frame row per customer (sorted by id) holding the
+    computed values; the score rows (SCORE_COLUMNS tuples) are formatted from it one
+    batch at a time (:func:`_score_batches`), so no per-customer Python row exists for
+    all customers at once while writing back."""
+
+    scores: pd.DataFrame = field(default_factory=pd.DataFrame)
+    changes: pd.DataFrame = field(default_factory=lambda: _changes_frame([], [], []))
     warnings: list = field(default_factory=list)
-    owners: dict[int, tuple] = field(default_factory=dict)
-    scored_ids: set[int] = field(default_factory=set)
+    customers: pd.DataFrame = field(default_factory=pd.DataFrame)  # name, owner_id, language
     run_fields: dict = field(default_factory=dict)
+    play: dict = field(default_factory=dict)
+    as_of: dt.date | None = None
+    min_reasons: int = 0
+
+
+def _changes_frame(ids, before, after) -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": np.asarray(ids, dtype=np.int64),
+                         "from_stage": np.asarray(before, dtype=object),
+                         "to_stage": np.asarray(after, dtype=object)})
 
 
 def _previous_snapshot(as_of: dt.date) -> pd.DataFrame:
@@ -480,12 +555,7 @@ def _compute_from(run, tracker, source, customers, referrers, prev, rules, tier_
                   warn_policy) -> _Result:
     as_of, unit = run.as_of, run.unit
     scale = unit_days(unit)
-    result = _Result()
-    result.owners = {
-        int(i): (r.name, None if pd.isna(r.owner_id) else int(r.owner_id),
-                 r.language if isinstance(r.language, str) else "")
-        for i, r in zip(customers.index, customers.itertuples(), strict=True)
-    }
+    result = _Result(customers=customers)
     result.run_fields = {"n_customers": len(customers), "n_orders": 0}
     table = playbook.playbook_lookup()
 
@@ -621,43 +691,114 @@ def _money(value: float) -> float:
     return float(quantize(value))
 
 
+# The computed values kept per customer until the write (everything else of `buyers` is dropped).
+_KEPT = ["clv", "revenue", "margin_value", "n_orders", "first_purchase", "last_purchase", "interval_days",
+         "p_alive", "e90", "risk", "clv_low", "clv_high", "clv_range_basis", "r", "f", "m", "segment", "tier",
+         "stage", "stage_since", "reasons", "reason"]
+
+
 def _rows(result, customers, buyers, prev, table, rules, tier_policy, as_of) -> None:
-    min_reasons = tier_policy.value_min_reasons
-    prev_stage = prev["stage"].to_dict() if len(prev) else {}
-    for cid, b in zip(buyers.index, buyers.itertuples(), strict=True):
-        cid = int(cid)
-        entry = playbook.action_for(table, b.stage, b.tier)
-        clv = _money(b.clv)
-        interval = None if not np.isfinite(b.interval_days) else round(float(b.interval_days), 2)
-        result.rows[cid] = (
-            as_of, clv, _money(b.revenue), _money(b.margin_value), int(b.n_orders),
-            pd.Timestamp(b.first_purchase).date(), pd.Timestamp(b.last_purchase).date(), interval,
-            float(b.p_alive), float(b.e90), float(b.risk), _money(clv * b.risk),
-            _money(b.clv_low) if np.isfinite(b.clv_low) else None,
-            _money(b.clv_high) if np.isfinite(b.clv_high) else None, json.dumps(b.clv_range_basis),
-            int(b.r), int(b.f), int(b.m), b.segment or "", b.tier, b.stage, b.stage_since,
-            len(b.reasons) >= min_reasons, json.dumps(b.reasons),
-            entry.action_code if entry else "", json.dumps(b.reason),
-        )
+    """Keep the per-customer values columnar (buyers, then prospects, by id) and derive the
+    stage changes and customer equity from the columns; the SCORE_COLUMNS tuples are built
+    batch by batch at write time (:func:`_score_batches`)."""
+    ids = np.unique(np.concatenate([customers.index.to_numpy(np.int64),
+                                    buyers.index.to_numpy(np.int64) if len(buyers) else np.empty(0, np.int64)]))
+    if len(buyers):
+        scores = buyers[_KEPT].reindex(ids)
+    else:
+        scores = pd.DataFrame(index=pd.Index(ids), columns=_KEPT, dtype=object)
+    scores.index.name = "customer_id"
+    buyer = np.isin(ids, buyers.index.to_numpy(np.int64)) if len(buyers) else np.zeros(len(ids), bool)
+    scores["buyer"] = buyer
+    prev_stage = prev["stage"].reindex(ids).fillna("").to_numpy(object) if len(prev) else np.full(len(ids), "",
+                                                                                                  dtype=object)
+    prospect = ~buyer
+    if prospect.any():
+        stage = scores["stage"].to_numpy(object).copy()
+        stage[prospect] = Stage.PROSPECT.value
+        scores["stage"] = stage
+        tier = scores["tier"].to_numpy(object).copy()
+        tier[prospect] = Tier.C.value
+        scores["tier"] = tier
+        since = scores["stage_since"].to_numpy(object).copy()
+        kept = prospect & (prev_stage == Stage.PROSPECT.value)
+        since[prospect] = as_of
+        if kept.any():
+            since[kept] = prev["stage_since"].reindex(ids[kept]).to_numpy(object)
+        scores["stage_since"] = since
+    result.scores, result.as_of = scores, as_of
+    result.play, result.min_reasons = table, tier_policy.value_min_reasons
+    stage = scores["stage"].to_numpy(object)
+    changed = stage != prev_stage
+    result.changes = _changes_frame(ids[changed], prev_stage[changed], stage[changed])
+    result.run_fields["customer_equity"] = _equity(scores)
+
+
+def _equity(scores: pd.DataFrame) -> object:
+    """Σ of the rounded CLVs (as the rows hold them), summed batch by batch."""
+    total = 0.0
+    clv = scores["clv"].to_numpy(float)[scores["buyer"].to_numpy(bool)]
+    for start in range(0, len(clv), SCORE_BATCH):
+        total += sum(_money(v) for v in clv[start:start + SCORE_BATCH])
+    return quantize(total)
+
+
+SCORE_BATCH = 20_000
+
+
+def _score_batches(result: _Result, size: int = SCORE_BATCH):
+    """The score rows, ``(customer_id, *SCORE_COLUMNS)``, in id order, ``size`` at a time:
+    only one batch of Python tuples exists at once."""
+    scores, as_of, table, min_reasons = result.scores, result.as_of, result.play, result.min_reasons
     prospect_entry = playbook.action_for(table, Stage.PROSPECT, Tier.C)
+    prospect_code = prospect_entry.action_code if prospect_entry else ""
+    codes: dict[tuple, str] = {}
     no_order = json.dumps({"code": "no_order"})
-    for cid in customers.index.difference(buyers.index):
-        cid = int(cid)
-        was = prev_stage.get(cid)
-        since = prev.at[cid, "stage_since"] if was == Stage.PROSPECT else as_of
-        result.rows[cid] = (
-            as_of, 0.0, 0.0, 0.0, 0, None, None, None, None, 0.0, None, 0.0, None, None, "{}", 0, 0, 0, "",
-            Tier.C.value, Stage.PROSPECT.value, since, False, "[]",
-            prospect_entry.action_code if prospect_entry else "", no_order,
-        )
-    stage_index = SCORE_COLUMNS.index("stage")
-    for cid, row in result.rows.items():
-        before = prev_stage.get(cid, "")
-        if row[stage_index] != before:
-            result.changes.append((cid, before, row[stage_index]))
-    result.scored_ids = set(result.rows)
-    result.run_fields["customer_equity"] = quantize(
-        sum(row[1] for row in result.rows.values()))
+    for start in range(0, len(scores), size):
+        chunk = scores.iloc[start:start + size]
+        batch = []
+        for cid, b in zip(chunk.index, chunk.itertuples(index=False), strict=True):
+            cid = int(cid)
+            if not b.buyer:
+                batch.append((
+                    cid, as_of, 0.0, 0.0, 0.0, 0, None, None, None, None, 0.0, None, 0.0, None, None, "{}",
+                    0, 0, 0, "", Tier.C.value, Stage.PROSPECT.value, b.stage_since, False, "[]",
+                    prospect_code, no_order,
+                ))
+                continue
+            key = (b.stage, b.tier)
+            if key not in codes:
+                entry = playbook.action_for(table, b.stage, b.tier)
+                codes[key] = entry.action_code if entry else ""
+            clv = _money(b.clv)
+            interval = None if not np.isfinite(b.interval_days) else round(float(b.interval_days), 2)
+            batch.append((
+                cid, as_of, clv, _money(b.revenue), _money(b.margin_value), int(b.n_orders),
+                pd.Timestamp(b.first_purchase).date(), pd.Timestamp(b.last_purchase).date(), interval,
+                float(b.p_alive), float(b.e90), float(b.risk), _money(clv * b.risk),
+                _money(b.clv_low) if np.isfinite(b.clv_low) else None,
+                _money(b.clv_high) if np.isfinite(b.clv_high) else None, json.dumps(b.clv_range_basis),
+                int(b.r), int(b.f), int(b.m), b.segment or "", b.tier, b.stage, b.stage_since,
+                len(b.reasons) >= min_reasons, json.dumps(b.reasons),
+                codes[key], json.dumps(b.reason),
+            ))
+        yield batch
+
+
+def _score_rows(result: _Result):
+    for batch in _score_batches(result):
+        yield from batch
+
+
+class _SortedIds:
+    """``cid in ids`` on a sorted id array (no set of every customer id)."""
+
+    def __init__(self, ids: np.ndarray):
+        self.ids = ids
+
+    def __contains__(self, cid) -> bool:
+        at = int(np.searchsorted(self.ids, cid))
+        return at < len(self.ids) and int(self.ids[at]) == int(cid)
 
 
 # ----------------------------------------------------------------------------- write
@@ -665,22 +806,21 @@ def _drop_gone(result: _Result) -> int:
     """Drop the rows of customers deleted (or merged into another, which deletes the
     merged one) since the run read them; returns how many. Their survivors keep the row
     computed for them, and the next run scores them with the merged orders."""
-    ids = list(result.rows)
-    alive: set[int] = set()
+    ids = result.scores.index.to_numpy(np.int64)
+    alive: list[int] = []
     for start in range(0, len(ids), 20000):
-        alive.update(Customer.objects.filter(pk__in=ids[start:start + 20000])
+        alive.extend(Customer.objects.filter(pk__in=ids[start:start + 20000].tolist())
                      .values_list("pk", flat=True))
-    gone = set(ids) - alive
+    keep = np.isin(ids, np.asarray(alive, dtype=np.int64))
+    gone = int((~keep).sum())
     if not gone:
         return 0
-    for cid in gone:
-        result.rows.pop(cid, None)
-        result.owners.pop(cid, None)
-    result.changes = [c for c in result.changes if c[0] not in gone]
-    result.warnings = [w for w in result.warnings if w.customer_id not in gone]
-    result.scored_ids -= gone
-    result.run_fields["customer_equity"] = quantize(sum(row[1] for row in result.rows.values()))
-    return len(gone)
+    gone_ids = set(ids[~keep].tolist())
+    result.scores = result.scores[keep]
+    result.changes = result.changes[~result.changes["customer_id"].isin(gone_ids)]
+    result.warnings = [w for w in result.warnings if w.customer_id not in gone_ids]
+    result.run_fields["customer_equity"] = _equity(result.scores)
+    return gone
 
 
 def _write_tolerating_gone(run: ScoreRun, result: _Result, attempts: int = 3) -> None:
@@ -715,21 +855,22 @@ def _write(run: ScoreRun, result: _Result) -> None:
         CustomerScore.objects.filter(run=run).delete()
         StageChange.objects.filter(run=run).delete()
 
-        ordered = sorted(result.rows.items())
-        # Generators: the parameter tuples are built one batch at a time (bounded memory).
-        insert_rows(CustomerScore, ["run", "customer", *SCORE_COLUMNS],
-                    ((run.pk, cid, *row) for cid, row in ordered))
         is_current = not ScoreRun.objects.succeeded().filter(as_of__gt=as_of).exists()
         if is_current:
             CustomerValue.objects.all().delete()
-            insert_rows(CustomerValue, ["customer", "run", *SCORE_COLUMNS],
-                        ((cid, run.pk, *row) for cid, row in ordered))
+        # One pass over the score rows, one batch of tuples at a time (bounded memory):
+        # each batch goes to the snapshot and, for the current run, to the current view.
+        for batch in _score_batches(result):
+            insert_rows(CustomerScore, ["run", "customer", *SCORE_COLUMNS], ((run.pk, *row) for row in batch))
+            if is_current:
+                insert_rows(CustomerValue, ["customer", "run", *SCORE_COLUMNS],
+                            ((row[0], run.pk, *row[1:]) for row in batch))
         insert_rows(StageChange, ["customer", "from_stage", "to_stage", "changed_on", "run"],
-                    [(cid, before, after, as_of, run.pk) for cid, before, after in result.changes])
+                    ((int(c), b, a, as_of, run.pk) for c, b, a in result.changes.itertuples(index=False)))
         n_alerts = 0
         if is_current:
-            n_alerts = warnings.apply(run, result.warnings, result.scored_ids, result.owners,
-                                      WarningPolicy.current(), as_of)
+            n_alerts = warnings.apply(run, result.warnings, _SortedIds(result.scores.index.to_numpy(np.int64)),
+                                      _owners(result), WarningPolicy.current(), as_of)
         for name, value in result.run_fields.items():
             setattr(run, name, fitting.jsonable(value) if isinstance(value, dict | list) else value)
         run.n_alerts = n_alerts
@@ -739,24 +880,43 @@ def _write(run: ScoreRun, result: _Result) -> None:
         run.current_step = "done"
         run.finished_at = timezone.now()
         run.save()
-        changes = [c for c in result.changes if c not in announced] if is_current else []
-        _emit(run, changes, dict(ordered) if changes else {})
+        # Only real transitions (not a first classification from '') are announced one by one.
+        moved = result.changes[result.changes["from_stage"] != ""]
+        changes = [(int(c), b, a) for c, b, a in moved.itertuples(index=False)
+                   if (int(c), b, a) not in announced] if is_current else []
+        _emit(run, changes, _changed_rows(result, [c for c, _b, _a in changes]))
 
 
-def _emit(run: ScoreRun, changes: list[tuple[int, str, str]], rows: dict) -> None:
+def _owners(result: _Result) -> dict[int, tuple]:
+    """(name, owner id, owner language) of the customers with a warning only."""
+    ids = sorted({w.customer_id for w in result.warnings})
+    frame = result.customers.reindex(ids)
+    return {int(i): (r.name, None if pd.isna(r.owner_id) else int(r.owner_id),
+                     r.language if isinstance(r.language, str) else "")
+            for i, r in zip(frame.index, frame.itertuples(), strict=True)}
+
+
+def _changed_rows(result: _Result, ids: list[int]) -> dict[int, tuple]:
+    """{customer id: (tier, churn risk)} of the customers whose stage change is announced."""
+    if not ids:
+        return {}
+    frame = result.scores.loc[ids, ["tier", "risk", "buyer"]]
+    return {int(i): (t or "", float(r) if b and np.isfinite(r) else None)
+            for i, t, r, b in zip(frame.index, frame["tier"], frame["risk"], frame["buyer"], strict=True)}
+
+
+def _emit(run: ScoreRun, changes: list[tuple[int, str, str]], rows: dict[int, tuple]) -> None:
     """Announce stage changes (one event per real transition) and the run's end.
 
     A customer's first stage (from '') is a classification, not a transition, so it
     is only counted on the run — a first run would otherwise send one event per customer.
     Written in the run's transaction: the events exist exactly when the scores do.
     """
-    tier_at, risk_at = SCORE_COLUMNS.index("tier"), SCORE_COLUMNS.index("churn_risk")
     as_of = run.as_of.isoformat() if hasattr(run.as_of, "isoformat") else str(run.as_of)
     emitted: list[events.Event] = [
         events.CustomerStageChanged(
             customer_id=cid, from_stage=before, to_stage=after, changed_on=as_of, run_id=run.pk,
-            tier=rows[cid][tier_at] or "" if cid in rows else "",
-            churn_risk=float(rows[cid][risk_at]) if cid in rows and rows[cid][risk_at] is not None else None)
+            tier=rows[cid][0] if cid in rows else "", churn_risk=rows[cid][1] if cid in rows else None)
         for cid, before, after in changes if before
     ]
     emitted.append(events.ScoreRunFinished(run_id=run.pk, as_of=as_of, status=run.status,
