@@ -3,7 +3,6 @@ after an order, redeem on the ledger page, read the dashboard — then every pag
 English and 中文, light and dark, at 1440×900 and 390×844.
 Screenshots: loyalty-<page>-<width>-<en|zh>-<light|dark>.png."""
 
-import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -53,7 +52,10 @@ def test_loyalty_journey_and_looks(page, login, live_server, shoot, shop, admin_
 
     # 2. an order arrives (as from a shop): the earn subscriber credits it after commit
     order_create(actor=admin_user, data={"customer_id": wang.pk, "external_id": "TM-1", "status": "paid",
-                                         "placed_at": (timezone.now() - dt.timedelta(hours=1)).isoformat(),
+                                         # now, not an hour ago: the rules just saved apply from
+                                         # today (site time), and between 00:00 and 01:00 an hour
+                                         # ago is yesterday, under the default rules' escrow.
+                                         "placed_at": timezone.now().isoformat(),
                                          "total_amount": str(Decimal("1288.00"))})
     open_page(page, f"{live_server.url}/customers/{wang.pk}/")
     panel = page.locator("[data-panel=loyalty]")
