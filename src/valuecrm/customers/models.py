@@ -132,7 +132,8 @@ class Customer(TimeStampedModel):
     region = models.CharField(_("region"), max_length=100, blank=True, default="")
     city = models.CharField(_("city"), max_length=100, blank=True, default="")
     preferred_language = models.CharField(_("preferred language"), max_length=10,
-                                          choices=PreferredLanguage.choices, blank=True, default="")
+                                          choices=PreferredLanguage.choices, blank=True, default="",
+                                          db_default="")  # raw bulk inserts (demo, imports) leave it out
 
     acquisition_source = models.CharField(_("acquisition source"), max_length=100, blank=True, default="")
     acquisition_channel = models.CharField(
