@@ -381,3 +381,31 @@ def test_import_review_errors_changes_duplicates_merges_events_and_webhooks_hold
         ("email", old["email"]), ("phone", "+8613600136000")]
     assert list(customers_with_phone("13600136000").values_list("pk", flat=True)) == [existing.pk]
     assert b"13600136000" not in raw_database_bytes()
+
+
+@pytest.mark.django_db
+def test_data_key_rotation_re_encrypts_the_json_copies(admin_user, data_dir, settings):
+    from valuecrm.commands.keys import rotate_data_key
+    from valuecrm.imports.models import ImportChange, ImportRun
+    from valuecrm.integrations.merge import row_snapshot
+    from valuecrm.integrations.models import CustomerMerge
+
+    encryption.save(encryption.ring(), settings.DATA_DIR)
+    customer = services.customer_create(actor=admin_user, data={"name": "Rot", "email": "rot@example.cn"})
+    run = ImportRun.objects.create(kind="customers", file_path="/x", original_name="x.csv",
+                                   review=[{"row": 2, "email": "rot@example.cn", "match_phone": "+8613500135000"}])
+    ImportChange.objects.create(run=run, model="customer", object_id=customer.pk, before={"phone": "+8613500135000"})
+    CustomerMerge.objects.create(survivor_pk=customer.pk, merged_pk=0, survivor_name="Rot", merged_name="Rot",
+                                 snapshot={"survivor": row_snapshot(customer)})
+    try:
+        rotate_data_key(settings.DATA_DIR, echo=lambda _line: None)
+        for table, column in (("imports_importrun", "review"), ("imports_importchange", "before"),
+                              ("integrations_customermerge", "snapshot")):
+            text = _raw_json_column(table, column)[0]
+            assert "ev1:k2:" in text and "ev1:k1:" not in text, table
+        assert ImportRun.objects.get(pk=run.pk).review[0]["match_phone"] == "+8613500135000"
+        assert ImportChange.objects.get(run=run).before == {"phone": "+8613500135000"}
+        snap = CustomerMerge.objects.get(survivor_pk=customer.pk).snapshot
+        assert decrypt(snap["survivor"]["fields"]["email"]) == "rot@example.cn"
+    finally:
+        encryption.set_ring(None)
