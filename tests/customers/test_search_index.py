@@ -12,9 +12,9 @@ from django.test.utils import CaptureQueriesContext
 
 from valuecrm.customers import search_index, selectors, services
 from valuecrm.customers.models import Customer
-from valuecrm.customers.visibility import visible_customers
 from valuecrm.customers.search_index import query_terms, terms_of
 from valuecrm.customers.selectors import customer_count, customer_list, customer_queryset
+from valuecrm.customers.visibility import visible_customers
 from valuecrm.imports import services as imports
 from valuecrm.integrations.merge import customer_merge, customer_merge_undo
 from valuecrm.integrations.models import CustomerMerge
