@@ -226,8 +226,8 @@ class _Stream:
     meet (the substring re-check of the index's superset), or None when every id it yields
     matches."""
 
-    def __init__(self, fetch, check: Q | None, chunk: int = STREAM_FIRST_CHUNK):
-        self.fetch, self.check, self.chunk = fetch, check, chunk
+    def __init__(self, fetch, check: Q | None):
+        self.fetch, self.check, self.chunk = fetch, check, STREAM_FIRST_CHUNK
         self.buffer: list[int] = []
         self.last: int | None = None
         self.done = False
