@@ -132,6 +132,27 @@ def create(schema_editor) -> None:
             f"FOR EACH ROW EXECUTE FUNCTION {POSTGRES_TABLE}_delete()")
 
 
+def ensure_delete_trigger(using: str = "default", **_signal_kwargs) -> None:
+    """Re-create the SQLite delete trigger if it is gone (a post_migrate receiver).
+
+    SQLite "alters" a table by copying it into a new one and renaming it, and the copy has
+    no triggers: customers 0007 (a column with a database default) dropped this one, and
+    deleted customers then kept their index rows. Any later migration that rebuilds the
+    customers table would do the same, so the trigger is checked after every migrate."""
+    from django.db import connections
+
+    conn = connections[using]
+    if conn.vendor != "sqlite":
+        return  # PostgreSQL's ALTER TABLE keeps its triggers
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = %s", [SQLITE_TABLE])
+        if cursor.fetchone() is None:
+            return  # before customers 0006
+        cursor.execute(
+            f"CREATE TRIGGER IF NOT EXISTS {SQLITE_TABLE}_delete AFTER DELETE ON customers_customer "
+            f"BEGIN DELETE FROM {SQLITE_TABLE} WHERE rowid = old.id; END")
+
+
 def drop(schema_editor) -> None:
     vendor = schema_editor.connection.vendor
     if vendor == "sqlite":

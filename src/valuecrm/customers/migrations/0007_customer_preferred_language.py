@@ -3,6 +3,14 @@
 from django.db import migrations, models
 
 
+def restore_search_trigger(apps, schema_editor):
+    # The AddField below rebuilds customers_customer on SQLite, which drops the search
+    # index's delete trigger (customers/search_index.py): put it back at once.
+    from valuecrm.customers import search_index
+
+    search_index.ensure_delete_trigger(schema_editor.connection.alias)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -20,4 +28,5 @@ class Migration(migrations.Migration):
             name='preferred_language',
             field=models.CharField(blank=True, choices=[('zh-hans', '简体中文'), ('en', 'English'), ('', 'Shop default')], db_default='', default='', max_length=10, verbose_name='preferred language'),
         ),
+        migrations.RunPython(restore_search_trigger, migrations.RunPython.noop, elidable=False),
     ]
