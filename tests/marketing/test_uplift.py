@@ -73,7 +73,8 @@ def test_train_needs_two_finished_campaigns_and_writes_nothing_otherwise(markete
     assert not OutboxEvent.objects.filter(name="uplift_model.trained").exists()
 
 
-def test_train_evaluates_on_the_later_campaign_and_targets_top_n(client, marketer, history, email_template):
+def test_train_evaluates_on_the_later_campaign_and_targets_top_n(client, marketer, history, email_template,
+                                                                 api_client_for):
     first, later = history["campaigns"]
     client.force_login(marketer)
     page = client.get("/marketing/uplift/").content.decode()
@@ -99,7 +100,15 @@ def test_train_evaluates_on_the_later_campaign_and_targets_top_n(client, markete
     assert 'data-uplift="version">v1<' in page and 'id="uplift-qini"' in page
     assert f"¥{model.qini_coefficient:,.2f}" in page
     assert "On the later campaign the ranking beat a random choice." in page
+    api = api_client_for(marketer).get("/api/v1/marketing/uplift")
+    assert api.status_code == 200
+    body = api.json()
+    assert (body["version"], body["training_campaign_ids"], body["evaluation_campaign_id"]) == (1, [first.pk], later.pk)
+    assert (body["qini_coefficient"], body["auuc"]) == (model.qini_coefficient, model.auuc)
+    assert body["qini_curve"]["model"] == curve["curve"] and body["qini_curve"]["fractions"] == curve["fractions"]
+    assert body["trained_by"] == marketer.username and body["feature_source"] == "current"
     assert services.uplift_train(actor=marketer).version == 2
+    assert api_client_for(marketer).get("/api/v1/marketing/uplift").json()["version"] == 2
 
     ids = [c.pk for c in history["customers"]]
     top = services.uplift_top(ids, model, 100)
@@ -128,8 +137,11 @@ def test_top_n_option_is_validated_and_needs_a_model(marketer, make_customers, e
     assert CampaignMember.objects.filter(campaign=campaign).count() == 0
 
 
-def test_uplift_page_says_what_is_missing(client, marketer):
+def test_uplift_page_says_what_is_missing(client, marketer, api_client_for):
     client.force_login(marketer)
+    missing = api_client_for(marketer).get("/api/v1/marketing/uplift")
+    assert missing.status_code == 404 and missing["Content-Type"].startswith("application/problem+json")
+    assert missing.json()["title"] == "No uplift model has been trained yet." and missing.json()["status"] == 404
     page = client.get("/marketing/uplift/").content.decode()
     assert 'data-uplift="not-ready"' in page and "at least 30 treated and 30 control" in page
     assert client.post("/marketing/uplift/train/").status_code == 302

@@ -5,7 +5,7 @@ visibility rule bounds segment counts, audiences and recommendations."""
 from django.utils.translation import gettext as _
 from ninja import Path, Query, Router, Status
 
-from valuecrm.common.errors import Conflict
+from valuecrm.common.errors import Conflict, NotFound
 from valuecrm.common.patch import patch_data
 from valuecrm.common.schemas import MAX_ID, ProblemOut
 from valuecrm.customers.selectors import customer_get
@@ -23,6 +23,7 @@ from valuecrm.marketing.schemas import (
     TemplateIn,
     TemplateOut,
     TemplatePatch,
+    UpliftModelOut,
 )
 
 router = Router(tags=["marketing"])
@@ -153,6 +154,28 @@ def campaign_results(request, campaign_id: int = PathId):
     if results is None:
         raise Conflict(_("The campaign has not been launched yet."))
     return results
+
+
+# ---------------------------------------------------------------- uplift
+
+@router.get("/marketing/uplift", response={200: UpliftModelOut, **READ_ERRORS})
+def uplift_latest(request):
+    """The latest uplift model and its evaluation, what the uplift page shows (any signed-in
+    user may read it, as the page; training needs campaigns.send)."""
+    model = selectors.uplift_model_latest()
+    if model is None:
+        raise NotFound(_("No uplift model has been trained yet."))
+    curve = model.qini_curve or {}
+    return {"version": model.version, "trained_at": model.trained_at,
+            "trained_by": model.trained_by.username if model.trained_by else None,
+            "training_campaign_ids": model.training_campaign_ids,
+            "evaluation_campaign_id": model.evaluation_campaign_id,
+            "n_train_treatment": model.n_train_treatment, "n_train_control": model.n_train_control,
+            "n_eval_treatment": model.n_eval_treatment, "n_eval_control": model.n_eval_control,
+            "feature_source": model.feature_source, "qini_coefficient": model.qini_coefficient,
+            "auuc": model.auuc,
+            "qini_curve": {"fractions": curve.get("fractions", []), "model": curve.get("curve", []),
+                           "random": curve.get("random", [])}}
 
 
 # ---------------------------------------------------------------- recommendations

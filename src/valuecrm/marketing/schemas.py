@@ -171,3 +171,25 @@ class RecommendationOut(Schema):
     name: str
     price: Decimal
     score: float
+
+
+class QiniCurveOut(Schema):
+    fractions: list[float] = Field(..., description="Share of customers targeted, 0 to 1.")
+    model: list[float] = Field(..., description="Incremental revenue per customer, targeting in the model's order.")
+    random: list[float] = Field(..., description="The same for a random order (the diagonal).")
+
+
+class UpliftModelOut(Schema):
+    version: int
+    trained_at: datetime
+    trained_by: str | None
+    training_campaign_ids: list[int]
+    evaluation_campaign_id: int | None
+    n_train_treatment: int
+    n_train_control: int
+    n_eval_treatment: int
+    n_eval_control: int
+    feature_source: str = Field(..., description="snapshot, current or orders_only: where the features came from.")
+    qini_coefficient: float = Field(..., description="Area between the model's Qini curve and random, ¥ per customer.")
+    auuc: float = Field(..., description="Area under the model's uplift curve, ¥ per customer.")
+    qini_curve: QiniCurveOut
