@@ -5,6 +5,7 @@ and 390×844, in English and 中文, light and dark. Screenshots: service-<page>
 """
 
 import datetime as dt
+import re
 from datetime import date
 
 import pytest
@@ -75,7 +76,8 @@ def test_agent_queue_ticket_reply_solve_and_dashboard(new_page, live_server, log
     # The tier-A customer's ticket jumps the queue even though the other one is newer… and due later.
     expect(rows.first).to_contain_text("快递破损")
     expect(rows.first).to_contain_text("Tier-A customer")
-    expect(rows.first.locator(".vc-sla")).to_contain_text("due in 9 min")
+    # 9 min from when the fixture opened it; a loaded machine can take a minute to get here.
+    expect(rows.first.locator(".vc-sla")).to_contain_text(re.compile(r"due in [89] min"))
     shoot(page, "service-queue-1440-en-light")
 
     rows.first.get_by_role("link").first.click()
