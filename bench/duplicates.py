@@ -292,9 +292,9 @@ def run(customers: int, seed: int) -> dict:
     shutil.rmtree(DATA_DIR, ignore_errors=True)
     DATA_DIR.mkdir(parents=True)
     _setup_django()
-    from valuecrm.integrations.duplicate_evidence import THRESHOLD
-    from valuecrm.integrations.duplicates import candidate_pairs, duplicate_scan, load_records
-    from valuecrm.integrations.models import DuplicateCandidate
+    from valuecrm.duplicates.duplicate_evidence import THRESHOLD
+    from valuecrm.duplicates.duplicates import candidate_pairs, duplicate_scan, load_records
+    from valuecrm.duplicates.models import DuplicateCandidate
 
     started = time.perf_counter()
     rows, truth, negatives = labelled_set(customers, seed)

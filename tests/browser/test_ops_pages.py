@@ -200,7 +200,7 @@ def scored_shop(transactional_db):
 
 
 def test_dashboard_and_duplicates_at_both_sizes(new_page, live_server, login, shoot, admin_user, scored_shop):
-    from valuecrm.integrations.duplicates import duplicate_scan
+    from valuecrm.duplicates.duplicates import duplicate_scan
 
     duplicate_scan()
     base = live_server.url
