@@ -370,7 +370,7 @@ def report(r: dict) -> str:
         f"recall ≥ {TARGETS['recall']} {_met(r['recall'] >= TARGETS['recall'])}, "
         f"scan ≤ {TARGETS['scan_seconds']:.0f} s {_met(r['scan_s'] <= TARGETS['scan_seconds'])} |",
         "",
-        f"Default threshold {r['threshold']} points (`integrations/duplicate_evidence.py`, where each field's "
+        f"Default threshold {r['threshold']} points (`duplicates/duplicate_evidence.py`, where each field's "
         "points are documented). Recall by scenario:",
         "",
         "| scenario | found / true pairs | recall |",
