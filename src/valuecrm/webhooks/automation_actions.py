@@ -1,6 +1,6 @@
 """The send_webhook automation action: post a signed JSON body to one endpoint.
 
-Registered from IntegrationsConfig.ready(); integrations sits above automation in
+Registered from WebhooksConfig.ready(); webhooks sits above automation in
 the layers, so it only knows the action interface in common, never the engine.
 """
 
