@@ -292,9 +292,9 @@ def run(customers: int, seed: int) -> dict:
     shutil.rmtree(DATA_DIR, ignore_errors=True)
     DATA_DIR.mkdir(parents=True)
     _setup_django()
-    from valuecrm.integrations.duplicate_evidence import THRESHOLD
-    from valuecrm.integrations.duplicates import candidate_pairs, duplicate_scan, load_records
-    from valuecrm.integrations.models import DuplicateCandidate
+    from valuecrm.duplicates.duplicate_evidence import THRESHOLD
+    from valuecrm.duplicates.duplicates import candidate_pairs, duplicate_scan, load_records
+    from valuecrm.duplicates.models import DuplicateCandidate
 
     started = time.perf_counter()
     rows, truth, negatives = labelled_set(customers, seed)
@@ -370,7 +370,7 @@ def report(r: dict) -> str:
         f"recall ≥ {TARGETS['recall']} {_met(r['recall'] >= TARGETS['recall'])}, "
         f"scan ≤ {TARGETS['scan_seconds']:.0f} s {_met(r['scan_s'] <= TARGETS['scan_seconds'])} |",
         "",
-        f"Default threshold {r['threshold']} points (`integrations/duplicate_evidence.py`, where each field's "
+        f"Default threshold {r['threshold']} points (`duplicates/duplicate_evidence.py`, where each field's "
         "points are documented). Recall by scenario:",
         "",
         "| scenario | found / true pairs | recall |",

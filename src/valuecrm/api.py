@@ -180,7 +180,7 @@ def on_http_error(request, exc: HttpError):
 def _register_routers():
     import importlib
 
-    for app_name in ("customers", "orders", "insights", "imports", "integrations", "privacy", "service",
+    for app_name in ("customers", "orders", "insights", "imports", "duplicates", "webhooks", "privacy", "service",
                      "loyalty", "deals", "marketing"):
         try:
             module = importlib.import_module(f"valuecrm.{app_name}.api")

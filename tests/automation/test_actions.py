@@ -40,9 +40,9 @@ def test_a_specific_user_gets_the_task_and_a_field_is_set(admin_user, rep_north,
 
 
 def test_send_webhook_queues_one_signed_delivery_per_run(admin_user, make_rule, run_after_commit, monkeypatch):
-    from valuecrm.integrations import tasks as integration_tasks
-    from valuecrm.integrations.models import WebhookDelivery
-    from valuecrm.integrations.webhooks import endpoint_create
+    from valuecrm.webhooks import tasks as integration_tasks
+    from valuecrm.webhooks.models import WebhookDelivery
+    from valuecrm.webhooks.webhooks import endpoint_create
 
     monkeypatch.setattr(integration_tasks, "webhook_deliver_task", lambda pk: None)
     endpoint = endpoint_create(actor=admin_user, data={"name": "hook", "url": "http://127.0.0.1:9/",

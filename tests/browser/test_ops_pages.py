@@ -1,6 +1,6 @@
 """Daily work without Django admin, in a real browser: orders (list, record, create
 with lines, refund), products, users & teams & roles, customer archive/delete — and the
-dashboard and duplicates pages — at 1440×900 and 390×844, in English and 中文, light
+dashboard, duplicates and integrations pages — at 1440×900 and 390×844, in English and 中文, light
 and dark. Screenshots: ops-<page>-<width>-<en|zh>-<light|dark>.png.
 """
 
@@ -200,9 +200,12 @@ def scored_shop(transactional_db):
 
 
 def test_dashboard_and_duplicates_at_both_sizes(new_page, live_server, login, shoot, admin_user, scored_shop):
-    from valuecrm.integrations.duplicates import duplicate_scan
+    from valuecrm.duplicates.duplicates import duplicate_scan
+    from valuecrm.webhooks.webhooks import endpoint_create
 
     duplicate_scan()
+    endpoint_create(actor=admin_user, data={"name": "ERP 订单同步", "url": "https://erp.example.com/hooks/valuecrm",
+                                            "event_types": ["order.created", "customer.merged"]})
     base = live_server.url
     page = new_page()
     login(page, "root")
@@ -216,3 +219,9 @@ def test_dashboard_and_duplicates_at_both_sizes(new_page, live_server, login, sh
             shoot(page, f"ops-dashboard-{suffix}")
             open_page(page, f"{base}/duplicates/")
             shoot(page, f"ops-duplicates-{suffix}")
+            # The hub (webhooks app since the split) keeps its monospace secrets.
+            open_page(page, f"{base}/integrations/")
+            expect(page.get_by_text("https://erp.example.com/hooks/valuecrm")).to_be_visible()
+            assert "monospace" in page.locator(".vc-secret").first.evaluate("e => getComputedStyle(e).fontFamily")
+            no_sideways_scroll(page, width)
+            shoot(page, f"ops-integrations-{suffix}")

@@ -19,10 +19,10 @@ SERVICE_MODULES = [
     "valuecrm.customers.services",
     "valuecrm.customers.saved_views",
     "valuecrm.orders.services",
-    "valuecrm.integrations.merge",
-    "valuecrm.integrations.services",
-    "valuecrm.integrations.webhooks",
-    "valuecrm.integrations.inbound",
+    "valuecrm.duplicates.merge",
+    "valuecrm.duplicates.services",
+    "valuecrm.webhooks.webhooks",
+    "valuecrm.webhooks.inbound",
     "valuecrm.imports.services",
     "valuecrm.insights.services.policies",
     "valuecrm.insights.services.scoring",
@@ -142,21 +142,21 @@ def _undo_import(w):
 
 
 def _merge(w):
-    from valuecrm.integrations.merge import customer_merge
+    from valuecrm.duplicates.merge import customer_merge
 
     return customer_merge(actor=w["admin"], survivor=w["a"], merged=w["b"])
 
 
 def _merge_undo(w):
-    from valuecrm.integrations.merge import customer_merge_undo
+    from valuecrm.duplicates.merge import customer_merge_undo
 
     return customer_merge_undo(actor=w["admin"], merge=_merge(w))
 
 
 def _dismiss(w):
-    from valuecrm.integrations.duplicates import duplicate_scan
-    from valuecrm.integrations.models import DuplicateCandidate
-    from valuecrm.integrations.services import duplicate_dismiss
+    from valuecrm.duplicates.duplicates import duplicate_scan
+    from valuecrm.duplicates.models import DuplicateCandidate
+    from valuecrm.duplicates.services import duplicate_dismiss
 
     duplicate_scan()
     candidate = DuplicateCandidate.objects.first()
@@ -167,7 +167,7 @@ def _dismiss(w):
 
 
 def _endpoint(w):
-    from valuecrm.integrations.webhooks import endpoint_create
+    from valuecrm.webhooks.webhooks import endpoint_create
 
     return endpoint_create(actor=w["admin"], data={"name": "m", "url": "http://127.0.0.1:9/",
                                                    "event_types": ["customer.created"]})
@@ -256,12 +256,12 @@ CALLS = {
     "customer_merge_undo": (_merge_undo, "customer.merge_undone"),
     "duplicate_dismiss": (_dismiss, "config.changed"),
     "endpoint_create": (_endpoint, "config.changed"),
-    "endpoint_update": (lambda w: S("integrations.webhooks", "endpoint_update")(
+    "endpoint_update": (lambda w: S("webhooks.webhooks", "endpoint_update")(
         actor=w["admin"], endpoint=_endpoint(w), data={"name": "n", "url": "http://127.0.0.1:9/",
                                                        "event_types": ["order.created"]}), "config.changed"),
-    "endpoint_delete": (lambda w: S("integrations.webhooks", "endpoint_delete")(
+    "endpoint_delete": (lambda w: S("webhooks.webhooks", "endpoint_delete")(
         actor=w["admin"], endpoint=_endpoint(w)), "config.changed"),
-    "inbound_source_create": (lambda w: S("integrations.inbound", "inbound_source_create")(
+    "inbound_source_create": (lambda w: S("webhooks.inbound", "inbound_source_create")(
         actor=w["admin"], key="shop", name="Shop", run_as=w["admin"]), "config.changed"),
     "import_run_now": (_import, "import.finished"),
     "import_undo": (_undo_import, "import.undone"),

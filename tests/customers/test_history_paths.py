@@ -14,8 +14,8 @@ from django.urls import reverse
 from valuecrm.customers import services
 from valuecrm.customers.history import customer_history
 from valuecrm.customers.models import Customer
+from valuecrm.duplicates.merge import customer_merge, customer_merge_undo
 from valuecrm.imports import services as imports
-from valuecrm.integrations.merge import customer_merge, customer_merge_undo
 
 from .helpers import client_for
 
@@ -126,7 +126,7 @@ def test_merge_and_undo_show_on_the_survivor(admin_user):
     assert _changes(survivor, "merge:") == [
         (admin_user.display_name, f"merged with #{merged.pk}", [("city", "—", "Shanghai")])]
 
-    from valuecrm.integrations.models import CustomerMerge
+    from valuecrm.duplicates.models import CustomerMerge
 
     customer_merge_undo(actor=admin_user, merge=CustomerMerge.objects.get())
     assert _changes(survivor, "merge-undo:") == [

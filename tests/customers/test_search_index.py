@@ -15,9 +15,9 @@ from valuecrm.customers.models import Customer
 from valuecrm.customers.search_index import query_terms, terms_of
 from valuecrm.customers.selectors import customer_count, customer_list, customer_queryset
 from valuecrm.customers.visibility import visible_customers
+from valuecrm.duplicates.merge import customer_merge, customer_merge_undo
+from valuecrm.duplicates.models import CustomerMerge
 from valuecrm.imports import services as imports
-from valuecrm.integrations.merge import customer_merge, customer_merge_undo
-from valuecrm.integrations.models import CustomerMerge
 from valuecrm.privacy.erasure import customer_erase
 
 from .helpers import make

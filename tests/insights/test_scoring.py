@@ -273,8 +273,8 @@ def test_a_failing_subscriber_does_not_fail_a_committed_run(shop, event_recorder
 def test_customers_deleted_or_merged_mid_run_are_skipped_and_counted(shop, monkeypatch, admin_user):
     """Deleting any customer while scoring ran used to fail the whole run (FK error)."""
     from valuecrm.customers.models import Customer
+    from valuecrm.duplicates.merge import customer_merge
     from valuecrm.insights.services import scoring
-    from valuecrm.integrations.merge import customer_merge
 
     real_compute = scoring._compute
 

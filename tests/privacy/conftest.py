@@ -61,13 +61,9 @@ def person(db, admin_user, rep_north, add_orders, django_capture_on_commit_callb
 
     from valuecrm.customers import services as cs
     from valuecrm.customers.models import Address, Customer
+    from valuecrm.duplicates.models import CustomerMerge, DuplicateCandidate
     from valuecrm.imports.models import ImportChange, ImportRowError, ImportRun
-    from valuecrm.integrations.models import (
-        CustomerMerge,
-        DuplicateCandidate,
-        WebhookDelivery,
-        WebhookEndpoint,
-    )
+    from valuecrm.webhooks.models import WebhookDelivery, WebhookEndpoint
 
     # The events' after-commit work (the ledger following the consent booleans) runs as in production.
     with django_capture_on_commit_callbacks(execute=True):

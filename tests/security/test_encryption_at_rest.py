@@ -145,8 +145,8 @@ def test_imported_personal_data_is_not_in_the_raw_database_and_is_found_again(ad
 
 @pytest.mark.django_db
 def test_duplicate_scan_and_references_by_phone_work_through_the_blind_index(admin_user):
-    from valuecrm.integrations.duplicates import duplicate_scan
-    from valuecrm.integrations.models import DuplicateCandidate
+    from valuecrm.duplicates.duplicates import duplicate_scan
+    from valuecrm.duplicates.models import DuplicateCandidate
 
     a = services.customer_create(actor=admin_user, data={"name": "李雷", "email": "li.lei@example.cn"})
     b = services.customer_create(actor=admin_user, data={"name": "李雷", "phone": "13800138000"})
@@ -278,13 +278,14 @@ def _raw_json_column(table: str, column: str) -> list[str]:
 @pytest.mark.django_db
 def test_import_review_errors_changes_duplicates_merges_events_and_webhooks_hold_no_clear_copies(
         admin_user, run_import, client, monkeypatch):
+    from valuecrm.duplicates.duplicates import duplicate_scan
+    from valuecrm.duplicates.merge import customer_merge, customer_merge_undo
+    from valuecrm.duplicates.models import CustomerMerge, DuplicateCandidate
     from valuecrm.imports import services as imports
     from valuecrm.imports.models import ImportChange, ImportRowError
-    from valuecrm.integrations import webhooks
-    from valuecrm.integrations.duplicates import duplicate_scan
-    from valuecrm.integrations.merge import customer_merge, customer_merge_undo
-    from valuecrm.integrations.models import CustomerMerge, DuplicateCandidate, WebhookDelivery
-    from valuecrm.integrations.subscribers import _customer_data
+    from valuecrm.webhooks import webhooks
+    from valuecrm.webhooks.models import WebhookDelivery
+    from valuecrm.webhooks.subscribers import _customer_data
 
     people = _people()
     old, dup, bad, new = people[0], people[1], people[2], people[3]
@@ -386,9 +387,9 @@ def test_import_review_errors_changes_duplicates_merges_events_and_webhooks_hold
 @pytest.mark.django_db
 def test_data_key_rotation_re_encrypts_the_json_copies(admin_user, data_dir, settings):
     from valuecrm.commands.keys import rotate_data_key
+    from valuecrm.duplicates.merge import row_snapshot
+    from valuecrm.duplicates.models import CustomerMerge
     from valuecrm.imports.models import ImportChange, ImportRun
-    from valuecrm.integrations.merge import row_snapshot
-    from valuecrm.integrations.models import CustomerMerge
 
     encryption.save(encryption.ring(), settings.DATA_DIR)
     customer = services.customer_create(actor=admin_user, data={"name": "Rot", "email": "rot@example.cn"})

@@ -15,7 +15,7 @@ def export_account(directory: Path = typer.Argument(..., help="Folder to write t
     from valuecrm.cli import django_setup
 
     django_setup()
-    from valuecrm.integrations.exports import account_export
+    from valuecrm.exports.exports import account_export
 
     console = Console()
     if directory.exists() and not directory.is_dir():

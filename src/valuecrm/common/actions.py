@@ -2,7 +2,7 @@
 
 The automation app only orchestrates (trigger → conditions → actions). An action
 lives beside the records it changes — customers registers create_task, add_tag,
-remove_tag, change_owner, update_field and add_note; integrations registers
+remove_tag, change_owner, update_field and add_note; webhooks registers
 send_webhook; later apps (deals, loyalty, marketing, service) register theirs from
 their `AppConfig.ready()`:
 

@@ -68,6 +68,10 @@ INSTALLED_APPS = [
     "valuecrm.orders",
     "valuecrm.insights",
     "valuecrm.imports",
+    "valuecrm.duplicates",
+    "valuecrm.exports",
+    "valuecrm.webhooks",
+    # Migration history only (the app was split into the three above).
     "valuecrm.integrations",
     "valuecrm.privacy",
     "valuecrm.automation",

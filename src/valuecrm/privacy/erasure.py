@@ -282,16 +282,16 @@ def _add(touched: dict, table: str, count: int) -> None:
 
 def _merged_ids(customer_id: int) -> list[int]:
     """Customers merged into this one: their history rows are this person's past records."""
-    model = apps.get_model("integrations", "CustomerMerge") if apps.is_installed("valuecrm.integrations") else None
+    model = apps.get_model("duplicates", "CustomerMerge") if apps.is_installed("valuecrm.duplicates") else None
     if model is None:
         return []
     return list(model.objects.filter(survivor_pk=customer_id).values_list("merged_pk", flat=True))
 
 
 def _delete_duplicate_pairs(customer_id: int, touched: dict) -> None:
-    if not apps.is_installed("valuecrm.integrations"):
+    if not apps.is_installed("valuecrm.duplicates"):
         return
-    model = apps.get_model("integrations", "DuplicateCandidate")
+    model = apps.get_model("duplicates", "DuplicateCandidate")
     count, _by_model = model.objects.filter(Q(customer_a_id=customer_id) | Q(customer_b_id=customer_id)).delete()
     _add(touched, model._meta.db_table, count)
 

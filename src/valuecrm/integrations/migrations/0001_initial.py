@@ -2,9 +2,22 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import valuecrm.integrations.models
 from django.conf import settings
 from django.db import migrations, models
+
+
+# The secret defaults as they were when this migration was written (the models now live in
+# valuecrm.webhooks.models; these copies keep the historical migrations importable on their own).
+def new_secret() -> str:
+    import secrets
+
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def new_inbound_secret() -> str:
+    import secrets
+
+    return "insec_" + secrets.token_urlsafe(32)
 
 
 class Migration(migrations.Migration):
@@ -42,7 +55,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('key', models.SlugField(help_text="Used in the URL and stored as the order's source.", unique=True, verbose_name='source key')),
                 ('name', models.CharField(max_length=100, verbose_name='name')),
-                ('secret', models.CharField(default=valuecrm.integrations.models.new_inbound_secret, max_length=100, verbose_name='shared secret')),
+                ('secret', models.CharField(default=new_inbound_secret, max_length=100, verbose_name='shared secret')),
                 ('active', models.BooleanField(default=True, verbose_name='active')),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='created at')),
                 ('run_as', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='write as user')),
@@ -57,7 +70,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(max_length=100, verbose_name='name')),
                 ('url', models.URLField(max_length=500, verbose_name='URL')),
-                ('secret', models.CharField(default=valuecrm.integrations.models.new_secret, max_length=100, verbose_name='signing secret')),
+                ('secret', models.CharField(default=new_secret, max_length=100, verbose_name='signing secret')),
                 ('event_types', models.JSONField(default=list, verbose_name='events')),
                 ('active', models.BooleanField(default=True, verbose_name='active')),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='created at')),
