@@ -273,8 +273,7 @@ def _search_streams(text: str) -> list[_Stream] | None:
         return None
     customers = connection.ops.quote_name(Customer._meta.db_table)
     company_sql, company_params = names[0], list(names[1])
-    streams = [_Stream(lambda below, limit: search_index.ids_below(text, below, limit),
-                       Q(name__icontains=text))]
+    streams = [_Stream(search_index.id_reader(text), Q(name__icontains=text))]
     company_check = Q(company__name__icontains=text)
     members_sql = f"SELECT id FROM {customers} WHERE company_id IN ({company_sql})"
     with connection.cursor() as cursor:
