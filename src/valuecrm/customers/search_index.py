@@ -373,6 +373,9 @@ def _prefix_end(prefix: str) -> str | None:
 PREFIX_MERGE_TERMS = 64
 # Rows of one term counted at most when choosing the term that drives the read.
 DRIVER_COUNT_CAP = 5000
+# A query of several broad terms matching at most this many customers together is read
+# from the GIN index's intersection (sorted) instead of testing each row of its driver.
+GIN_NARROW = 5000
 
 
 class _PostgresReader:
@@ -387,8 +390,8 @@ class _PostgresReader:
                 # Every term is broad, but together they may be narrow (李小 & 小龙): then
                 # the GIN index's intersection, sorted, beats testing each driver row.
                 cursor.execute(f"SELECT count(*) FROM (SELECT 1 FROM {POSTGRES_TABLE} "
-                               f"WHERE terms @@ %s::tsquery LIMIT {DRIVER_COUNT_CAP + 1}) s", [self.tsquery])
-                self.gin = cursor.fetchone()[0] <= DRIVER_COUNT_CAP
+                               f"WHERE terms @@ %s::tsquery LIMIT {GIN_NARROW + 1}) s", [self.tsquery])
+                self.gin = cursor.fetchone()[0] <= GIN_NARROW
 
     @staticmethod
     def _source(cursor, term: str, prefix: bool):
