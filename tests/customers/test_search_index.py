@@ -33,7 +33,11 @@ def index_terms(pk: int) -> list[str]:
         cursor.execute(f"SELECT tsvector_to_array(terms) FROM {search_index.POSTGRES_TABLE} "
                        "WHERE customer_id = %s", [pk])
         row = cursor.fetchone()
-        return sorted(row[0]) if row else []
+        cursor.execute(f"SELECT term FROM {search_index.POSTGRES_TERMS} WHERE customer_id = %s", [pk])
+        table_terms = sorted(r[0] for r in cursor.fetchall())
+        # The term table holds exactly the tsvector's terms (written by the same calls).
+        assert table_terms == (sorted(row[0]) if row else []), pk
+        return table_terms
 
 
 def found(user, query: str) -> list[str]:
@@ -107,6 +111,67 @@ def test_newest_first_search_streams_answer_what_the_substring_scan_answers(admi
             assert pages == expected, (query, user)
             assert customer_count(user=user, search=query, cap=3).value == min(len(expected), 3), query
             assert customer_count(user=user, search=query, cap=3).capped == (len(expected) > 3), query
+
+
+READER_NAMES = ["Zhang Wei", "Zhangsan Li", "Li Zhang", "Zhan Hui", "Wei Li", "Liang Wei", "Amy Lin",
+                "Lily Li", "李小龙", "小龙李", "李小", "上海李小龙", "Ana Banana"]
+READER_QUERIES = ["zhang", "zhan", "li", "l", "wei li", "li wei", "z", "a", "ana", "李小龙", "李小", "小",
+                  "上海", "hui zhan", "q", "zz top"]
+
+
+@pytest.mark.parametrize("plan", ["default", "range", "gin", "driver"])
+def test_the_id_reader_pages_through_the_index_newest_first(db, plan, monkeypatch):
+    """Every PostgreSQL plan of the id-ordered read (a prefix merged over its terms or read as
+    one range; several terms from the GIN intersection or a driver term with the others
+    tested) answers what the unordered index query answers, newest first, page by page."""
+    if connection.vendor != "postgresql" and plan != "default":
+        pytest.skip("SQLite has one plan (FTS5 in rowid order)")
+    if plan == "range":
+        monkeypatch.setattr(search_index, "PREFIX_MERGE_TERMS", 0)
+    if plan in ("gin", "driver"):
+        monkeypatch.setattr(search_index, "DRIVER_COUNT_CAP", 0)
+        monkeypatch.setattr(search_index, "GIN_NARROW", 10**6 if plan == "gin" else 0)
+    for name in READER_NAMES:
+        make(name)
+    for query in READER_QUERIES:
+        sql, params = search_index.matching_ids_sql(query)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            expected = sorted({row[0] for row in cursor.fetchall()}, reverse=True)
+        read = search_index.id_reader(query)
+        pages, below = [], None
+        while True:
+            page = read(below, 2)
+            pages += page
+            if len(page) < 2:
+                break
+            below = page[-1]
+        assert pages == expected, (plan, query)
+        assert search_index.ids_below(query, None, 100) == expected, (plan, query)
+    names = dict(Customer.objects.values_list("pk", "name"))
+    assert [names[pk] for pk in search_index.id_reader("zhang")(None, 10)] == ["Li Zhang", "Zhangsan Li",
+                                                                               "Zhang Wei"]
+    assert search_index.id_reader("- _") is None
+
+
+def test_the_migration_builds_the_term_table_from_the_tsvector_rows(admin_user):
+    """customers 0008 on a database indexed before the term table existed (PostgreSQL)."""
+    import importlib
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite's FTS5 needs no term table (0008 does nothing there)")
+    migration = importlib.import_module("valuecrm.customers.migrations.0008_customer_search_term_table")
+    customers = [make(name) for name in ("上海浦东", "Zhang Wei", "Amy Lin")]
+    with connection.schema_editor() as editor:
+        editor.execute(f"DROP TABLE {search_index.POSTGRES_TERMS}")
+        migration.create_and_fill(None, editor)
+    for customer in customers:
+        assert index_terms(customer.pk) == sorted(terms_of(customer.name))
+    assert [c.name for c in customer_list(user=admin_user, search="zh")[0]] == ["Zhang Wei"]
+    with connection.schema_editor() as editor:  # a second run leaves the table alone
+        migration.create_and_fill(None, editor)
+    services.customer_delete(actor=admin_user, customer=customers[0])
+    assert index_terms(customers[0].pk) == []
 
 
 def test_streams_hand_back_to_one_query_after_too_many_candidates(admin_user, monkeypatch):
