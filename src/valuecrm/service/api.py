@@ -14,13 +14,18 @@ from valuecrm.service import selectors, services
 from valuecrm.service.models import BusinessCalendar, SlaPolicy
 from valuecrm.service.schemas import (
     TICKET_PATCH_NOT_NULL,
+    AgentProfileIn,
+    AgentProfileOut,
     CalendarIn,
     CalendarOut,
+    EscalationOut,
     KpisOut,
     MessageOut,
     PolicyIn,
     PolicyOut,
     ReplyIn,
+    ServiceTeamIn,
+    ServiceTeamOut,
     StatusValue,
     SurveyPage,
     TicketIn,
@@ -70,6 +75,36 @@ def reply_ticket(request, payload: ReplyIn, ticket_id: int = PathId):
     ticket = selectors.ticket_get(request.auth, ticket_id)
     return Status(201, services.ticket_reply(actor=request.auth, ticket=ticket, body=payload.body,
                                              kind=payload.kind))
+
+
+@router.get("/tickets/{ticket_id}/escalations", response={200: list[EscalationOut], **READ_ERRORS})
+def ticket_escalations(request, ticket_id: int = PathId):
+    """Who the ticket was escalated to (team lead, then manager), when, and the task each got."""
+    return selectors.ticket_escalations(selectors.ticket_get(request.auth, ticket_id))
+
+
+@router.get("/service/teams", response={200: list[ServiceTeamOut], **READ_ERRORS})
+def list_service_teams(request):
+    """Teams' routing (round_robin, least_open, skills), queue boost, lead and manager."""
+    return selectors.service_teams()
+
+
+@router.put("/service/teams/{team_id}", response={200: ServiceTeamOut, **ERRORS})
+def put_service_team(request, payload: ServiceTeamIn, team_id: int = PathId):
+    return services.service_team_save(actor=request.auth, team=selectors.team_get(team_id),
+                                      data=payload.model_dump())
+
+
+@router.get("/service/agents/{user_id}", response={200: AgentProfileOut, **READ_ERRORS})
+def get_agent_profile(request, user_id: int = PathId):
+    return selectors.agent_profile(selectors.user_get(user_id))
+
+
+@router.put("/service/agents/{user_id}", response={200: AgentProfileOut, **ERRORS})
+def put_agent_profile(request, payload: AgentProfileIn, user_id: int = PathId):
+    """Skills, working calendar and out-of-office span (an agent may set their own)."""
+    return services.agent_profile_save(actor=request.auth, user=selectors.user_get(user_id),
+                                       data=payload.model_dump())
 
 
 @router.get("/service/calendars", response={200: list[CalendarOut], **READ_ERRORS})

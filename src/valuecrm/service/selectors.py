@@ -52,7 +52,7 @@ def ticket_list(user, *, status: str | None = None, customer_id: int | None = No
 
 
 def ticket_get(user, pk: int) -> Ticket:
-    ticket = visible_tickets(user).select_related("customer", "assignee", "sla_policy__calendar", "order").filter(
+    ticket = visible_tickets(user).select_related("customer", "assignee", "team", "sla_policy__calendar", "order").filter(
         pk=pk).first()
     if ticket is None:
         raise NotFound(_("Ticket not found."))
@@ -80,6 +80,43 @@ def ticket_feedback(ticket: Ticket) -> tuple[list, list]:
     for s in surveys:
         s.feedback = by_survey.get(s.pk)
     return messages, surveys
+
+
+def ticket_escalations(ticket: Ticket) -> list:
+    from valuecrm.service.models import TicketEscalation
+
+    return list(TicketEscalation.objects.filter(ticket=ticket).select_related("target").order_by("at", "id"))
+
+
+def service_teams() -> list:
+    from valuecrm.service.models import ServiceTeam
+
+    return list(ServiceTeam.objects.select_related("team", "lead", "manager").order_by("team__name"))
+
+
+def team_get(pk: int):
+    from valuecrm.accounts.models import Team
+
+    found = Team.objects.filter(pk=pk).first()
+    if found is None:
+        raise NotFound(_("Team not found."))
+    return found
+
+
+def user_get(pk: int):
+    from valuecrm.accounts.models import User
+
+    found = User.objects.filter(pk=pk, is_active=True).first()
+    if found is None:
+        raise NotFound(_("User not found."))
+    return found
+
+
+def agent_profile(user):
+    """The user's routing profile (an unsaved empty one before the first save)."""
+    from valuecrm.service.models import AgentProfile
+
+    return AgentProfile.objects.filter(user=user).first() or AgentProfile(user=user)
 
 
 def calendar_get(pk: int) -> BusinessCalendar:
