@@ -159,6 +159,7 @@ def test_agent_queue_ticket_reply_solve_and_dashboard(new_page, live_server, log
         open_page(page, f"{base}/service/dashboard/?period=7d")
         expect(page.locator(".vc-kpi-tickets")).to_have_text("2")
         expect(page.locator(".vc-kpi-sla")).to_have_text("100 %")
+        expect(page.locator(".vc-kpi-next-breaches")).to_have_text("0")
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         shoot(page, f"service-dashboard-{suffix}")
         open_page(page, f"{base}/service/topics/")

@@ -209,3 +209,30 @@ def test_escalation_policy_fields_are_checked(admin_user, office):
             "resolution_minutes": 240, "escalate_lead_at": 75, "escalate_manager_after": -5})
     assert sorted(info.value.errors) == ["escalate_lead_at", "escalate_manager_after"]
 
+
+
+def test_routing_page_saves_team_and_own_profile_and_refuses_bad_input(client, admin_user, agent, desk):
+    from valuecrm.service.models import AgentProfile
+
+    client.force_login(admin_user)
+    page = client.get("/service/routing/")
+    assert page.status_code == 200
+    assert b'data-agent="agent_a"' in page.content
+    saved = client.post("/service/routing/", {"form": "team", "team": desk["team"].pk, "routing": "skills",
+                                              "lead_id": desk["lead"].pk, "manager_id": ""})
+    assert saved.status_code == 302
+    setting = ServiceTeam.objects.get(team=desk["team"])
+    assert (setting.routing, setting.queue_boost, setting.lead_id, setting.manager_id) == (
+        "skills", False, desk["lead"].pk, None)
+    bad = client.post("/service/routing/", {"form": "team", "team": desk["team"].pk, "routing": "random"})
+    assert bad.status_code == 422
+    assert ServiceTeam.objects.get(team=desk["team"]).routing == "skills"
+    client.force_login(agent)
+    mine = client.post("/service/routing/", {"form": "agent", "user": agent.pk, "skills": "Invoice，退货, invoice",
+                                             "calendar_id": "", "away_until": "2026-12-24T18:00"})
+    assert mine.status_code == 302
+    profile = AgentProfile.objects.get(user=agent)
+    assert (profile.skills, profile.away_until.isoformat()) == (["invoice", "退货"], "2026-12-24T10:00:00+00:00")
+    refused = client.post("/service/routing/", {"form": "agent", "user": desk["lead"].pk, "skills": "x"})
+    assert refused.status_code == 403
+    assert not AgentProfile.objects.filter(user=desk["lead"]).exists()

@@ -134,6 +134,10 @@ class Ticket(TimeStampedModel):
     # the next-response clock has its own, reset each time that clock starts again.
     sla_alert_level = models.PositiveSmallIntegerField(default=0)
     next_response_alert_level = models.PositiveSmallIntegerField(default=0)
+    # Next-response clocks started and breached over the ticket's life (the KPIs count them;
+    # the clock's own columns reset each time it starts again).
+    next_response_started = models.PositiveSmallIntegerField(default=0)
+    next_response_breaches = models.PositiveSmallIntegerField(default=0)
     # The highest escalation made: 0 none, 1 team lead, 2 manager (TicketEscalation holds each).
     escalation_level = models.PositiveSmallIntegerField(default=0)
 

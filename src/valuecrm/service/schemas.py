@@ -196,6 +196,13 @@ class SurveyPage(Schema):
     items: list[SurveyOut]
 
 
+class NextResponseKpi(Schema):
+    started: int = Field(..., description="Next-response clocks started (a customer wrote after an agent's reply)")
+    breached: int
+    tickets_breached: int
+    compliance: Share = Field(..., description="Share of those clocks not breached, with its 95 % Wilson interval")
+
+
 class KpisOut(Schema):
     period: str
     csat: Share = Field(..., description="Share of CSAT answers 4–5, with its 95 % Wilson interval")
@@ -205,6 +212,7 @@ class KpisOut(Schema):
     first_response_minutes: Quantiles
     resolution_minutes: Quantiles
     sla_compliance: Share
+    next_response: NextResponseKpi
     sla_by_policy: list[PolicyCompliance]
 
 

@@ -201,7 +201,8 @@ def service_kpis(user, *, period: str = "30d", now: datetime | None = None) -> d
     start = now - timedelta(days=PERIODS[period])
     rows = list(visible_tickets(user).filter(opened_at__gte=start, opened_at__lt=now).values(
         "opened_at", "first_responded_at", "first_response_due_at", "solved_at", "resolution_due_at",
-        "sla_policy_id", "sla_policy__name", "status", "sla_alert_level"))
+        "sla_policy_id", "sla_policy__name", "status", "sla_alert_level", "next_response_started",
+        "next_response_breaches"))
     first = [(r["first_responded_at"] - r["opened_at"]).total_seconds() / 60 for r in rows
              if r["first_responded_at"]]
     resolved = [(r["solved_at"] - r["opened_at"]).total_seconds() / 60 for r in rows if r["solved_at"]]
@@ -231,9 +232,20 @@ def service_kpis(user, *, period: str = "30d", now: datetime | None = None) -> d
         "first_response_minutes": _quantiles(first),
         "resolution_minutes": _quantiles(resolved),
         "sla_compliance": _share_interval(met_total, judged_total),
+        "next_response": _next_response_kpi(rows),
         "sla_by_policy": [{**e, "compliance": _share_interval(e["met"], e["n"])["value"]}
                           for e in sorted(per_policy.values(), key=lambda e: e["name"])],
     }
+
+
+def _next_response_kpi(rows: list[dict]) -> dict:
+    """Next-response clocks of the period's tickets: how many ran, how many breached, and the
+    share met with its 95 % interval (a clock still running unbreached counts as met so far)."""
+    started = sum(r["next_response_started"] for r in rows)
+    breached = min(started, sum(r["next_response_breaches"] for r in rows))
+    return {"started": started, "breached": breached,
+            "tickets_breached": sum(1 for r in rows if r["next_response_breaches"]),
+            "compliance": _share_interval(started - breached, started)}
 
 
 def countdown_state(due: datetime | None, now: datetime) -> str:

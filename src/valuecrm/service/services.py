@@ -167,6 +167,7 @@ def _start_next_response(ticket: Ticket, now: datetime) -> None:
         return
     ticket.next_response_started_at = now
     ticket.next_response_alert_level = 0
+    ticket.next_response_started += 1
     _next_response_due(ticket)
 
 
@@ -615,7 +616,8 @@ def _sweep_next_response(ticket: Ticket, policy: SlaPolicy, now: datetime) -> in
     if step <= ticket.next_response_alert_level:
         return 0
     ticket.next_response_alert_level = step
-    ticket.save(update_fields=["next_response_alert_level", "updated_at"])
+    ticket.next_response_breaches += int(step == 100)
+    ticket.save(update_fields=["next_response_alert_level", "next_response_breaches", "updated_at"])
     _alert(ticket, "next_response", step)
     return 1
 
