@@ -26,11 +26,12 @@ def set_look(user, language, theme):
 
 
 @pytest.fixture
-def desk(transactional_db, admin_user, make_user, monkeypatch):
+def desk(transactional_db, admin_user, make_user, monkeypatch, settings, tmp_path):
     from valuecrm.customers.services import customer_create
     from valuecrm.insights.models import CustomerValue
     from valuecrm.service.services import calendar_save, sla_policy_save, ticket_create
 
+    settings.DATA_DIR = tmp_path  # attachments go under the data dir
     agent = make_user("emily", role="support_agent", first_name="Emily", last_name="Zhou")
     allday = [{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)]
     cal = calendar_save(actor=admin_user, data={"name": "24/7", "timezone": "Asia/Shanghai", "hours": allday})
@@ -71,6 +72,7 @@ def desk(transactional_db, admin_user, make_user, monkeypatch):
                                                           "manager_id": admin_user.pk})
     agent_profile_save(actor=admin_user, user=lead, data={"skills": ["发票", "退货"], "calendar_id": cal.pk})
     other = Ticket.objects.exclude(pk=vip.pk).get()
+    Ticket.objects.filter(pk=other.pk).update(tags=["发票", "invoice"])
     TicketEscalation.objects.create(ticket=other, level=1, target=lead, clock="first_response", percent=100, at=now)
     return {"agent": agent, "vip": vip}
 
@@ -96,10 +98,13 @@ def test_agent_queue_ticket_reply_solve_and_dashboard(new_page, live_server, log
     page.wait_for_load_state("networkidle")
     expect(page.locator(".vc-clock-first .vc-sla")).to_contain_text("due in")
     page.fill("#reply-body", "很抱歉，今天为您补发。")
+    page.set_input_files("#reply-files", files=[{"name": "补发单.pdf", "mimeType": "application/pdf",
+                                                 "buffer": b"%PDF-1.4\n%%EOF\n"}])
     page.get_by_role("button", name="Send", exact=True).click()
     page.wait_for_load_state("networkidle")
     expect(page.locator(".alert-success")).to_contain_text("Reply sent.")
     expect(page.locator(".vc-msg-reply")).to_contain_text("很抱歉，今天为您补发。")
+    expect(page.locator(".vc-msg-reply [data-attachment='补发单.pdf']")).to_be_visible()
     expect(page.locator(".vc-clock-first")).not_to_contain_text("due in")
     page.locator("button[data-status=solved]").click()
     page.wait_for_load_state("networkidle")
@@ -145,6 +150,7 @@ def test_agent_queue_ticket_reply_solve_and_dashboard(new_page, live_server, log
         shoot(page, f"service-queue-{suffix}")
         open_page(page, f"{base}/service/tickets/{other.pk}/")
         expect(page.get_by_role("button", name="发送并解决" if zh else "Send and solve")).to_be_visible()
+        expect(page.locator(".vc-ticket-tags")).to_contain_text("发票")
         expect(page.locator(".vc-escalation")).to_contain_text(
             "已升级给组长 刘洋：首次响应已用 100 %" if zh else "Escalated to Team lead 刘洋: first response at 100 %")
         assert page.evaluate("document.documentElement.scrollWidth") <= width

@@ -346,6 +346,7 @@ NOT_A_BUSINESS_WRITE.update({
     "poll_imap": "files each message through inbound_email (covered)",
     "agent_available": "read", "team_settings": "read", "escalation_targets": "read",
     "route_ticket": "picks the assignee inside ticket_create (covered); moves only the round-robin cursor",
+    "attachment_max_bytes": "read", "attachments_root": "helper",
 })
 _OFFICE = [{"weekday": d, "start": "09:00", "end": "18:00"} for d in range(5)]
 _MONDAY_10 = dt.datetime(2026, 12, 7, 2, 0, tzinfo=dt.UTC)  # 10:00 in Beijing
@@ -390,6 +391,8 @@ _SERVICE_CALLS = {
         ticket=_svc_ticket(w), body="还没到"), "ticket.replied"),
     "service_team_save": (lambda w: S("service.services", "service_team_save")(
         actor=w["admin"], team=_svc_team(), data={"routing": "skills"}), "config.changed"),
+    "attachment_add": (lambda w: S("service.services", "attachment_add")(
+        actor=w["admin"], ticket=_svc_ticket(w), name="单据.txt", chunks=[b"ok"]), "ticket.attachment_added"),
     "agent_profile_save": (lambda w: S("service.services", "agent_profile_save")(
         actor=w["admin"], user=w["admin"], data={"skills": ["发票"]}), "config.changed"),
     "system_status_change": (lambda w: S("service.services", "system_status_change")(

@@ -6,7 +6,8 @@ calendars and policies; a ticket whose customer you cannot see is a 404.
 
 from typing import Literal
 
-from ninja import Path, Query, Router, Status
+from ninja import File, Path, Query, Router, Status
+from ninja.files import UploadedFile
 
 from valuecrm.common.patch import patch_data
 from valuecrm.common.schemas import MAX_ID, ProblemOut
@@ -16,6 +17,7 @@ from valuecrm.service.schemas import (
     TICKET_PATCH_NOT_NULL,
     AgentProfileIn,
     AgentProfileOut,
+    AttachmentOut,
     CalendarIn,
     CalendarOut,
     EscalationOut,
@@ -75,6 +77,20 @@ def reply_ticket(request, payload: ReplyIn, ticket_id: int = PathId):
     ticket = selectors.ticket_get(request.auth, ticket_id)
     return Status(201, services.ticket_reply(actor=request.auth, ticket=ticket, body=payload.body,
                                              kind=payload.kind))
+
+
+@router.get("/tickets/{ticket_id}/attachments", response={200: list[AttachmentOut], **READ_ERRORS})
+def list_attachments(request, ticket_id: int = PathId):
+    return selectors.ticket_attachments(selectors.ticket_get(request.auth, ticket_id))
+
+
+@router.post("/tickets/{ticket_id}/attachments", response={201: AttachmentOut, **ERRORS})
+def add_attachment(request, ticket_id: int = PathId, file: UploadedFile = File(...)):
+    """Attach a file (multipart field `file`): png, jpg, gif, webp, pdf, txt, csv, docx, xlsx, at most
+    VALUECRM_SERVICE_ATTACHMENT_MAX_BYTES (10 MB); a refused file is a 422 naming `file`."""
+    ticket = selectors.ticket_get(request.auth, ticket_id)
+    return Status(201, services.attachment_add(actor=request.auth, ticket=ticket, name=file.name,
+                                               chunks=file.chunks()))
 
 
 @router.get("/tickets/{ticket_id}/escalations", response={200: list[EscalationOut], **READ_ERRORS})

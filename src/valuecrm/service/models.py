@@ -109,6 +109,7 @@ class Ticket(TimeStampedModel):
     team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="tickets", verbose_name=_("team"))
     is_complaint = models.BooleanField(_("complaint"), default=False)
+    tags = models.JSONField(_("tags"), default=list, blank=True)  # lower-case words
     order = models.ForeignKey("sales.Order", null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="tickets", verbose_name=_("order"))
     opened_at = models.DateTimeField(_("opened at"), default=timezone.now)
@@ -239,6 +240,26 @@ class TicketMessage(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # The e-mail Message-ID this message was sent or received with: replies thread on it.
     message_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class TicketAttachment(models.Model):
+    """A file on a ticket (with the message it came with, if any), stored under the data dir
+    at `path` (relative to the attachments root); downloads check the ticket's visibility."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(TicketMessage, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="attachments")
+    name = models.CharField(_("file name"), max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    path = models.CharField(max_length=200, unique=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -12,6 +12,7 @@ from valuecrm.service.models import Channel, MessageKind, Priority, TicketStatus
 ChannelValue = choices_literal(Channel)
 PriorityValue = choices_literal(Priority)
 StatusValue = choices_literal(TicketStatus)
+Tag = Annotated[Text, Field(min_length=1, max_length=40)]
 Clock = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$", examples=["09:00"])]
 
 
@@ -26,6 +27,7 @@ class TicketIn(Schema):
     assignee_id: Id | None = Field(None, description="Empty: routed by the team's routing setting "
                                                     "(else to the least busy agent).")
     team_id: Id | None = Field(None, description="The service team; empty: the assignee's team.")
+    tags: list[Tag] = Field(default_factory=list, max_length=20, description="Stored lower-case, de-duplicated.")
     is_complaint: StrictBool = False
     order_id: Id | None = None
     opened_at: Moment | None = Field(None, description="Defaults to now; set it when migrating history.")
@@ -40,10 +42,12 @@ class TicketPatch(Schema):
     status: StatusValue | None = None
     assignee_id: Id | None = None
     team_id: Id | None = None
+    tags: list[Tag] | None = Field(None, max_length=20)
     is_complaint: StrictBool | None = None
 
 
-TICKET_PATCH_NOT_NULL = ("subject", "description", "channel", "category", "priority", "status", "is_complaint")
+TICKET_PATCH_NOT_NULL = ("subject", "description", "channel", "category", "priority", "status", "is_complaint",
+                         "tags")
 
 
 class TicketOut(Schema):
@@ -57,6 +61,7 @@ class TicketOut(Schema):
     status: str
     assignee_id: int | None
     team_id: int | None
+    tags: list[str]
     is_complaint: bool
     order_id: int | None
     opened_at: datetime
@@ -275,3 +280,21 @@ class EscalationOut(Schema):
     percent: int
     task_id: int | None
     at: datetime
+
+
+class AttachmentOut(Schema):
+    id: int
+    ticket_id: int
+    message_id: int | None
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+    created_at: datetime
+    url: str = Field(..., description="The permission-checked download (signed-in session)")
+
+    @staticmethod
+    def resolve_url(obj):
+        from django.urls import reverse
+
+        return reverse("ticket-attachment", args=[obj.pk])

@@ -69,7 +69,7 @@ def ticket_feedback(ticket: Ticket) -> tuple[list, list]:
     by_message = {a.message_id: a for a in analyses if a.message_id}
     by_survey = {a.survey_id: a for a in analyses if a.survey_id}
     description = next((a for a in analyses if a.ticket_id), None)
-    messages = list(ticket.messages.select_related("author"))
+    messages = list(ticket.messages.select_related("author").prefetch_related("attachments"))
     copy_done = False
     for m in messages:
         m.feedback = by_message.get(m.pk)
@@ -80,6 +80,21 @@ def ticket_feedback(ticket: Ticket) -> tuple[list, list]:
     for s in surveys:
         s.feedback = by_survey.get(s.pk)
     return messages, surveys
+
+
+def attachment_get(user, pk: int):
+    """An attachment of a ticket the user can see, else NotFound (no hint that it exists)."""
+    from valuecrm.service.models import TicketAttachment
+
+    found = TicketAttachment.objects.select_related("ticket").filter(
+        pk=pk, ticket__in=visible_tickets(user)).first()
+    if found is None:
+        raise NotFound(_("Attachment not found."))
+    return found
+
+
+def ticket_attachments(ticket: Ticket) -> list:
+    return list(ticket.attachments.all())
 
 
 def ticket_escalations(ticket: Ticket) -> list:

@@ -45,6 +45,7 @@ from valuecrm.service.models import (
     ServiceTeam,
     SlaPolicy,
     Ticket,
+    TicketAttachment,
     TicketEscalation,
     TicketMessage,
     TicketStatus,
@@ -52,9 +53,10 @@ from valuecrm.service.models import (
 )
 
 TICKET_FIELDS = ("customer_id", "subject", "description", "channel", "category", "priority", "status",
-                 "assignee_id", "team_id", "opened_at", "is_complaint", "order_id")
+                 "assignee_id", "team_id", "opened_at", "is_complaint", "order_id", "tags")
 UPDATABLE = ("subject", "description", "channel", "category", "priority", "status", "assignee_id", "team_id",
-             "is_complaint")
+             "is_complaint", "tags")
+MAX_TAGS = 20
 MAX_BODY = 20_000
 TIERS = ("A", "B", "C", "N")
 
@@ -275,7 +277,23 @@ def _validate(data: dict, ticket: Ticket, errors: dict, *, creating: bool) -> di
         out["assignee"] = _agent(errors, data["assignee_id"])
     if "team_id" in data:
         out["team"] = _team(errors, data["team_id"])
+    if "tags" in data:
+        out["tags"] = _tags(errors, data["tags"])
     return out
+
+
+def _tags(errors, raw) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or len(raw) > MAX_TAGS:
+        errors.setdefault("tags", []).append(_("Expected a list of at most %(n)s tags.") % {"n": MAX_TAGS})
+        return []
+    tags: list[str] = []
+    for i, tag in enumerate(raw):
+        value = _text(errors, f"tags.{i}", tag, required=True, limit=40).lower()
+        if value and value not in tags:
+            tags.append(value)
+    return tags
 
 
 def _team(errors, value):
@@ -434,10 +452,136 @@ def ticket_token(ticket: Ticket) -> str:
     return f"[#{ticket.pk}]"
 
 
+# ---------------------------------------------------------------- attachments
+
+# Extension → (content type, leading bytes the file must start with; None = UTF-8 text).
+ATTACHMENT_TYPES = {
+    ".png": ("image/png", (b"\x89PNG\r\n\x1a\n",)), ".jpg": ("image/jpeg", (b"\xff\xd8\xff",)),
+    ".jpeg": ("image/jpeg", (b"\xff\xd8\xff",)), ".gif": ("image/gif", (b"GIF87a", b"GIF89a")),
+    ".webp": ("image/webp", (b"RIFF",)), ".pdf": ("application/pdf", (b"%PDF-",)),
+    ".txt": ("text/plain", None), ".csv": ("text/csv", None),
+    ".docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", (b"PK\x03\x04",)),
+    ".xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", (b"PK\x03\x04",)),
+}
+MAX_ATTACHMENTS = 5
+
+
+def attachment_max_bytes() -> int:
+    return int(getattr(settings, "VALUECRM_SERVICE_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024))
+
+
+def attachments_root():
+    from pathlib import Path
+
+    return Path(getattr(settings, "VALUECRM_STORAGE_DIR", None) or settings.DATA_DIR) / "service" / "attachments"
+
+
+def _read_upload(errors: dict, key: str, name, chunks) -> tuple[str, str, bytes] | None:
+    """(clean name, content type, content) of an upload, or None with errors[key] saying why:
+    a name with an allowed extension, at most the size limit, content that matches the type."""
+    import os
+
+    limit = attachment_max_bytes()
+    clean = os.path.basename(str(name or "").replace("\\", "/")).strip()
+    if not clean or "\x00" in clean or len(clean) > 200:
+        errors.setdefault(key, []).append(_("Give the file a name of at most 200 characters."))
+        return None
+    ext = os.path.splitext(clean)[1].lower()
+    kind = ATTACHMENT_TYPES.get(ext)
+    if kind is None:
+        errors.setdefault(key, []).append(_("Files of this type cannot be attached; allowed: %(types)s.") % {
+            "types": ", ".join(sorted(ATTACHMENT_TYPES))})
+        return None
+    parts, size = [], 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            errors.setdefault(key, []).append(_("The file is larger than %(mb)s MB.") % {
+                "mb": round(limit / 1024 / 1024, 1)})
+            return None
+        parts.append(chunk)
+    content = b"".join(parts)
+    if not content:
+        errors.setdefault(key, []).append(_("The file is empty."))
+        return None
+    content_type, magic = kind
+    if magic is None:
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError:
+            errors.setdefault(key, []).append(_("The file's content does not match its type."))
+            return None
+    elif not content.startswith(magic) or (ext == ".webp" and content[8:12] != b"WEBP"):
+        errors.setdefault(key, []).append(_("The file's content does not match its type."))
+        return None
+    return clean, content_type, content
+
+
+def _store_attachments(ticket: Ticket, files: list[tuple[str, str, bytes]], *, actor, message, now) -> list:
+    """Write the files under the data dir and their rows; on any failure remove what was written."""
+    import hashlib
+    import uuid
+
+    root = attachments_root() / str(ticket.pk)
+    root.mkdir(parents=True, exist_ok=True)
+    written, rows = [], []
+    try:
+        for name, content_type, content in files:
+            ext = name.rsplit(".", 1)[-1].lower()
+            rel = f"{ticket.pk}/{uuid.uuid4().hex}.{ext}"
+            target = attachments_root() / rel
+            target.write_bytes(content)
+            written.append(target)
+            rows.append(TicketAttachment.objects.create(
+                ticket=ticket, message=message, name=name, content_type=content_type, size=len(content),
+                sha256=hashlib.sha256(content).hexdigest(), path=rel,
+                uploaded_by=actor if getattr(actor, "pk", None) else None, created_at=now))
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    for row in rows:
+        events.emit(events.TicketAttachmentAdded(customer_id=ticket.customer_id, ticket_id=ticket.pk,
+                                                 attachment_id=row.pk, content_type=row.content_type,
+                                                 size=row.size), actor=actor)
+    return rows
+
+
+def _read_uploads(errors: dict, files) -> list[tuple[str, str, bytes]]:
+    files = list(files or [])
+    if len(files) > MAX_ATTACHMENTS:
+        errors.setdefault("file", []).append(_("Attach at most %(n)s files at once.") % {"n": MAX_ATTACHMENTS})
+        return []
+    out = []
+    for name, chunks in files:
+        got = _read_upload(errors, "file", name, chunks)
+        if got is not None:
+            out.append(got)
+    return out
+
+
+@transaction.atomic
+def attachment_add(*, actor, ticket: Ticket, name: str, chunks, now: datetime | None = None) -> TicketAttachment:
+    """Attach one file to a ticket (no message): the type and size limits, visibility and
+    TICKETS_WORK as for a reply. Bad input is a ValidationFailed naming `file`."""
+    require(actor, Capability.TICKETS_WORK, _("Your role cannot work service tickets."))
+    now = now or timezone.now()
+    fresh = _locked(ticket)
+    if not visible_customers(actor).filter(pk=fresh.customer_id).exists():
+        raise NotFound(_("Ticket not found."))
+    errors: dict[str, list[str]] = {}
+    got = _read_upload(errors, "file", name, chunks)
+    if fresh.status == TicketStatus.CLOSED:
+        errors.setdefault("status", []).append(_("A closed ticket cannot change; open a new one."))
+    _raise_if(errors)
+    return _store_attachments(fresh, [got], actor=actor, message=None, now=now)[0]
+
+
 @transaction.atomic
 def ticket_reply(*, actor, ticket: Ticket, body, kind: str = MessageKind.REPLY,
-                 now: datetime | None = None) -> TicketMessage:
-    """A public reply (sent to the customer by e-mail after commit) or an internal note."""
+                 now: datetime | None = None, files=None) -> TicketMessage:
+    """A public reply (sent to the customer by e-mail after commit) or an internal note, with
+    the files in `files` ([(name, chunks)]) attached to it; nothing is written when one is refused."""
     require(actor, Capability.TICKETS_WORK, _("Your role cannot work service tickets."))
     now = now or timezone.now()
     fresh = _locked(ticket)
@@ -447,6 +591,7 @@ def ticket_reply(*, actor, ticket: Ticket, body, kind: str = MessageKind.REPLY,
     if kind not in (MessageKind.REPLY, MessageKind.NOTE):
         errors.setdefault("kind", []).append(_("Not a valid choice."))
     body = _text(errors, "body", body, required=True, limit=MAX_BODY)
+    uploads = _read_uploads(errors, files)
     if fresh.status == TicketStatus.CLOSED:
         errors.setdefault("status", []).append(_("A closed ticket cannot change; open a new one."))
     _raise_if(errors)
@@ -468,8 +613,12 @@ def ticket_reply(*, actor, ticket: Ticket, body, kind: str = MessageKind.REPLY,
                 from_email=settings.DEFAULT_FROM_EMAIL, to=[recipient],
                 headers={"Message-ID": message.message_id, **headers},
             )
+            for name, content_type, content in uploads:
+                mail.attach(name, content, content_type)
             transaction.on_commit(lambda: mail.send(fail_silently=False))
     message.save()
+    if uploads:
+        _store_attachments(fresh, uploads, actor=actor, message=message, now=now)
     events.emit(events.TicketReplied(customer_id=fresh.customer_id, ticket_id=fresh.pk, kind=kind), actor=actor)
     if before is not None:
         events.emit(events.TicketStatusChanged(customer_id=fresh.customer_id, ticket_id=fresh.pk,

@@ -11,5 +11,6 @@ urlpatterns = [
     path("service/tickets/<int:pk>/", views.ticket_detail, name="ticket-detail"),
     path("service/tickets/<int:pk>/reply/", views.ticket_reply, name="ticket-reply"),
     path("service/tickets/<int:pk>/status/", views.ticket_status, name="ticket-status"),
+    path("service/attachments/<int:pk>/", views.attachment_download, name="ticket-attachment"),
     path("s/<str:token>/", views.survey_answer, name="survey-answer"),
 ]

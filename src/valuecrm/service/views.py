@@ -104,7 +104,9 @@ def ticket_detail(request, pk):
     messages_list, surveys = selectors.ticket_feedback(ticket)
     return render(request, "service/ticket_detail.html", {
         "ticket": ticket, "messages_list": messages_list, "surveys": surveys,
-        "changes": _log(ticket),
+        "attachment_mb": round(services.attachment_max_bytes() / 1024 / 1024, 1),
+        "changes": _log(ticket), "loose_attachments": [a for a in selectors.ticket_attachments(ticket)
+                                                         if a.message_id is None],
         "first_clock": first, "next_clock": following, "resolution_clock": resolution, "status_buttons": buttons,
         "can_work": request.user.can(Capability.TICKETS_WORK) and ticket.status != TicketStatus.CLOSED,
     })
@@ -137,8 +139,10 @@ def _flash_error(request, exc):
 def ticket_reply(request, pk):
     ticket = _ticket_or_404(request, pk)
     kind = MessageKind.NOTE if request.POST.get("kind") == "note" else MessageKind.REPLY
+    files = [(f.name, f.chunks()) for f in request.FILES.getlist("attachment")]
     try:
-        services.ticket_reply(actor=request.user, ticket=ticket, body=request.POST.get("body", ""), kind=kind)
+        services.ticket_reply(actor=request.user, ticket=ticket, body=request.POST.get("body", ""), kind=kind,
+                              files=files)
         then = request.POST.get("then", "")
         if then in (TicketStatus.SOLVED, TicketStatus.WAITING):
             services.ticket_update(actor=request.user, ticket=ticket, data={"status": then})
@@ -146,6 +150,24 @@ def ticket_reply(request, pk):
     except (ValidationFailed, PermissionDenied, Conflict) as exc:
         _flash_error(request, exc)
     return redirect("ticket-detail", pk=ticket.pk)
+
+
+@login_required
+def attachment_download(request, pk):
+    """A ticket's file, for those who can see the ticket; always as a download (never rendered inline)."""
+    from django.http import FileResponse
+
+    try:
+        found = selectors.attachment_get(request.user, pk)
+    except NotFound:
+        raise Http404 from None
+    path = services.attachments_root() / found.path
+    if not path.is_file():
+        raise Http404
+    response = FileResponse(path.open("rb"), as_attachment=True, filename=found.name,
+                            content_type=found.content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @login_required
@@ -167,8 +189,9 @@ def ticket_create(request):
     errors = {}
     if request.method == "POST":
         values = {k: request.POST.get(k, "") for k in
-                  ("customer_id", "subject", "description", "priority", "channel", "category", "team_id")}
-        data = {**values, "is_complaint": request.POST.get("is_complaint") == "on"}
+                  ("customer_id", "subject", "description", "priority", "channel", "category", "team_id", "tags")}
+        data = {**values, "is_complaint": request.POST.get("is_complaint") == "on",
+                "tags": [t.strip() for t in values["tags"].replace("，", ",").split(",") if t.strip()]}
         try:
             ticket = services.ticket_create(actor=request.user, data=data)
             messages.success(request, _("Ticket #%(id)s opened.") % {"id": ticket.pk})

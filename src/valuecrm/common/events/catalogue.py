@@ -402,6 +402,15 @@ class TicketEscalated(Event):
     clock: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class TicketAttachmentAdded(Event):
+    name: ClassVar[str] = "ticket.attachment_added"
+    ticket_id: int
+    attachment_id: int
+    content_type: str
+    size: int
+
+
 # ---------------------------------------------------------------- loyalty (valuecrm.loyalty)
 
 @dataclass(frozen=True, kw_only=True)
