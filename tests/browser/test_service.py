@@ -1,6 +1,6 @@
 """Service in a real browser: the agent queue (a tier-A customer first, with the reason)
 → a ticket → a reply → solve, SLA countdowns, the CSAT survey page on a phone, the service dashboard and the
-feedback topics page with its drill-down — at 1440×900
+feedback topics page with its drill-down, the routing page and an escalation in the ticket's log — at 1440×900
 and 390×844, in English and 中文, light and dark. Screenshots: service-<page>-<size>-<lang>-<theme>.png.
 """
 
@@ -26,11 +26,12 @@ def set_look(user, language, theme):
 
 
 @pytest.fixture
-def desk(transactional_db, admin_user, make_user, monkeypatch):
+def desk(transactional_db, admin_user, make_user, monkeypatch, settings, tmp_path):
     from valuecrm.customers.services import customer_create
     from valuecrm.insights.models import CustomerValue
     from valuecrm.service.services import calendar_save, sla_policy_save, ticket_create
 
+    settings.DATA_DIR = tmp_path  # attachments go under the data dir
     agent = make_user("emily", role="support_agent", first_name="Emily", last_name="Zhou")
     allday = [{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)]
     cal = calendar_save(actor=admin_user, data={"name": "24/7", "timezone": "Asia/Shanghai", "hours": allday})
@@ -60,6 +61,19 @@ def desk(transactional_db, admin_user, make_user, monkeypatch):
         Survey.objects.create(kind="csat", customer=li, sent_at=at, expires_at=at + dt.timedelta(days=14),
                               answered_at=at, score=score, comment=comment)
     feedback.feedback_backfill(model=model)
+    # A team with its routing and escalation people, and an escalation on the other ticket.
+    from valuecrm.accounts.models import Team
+    from valuecrm.service.models import Ticket, TicketEscalation
+    from valuecrm.service.services import agent_profile_save, service_team_save
+
+    team = Team.objects.create(name="一线客服")
+    lead = make_user("lead_liu", role="support_agent", first_name="洋", last_name="刘", team=team)
+    service_team_save(actor=admin_user, team=team, data={"routing": "round_robin", "lead_id": lead.pk,
+                                                          "manager_id": admin_user.pk})
+    agent_profile_save(actor=admin_user, user=lead, data={"skills": ["发票", "退货"], "calendar_id": cal.pk})
+    other = Ticket.objects.exclude(pk=vip.pk).get()
+    Ticket.objects.filter(pk=other.pk).update(tags=["发票", "invoice"])
+    TicketEscalation.objects.create(ticket=other, level=1, target=lead, clock="first_response", percent=100, at=now)
     return {"agent": agent, "vip": vip}
 
 
@@ -84,10 +98,13 @@ def test_agent_queue_ticket_reply_solve_and_dashboard(new_page, live_server, log
     page.wait_for_load_state("networkidle")
     expect(page.locator(".vc-clock-first .vc-sla")).to_contain_text("due in")
     page.fill("#reply-body", "很抱歉，今天为您补发。")
+    page.set_input_files("#reply-files", files=[{"name": "补发单.pdf", "mimeType": "application/pdf",
+                                                 "buffer": b"%PDF-1.4\n%%EOF\n"}])
     page.get_by_role("button", name="Send", exact=True).click()
     page.wait_for_load_state("networkidle")
     expect(page.locator(".alert-success")).to_contain_text("Reply sent.")
     expect(page.locator(".vc-msg-reply")).to_contain_text("很抱歉，今天为您补发。")
+    expect(page.locator(".vc-msg-reply [data-attachment='补发单.pdf']")).to_be_visible()
     expect(page.locator(".vc-clock-first")).not_to_contain_text("due in")
     page.locator("button[data-status=solved]").click()
     page.wait_for_load_state("networkidle")
@@ -133,11 +150,22 @@ def test_agent_queue_ticket_reply_solve_and_dashboard(new_page, live_server, log
         shoot(page, f"service-queue-{suffix}")
         open_page(page, f"{base}/service/tickets/{other.pk}/")
         expect(page.get_by_role("button", name="发送并解决" if zh else "Send and solve")).to_be_visible()
+        expect(page.locator(".vc-ticket-tags")).to_contain_text("发票")
+        expect(page.locator(".vc-escalation")).to_contain_text(
+            "已升级给组长 刘洋：首次响应已用 100 %" if zh else "Escalated to Team lead 刘洋: first response at 100 %")
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         shoot(page, f"service-ticket-{suffix}")
+        open_page(page, f"{base}/service/routing/")
+        expect(page.locator(".vc-page-title")).to_have_text("分配与升级" if zh else "Routing and escalation")
+        expect(page.locator("[data-team] select[name=routing]")).to_have_value("round_robin")
+        expect(page.locator("[data-agent=lead_liu] input[name=skills]")).to_have_value("发票, 退货")
+        expect(page.locator("[data-agent=lead_liu] [data-available]")).to_have_text("可分配" if zh else "available")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        shoot(page, f"service-routing-{suffix}")
         open_page(page, f"{base}/service/dashboard/?period=7d")
         expect(page.locator(".vc-kpi-tickets")).to_have_text("2")
         expect(page.locator(".vc-kpi-sla")).to_have_text("100 %")
+        expect(page.locator(".vc-kpi-next-breaches")).to_have_text("0")
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         shoot(page, f"service-dashboard-{suffix}")
         open_page(page, f"{base}/service/topics/")

@@ -344,6 +344,9 @@ NOT_A_BUSINESS_WRITE.update({
     "on_ticket_solved": "subscriber calling survey_send (covered)",
     "customer_value_facts": "read", "policy_for": "read", "least_busy_agent": "read", "ticket_token": "helper",
     "poll_imap": "files each message through inbound_email (covered)",
+    "agent_available": "read", "team_settings": "read", "escalation_targets": "read",
+    "route_ticket": "picks the assignee inside ticket_create (covered); moves only the round-robin cursor",
+    "attachment_max_bytes": "read", "attachments_root": "helper",
 })
 _OFFICE = [{"weekday": d, "start": "09:00", "end": "18:00"} for d in range(5)]
 _MONDAY_10 = dt.datetime(2026, 12, 7, 2, 0, tzinfo=dt.UTC)  # 10:00 in Beijing
@@ -357,6 +360,12 @@ def _svc_ticket(w, **data):
         "resolution_minutes": 60})
     return S("service.services", "ticket_create")(actor=w["admin"], data={
         "customer_id": w["a"].pk, "subject": "快递破损", **data}, now=_MONDAY_10 - dt.timedelta(minutes=30))
+
+
+def _svc_team():
+    from valuecrm.accounts.models import Team
+
+    return Team.objects.create(name="一线客服")
 
 
 def _svc_mail(subject, message_id, in_reply_to=""):
@@ -380,6 +389,12 @@ _SERVICE_CALLS = {
         customer=w["a"], subject="发票", body="请开发票", channel="web"), "ticket.created"),
     "ticket_customer_message": (lambda w: S("service.services", "ticket_customer_message")(
         ticket=_svc_ticket(w), body="还没到"), "ticket.replied"),
+    "service_team_save": (lambda w: S("service.services", "service_team_save")(
+        actor=w["admin"], team=_svc_team(), data={"routing": "skills"}), "config.changed"),
+    "attachment_add": (lambda w: S("service.services", "attachment_add")(
+        actor=w["admin"], ticket=_svc_ticket(w), name="单据.txt", chunks=[b"ok"]), "ticket.attachment_added"),
+    "agent_profile_save": (lambda w: S("service.services", "agent_profile_save")(
+        actor=w["admin"], user=w["admin"], data={"skills": ["发票"]}), "config.changed"),
     "system_status_change": (lambda w: S("service.services", "system_status_change")(
         _svc_ticket(w), "on_hold"), "ticket.status_changed"),
     "inbound_email": (lambda w: S("service.mail", "inbound_email")(_svc_mail("破损", "<m1@x>")),

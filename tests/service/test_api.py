@@ -47,3 +47,32 @@ def test_errors_are_problems_naming_the_field(api_client_for, admin_user, agent,
         "name": "x", "timezone": "Mars/Olympus", "hours": [{"weekday": 1, "start": "18:00", "end": "09:00"}]})
     assert (cal.status_code, sorted(cal.json()["errors"])) == (422, ["hours.0.end", "timezone"])
     assert api.get("/api/v1/tickets/424242").status_code == 404
+
+
+def _put(client, url, body):
+    return client.put(url, json.dumps(body), content_type="application/json")
+
+
+def test_team_routing_agent_profile_and_escalations(api_client_for, admin_user, agent, make_user, customer,
+                                                    policies):
+    from valuecrm.accounts.models import Team
+
+    team = Team.objects.create(name="一线")
+    a = make_user("agent_wu", role="support_agent", team=team)
+    lead = make_user("lead_he", role="support_agent", team=team)
+    admin = api_client_for(admin_user)
+    put = _put(admin, f"/api/v1/service/teams/{team.pk}", {"routing": "skills", "lead_id": lead.pk})
+    assert (put.status_code, put.json()) == (200, {"team_id": team.pk, "team_name": "一线", "routing": "skills",
+                                                   "queue_boost": True, "lead_id": lead.pk, "manager_id": None})
+    assert [t["team_id"] for t in admin.get("/api/v1/service/teams").json()] == [team.pk]
+    prof = _put(admin, f"/api/v1/service/agents/{a.pk}", {"skills": ["Refund"], "away_until": None})
+    assert (prof.status_code, prof.json()["skills"]) == (200, ["refund"])
+    created = _post(api_client_for(agent), "/api/v1/tickets", {"customer_id": customer.pk, "subject": "退款",
+                                                               "category": "refund", "team_id": team.pk})
+    assert (created.json()["assignee_id"], created.json()["team_id"], created.json()["escalation_level"]) == (
+        a.pk, team.pk, 0)
+    assert admin.get(f"/api/v1/tickets/{created.json()['id']}/escalations").json() == []
+    bad = _put(admin, f"/api/v1/service/agents/{a.pk}", {"calendar_id": 987654})
+    assert (bad.status_code, list(bad.json()["errors"])) == (422, ["calendar_id"])
+    assert _put(api_client_for(agent), f"/api/v1/service/teams/{team.pk}", {}).status_code == 403
+    assert _put(admin, "/api/v1/service/teams/987654", {}).status_code == 404

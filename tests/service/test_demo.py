@@ -21,6 +21,21 @@ def test_demo_writes_a_year_of_tickets_with_clocks_surveys_and_their_analysis(db
     assert not waiting.exclude(status="open").exists()
     assert all(TicketMessage.objects.filter(ticket=t, kind="inbound", created_at=t.next_response_started_at).exists()
                and t.next_response_due_at > t.next_response_started_at for t in waiting)
+    # The support team routes round-robin and escalates; breached tickets went to its lead.
+    from valuecrm.accounts.models import User
+    from valuecrm.service.models import AgentProfile, ServiceTeam, TicketEscalation
+
+    desk = ServiceTeam.objects.get()
+    assert (desk.routing, desk.lead is not None, tickets.filter(team=desk.team).count()) == (
+        "round_robin", True, tickets.count())
+    profiles = list(AgentProfile.objects.values_list("skills", flat=True))
+    assert len(profiles) == User.objects.filter(role="support_agent").count() and all(profiles)
+    escalated = TicketEscalation.objects.all()
+    assert set(escalated.values_list("target", flat=True)) == {desk.lead_id}
+    assert set(escalated.values_list("ticket", flat=True)) == set(
+        tickets.filter(sla_alert_level=100).values_list("pk", flat=True)) != set()
+    kpi = selectors.service_kpis(admin_user, period="365d", now=now)["next_response"]
+    assert kpi["started"] == sum(tickets.values_list("next_response_started", flat=True)) > kpi["breached"] > 0
     oldest = tickets.order_by("opened_at").first().opened_at
     assert (now - oldest).days > 200
 

@@ -233,6 +233,12 @@ def test_next_response_warnings_and_breach_inside_business_hours_with_their_cloc
     ticket_customer_message(ticket=t, body="好的", now=at(2026, 12, 8, 10, 0))
     t.refresh_from_db()
     assert (t.next_response_alert_level, t.next_response_due_at) == (0, at(2026, 12, 8, 12, 0))
+    # The KPIs count both clocks and the one breach (the ticket's own columns were reset).
+    from valuecrm.service.selectors import service_kpis
+
+    kpi = service_kpis(agent, period="7d", now=at(2026, 12, 8, 12, 30))["next_response"]
+    assert (kpi["started"], kpi["breached"], kpi["tickets_breached"], kpi["compliance"]["value"],
+            kpi["compliance"]["n"]) == (2, 1, 1, 0.5, 2)
 
 
 def test_policy_next_response_target_is_checked(admin_user, office):

@@ -9,19 +9,22 @@ and the countdowns in the queue are what the product itself would have computed.
 import random
 from datetime import datetime, timedelta
 
-from valuecrm.accounts.models import User
+from valuecrm.accounts.models import Team, User
 from valuecrm.accounts.roles import Role
 from valuecrm.customers.models import Customer
 from valuecrm.service import clocks, feedback
 from valuecrm.service.models import (
+    AgentProfile,
     BusinessCalendar,
     Channel,
     MessageKind,
     Priority,
+    ServiceTeam,
     SlaPolicy,
     Survey,
     SurveyKind,
     Ticket,
+    TicketEscalation,
     TicketMessage,
     TicketStatus,
     TicketStatusChange,
@@ -94,9 +97,27 @@ def _agents(now: datetime) -> list[User]:
     return list(User.objects.filter(role=Role.SUPPORT_AGENT, is_active=True).order_by("pk"))
 
 
+def _desk(calendar: BusinessCalendar, agents: list[User]) -> tuple[Team, User | None]:
+    """The support team: round-robin routing, tier-A/at-risk first, the first agent as lead and
+    an administrator as manager; each agent's skills (ticket categories) and working hours."""
+    team, _ = Team.objects.get_or_create(name="客服一组")
+    User.objects.filter(pk__in=[a.pk for a in agents], team__isnull=True).update(team=team)
+    manager = User.objects.filter(role=Role.ADMIN, is_active=True).exclude(username="automation").order_by(
+        "pk").first()
+    lead = agents[0] if agents else None
+    ServiceTeam.objects.get_or_create(team=team, defaults={"routing": "round_robin", "lead": lead,
+                                                           "manager": manager})
+    categories = sorted({t[2].lower() for t in TOPICS})
+    for i, agent in enumerate(agents):
+        AgentProfile.objects.get_or_create(user=agent, defaults={
+            "skills": categories[i % 2::2] if len(agents) > 1 else categories, "calendar": calendar})
+    return team, lead
+
+
 def generate(*, now: datetime, seed: int, per_customer: float = 0.35) -> int:
     """Write the service demo; returns the number of tickets."""
     rnd = random.Random(seed + 14)
+    extra = random.Random(seed + 15)  # routing/escalation additions, leaving the tickets' draws as they were
     calendar, _ = BusinessCalendar.objects.get_or_create(
         name="北京客服中心", defaults={"timezone": "Asia/Shanghai", "hours": HOURS, "holidays": "CN"})
     policies = {}
@@ -106,8 +127,13 @@ def generate(*, now: datetime, seed: int, per_customer: float = 0.35) -> int:
             priority=priority, tier=tier, defaults={"name": str(label), "calendar": calendar,
                                                     "first_response_minutes": first,
                                                     "resolution_minutes": resolution,
-                                                    "next_response_minutes": following})
+                                                    "next_response_minutes": following,
+                                                    # Tier-A: the lead hears at 90 %; urgent: the manager 2 h after.
+                                                    "escalate_lead_at": 90 if tier == "A" else 100,
+                                                    "escalate_manager_after": 120 if priority == "urgent"
+                                                    else None})
     agents = _agents(now)
+    team, lead = _desk(calendar, agents)
     customers = list(Customer.objects.exclude(email="").values_list("pk", flat=True))
     rnd.shuffle(customers)
     chosen = customers[:int(len(customers) * per_customer)]
@@ -151,11 +177,43 @@ def generate(*, now: datetime, seed: int, per_customer: float = 0.35) -> int:
             sla_alert_level=100 if breached else 0,
             next_response_started_at=follow_up,
             next_response_due_at=follow_up and clocks.due_at(calendar, follow_up, policy.next_response_minutes),
+            team=team,
         ))
-        plans.append((responded, solved, status))
+        # An earlier follow-up answered before the ticket was solved: a finished next-response clock.
+        earlier = None
+        if solved and responded and extra.random() < 0.4:
+            asked = responded + timedelta(minutes=extra.randint(30, 1440))
+            answered = asked + timedelta(minutes=int(extra.lognormvariate(4.5, 1.0)))
+            if answered < solved:
+                earlier = (asked, answered)
+                due = clocks.due_at(calendar, asked, policy.next_response_minutes)
+                tickets[-1].next_response_started = 1
+                tickets[-1].next_response_breaches = int(bool(due and answered > due))
+        if follow_up:
+            tickets[-1].next_response_started += 1
+            due = tickets[-1].next_response_due_at
+            if due and due < now:
+                tickets[-1].next_response_breaches += 1
+                tickets[-1].next_response_alert_level = 100
+        plans.append((responded, solved, status, earlier, resolution_due))
     Ticket.objects.bulk_create(tickets, batch_size=500)
     messages, changes = [], []
-    for ticket, (responded, solved, status) in zip(tickets, plans, strict=True):
+    escalations = []
+    for ticket, (responded, solved, status, earlier, resolution_due) in zip(tickets, plans, strict=True):
+        if earlier:
+            messages.append(TicketMessage(ticket=ticket, kind=MessageKind.INBOUND,
+                                          body=extra.choice(FOLLOW_UPS), created_at=earlier[0]))
+            messages.append(TicketMessage(ticket=ticket, kind=MessageKind.REPLY, body=extra.choice(REPLIES),
+                                          author=ticket.assignee, created_at=earlier[1]))
+        # A breached clock went to the team lead when it breached (the sweep's escalation).
+        if lead and ticket.sla_alert_level >= 100:
+            first_late = not responded or responded > ticket.first_response_due_at
+            clock = "first_response" if first_late else "resolution"
+            at = ticket.first_response_due_at if first_late else resolution_due
+            if at:
+                escalations.append(TicketEscalation(ticket=ticket, level=1, target=lead, clock=clock, percent=100,
+                                                    at=at))
+                ticket.escalation_level = 1
         messages.append(TicketMessage(ticket=ticket, kind=MessageKind.INBOUND, body=ticket.description,
                                       created_at=ticket.opened_at))
         changes.append(TicketStatusChange(ticket=ticket, to_status=TicketStatus.NEW, at=ticket.opened_at))
@@ -180,6 +238,8 @@ def generate(*, now: datetime, seed: int, per_customer: float = 0.35) -> int:
                                               actor=ticket.assignee, at=responded))
     TicketMessage.objects.bulk_create(messages, batch_size=1000)
     TicketStatusChange.objects.bulk_create(changes, batch_size=1000)
+    TicketEscalation.objects.bulk_create(escalations, batch_size=1000)
+    Ticket.objects.filter(pk__in=[e.ticket_id for e in escalations]).update(escalation_level=1)
     Survey.objects.bulk_create(_surveys(rnd, tickets, now), batch_size=1000)
     # The stored feedback analysis (language, keywords, topics) of every customer-written text.
     # Without training: sentiment comes when `make demo` runs `analyse_feedback` after scoring

@@ -6,7 +6,8 @@ calendars and policies; a ticket whose customer you cannot see is a 404.
 
 from typing import Literal
 
-from ninja import Path, Query, Router, Status
+from ninja import File, Path, Query, Router, Status
+from ninja.files import UploadedFile
 
 from valuecrm.common.patch import patch_data
 from valuecrm.common.schemas import MAX_ID, ProblemOut
@@ -14,13 +15,19 @@ from valuecrm.service import selectors, services
 from valuecrm.service.models import BusinessCalendar, SlaPolicy
 from valuecrm.service.schemas import (
     TICKET_PATCH_NOT_NULL,
+    AgentProfileIn,
+    AgentProfileOut,
+    AttachmentOut,
     CalendarIn,
     CalendarOut,
+    EscalationOut,
     KpisOut,
     MessageOut,
     PolicyIn,
     PolicyOut,
     ReplyIn,
+    ServiceTeamIn,
+    ServiceTeamOut,
     StatusValue,
     SurveyPage,
     TicketIn,
@@ -70,6 +77,50 @@ def reply_ticket(request, payload: ReplyIn, ticket_id: int = PathId):
     ticket = selectors.ticket_get(request.auth, ticket_id)
     return Status(201, services.ticket_reply(actor=request.auth, ticket=ticket, body=payload.body,
                                              kind=payload.kind))
+
+
+@router.get("/tickets/{ticket_id}/attachments", response={200: list[AttachmentOut], **READ_ERRORS})
+def list_attachments(request, ticket_id: int = PathId):
+    return selectors.ticket_attachments(selectors.ticket_get(request.auth, ticket_id))
+
+
+@router.post("/tickets/{ticket_id}/attachments", response={201: AttachmentOut, **ERRORS})
+def add_attachment(request, ticket_id: int = PathId, file: UploadedFile = File(...)):
+    """Attach a file (multipart field `file`): png, jpg, gif, webp, pdf, txt, csv, docx, xlsx, at most
+    VALUECRM_SERVICE_ATTACHMENT_MAX_BYTES (10 MB); a refused file is a 422 naming `file`."""
+    ticket = selectors.ticket_get(request.auth, ticket_id)
+    return Status(201, services.attachment_add(actor=request.auth, ticket=ticket, name=file.name,
+                                               chunks=file.chunks()))
+
+
+@router.get("/tickets/{ticket_id}/escalations", response={200: list[EscalationOut], **READ_ERRORS})
+def ticket_escalations(request, ticket_id: int = PathId):
+    """Who the ticket was escalated to (team lead, then manager), when, and the task each got."""
+    return selectors.ticket_escalations(selectors.ticket_get(request.auth, ticket_id))
+
+
+@router.get("/service/teams", response={200: list[ServiceTeamOut], **READ_ERRORS})
+def list_service_teams(request):
+    """Teams' routing (round_robin, least_open, skills), queue boost, lead and manager."""
+    return selectors.service_teams()
+
+
+@router.put("/service/teams/{team_id}", response={200: ServiceTeamOut, **ERRORS})
+def put_service_team(request, payload: ServiceTeamIn, team_id: int = PathId):
+    return services.service_team_save(actor=request.auth, team=selectors.team_get(team_id),
+                                      data=payload.model_dump())
+
+
+@router.get("/service/agents/{user_id}", response={200: AgentProfileOut, **READ_ERRORS})
+def get_agent_profile(request, user_id: int = PathId):
+    return selectors.agent_profile(selectors.user_get(user_id))
+
+
+@router.put("/service/agents/{user_id}", response={200: AgentProfileOut, **ERRORS})
+def put_agent_profile(request, payload: AgentProfileIn, user_id: int = PathId):
+    """Skills, working calendar and out-of-office span (an agent may set their own)."""
+    return services.agent_profile_save(actor=request.auth, user=selectors.user_get(user_id),
+                                       data=payload.model_dump())
 
 
 @router.get("/service/calendars", response={200: list[CalendarOut], **READ_ERRORS})

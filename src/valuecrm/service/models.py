@@ -75,6 +75,12 @@ class SlaPolicy(TimeStampedModel):
     # Empty: no next-response target (the clock is not kept).
     next_response_minutes = models.PositiveIntegerField(_("next response (business minutes)"), null=True,
                                                         blank=True)
+    # Escalation: to the team lead when a clock reaches this share of its target (90 or 100 =
+    # on breach; 0 = never), then to the manager this many business minutes after the breach
+    # (NULL = never; 0 = at the breach too).
+    escalate_lead_at = models.PositiveSmallIntegerField(_("escalate to the team lead at (%)"), default=100)
+    escalate_manager_after = models.PositiveIntegerField(
+        _("escalate to the manager after the breach (business minutes)"), null=True, blank=True)
 
     class Meta:
         ordering = ["priority", "tier", "id"]
@@ -100,7 +106,10 @@ class Ticket(TimeStampedModel):
     status = models.CharField(_("status"), max_length=8, choices=TicketStatus.choices, default=TicketStatus.NEW)
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                  related_name="assigned_tickets", verbose_name=_("assignee"))
+    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="tickets", verbose_name=_("team"))
     is_complaint = models.BooleanField(_("complaint"), default=False)
+    tags = models.JSONField(_("tags"), default=list, blank=True)  # lower-case words
     order = models.ForeignKey("sales.Order", null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="tickets", verbose_name=_("order"))
     opened_at = models.DateTimeField(_("opened at"), default=timezone.now)
@@ -126,6 +135,12 @@ class Ticket(TimeStampedModel):
     # the next-response clock has its own, reset each time that clock starts again.
     sla_alert_level = models.PositiveSmallIntegerField(default=0)
     next_response_alert_level = models.PositiveSmallIntegerField(default=0)
+    # Next-response clocks started and breached over the ticket's life (the KPIs count them;
+    # the clock's own columns reset each time it starts again).
+    next_response_started = models.PositiveSmallIntegerField(default=0)
+    next_response_breaches = models.PositiveSmallIntegerField(default=0)
+    # The highest escalation made: 0 none, 1 team lead, 2 manager (TicketEscalation holds each).
+    escalation_level = models.PositiveSmallIntegerField(default=0)
 
     objects = TicketQuerySet.as_manager()
 
@@ -145,6 +160,71 @@ class Ticket(TimeStampedModel):
         return self.status in PAUSED_STATUSES
 
 
+class RoutingMode(models.TextChoices):
+    ROUND_ROBIN = "round_robin", _("Round-robin")
+    LEAST_OPEN = "least_open", _("Least open tickets")
+    SKILLS = "skills", _("Skills (ticket category)")
+
+
+class ServiceTeam(models.Model):
+    """A team's service settings: how its tickets are routed, who they escalate to."""
+
+    team = models.OneToOneField("accounts.Team", on_delete=models.CASCADE, related_name="service",
+                                verbose_name=_("team"))
+    routing = models.CharField(_("routing"), max_length=12, choices=RoutingMode.choices,
+                               default=RoutingMode.LEAST_OPEN)
+    # Tier-A and at-risk customers' tickets jump this team's queue.
+    queue_boost = models.BooleanField(_("tier-A and at-risk customers first"), default=True)
+    lead = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+", verbose_name=_("team lead"))
+    manager = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+", verbose_name=_("manager"))
+    # Round-robin: the agent who got the last ticket (the next goes to the one after).
+    last_assigned = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                      on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["team__name"]
+
+
+class AgentProfile(models.Model):
+    """What routing knows of an agent: skills (matched to ticket categories), working calendar
+    and an out-of-office span."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_profile")
+    skills = models.JSONField(_("skills"), default=list, blank=True)  # lower-case category names
+    calendar = models.ForeignKey(BusinessCalendar, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+", verbose_name=_("working hours"))
+    away_from = models.DateTimeField(_("out of office from"), null=True, blank=True)
+    away_until = models.DateTimeField(_("out of office until"), null=True, blank=True)
+
+    def is_away(self, now) -> bool:
+        return (self.away_until is not None and now < self.away_until
+                and (self.away_from is None or self.away_from <= now))
+
+
+class EscalationLevel(models.IntegerChoices):
+    LEAD = 1, _("Team lead")
+    MANAGER = 2, _("Manager")
+
+
+class TicketEscalation(models.Model):
+    """One escalation of a ticket to one person at one level (never twice), with the task it gave them."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="escalations")
+    level = models.PositiveSmallIntegerField(choices=EscalationLevel.choices)
+    target = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    clock = models.CharField(max_length=16)  # "first_response", "next_response" or "resolution"
+    percent = models.PositiveSmallIntegerField()  # consumed share of the target when escalated
+    task = models.ForeignKey("customers.Task", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [models.UniqueConstraint(fields=["ticket", "target", "level"],
+                                               name="ticket_escalation_once")]
+
+
 class MessageKind(models.TextChoices):
     REPLY = "reply", _("Public reply")
     NOTE = "note", _("Internal note")
@@ -160,6 +240,26 @@ class TicketMessage(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # The e-mail Message-ID this message was sent or received with: replies thread on it.
     message_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class TicketAttachment(models.Model):
+    """A file on a ticket (with the message it came with, if any), stored under the data dir
+    at `path` (relative to the attachments root); downloads check the ticket's visibility."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(TicketMessage, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="attachments")
+    name = models.CharField(_("file name"), max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    path = models.CharField(max_length=200, unique=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -12,6 +12,7 @@ from valuecrm.service.models import Channel, MessageKind, Priority, TicketStatus
 ChannelValue = choices_literal(Channel)
 PriorityValue = choices_literal(Priority)
 StatusValue = choices_literal(TicketStatus)
+Tag = Annotated[Text, Field(min_length=1, max_length=40)]
 Clock = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$", examples=["09:00"])]
 
 
@@ -23,7 +24,10 @@ class TicketIn(Schema):
     category: Annotated[Text, Field(max_length=60)] = ""
     priority: PriorityValue = Priority.NORMAL.value
     status: StatusValue = TicketStatus.NEW.value
-    assignee_id: Id | None = Field(None, description="Empty: routed to the least busy agent.")
+    assignee_id: Id | None = Field(None, description="Empty: routed by the team's routing setting "
+                                                    "(else to the least busy agent).")
+    team_id: Id | None = Field(None, description="The service team; empty: the assignee's team.")
+    tags: list[Tag] = Field(default_factory=list, max_length=20, description="Stored lower-case, de-duplicated.")
     is_complaint: StrictBool = False
     order_id: Id | None = None
     opened_at: Moment | None = Field(None, description="Defaults to now; set it when migrating history.")
@@ -37,10 +41,13 @@ class TicketPatch(Schema):
     priority: PriorityValue | None = None
     status: StatusValue | None = None
     assignee_id: Id | None = None
+    team_id: Id | None = None
+    tags: list[Tag] | None = Field(None, max_length=20)
     is_complaint: StrictBool | None = None
 
 
-TICKET_PATCH_NOT_NULL = ("subject", "description", "channel", "category", "priority", "status", "is_complaint")
+TICKET_PATCH_NOT_NULL = ("subject", "description", "channel", "category", "priority", "status", "is_complaint",
+                         "tags")
 
 
 class TicketOut(Schema):
@@ -53,10 +60,13 @@ class TicketOut(Schema):
     priority: str
     status: str
     assignee_id: int | None
+    team_id: int | None
+    tags: list[str]
     is_complaint: bool
     order_id: int | None
     opened_at: datetime
     queue_reason: str
+    escalation_level: int = Field(..., description="0 none, 1 escalated to the team lead, 2 to the manager")
     sla_policy_id: int | None
     first_response_due_at: datetime | None
     first_responded_at: datetime | None
@@ -122,6 +132,10 @@ class PolicyIn(Schema):
     next_response_minutes: Annotated[int, Field(ge=1, le=525600)] | None = Field(
         None, description="Business minutes from a customer's message after an agent reply to the next reply; "
                           "empty: no target.")
+    escalate_lead_at: Literal[0, 90, 100] = Field(
+        100, description="Escalate to the team lead at this % of a clock's target (100 = on breach, 0 = never).")
+    escalate_manager_after: Annotated[int, Field(ge=0, le=525600)] | None = Field(
+        None, description="Escalate to the manager this many business minutes after a breach; empty: never.")
 
 
 class PolicyOut(Schema):
@@ -133,6 +147,8 @@ class PolicyOut(Schema):
     first_response_minutes: int
     resolution_minutes: int
     next_response_minutes: int | None
+    escalate_lead_at: int
+    escalate_manager_after: int | None
 
     @staticmethod
     def resolve_tier(obj):
@@ -185,6 +201,13 @@ class SurveyPage(Schema):
     items: list[SurveyOut]
 
 
+class NextResponseKpi(Schema):
+    started: int = Field(..., description="Next-response clocks started (a customer wrote after an agent's reply)")
+    breached: int
+    tickets_breached: int
+    compliance: Share = Field(..., description="Share of those clocks not breached, with its 95 % Wilson interval")
+
+
 class KpisOut(Schema):
     period: str
     csat: Share = Field(..., description="Share of CSAT answers 4–5, with its 95 % Wilson interval")
@@ -194,6 +217,7 @@ class KpisOut(Schema):
     first_response_minutes: Quantiles
     resolution_minutes: Quantiles
     sla_compliance: Share
+    next_response: NextResponseKpi
     sla_by_policy: list[PolicyCompliance]
 
 
@@ -211,3 +235,66 @@ class TopicsOut(Schema):
     months: list[str]
     total: int
     topics: list[TopicOut]
+
+
+RoutingValue = Literal["round_robin", "least_open", "skills"]
+
+
+class ServiceTeamIn(Schema):
+    routing: RoutingValue = "least_open"
+    queue_boost: StrictBool = Field(True, description="Tier-A and at-risk customers' tickets first.")
+    lead_id: Id | None = Field(None, description="Escalation level 1.")
+    manager_id: Id | None = Field(None, description="Escalation level 2.")
+
+
+class ServiceTeamOut(Schema):
+    team_id: int
+    team_name: str = Field(..., alias="team.name")
+    routing: str
+    queue_boost: bool
+    lead_id: int | None
+    manager_id: int | None
+
+
+class AgentProfileIn(Schema):
+    skills: list[Annotated[Text, Field(min_length=1, max_length=60)]] = Field(
+        default_factory=list, max_length=30, description="Matched (case-insensitively) to ticket categories.")
+    calendar_id: Id | None = Field(None, description="Working hours; empty: always on.")
+    away_from: Moment | None = None
+    away_until: Moment | None = Field(None, description="Out of office until; routing skips the agent.")
+
+
+class AgentProfileOut(Schema):
+    user_id: int
+    skills: list[str]
+    calendar_id: int | None
+    away_from: datetime | None
+    away_until: datetime | None
+
+
+class EscalationOut(Schema):
+    id: int
+    level: int = Field(..., description="1 team lead, 2 manager")
+    target_id: int
+    clock: str
+    percent: int
+    task_id: int | None
+    at: datetime
+
+
+class AttachmentOut(Schema):
+    id: int
+    ticket_id: int
+    message_id: int | None
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+    created_at: datetime
+    url: str = Field(..., description="The permission-checked download (signed-in session)")
+
+    @staticmethod
+    def resolve_url(obj):
+        from django.urls import reverse
+
+        return reverse("ticket-attachment", args=[obj.pk])

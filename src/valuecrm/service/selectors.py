@@ -52,7 +52,7 @@ def ticket_list(user, *, status: str | None = None, customer_id: int | None = No
 
 
 def ticket_get(user, pk: int) -> Ticket:
-    ticket = visible_tickets(user).select_related("customer", "assignee", "sla_policy__calendar", "order").filter(
+    ticket = visible_tickets(user).select_related("customer", "assignee", "team", "sla_policy__calendar", "order").filter(
         pk=pk).first()
     if ticket is None:
         raise NotFound(_("Ticket not found."))
@@ -69,7 +69,7 @@ def ticket_feedback(ticket: Ticket) -> tuple[list, list]:
     by_message = {a.message_id: a for a in analyses if a.message_id}
     by_survey = {a.survey_id: a for a in analyses if a.survey_id}
     description = next((a for a in analyses if a.ticket_id), None)
-    messages = list(ticket.messages.select_related("author"))
+    messages = list(ticket.messages.select_related("author").prefetch_related("attachments"))
     copy_done = False
     for m in messages:
         m.feedback = by_message.get(m.pk)
@@ -80,6 +80,58 @@ def ticket_feedback(ticket: Ticket) -> tuple[list, list]:
     for s in surveys:
         s.feedback = by_survey.get(s.pk)
     return messages, surveys
+
+
+def attachment_get(user, pk: int):
+    """An attachment of a ticket the user can see, else NotFound (no hint that it exists)."""
+    from valuecrm.service.models import TicketAttachment
+
+    found = TicketAttachment.objects.select_related("ticket").filter(
+        pk=pk, ticket__in=visible_tickets(user)).first()
+    if found is None:
+        raise NotFound(_("Attachment not found."))
+    return found
+
+
+def ticket_attachments(ticket: Ticket) -> list:
+    return list(ticket.attachments.all())
+
+
+def ticket_escalations(ticket: Ticket) -> list:
+    from valuecrm.service.models import TicketEscalation
+
+    return list(TicketEscalation.objects.filter(ticket=ticket).select_related("target").order_by("at", "id"))
+
+
+def service_teams() -> list:
+    from valuecrm.service.models import ServiceTeam
+
+    return list(ServiceTeam.objects.select_related("team", "lead", "manager").order_by("team__name"))
+
+
+def team_get(pk: int):
+    from valuecrm.accounts.models import Team
+
+    found = Team.objects.filter(pk=pk).first()
+    if found is None:
+        raise NotFound(_("Team not found."))
+    return found
+
+
+def user_get(pk: int):
+    from valuecrm.accounts.models import User
+
+    found = User.objects.filter(pk=pk, is_active=True).first()
+    if found is None:
+        raise NotFound(_("User not found."))
+    return found
+
+
+def agent_profile(user):
+    """The user's routing profile (an unsaved empty one before the first save)."""
+    from valuecrm.service.models import AgentProfile
+
+    return AgentProfile.objects.filter(user=user).first() or AgentProfile(user=user)
 
 
 def calendar_get(pk: int) -> BusinessCalendar:
@@ -164,7 +216,8 @@ def service_kpis(user, *, period: str = "30d", now: datetime | None = None) -> d
     start = now - timedelta(days=PERIODS[period])
     rows = list(visible_tickets(user).filter(opened_at__gte=start, opened_at__lt=now).values(
         "opened_at", "first_responded_at", "first_response_due_at", "solved_at", "resolution_due_at",
-        "sla_policy_id", "sla_policy__name", "status", "sla_alert_level"))
+        "sla_policy_id", "sla_policy__name", "status", "sla_alert_level", "next_response_started",
+        "next_response_breaches"))
     first = [(r["first_responded_at"] - r["opened_at"]).total_seconds() / 60 for r in rows
              if r["first_responded_at"]]
     resolved = [(r["solved_at"] - r["opened_at"]).total_seconds() / 60 for r in rows if r["solved_at"]]
@@ -194,9 +247,20 @@ def service_kpis(user, *, period: str = "30d", now: datetime | None = None) -> d
         "first_response_minutes": _quantiles(first),
         "resolution_minutes": _quantiles(resolved),
         "sla_compliance": _share_interval(met_total, judged_total),
+        "next_response": _next_response_kpi(rows),
         "sla_by_policy": [{**e, "compliance": _share_interval(e["met"], e["n"])["value"]}
                           for e in sorted(per_policy.values(), key=lambda e: e["name"])],
     }
+
+
+def _next_response_kpi(rows: list[dict]) -> dict:
+    """Next-response clocks of the period's tickets: how many ran, how many breached, and the
+    share met with its 95 % interval (a clock still running unbreached counts as met so far)."""
+    started = sum(r["next_response_started"] for r in rows)
+    breached = min(started, sum(r["next_response_breaches"] for r in rows))
+    return {"started": started, "breached": breached,
+            "tickets_breached": sum(1 for r in rows if r["next_response_breaches"]),
+            "compliance": _share_interval(started - breached, started)}
 
 
 def countdown_state(due: datetime | None, now: datetime) -> str:

@@ -13,7 +13,7 @@ the same transaction. SLA clocks:
 - a priority change picks the policy again and keeps the consumed minutes.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.conf import settings
@@ -35,21 +35,28 @@ from valuecrm.service.models import (
     ACTIVE_STATUSES,
     DONE_STATUSES,
     PAUSED_STATUSES,
+    AgentProfile,
     BusinessCalendar,
     Channel,
+    EscalationLevel,
     MessageKind,
     Priority,
+    RoutingMode,
+    ServiceTeam,
     SlaPolicy,
     Ticket,
+    TicketAttachment,
+    TicketEscalation,
     TicketMessage,
     TicketStatus,
     TicketStatusChange,
 )
 
 TICKET_FIELDS = ("customer_id", "subject", "description", "channel", "category", "priority", "status",
-                 "assignee_id", "opened_at", "is_complaint", "order_id")
-UPDATABLE = ("subject", "description", "channel", "category", "priority", "status", "assignee_id",
-             "is_complaint")
+                 "assignee_id", "team_id", "opened_at", "is_complaint", "order_id", "tags")
+UPDATABLE = ("subject", "description", "channel", "category", "priority", "status", "assignee_id", "team_id",
+             "is_complaint", "tags")
+MAX_TAGS = 20
 MAX_BODY = 20_000
 TIERS = ("A", "B", "C", "N")
 
@@ -115,6 +122,9 @@ def _queue(ticket: Ticket, tier: str, stage: str) -> None:
     ticket.queue_rank, ticket.queue_reason = 0, ""
     if not getattr(settings, "VALUECRM_SERVICE_QUEUE_BOOST", True):
         return
+    setting = team_settings(ticket.team_id)
+    if setting is not None and not setting.queue_boost:
+        return
     if tier == "A":
         ticket.queue_rank, ticket.queue_reason = 2, "tier_a"
     elif stage == "at_risk":
@@ -159,6 +169,7 @@ def _start_next_response(ticket: Ticket, now: datetime) -> None:
         return
     ticket.next_response_started_at = now
     ticket.next_response_alert_level = 0
+    ticket.next_response_started += 1
     _next_response_due(ticket)
 
 
@@ -175,13 +186,69 @@ def _stop_resolution_clock(ticket: Ticket, now: datetime) -> None:
     ticket.resolution_due_at = None
 
 
-def least_busy_agent() -> User | None:
-    """Routing: the active agent with the fewest active tickets (ties: lowest id)."""
-    agents = [u for u in User.objects.filter(is_active=True, role="support_agent")]
+def agent_available(user: User, now: datetime, profiles: dict | None = None) -> bool:
+    """Whether routing may give `user` a ticket now: not out of office, and inside their
+    working calendar's hours (an agent without a profile or calendar is always on)."""
+    profile = (profiles or {}).get(user.pk) if profiles is not None else AgentProfile.objects.select_related(
+        "calendar").filter(user=user).first()
+    if profile is None:
+        return True
+    if profile.is_away(now):
+        return False
+    return profile.calendar is None or clocks.is_business_time(profile.calendar, now)
+
+
+def _open_counts(agents) -> dict[int, int]:
+    return dict(Ticket.objects.filter(assignee__in=agents, status__in=ACTIVE_STATUSES)
+                .order_by().values_list("assignee_id").annotate(n=Count("id")))
+
+
+def _available_agents(agents: list[User], now: datetime) -> tuple[list[User], dict]:
+    profiles = {p.user_id: p for p in AgentProfile.objects.select_related("calendar").filter(user__in=agents)}
+    return [u for u in agents if agent_available(u, now, profiles)], profiles
+
+
+def least_busy_agent(now: datetime | None = None) -> User | None:
+    """Routing without a team: the available support agent with the fewest active tickets
+    (ties: lowest id)."""
+    now = now or timezone.now()
+    agents, _profiles = _available_agents(list(User.objects.filter(is_active=True, role="support_agent")), now)
     if not agents:
         return None
-    counts = dict(Ticket.objects.filter(assignee__in=agents, status__in=ACTIVE_STATUSES)
-                  .values_list("assignee_id").annotate(n=Count("id")))
+    counts = _open_counts(agents)
+    return min(agents, key=lambda u: (counts.get(u.pk, 0), u.pk))
+
+
+def team_settings(team_id: int | None) -> ServiceTeam | None:
+    if not team_id:
+        return None
+    return ServiceTeam.objects.filter(team_id=team_id).first()
+
+
+def route_ticket(ticket: Ticket, now: datetime) -> User | None:
+    """The agent a new ticket goes to: its team's members who work tickets and are on their
+    calendar, chosen by the team's routing (round-robin, least open tickets, or the skill its
+    category needs — nobody with the skill leaves it unassigned for the lead). Without a team
+    setting: the least busy support agent."""
+    setting = ServiceTeam.objects.select_for_update().filter(team_id=ticket.team_id).first() \
+        if ticket.team_id else None
+    if setting is None:
+        return least_busy_agent(now)
+    members = [u for u in User.objects.filter(team_id=ticket.team_id, is_active=True).order_by("id")
+               if has_capability(u, Capability.TICKETS_WORK)]
+    agents, profiles = _available_agents(members, now)
+    if setting.routing == RoutingMode.SKILLS and ticket.category:
+        need = ticket.category.strip().lower()
+        agents = [u for u in agents if need in (profiles[u.pk].skills if u.pk in profiles else [])]
+    if not agents:
+        return None
+    if setting.routing == RoutingMode.ROUND_ROBIN:
+        last = setting.last_assigned_id or 0
+        chosen = next((u for u in agents if u.pk > last), agents[0])
+        setting.last_assigned = chosen
+        setting.save(update_fields=["last_assigned"])
+        return chosen
+    counts = _open_counts(agents)
     return min(agents, key=lambda u: (counts.get(u.pk, 0), u.pk))
 
 
@@ -208,7 +275,39 @@ def _validate(data: dict, ticket: Ticket, errors: dict, *, creating: bool) -> di
         out["is_complaint"] = bool(data["is_complaint"])
     if "assignee_id" in data:
         out["assignee"] = _agent(errors, data["assignee_id"])
+    if "team_id" in data:
+        out["team"] = _team(errors, data["team_id"])
+    if "tags" in data:
+        out["tags"] = _tags(errors, data["tags"])
     return out
+
+
+def _tags(errors, raw) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or len(raw) > MAX_TAGS:
+        errors.setdefault("tags", []).append(_("Expected a list of at most %(n)s tags.") % {"n": MAX_TAGS})
+        return []
+    tags: list[str] = []
+    for i, tag in enumerate(raw):
+        value = _text(errors, f"tags.{i}", tag, required=True, limit=40).lower()
+        if value and value not in tags:
+            tags.append(value)
+    return tags
+
+
+def _team(errors, value):
+    from valuecrm.accounts.models import Team
+
+    if value in (None, ""):
+        return None
+    try:
+        team = Team.objects.filter(pk=int(value)).first()
+    except (TypeError, ValueError, OverflowError):
+        team = None
+    if team is None:
+        errors.setdefault("team_id", []).append(_("Unknown team."))
+    return team
 
 
 @transaction.atomic
@@ -249,8 +348,10 @@ def ticket_create(*, actor, data: dict, now: datetime | None = None) -> Ticket:
         setattr(ticket, key, value)
     ticket.customer = customer
     ticket.opened_at = opened_at
+    if ticket.team is None and ticket.assignee is not None:
+        ticket.team_id = ticket.assignee.team_id
     if ticket.assignee is None and getattr(settings, "VALUECRM_SERVICE_AUTO_ASSIGN", True):
-        ticket.assignee = least_busy_agent()
+        ticket.assignee = route_ticket(ticket, now)
     tier, stage = customer_value_facts(customer.pk)
     _queue(ticket, tier, stage)
     status = ticket.status
@@ -351,10 +452,136 @@ def ticket_token(ticket: Ticket) -> str:
     return f"[#{ticket.pk}]"
 
 
+# ---------------------------------------------------------------- attachments
+
+# Extension → (content type, leading bytes the file must start with; None = UTF-8 text).
+ATTACHMENT_TYPES = {
+    ".png": ("image/png", (b"\x89PNG\r\n\x1a\n",)), ".jpg": ("image/jpeg", (b"\xff\xd8\xff",)),
+    ".jpeg": ("image/jpeg", (b"\xff\xd8\xff",)), ".gif": ("image/gif", (b"GIF87a", b"GIF89a")),
+    ".webp": ("image/webp", (b"RIFF",)), ".pdf": ("application/pdf", (b"%PDF-",)),
+    ".txt": ("text/plain", None), ".csv": ("text/csv", None),
+    ".docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", (b"PK\x03\x04",)),
+    ".xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", (b"PK\x03\x04",)),
+}
+MAX_ATTACHMENTS = 5
+
+
+def attachment_max_bytes() -> int:
+    return int(getattr(settings, "VALUECRM_SERVICE_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024))
+
+
+def attachments_root():
+    from pathlib import Path
+
+    return Path(getattr(settings, "VALUECRM_STORAGE_DIR", None) or settings.DATA_DIR) / "service" / "attachments"
+
+
+def _read_upload(errors: dict, key: str, name, chunks) -> tuple[str, str, bytes] | None:
+    """(clean name, content type, content) of an upload, or None with errors[key] saying why:
+    a name with an allowed extension, at most the size limit, content that matches the type."""
+    import os
+
+    limit = attachment_max_bytes()
+    clean = os.path.basename(str(name or "").replace("\\", "/")).strip()
+    if not clean or "\x00" in clean or len(clean) > 200:
+        errors.setdefault(key, []).append(_("Give the file a name of at most 200 characters."))
+        return None
+    ext = os.path.splitext(clean)[1].lower()
+    kind = ATTACHMENT_TYPES.get(ext)
+    if kind is None:
+        errors.setdefault(key, []).append(_("Files of this type cannot be attached; allowed: %(types)s.") % {
+            "types": ", ".join(sorted(ATTACHMENT_TYPES))})
+        return None
+    parts, size = [], 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            errors.setdefault(key, []).append(_("The file is larger than %(mb)s MB.") % {
+                "mb": round(limit / 1024 / 1024, 1)})
+            return None
+        parts.append(chunk)
+    content = b"".join(parts)
+    if not content:
+        errors.setdefault(key, []).append(_("The file is empty."))
+        return None
+    content_type, magic = kind
+    if magic is None:
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError:
+            errors.setdefault(key, []).append(_("The file's content does not match its type."))
+            return None
+    elif not content.startswith(magic) or (ext == ".webp" and content[8:12] != b"WEBP"):
+        errors.setdefault(key, []).append(_("The file's content does not match its type."))
+        return None
+    return clean, content_type, content
+
+
+def _store_attachments(ticket: Ticket, files: list[tuple[str, str, bytes]], *, actor, message, now) -> list:
+    """Write the files under the data dir and their rows; on any failure remove what was written."""
+    import hashlib
+    import uuid
+
+    root = attachments_root() / str(ticket.pk)
+    root.mkdir(parents=True, exist_ok=True)
+    written, rows = [], []
+    try:
+        for name, content_type, content in files:
+            ext = name.rsplit(".", 1)[-1].lower()
+            rel = f"{ticket.pk}/{uuid.uuid4().hex}.{ext}"
+            target = attachments_root() / rel
+            target.write_bytes(content)
+            written.append(target)
+            rows.append(TicketAttachment.objects.create(
+                ticket=ticket, message=message, name=name, content_type=content_type, size=len(content),
+                sha256=hashlib.sha256(content).hexdigest(), path=rel,
+                uploaded_by=actor if getattr(actor, "pk", None) else None, created_at=now))
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    for row in rows:
+        events.emit(events.TicketAttachmentAdded(customer_id=ticket.customer_id, ticket_id=ticket.pk,
+                                                 attachment_id=row.pk, content_type=row.content_type,
+                                                 size=row.size), actor=actor)
+    return rows
+
+
+def _read_uploads(errors: dict, files) -> list[tuple[str, str, bytes]]:
+    files = list(files or [])
+    if len(files) > MAX_ATTACHMENTS:
+        errors.setdefault("file", []).append(_("Attach at most %(n)s files at once.") % {"n": MAX_ATTACHMENTS})
+        return []
+    out = []
+    for name, chunks in files:
+        got = _read_upload(errors, "file", name, chunks)
+        if got is not None:
+            out.append(got)
+    return out
+
+
+@transaction.atomic
+def attachment_add(*, actor, ticket: Ticket, name: str, chunks, now: datetime | None = None) -> TicketAttachment:
+    """Attach one file to a ticket (no message): the type and size limits, visibility and
+    TICKETS_WORK as for a reply. Bad input is a ValidationFailed naming `file`."""
+    require(actor, Capability.TICKETS_WORK, _("Your role cannot work service tickets."))
+    now = now or timezone.now()
+    fresh = _locked(ticket)
+    if not visible_customers(actor).filter(pk=fresh.customer_id).exists():
+        raise NotFound(_("Ticket not found."))
+    errors: dict[str, list[str]] = {}
+    got = _read_upload(errors, "file", name, chunks)
+    if fresh.status == TicketStatus.CLOSED:
+        errors.setdefault("status", []).append(_("A closed ticket cannot change; open a new one."))
+    _raise_if(errors)
+    return _store_attachments(fresh, [got], actor=actor, message=None, now=now)[0]
+
+
 @transaction.atomic
 def ticket_reply(*, actor, ticket: Ticket, body, kind: str = MessageKind.REPLY,
-                 now: datetime | None = None) -> TicketMessage:
-    """A public reply (sent to the customer by e-mail after commit) or an internal note."""
+                 now: datetime | None = None, files=None) -> TicketMessage:
+    """A public reply (sent to the customer by e-mail after commit) or an internal note, with
+    the files in `files` ([(name, chunks)]) attached to it; nothing is written when one is refused."""
     require(actor, Capability.TICKETS_WORK, _("Your role cannot work service tickets."))
     now = now or timezone.now()
     fresh = _locked(ticket)
@@ -364,6 +591,7 @@ def ticket_reply(*, actor, ticket: Ticket, body, kind: str = MessageKind.REPLY,
     if kind not in (MessageKind.REPLY, MessageKind.NOTE):
         errors.setdefault("kind", []).append(_("Not a valid choice."))
     body = _text(errors, "body", body, required=True, limit=MAX_BODY)
+    uploads = _read_uploads(errors, files)
     if fresh.status == TicketStatus.CLOSED:
         errors.setdefault("status", []).append(_("A closed ticket cannot change; open a new one."))
     _raise_if(errors)
@@ -385,8 +613,12 @@ def ticket_reply(*, actor, ticket: Ticket, body, kind: str = MessageKind.REPLY,
                 from_email=settings.DEFAULT_FROM_EMAIL, to=[recipient],
                 headers={"Message-ID": message.message_id, **headers},
             )
+            for name, content_type, content in uploads:
+                mail.attach(name, content, content_type)
             transaction.on_commit(lambda: mail.send(fail_silently=False))
     message.save()
+    if uploads:
+        _store_attachments(fresh, uploads, actor=actor, message=message, now=now)
     events.emit(events.TicketReplied(customer_id=fresh.customer_id, ticket_id=fresh.pk, kind=kind), actor=actor)
     if before is not None:
         events.emit(events.TicketStatusChanged(customer_id=fresh.customer_id, ticket_id=fresh.pk,
@@ -412,6 +644,116 @@ def _alert(ticket: Ticket, clock: str, step: int) -> None:
                                             percent=step))
 
 
+def _used(ticket: Ticket, policy: SlaPolicy, clock: str, now: datetime) -> tuple[int, int]:
+    """(business minutes used, target) of one running clock."""
+    cal = policy.calendar
+    if clock == "first_response":
+        return clocks.minutes_between(cal, ticket.opened_at, max(now, ticket.opened_at)), \
+            policy.first_response_minutes
+    if clock == "next_response":
+        start = ticket.next_response_started_at
+        return clocks.minutes_between(cal, start, max(now, start)), policy.next_response_minutes
+    start = ticket.resolution_running_since
+    return ticket.resolution_consumed + clocks.minutes_between(cal, start, max(now, start)), \
+        policy.resolution_minutes
+
+
+def _running_clocks(ticket: Ticket, policy: SlaPolicy) -> list[str]:
+    out = []
+    if ticket.first_responded_at is None:
+        out.append("first_response")
+    if ticket.next_response_started_at is not None and policy.next_response_minutes:
+        out.append("next_response")
+    if ticket.resolution_running_since is not None:
+        out.append("resolution")
+    return out
+
+
+def escalation_targets(ticket: Ticket) -> dict[int, User]:
+    """{level: person} of the ticket's team (else its assignee's team): lead, then manager."""
+    team_id = ticket.team_id or (ticket.assignee.team_id if ticket.assignee_id else None)
+    setting = ServiceTeam.objects.select_related("lead", "manager").filter(team_id=team_id).first() \
+        if team_id else None
+    if setting is None:
+        return {}
+    return {level: user for level, user in ((EscalationLevel.LEAD, setting.lead),
+                                            (EscalationLevel.MANAGER, setting.manager))
+            if user is not None and user.is_active}
+
+
+def _system_actor() -> User:
+    """The account system writes act as (the automation account: an administrator that cannot sign in)."""
+    from valuecrm.accounts.roles import Role
+    from valuecrm.customers.automation_actions import AUTOMATION_USERNAME
+
+    user = User.objects.filter(username=AUTOMATION_USERNAME).first()
+    if user is None:
+        user = User(username=AUTOMATION_USERNAME, role=Role.ADMIN, first_name="Automation", is_active=True)
+        user.set_unusable_password()
+        user.save()
+    return user
+
+
+def _escalation_task(ticket: Ticket, target: User, level: int, clock: str, percent: int, now: datetime):
+    from django.utils import translation
+
+    from valuecrm.customers.services import task_create
+
+    names = {"first_response": _("first response"), "next_response": _("next response"),
+             "resolution": _("resolution")}
+    with translation.override(target.language or settings.LANGUAGE_CODE):
+        title = _("Escalated ticket #%(id)s: %(subject)s") % {"id": ticket.pk, "subject": ticket.subject}
+        description = _("The %(clock)s clock is at %(percent)s %% of its target; assignee: %(assignee)s.") % {
+            "clock": names.get(clock, clock), "percent": percent,
+            "assignee": ticket.assignee.display_name if ticket.assignee_id else _("nobody")}
+    try:
+        return task_create(actor=_system_actor(), title=title[:200], customer=ticket.customer,
+                           description=description, due_at=now + timedelta(hours=1), assignee=target)
+    except ValidationFailed:
+        return None  # the person cannot see the customer: the escalation stands, without a task
+
+
+def _escalate(ticket: Ticket, policy: SlaPolicy, now: datetime) -> int:
+    """Escalate a ticket whose clock has reached the policy's thresholds: the team lead at
+    `escalate_lead_at` % (90 or 100), the manager `escalate_manager_after` business minutes
+    after a breach. One escalation per ticket × person × level (the unique row says so), each
+    with a task for the person and a ticket.escalated event. Returns how many were made."""
+    if ticket.escalation_level >= EscalationLevel.MANAGER:
+        return 0
+    worst_percent, worst_clock, overdue = 0, "", -1
+    for clock in _running_clocks(ticket, policy):
+        used, target = _used(ticket, policy, clock, now)
+        p = _percent(used, target)
+        if p > worst_percent:
+            worst_percent, worst_clock = p, clock
+        if used >= target:
+            overdue = max(overdue, used - target)
+    due = []
+    if policy.escalate_lead_at and worst_percent >= policy.escalate_lead_at:
+        due.append(EscalationLevel.LEAD)
+    if policy.escalate_manager_after is not None and overdue >= policy.escalate_manager_after:
+        due.append(EscalationLevel.MANAGER)
+    due = [lv for lv in due if lv > ticket.escalation_level]
+    if not due:
+        return 0
+    targets = escalation_targets(ticket)
+    made = 0
+    for level in due:
+        target = targets.get(level)
+        ticket.escalation_level = max(ticket.escalation_level, level)
+        if target is None or TicketEscalation.objects.filter(ticket=ticket, target=target, level=level).exists():
+            continue
+        task = _escalation_task(ticket, target, level, worst_clock, worst_percent, now)
+        row = TicketEscalation.objects.create(ticket=ticket, level=level, target=target, clock=worst_clock,
+                                              percent=min(worst_percent, 32767), task=task, at=now)
+        events.emit(events.TicketEscalated(customer_id=ticket.customer_id, ticket_id=ticket.pk,
+                                           escalation_id=row.pk, level=level, target_id=target.pk,
+                                           clock=worst_clock))
+        made += 1
+    Ticket.objects.filter(pk=ticket.pk).update(escalation_level=ticket.escalation_level)
+    return made
+
+
 def _sweep_next_response(ticket: Ticket, policy: SlaPolicy, now: datetime) -> int:
     """The next-response clock's warning or breach, kept apart from the other clocks' level
     because it starts again with every customer message that follows a reply."""
@@ -423,49 +765,60 @@ def _sweep_next_response(ticket: Ticket, policy: SlaPolicy, now: datetime) -> in
     if step <= ticket.next_response_alert_level:
         return 0
     ticket.next_response_alert_level = step
-    ticket.save(update_fields=["next_response_alert_level", "updated_at"])
+    ticket.next_response_breaches += int(step == 100)
+    ticket.save(update_fields=["next_response_alert_level", "next_response_breaches", "updated_at"])
     _alert(ticket, "next_response", step)
     return 1
 
 
 @transaction.atomic
 def sla_sweep(*, now: datetime | None = None) -> int:
-    """Send the 75 % / 90 % warnings and the breaches that are due; returns how many.
+    """Send the 75 % / 90 % warnings and the breaches that are due, and the escalations
+    (team lead, then manager); returns how many warnings, breaches and escalations.
 
     Only inside the policy calendar's business hours, so nobody is woken at midnight
     by a clock that has not moved (Zammad #4432). Runs as the system (the worker).
     """
     now = now or timezone.now()
     sent = 0
-    rows = (Ticket.objects.select_for_update(of=("self",)).select_related("sla_policy__calendar")
+    rows = (Ticket.objects.select_for_update(of=("self",)).select_related("sla_policy__calendar", "assignee",
+                                                                          "customer")
             .filter(status__in=ACTIVE_STATUSES, sla_policy__isnull=False)
             .filter(Q(sla_alert_level__lt=100)
-                    | Q(next_response_due_at__isnull=False, next_response_alert_level__lt=100)))
+                    | Q(next_response_due_at__isnull=False, next_response_alert_level__lt=100)
+                    | Q(escalation_level__lt=EscalationLevel.MANAGER,
+                        sla_policy__escalate_manager_after__isnull=False)))
     for ticket in rows:
         policy = ticket.sla_policy
         if not clocks.is_business_time(policy.calendar, now):
             continue
         sent += _sweep_next_response(ticket, policy, now)
-        if ticket.sla_alert_level >= 100:
-            continue
-        level, clock = 0, ""
-        if ticket.first_responded_at is None:
-            used = clocks.minutes_between(policy.calendar, ticket.opened_at, now)
-            level, clock = _percent(used, policy.first_response_minutes), "first_response"
-        if ticket.resolution_running_since is not None:
-            used = ticket.resolution_consumed + clocks.minutes_between(
-                policy.calendar, ticket.resolution_running_since, max(now, ticket.resolution_running_since))
-            p = _percent(used, policy.resolution_minutes)
-            if p > level:
-                level, clock = p, "resolution"
-        step = _step(level)
-        if step <= ticket.sla_alert_level:
-            continue
-        ticket.sla_alert_level = step
-        ticket.save(update_fields=["sla_alert_level", "updated_at"])
-        _alert(ticket, clock, step)
-        sent += 1
+        sent += _sweep_clocks(ticket, policy, now)
+        sent += _escalate(ticket, policy, now)
     return sent
+
+
+def _sweep_clocks(ticket: Ticket, policy: SlaPolicy, now: datetime) -> int:
+    """The first-response / resolution warning or breach (one level for both)."""
+    if ticket.sla_alert_level >= 100:
+        return 0
+    level, clock = 0, ""
+    if ticket.first_responded_at is None:
+        used = clocks.minutes_between(policy.calendar, ticket.opened_at, now)
+        level, clock = _percent(used, policy.first_response_minutes), "first_response"
+    if ticket.resolution_running_since is not None:
+        used = ticket.resolution_consumed + clocks.minutes_between(
+            policy.calendar, ticket.resolution_running_since, max(now, ticket.resolution_running_since))
+        p = _percent(used, policy.resolution_minutes)
+        if p > level:
+            level, clock = p, "resolution"
+    step = _step(level)
+    if step <= ticket.sla_alert_level:
+        return 0
+    ticket.sla_alert_level = step
+    ticket.save(update_fields=["sla_alert_level", "updated_at"])
+    _alert(ticket, clock, step)
+    return 1
 
 
 # ---------------------------------------------------------------- calendars and policies
@@ -558,7 +911,7 @@ def sla_policy_save(*, actor, data: dict, policy: SlaPolicy | None = None) -> Sl
     target = SlaPolicy() if creating else SlaPolicy.objects.select_for_update().get(pk=policy.pk)
     for key in data:
         if key not in ("name", "calendar_id", "priority", "tier", "first_response_minutes", "resolution_minutes",
-                       "next_response_minutes"):
+                       "next_response_minutes", "escalate_lead_at", "escalate_manager_after"):
             errors.setdefault(key, []).append(_("Unknown field."))
     if creating or "name" in data:
         target.name = _text(errors, "name", data.get("name"), required=True, limit=100)
@@ -589,6 +942,20 @@ def sla_policy_save(*, actor, data: dict, policy: SlaPolicy | None = None) -> Sl
                 _("Enter whole minutes from 1 to 525600, or nothing for no target."))
         else:
             target.next_response_minutes = value
+    if "escalate_lead_at" in data:
+        value = data["escalate_lead_at"]
+        if value not in (0, 90, 100) or isinstance(value, bool):
+            errors.setdefault("escalate_lead_at", []).append(_("Use 90, 100 (on breach) or 0 (never)."))
+        else:
+            target.escalate_lead_at = value
+    if "escalate_manager_after" in data:
+        value = data["escalate_manager_after"]
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                  or not 0 <= value <= 525_600):
+            errors.setdefault("escalate_manager_after", []).append(
+                _("Enter whole minutes from 0 to 525600, or nothing for never."))
+        else:
+            target.escalate_manager_after = value
     if not errors and SlaPolicy.objects.filter(priority=target.priority, tier=target.tier).exclude(
             pk=target.pk).exists():
         errors.setdefault("tier", []).append(_("A policy for this priority and tier already exists."))
@@ -599,6 +966,98 @@ def sla_policy_save(*, actor, data: dict, policy: SlaPolicy | None = None) -> Sl
     return target
 
 
+# ---------------------------------------------------------------- routing and escalation settings
+
+def _person(errors, key, value) -> User | None:
+    if value in (None, ""):
+        return None
+    try:
+        user = User.objects.filter(pk=int(value), is_active=True).first()
+    except (TypeError, ValueError, OverflowError):
+        user = None
+    if user is None:
+        errors.setdefault(key, []).append(_("Choose an active user."))
+    return user
+
+
+@transaction.atomic
+def service_team_save(*, actor, team, data: dict) -> ServiceTeam:
+    """A team's routing mode, queue boost, lead and manager (created on first save)."""
+    require(actor, Capability.POLICIES_CHANGE)
+    errors: dict[str, list[str]] = {}
+    target = ServiceTeam.objects.select_for_update().filter(team=team).first()
+    creating = target is None
+    if creating:
+        target = ServiceTeam(team=team)
+    for key in data:
+        if key not in ("routing", "queue_boost", "lead_id", "manager_id"):
+            errors.setdefault(key, []).append(_("Unknown field."))
+    if "routing" in data:
+        target.routing = _choice(errors, "routing", data["routing"], RoutingMode)
+    if "queue_boost" in data:
+        if not isinstance(data["queue_boost"], bool):
+            errors.setdefault("queue_boost", []).append(_("Enter true or false."))
+        else:
+            target.queue_boost = data["queue_boost"]
+    if "lead_id" in data:
+        target.lead = _person(errors, "lead_id", data["lead_id"])
+    if "manager_id" in data:
+        target.manager = _person(errors, "manager_id", data["manager_id"])
+    _raise_if(errors)
+    target.save()
+    events.emit(events.ConfigChanged(kind="service_team", object_id=str(team.pk),
+                                     action="created" if creating else "updated"), actor=actor)
+    return target
+
+
+MAX_SKILLS = 30
+
+
+@transaction.atomic
+def agent_profile_save(*, actor, user: User, data: dict) -> AgentProfile:
+    """An agent's skills, working calendar and out-of-office span (routing reads them)."""
+    if not (has_capability(actor, Capability.POLICIES_CHANGE) or (actor.pk == user.pk and has_capability(
+            actor, Capability.TICKETS_WORK))):
+        require(actor, Capability.POLICIES_CHANGE)
+    errors: dict[str, list[str]] = {}
+    target = AgentProfile.objects.select_for_update().filter(user=user).first()
+    creating = target is None
+    if creating:
+        target = AgentProfile(user=user)
+    for key in data:
+        if key not in ("skills", "calendar_id", "away_from", "away_until"):
+            errors.setdefault(key, []).append(_("Unknown field."))
+    if "skills" in data:
+        raw = data["skills"]
+        if not isinstance(raw, list) or len(raw) > MAX_SKILLS:
+            errors.setdefault("skills", []).append(_("Expected a list of at most %(n)s skills.") % {"n": MAX_SKILLS})
+        else:
+            skills = []
+            for i, skill in enumerate(raw):
+                value = _text(errors, f"skills.{i}", skill, required=True, limit=60)
+                if value and value.lower() not in skills:
+                    skills.append(value.lower())
+            target.skills = skills
+    if "calendar_id" in data:
+        value = data["calendar_id"]
+        cal = None
+        if value is not None:
+            cal = BusinessCalendar.objects.filter(pk=value).first() if isinstance(value, int) else None
+            if cal is None:
+                errors.setdefault("calendar_id", []).append(_("Unknown calendar."))
+        target.calendar = cal
+    for key in ("away_from", "away_until"):
+        if key in data:
+            value = data[key]
+            setattr(target, key, None if value in (None, "") else parse_aware_datetime(value, key, errors))
+    if target.away_from and target.away_until and target.away_until <= target.away_from:
+        errors.setdefault("away_until", []).append(_("The end must come after the start."))
+    _raise_if(errors)
+    target.save()
+    events.emit(events.ConfigChanged(kind="agent_profile", object_id=str(user.pk),
+                                     action="created" if creating else "updated"), actor=actor)
+    return target
+
 
 # ---------------------------------------------------------------- channels without a signed-in user
 
@@ -606,7 +1065,7 @@ def _system_ticket(customer, subject: str, body: str, channel: str, now: datetim
     ticket = Ticket(customer=customer, subject=subject[:200], description=body, channel=channel, opened_at=now,
                     resolution_running_since=now)
     if getattr(settings, "VALUECRM_SERVICE_AUTO_ASSIGN", True):
-        ticket.assignee = least_busy_agent()
+        ticket.assignee = least_busy_agent(now)
     tier, stage = customer_value_facts(customer.pk)
     _queue(ticket, tier, stage)
     _apply_policy(ticket, policy_for(ticket.priority, tier), now)

@@ -104,10 +104,27 @@ def ticket_detail(request, pk):
     messages_list, surveys = selectors.ticket_feedback(ticket)
     return render(request, "service/ticket_detail.html", {
         "ticket": ticket, "messages_list": messages_list, "surveys": surveys,
-        "changes": list(ticket.status_changes.select_related("actor")),
+        "attachment_mb": round(services.attachment_max_bytes() / 1024 / 1024, 1),
+        "changes": _log(ticket), "loose_attachments": [a for a in selectors.ticket_attachments(ticket)
+                                                         if a.message_id is None],
         "first_clock": first, "next_clock": following, "resolution_clock": resolution, "status_buttons": buttons,
         "can_work": request.user.can(Capability.TICKETS_WORK) and ticket.status != TicketStatus.CLOSED,
     })
+
+
+def _log(ticket) -> list[dict]:
+    """The ticket's status changes and escalations, oldest first."""
+    clocks = {"first_response": _("first response"), "next_response": _("next response"),
+              "resolution": _("resolution")}
+    rows = [{"at": c.at, "kind": "status", "text": (f"{c.get_from_status_display()} → " if c.from_status else "")
+             + str(c.get_to_status_display()), "who": c.actor.display_name if c.actor_id else _("system")}
+            for c in ticket.status_changes.select_related("actor")]
+    for e in selectors.ticket_escalations(ticket):
+        rows.append({"at": e.at, "kind": "escalation", "who": _("system"), "text": _(
+            "Escalated to %(level)s %(person)s: %(clock)s at %(percent)s %%") % {
+            "level": e.get_level_display(), "person": e.target.display_name,
+            "clock": clocks.get(e.clock, e.clock), "percent": e.percent}})
+    return sorted(rows, key=lambda r: r["at"])
 
 
 def _flash_error(request, exc):
@@ -122,8 +139,10 @@ def _flash_error(request, exc):
 def ticket_reply(request, pk):
     ticket = _ticket_or_404(request, pk)
     kind = MessageKind.NOTE if request.POST.get("kind") == "note" else MessageKind.REPLY
+    files = [(f.name, f.chunks()) for f in request.FILES.getlist("attachment")]
     try:
-        services.ticket_reply(actor=request.user, ticket=ticket, body=request.POST.get("body", ""), kind=kind)
+        services.ticket_reply(actor=request.user, ticket=ticket, body=request.POST.get("body", ""), kind=kind,
+                              files=files)
         then = request.POST.get("then", "")
         if then in (TicketStatus.SOLVED, TicketStatus.WAITING):
             services.ticket_update(actor=request.user, ticket=ticket, data={"status": then})
@@ -131,6 +150,24 @@ def ticket_reply(request, pk):
     except (ValidationFailed, PermissionDenied, Conflict) as exc:
         _flash_error(request, exc)
     return redirect("ticket-detail", pk=ticket.pk)
+
+
+@login_required
+def attachment_download(request, pk):
+    """A ticket's file, for those who can see the ticket; always as a download (never rendered inline)."""
+    from django.http import FileResponse
+
+    try:
+        found = selectors.attachment_get(request.user, pk)
+    except NotFound:
+        raise Http404 from None
+    path = services.attachments_root() / found.path
+    if not path.is_file():
+        raise Http404
+    response = FileResponse(path.open("rb"), as_attachment=True, filename=found.name,
+                            content_type=found.content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @login_required
@@ -152,8 +189,9 @@ def ticket_create(request):
     errors = {}
     if request.method == "POST":
         values = {k: request.POST.get(k, "") for k in
-                  ("customer_id", "subject", "description", "priority", "channel", "category")}
-        data = {**values, "is_complaint": request.POST.get("is_complaint") == "on"}
+                  ("customer_id", "subject", "description", "priority", "channel", "category", "team_id", "tags")}
+        data = {**values, "is_complaint": request.POST.get("is_complaint") == "on",
+                "tags": [t.strip() for t in values["tags"].replace("，", ",").split(",") if t.strip()]}
         try:
             ticket = services.ticket_create(actor=request.user, data=data)
             messages.success(request, _("Ticket #%(id)s opened.") % {"id": ticket.pk})
@@ -162,9 +200,64 @@ def ticket_create(request):
             errors = exc.errors or {}
         except PermissionDenied as exc:
             messages.error(request, str(exc))
+    from valuecrm.accounts.models import Team
+
     return render(request, "service/ticket_form.html", {
         "values": values, "errors": errors, "priorities": Priority.choices, "channels": Channel.choices,
+        "teams": list(Team.objects.order_by("name").values_list("pk", "name")),
     })
+
+
+@login_required
+def routing(request):
+    """Teams' routing and escalation people; agents' skills, working hours and out-of-office."""
+    from valuecrm.accounts.models import Team, User
+    from valuecrm.service.models import AgentProfile, BusinessCalendar, RoutingMode, ServiceTeam
+
+    can_change = request.user.can(Capability.POLICIES_CHANGE)
+    status = 200
+    if request.method == "POST":
+        try:
+            if request.POST.get("form") == "team":
+                team = selectors.team_get(int(request.POST.get("team") or 0))
+                services.service_team_save(actor=request.user, team=team, data={
+                    "routing": request.POST.get("routing", ""),
+                    "queue_boost": request.POST.get("queue_boost") == "on",
+                    "lead_id": request.POST.get("lead_id") or None,
+                    "manager_id": request.POST.get("manager_id") or None})
+            else:
+                user = selectors.user_get(int(request.POST.get("user") or 0))
+                services.agent_profile_save(actor=request.user, user=user, data={
+                    "skills": [x.strip() for x in request.POST.get("skills", "").replace("，", ",").split(",")
+                               if x.strip()],
+                    "calendar_id": int(request.POST["calendar_id"]) if request.POST.get(
+                        "calendar_id", "").isdigit() else None,
+                    "away_until": request.POST.get("away_until") or None})
+            messages.success(request, _("Routing saved."))
+            return redirect("service-routing")
+        except (ValueError, NotFound):
+            raise Http404 from None
+        except (ValidationFailed, PermissionDenied) as exc:
+            _flash_error(request, exc)
+            status = 422 if isinstance(exc, ValidationFailed) else 403
+    settings_by_team = {s.team_id: s for s in ServiceTeam.objects.all()}
+    teams = [(t, settings_by_team.get(t.pk)) for t in Team.objects.order_by("name")]
+    agents = [u for u in User.objects.filter(is_active=True).select_related("team").order_by("username")
+              if u.can(Capability.TICKETS_WORK) and u.username != "automation"]
+    profiles = {p.user_id: p for p in AgentProfile.objects.filter(user__in=agents)}
+    now = timezone.now()
+    rows = []
+    for u in agents:
+        p = profiles.get(u.pk)
+        rows.append({"user": u, "profile": p, "skills": ", ".join(p.skills) if p else "",
+                     "available": services.agent_available(u, now, profiles)})
+    people = [(u.pk, u.display_name) for u in User.objects.filter(is_active=True).exclude(
+        username="automation").order_by("username")]
+    return render(request, "service/routing.html", {
+        "teams": teams, "agents": rows, "people": people, "modes": RoutingMode.choices,
+        "calendars": list(BusinessCalendar.objects.values_list("pk", "name")), "can_change": can_change,
+        "tab": "routing",
+    }, status=status)
 
 
 @login_required

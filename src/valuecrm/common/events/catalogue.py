@@ -389,6 +389,28 @@ class FeedbackAnalysed(Event):
     topic: str = ""
 
 
+@dataclass(frozen=True, kw_only=True)
+class TicketEscalated(Event):
+    """A ticket's SLA clock reached its policy's escalation threshold: level 1 = the team
+    lead, 2 = the manager; once per ticket × person × level."""
+
+    name: ClassVar[str] = "ticket.escalated"
+    ticket_id: int
+    escalation_id: int
+    level: int
+    target_id: int
+    clock: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TicketAttachmentAdded(Event):
+    name: ClassVar[str] = "ticket.attachment_added"
+    ticket_id: int
+    attachment_id: int
+    content_type: str
+    size: int
+
+
 # ---------------------------------------------------------------- loyalty (valuecrm.loyalty)
 
 @dataclass(frozen=True, kw_only=True)
